@@ -1,0 +1,88 @@
+"""Self-describing checkpoints: one dict, written atomically, read without unpickling objects.
+
+Contents (every value a tensor or a plain Python container, so ``torch.load(weights_only=True)`` reads it):
+``model`` (state dict of the unwrapped module), ``optimizer``, ``scheduler``, ``step``, ``epoch``,
+``batch_in_epoch``, ``rng`` (torch, CUDA, numpy, python), ``config`` (resolved), ``tokenizer`` (its dict),
+``objective``, ``model_args`` (what rebuilds the encoder), ``metrics``, ``seqtune_version``.
+"""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from seqtune import __version__
+from seqtune.errors import CheckpointError
+
+
+def rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])],
+        "python": _to_lists(random.getstate()),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(gauss)))
+    random.setstate(_to_tuples(state["python"]))
+
+
+def _to_lists(x: Any) -> Any:
+    return [_to_lists(v) for v in x] if isinstance(x, (tuple, list)) else x
+
+
+def _to_tuples(x: Any) -> Any:
+    return tuple(_to_tuples(v) for v in x) if isinstance(x, list) else x
+
+
+def save(path: Path, payload: dict[str, Any]) -> None:
+    """Write to a temporary file beside ``path``, fsync, then ``os.replace``: a crash leaves the old file intact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save({**payload, "seqtune_version": __version__}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in v.split(".")[:3] if p.isdigit())
+
+
+def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint safely; every failure is a CheckpointError that names the file and the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}. Give the path of a .pt file under a run's checkpoints/ folder.")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # truncated zip, random bytes, a pickle with objects in it, ...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: it is truncated, corrupted or not a seqtune checkpoint ({first}). "
+            "Use another checkpoint (checkpoints/best.pt or last.pt of the run) or re-create it."
+        ) from exc
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "seqtune_version" not in ckpt:
+        raise CheckpointError(f"{path} is a PyTorch file but not a seqtune checkpoint (no 'model'/'seqtune_version' entries).")
+    if _version_tuple(ckpt["seqtune_version"]) > _version_tuple(__version__):
+        raise CheckpointError(
+            f"{path} was written by seqtune {ckpt['seqtune_version']}, newer than this seqtune {__version__}. "
+            "Upgrade seqtune (pip install -U seqtune) to read it."
+        )
+    return ckpt

@@ -1,0 +1,52 @@
+"""Causal language modelling: predict the next token from the encoder's state (a linear decoder + softmax).
+
+Used by ``pretrain`` with :class:`~seqtune.data.batching.LMStream` windows; the hidden state is carried
+across windows by the loop.  The loss is the per-token mean cross-entropy; the summed loss and the token count
+are returned as device tensors so the loop can accumulate them without a host sync per step.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seqtune.models.encoder import Encoder, State
+from seqtune.objectives.base import StepOutput
+from seqtune.registry import OBJECTIVES
+
+
+class CausalLM(nn.Module):
+    name = "clm"
+
+    def __init__(self, encoder: Encoder, tie_weights: bool, char_level: bool = False):
+        super().__init__()
+        self.char_level = char_level  # one token per character: report bits per character too
+        self.decoder = nn.Linear(encoder.output_size, encoder.vocab_size)
+        if tie_weights:
+            self.decoder.weight = encoder.embedding.weight  # shared parameter, checked sizes in config.validate
+        nn.init.zeros_(self.decoder.bias)
+
+    def forward(self, encoder: Encoder, batch: tuple[torch.Tensor, torch.Tensor], state: State | None) -> StepOutput:
+        inputs, targets = batch  # (time, batch) each
+        hidden, state = encoder(inputs, state)  # (time, batch, hidden)
+        logits = self.decoder(hidden)  # (time, batch, vocab)
+        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
+        n = targets.numel()
+        return StepOutput(loss, state, {"loss": loss.detach() * n}, n)
+
+
+    def summarize(self, means: dict[str, float]) -> dict[str, float]:
+        """Mean loss (nats/token) -> loss, perplexity and, for characters, bits per character."""
+        loss = means["loss"]
+        out = {"loss": loss, "ppl": math.exp(min(loss, 50.0))}
+        if self.char_level:
+            out["bpc"] = loss / math.log(2)
+        return out
+
+
+@OBJECTIVES.register("clm")
+def build_clm(encoder: Encoder, cfg, tokenizer) -> CausalLM:
+    """Builder: reads the config, passes plain values."""
+    return CausalLM(encoder, tie_weights=cfg.model.tie_weights, char_level=tokenizer.kind == "char")
