@@ -3,7 +3,9 @@
 Contents (every value a tensor or a plain Python container, so ``torch.load(weights_only=True)`` reads it):
 ``model`` (state dict of the unwrapped module), ``optimizer``, ``scheduler``, ``step``, ``epoch``,
 ``batch_in_epoch``, ``rng`` (torch, CUDA, numpy, python), ``config`` (resolved), ``tokenizer`` (its dict),
-``objective``, ``model_args`` (what rebuilds the encoder), ``metrics``, ``seqtune_version``.
+``objective``, ``metrics`` (validation metrics at that step), ``seqtune_version``.
+The config and the tokenizer are enough to rebuild the model: ``pretrain.build_model(OmegaConf.create(ckpt["config"]),
+tokenizer_from_dict(ckpt["tokenizer"]))``.
 """
 from __future__ import annotations
 

@@ -1,13 +1,15 @@
 """Typed schemas for every config group, registered in Hydra's ConfigStore.
 
-The YAML files under ``conf/`` extend these schemas (``defaults: [base_<group>]`` or the root schemas
-``pretrain_schema``), so a misspelled key or a value of the wrong type fails when Hydra composes the config,
+The YAML files under ``conf/`` extend these schemas (``defaults: [/schema/<group>/<name>@_here_]``, and the
+roots ``pretrain_schema``), so a misspelled key or a value of the wrong type fails when Hydra composes the config,
 before a tensor exists, with a message that names the full key.  Rules that span several fields (a tied
 decoder needs equal embedding and hidden sizes; causal LM needs a unidirectional encoder) are checked once in
 :func:`validate`, which reports every problem together.
 """
 from __future__ import annotations
 
+import dataclasses
+import difflib
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -129,11 +131,13 @@ def register_configs() -> None:
     """Put the schemas into Hydra's ConfigStore (idempotent: the store replaces same-named nodes)."""
     cs = ConfigStore.instance()
     cs.store(name="pretrain_schema", node=PretrainConfig)
-    cs.store(group="model", name="base_model", node=ModelConfig)
-    cs.store(group="objective", name="base_objective", node=ObjectiveConfig)
-    cs.store(group="dataset", name="base_synthetic", node=SyntheticDatasetConfig)
-    cs.store(group="dataset", name="base_text", node=TextDatasetConfig)
-    cs.store(group="optimizer", name="base_optimizer", node=OptimizerConfig)
+    # Group schemas live apart from the groups' options so that `--help` lists only real choices; a YAML
+    # option extends its schema with `defaults: [/schema/<group>/<name>@_here_, _self_]`.
+    cs.store(group="schema/model", name="model", node=ModelConfig)
+    cs.store(group="schema/objective", name="objective", node=ObjectiveConfig)
+    cs.store(group="schema/dataset", name="synthetic", node=SyntheticDatasetConfig)
+    cs.store(group="schema/dataset", name="text", node=TextDatasetConfig)
+    cs.store(group="schema/optimizer", name="optimizer", node=OptimizerConfig)
 
 
 # ----------------------------------------------------------------------------------- cross-field rules
@@ -142,9 +146,27 @@ _PRECISIONS = ("fp32", "bf16")
 _PROGRESS = ("auto", "bar", "log", "quiet")
 
 
+def unknown_keys(node: Any, prefix: str = "") -> list[str]:
+    """Keys that no schema declares: Hydra lets ``+key=value`` add them to typed nodes, so look for them here."""
+    problems: list[str] = []
+    if not isinstance(node, DictConfig):
+        return problems
+    schema = OmegaConf.get_type(node)
+    declared = {f.name for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else None
+    for key in node.keys():
+        full = f"{prefix}{key}"
+        if declared is not None and key not in declared and full != "hydra":
+            close = difflib.get_close_matches(str(key), sorted(declared), n=1)
+            hint = f" Did you mean {prefix}{close[0]}?" if close else f" Valid keys: {', '.join(sorted(declared))}."
+            problems.append(f"unknown config key {full}.{hint}")
+        elif OmegaConf.is_dict(node._get_node(key)):
+            problems += unknown_keys(node[key], f"{full}.")
+    return problems
+
+
 def validate(cfg: DictConfig) -> None:
     """Check the rules that span fields; raise one ConfigError listing every problem found."""
-    problems: list[str] = []
+    problems: list[str] = unknown_keys(cfg)
     m, t, o = cfg.model, cfg.trainer, cfg.optimizer
 
     def positive(key: str, value: float, allow_zero: bool = False) -> None:

@@ -44,6 +44,12 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())  # parameters() yields a tied tensor once
 
 
+def build_model(cfg: DictConfig, tokenizer) -> TaskModel:
+    """Encoder + objective as the config describes them (also rebuilds a model from a checkpoint's config)."""
+    encoder = build_encoder(cfg.model, tokenizer.vocab_size)
+    return TaskModel(encoder, build_objective(cfg, encoder, tokenizer))
+
+
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     validate(cfg)
     t = cfg.trainer
@@ -66,8 +72,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     test_data = LMStream(corpus.test, t.eval_batch_size, t.bptt, device)
 
     # ---- model: encoder + objective
-    encoder = build_encoder(cfg.model, tok.vocab_size)
-    model = TaskModel(encoder, build_objective(cfg, encoder, tok)).to(device)
+    model = build_model(cfg, tok).to(device)
     optimizer = build_optimizer(cfg.optimizer, model.parameters())
     settings = LoopSettings(t.max_epochs, t.max_steps, t.eval_interval, t.log_interval,
                             cfg.optimizer.clip_grad_norm, t.precision, device)
@@ -82,8 +87,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         + f"\nmodel {cfg.model.name} {cfg.model.num_layers}x{cfg.model.hidden_size}, {count_parameters(model):,} "
         f"parameters, on {device}; {total_steps:,} steps ({len(train_data):,} per epoch)"
     )
-    meta = {"config": to_plain(cfg), "tokenizer": tok.to_dict(), "objective": cfg.objective.name,
-            "model_args": {"cell": cfg.model.name, "vocab_size": tok.vocab_size, **to_plain(cfg.model)}}
+    meta = {"config": to_plain(cfg), "tokenizer": tok.to_dict(), "objective": cfg.objective.name}
 
     # ---- train
     try:

@@ -1,0 +1,118 @@
+"""Every shipped config composes and builds; typos, wrong types and unknown names fail with clear messages."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
+from seqtune.config import validate
+from seqtune.data.tokenizers import fit_tokenizer, TokenizerSettings
+from seqtune.errors import ConfigError
+from seqtune.optim import build_optimizer, build_schedule
+from seqtune.pretrain import build_model
+from tests.conftest import compose_config, run_cli
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def test_every_group_has_options():
+    for group in ("model", "objective", "dataset", "optimizer", "debug", "experiment"):
+        assert options(group), f"conf/{group}/ has no options"
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in ("model", "objective", "dataset", "optimizer", "experiment")
+                                          for o in options(g)])
+def test_shipped_config_composes_validates_and_builds(group, option):
+    cfg = compose_config("pretrain", [f"{group}={option}", "debug=smoke"])
+    if group == "experiment":  # a global package: it must change the composed config
+        assert cfg != compose_config("pretrain", ["debug=smoke"])
+    else:
+        assert OmegaConf.select(cfg, group) is not None
+    validate(cfg)
+    tok = fit_tokenizer(TokenizerSettings(kind="word"), ["a b c d e f g\n"])
+    model = build_model(cfg, tok)
+    assert sum(p.numel() for p in model.parameters()) > 0
+    opt = build_optimizer(cfg.optimizer, model.parameters())
+    sched = build_schedule(cfg.optimizer.schedule, opt, total_steps=100, steps_per_epoch=10)
+    opt.step()
+    sched.step()
+    assert opt.param_groups[0]["lr"] > 0
+
+
+def test_default_config_is_the_builtin_lstm_lm():
+    cfg = compose_config()
+    assert (cfg.model.name, cfg.objective.name, cfg.dataset.name) == ("lstm", "clm", "synthetic")
+
+
+def test_misspelled_key_names_the_full_key():
+    with pytest.raises(ConfigCompositionException) as err:
+        compose_config("pretrain", ["trainer.batchsize=3"])
+    assert "trainer.batchsize" in str(err.value.__cause__ or err.value) or "trainer.batchsize" in str(err.value)
+
+
+def test_unknown_key_fails_even_when_forced_with_plus():
+    cfg = compose_config("pretrain", ["+model.hiden_size=3", "+trainer_note=x"])  # Hydra lets '+' add keys ...
+    with pytest.raises(ConfigError) as err:  # ... so validate() looks for keys no schema declares
+        validate(cfg)
+    assert "unknown config key model.hiden_size. Did you mean model.hidden_size?" in err.value.problems
+    assert any(p.startswith("unknown config key trainer_note.") for p in err.value.problems)
+
+
+def test_wrong_type_names_the_key():
+    with pytest.raises(ConfigCompositionException) as err:
+        compose_config("pretrain", ["trainer.batch_size=abc"])
+    text = str(err.value) + str(err.value.__cause__)
+    assert "trainer.batch_size" in text and "abc" in text
+
+
+def test_unknown_registry_name_lists_valid_names():
+    cfg = compose_config("pretrain", ["model.name=lstmm"])
+    tok = fit_tokenizer(TokenizerSettings(kind="word"), ["a b c\n"])
+    with pytest.raises(ConfigError) as err:
+        build_model(cfg, tok)
+    msg = str(err.value)
+    assert "model.name='lstmm'" in msg and "gru, lstm, rnn" in msg
+
+
+def test_cross_field_problems_are_reported_together():
+    cfg = compose_config("pretrain", ["model.tie_weights=true", "model.embedding_size=10", "model.hidden_size=20",
+                                      "model.bidirectional=true", "trainer.max_steps=0", "trainer.batch_size=-1"])
+    with pytest.raises(ConfigError) as err:
+        validate(cfg)
+    problems = err.value.problems
+    joined = "\n".join(problems)
+    assert len(problems) == 4, joined
+    assert "model.tie_weights" in joined and "model.bidirectional=false" in joined
+    assert "trainer.max_steps=0" in joined and "trainer.batch_size=-1" in joined
+
+
+def test_cli_unknown_registry_name_exits_2_with_message(tmp_path):
+    res = run_cli(["pretrain", "debug=smoke", "model.name=lstmm", f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert res.returncode == 2
+    assert "valid names are: gru, lstm, rnn" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_cli_misspelled_key_fails_before_running(tmp_path):
+    res = run_cli(["pretrain", "trainer.max_epoch=1", f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert res.returncode != 0
+    assert "trainer.max_epoch" in res.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_every_conf_folder_ships_in_the_package():
+    """conf/ is mapped into the package as seqtune.conf: a new group folder must be listed in pyproject.toml."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11+")
+    project = tomllib.loads((CONF.parent / "pyproject.toml").read_text())
+    setuptools_cfg = project["tool"]["setuptools"]
+    for folder in [CONF, *sorted(p for p in CONF.iterdir() if p.is_dir() and not p.name.startswith("__"))]:
+        module = "seqtune.conf" + ("" if folder == CONF else f".{folder.name}")
+        assert (folder / "__init__.py").exists(), f"{folder} needs an empty __init__.py"
+        assert setuptools_cfg["package-dir"].get(module) == str(folder.relative_to(CONF.parent)), module
+        assert module in setuptools_cfg["packages"] and "*.yaml" in setuptools_cfg["package-data"][module], module
