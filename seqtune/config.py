@@ -109,6 +109,7 @@ class TrainerConfig:
     bptt: int = 35  # truncated back-propagation length (language modelling)
     eval_batch_size: int = 10
     eval_interval: int = 0  # validate every N steps; 0 = at the end of every epoch
+    limit_eval_batches: int = -1  # evaluate on the first N batches of valid/test only; -1 = all (debug runs)
     log_interval: int = 50  # steps between metric lines in metrics.jsonl and the progress display
     seed: int = 1234
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -179,6 +180,8 @@ def validate(cfg: DictConfig) -> None:
     for key in ("batch_size", "bptt", "eval_batch_size", "max_epochs", "log_interval"):
         positive(f"trainer.{key}", t[key])
     positive("trainer.eval_interval", t.eval_interval, allow_zero=True)
+    if t.limit_eval_batches == 0 or t.limit_eval_batches < -1:
+        problems.append(f"trainer.limit_eval_batches={t.limit_eval_batches} must be a positive number of batches, or -1 for all.")
     if t.max_steps == 0 or t.max_steps < -1:
         problems.append(f"trainer.max_steps={t.max_steps} must be a positive number of steps, or -1 for no step limit.")
     if not 0.0 <= m.dropout < 1.0:

@@ -42,6 +42,7 @@ class LoopSettings:
     clip_grad_norm: float  # 0: off
     precision: Literal["fp32", "bf16"]
     device: torch.device
+    limit_eval_batches: int = -1  # -1: the whole split
     monitor: str = "loss"  # validation metric that picks best.pt
     monitor_mode: Literal["min", "max"] = "min"
 
@@ -67,15 +68,18 @@ def autocast(device: torch.device, precision: str) -> torch.autocast:
 
 
 @torch.inference_mode()
-def evaluate(model: TaskModel, data: Batches, device: torch.device, precision: str) -> dict[str, float]:
-    """Mean of every summed metric over the whole split (state carried through LM streams)."""
+def evaluate(model: TaskModel, data: Batches, device: torch.device, precision: str,
+             limit_batches: int = -1) -> dict[str, float]:
+    """Mean of every summed metric over the split, or its first ``limit_batches`` (state carried through LM streams)."""
     was_training = model.training
     model.eval()
     sums: dict[str, torch.Tensor] = {}
     count = 0
     state = None
     with autocast(device, precision):
-        for batch in data.iter_from(0):
+        for i, batch in enumerate(data.iter_from(0)):
+            if i == limit_batches:
+                break
             out = model(batch, state)
             state = out.state if data.stateful else None
             for k, v in out.sums.items():
@@ -125,7 +129,7 @@ def train(
     def validate() -> None:
         nonlocal eval_seconds
         t0 = time.perf_counter()
-        metrics = evaluate(model, valid_data, device, precision)
+        metrics = evaluate(model, valid_data, device, precision, settings.limit_eval_batches)
         st.last_val = metrics
         value = metrics[settings.monitor]
         improved = _better(value, st.best_value, settings.monitor_mode)

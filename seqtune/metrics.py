@@ -7,6 +7,7 @@ as ``train/loss``, ``val/ppl``), flushed line by line so a crashed run keeps eve
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sys
 import time
@@ -54,6 +55,7 @@ def format_metrics(metrics: dict[str, float], keys: list[str] | None = None) -> 
 
 
 DisplayMode = Literal["auto", "bar", "log", "quiet"]
+_log = logging.getLogger("seqtune")  # Hydra's job logging sends it to <run dir>/<command>.log only
 
 
 class Display:
@@ -77,12 +79,15 @@ class Display:
         self._t0 = time.perf_counter()
 
     def update(self, step: int, info: str) -> None:
+        line = f"step {step}/{self.total}  {info}"
+        _log.info(line)
         if self._progress is not None:
             self._progress.update(self._task, completed=step, info=info)
         elif self.mode == "log":
-            print(f"step {step}/{self.total}  {info}", flush=True)
+            print(line, flush=True)
 
     def message(self, text: str) -> None:
+        _log.info(text)
         if self.mode == "quiet":
             return
         if self._progress is not None:

@@ -75,7 +75,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     model = build_model(cfg, tok).to(device)
     optimizer = build_optimizer(cfg.optimizer, model.parameters())
     settings = LoopSettings(t.max_epochs, t.max_steps, t.eval_interval, t.log_interval,
-                            cfg.optimizer.clip_grad_norm, t.precision, device)
+                            cfg.optimizer.clip_grad_norm, t.precision, device, t.limit_eval_batches)
     total_steps = settings.total_steps(len(train_data))
     scheduler = build_schedule(cfg.optimizer.schedule, optimizer, total_steps, len(train_data))
 
@@ -98,7 +98,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     # ---- test with the best weights
     best = checkpoint.load(run_dir / "checkpoints" / "best.pt", map_location=device)
     model.load_state_dict(best["model"])
-    test = evaluate(model, test_data, device, t.precision)
+    test = evaluate(model, test_data, device, t.precision, t.limit_eval_batches)
     unigram_ppl = math.exp(unigram_log_loss(corpus.train, corpus.valid, tok.vocab_size))
     summary: dict[str, float] = {
         **{f"val/{k}": v for k, v in best["metrics"].items()},

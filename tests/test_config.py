@@ -116,3 +116,12 @@ def test_every_conf_folder_ships_in_the_package():
         assert (folder / "__init__.py").exists(), f"{folder} needs an empty __init__.py"
         assert setuptools_cfg["package-dir"].get(module) == str(folder.relative_to(CONF.parent)), module
         assert module in setuptools_cfg["packages"] and "*.yaml" in setuptools_cfg["package-data"][module], module
+
+
+def test_debug_and_experiment_override_the_root_trainer_section():
+    cfg = compose_config("pretrain", ["experiment=ptb_small", "debug=smoke"])
+    assert cfg.trainer.max_steps == 6 and cfg.trainer.batch_size == 4  # debug wins over the experiment
+    assert cfg.dataset.name == "ptb" and cfg.optimizer.name == "sgd"
+    cfg = compose_config("pretrain", ["experiment=ptb_small"])
+    assert (cfg.trainer.batch_size, cfg.trainer.bptt, cfg.model.hidden_size) == (20, 20, 200)
+    assert compose_config("pretrain", ["experiment=ptb_small", "trainer.bptt=35"]).trainer.bptt == 35  # CLI wins
