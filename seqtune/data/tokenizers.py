@@ -200,7 +200,9 @@ class SubwordTokenizer:
         if not self.add_eos:
             return self.model.encode(text, add_special_tokens=False).ids
         out: list[int] = []
-        for enc in self.model.encode_batch(text.splitlines(), add_special_tokens=False):
+        # encode_batch_fast (tokenizers >= 0.21) skips the character offsets we do not use.
+        batch = getattr(self.model, "encode_batch_fast", self.model.encode_batch)
+        for enc in batch(text.splitlines(), add_special_tokens=False):
             out.extend(enc.ids)
             out.append(EOS_ID)
         return out
