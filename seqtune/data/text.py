@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
-from hydra.utils import to_absolute_path
 
 from seqtune.data.cache import TextSource, cached_tokenizer, encode_cached
 from seqtune.data.catalog import dataset_file, resolve_folder  # noqa: F401  (resolve_folder: public helper)
