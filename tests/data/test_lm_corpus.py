@@ -29,7 +29,7 @@ def text_cfg(folder: Path, **kw):
     return make_cfg(TextDatasetConfig, **fields)
 
 
-def test_streamed_corpus_matches_in_memory_encoding_and_is_cached(tmp_path: Path, monkeypatch) -> None:
+def test_streamed_corpus_matches_in_memory_encoding_and_is_cached(tmp_path: Path) -> None:
     write_splits(tmp_path / "c")
     corpus = load_lm_corpus(text_cfg(tmp_path / "c"))
     expected = corpus.tokenizer.encode((tmp_path / "c" / "train.txt").read_text())
@@ -37,14 +37,14 @@ def test_streamed_corpus_matches_in_memory_encoding_and_is_cached(tmp_path: Path
     assert corpus.valid.tolist() == corpus.tokenizer.encode((tmp_path / "c" / "valid.txt").read_text())
     # Second load: no tokenisation at all (encode_to_file and the tokenizer fit are not called).
     calls = []
-    monkeypatch.setattr(cache, "encode_to_file", lambda *a: calls.append(a) or 0)
-    monkeypatch.setattr(cache, "fit_tokenizer", lambda *a: calls.append(a))
-    again = load_lm_corpus(text_cfg(tmp_path / "c"))
+    with pytest.MonkeyPatch.context() as patch:  # its own context: undoing it keeps the isolated cache dir
+        patch.setattr(cache, "encode_to_file", lambda *a: calls.append(a) or 0)
+        patch.setattr(cache, "fit_tokenizer", lambda *a: calls.append(a))
+        again = load_lm_corpus(text_cfg(tmp_path / "c"))
     assert calls == [] and again.train.tolist() == expected
     assert again.tokenizer.to_dict() == corpus.tokenizer.to_dict()
     # A changed file is tokenised again.
     (tmp_path / "c" / "train.txt").write_text("new words here\n" * 40, encoding="utf-8")
-    monkeypatch.undo()
     fresh = load_lm_corpus(text_cfg(tmp_path / "c"))
     assert "new" in fresh.tokenizer.itos
 
@@ -119,3 +119,10 @@ def test_lmstream_windows_equal_the_copying_version_on_a_memory_map(tmp_path: Pa
         s = k * 10
         assert torch.equal(x, cols[s : s + x.size(0)]) and torch.equal(y, cols[s + 1 : s + 1 + x.size(0)])
     assert [torch.equal(a[0], b[0]) for a, b in zip(stream.iter_from(3), got[3:])] == [True] * (len(got) - 3)
+
+
+def test_cache_stays_in_the_configured_folder(tmp_path: Path) -> None:
+    write_splits(tmp_path / "c")
+    load_lm_corpus(text_cfg(tmp_path / "c"))
+    assert cache.cache_dir() == tmp_path / "token-cache"
+    assert len(list((tmp_path / "token-cache").glob("ids-*.int64"))) == 3
