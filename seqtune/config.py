@@ -42,17 +42,18 @@ class ObjectiveConfig:
 # ------------------------------------------------------------------------------------------- dataset
 @dataclass
 class TokenizerConfig:
-    kind: str = "word"  # char | word
+    kind: str = "word"  # char | word | basic_english | bpe | wordpiece | unigram (the TOKENIZERS registry)
     lowercase: bool = False
-    max_vocab: Optional[int] = None  # keep the most frequent tokens (specials included); None = no cap
-    min_freq: int = 1  # rarer tokens become <unk>
-    add_eos: bool = True  # word level: an <eos> token at every line end (the classic word-LM convention)
+    max_vocab: Optional[int] = None  # char/word/basic_english: keep the most frequent tokens (specials included)
+    min_freq: int = 1  # rarer tokens become <unk> (bpe/wordpiece: minimum pair frequency)
+    add_eos: bool = True  # an <eos> token at every line end (the classic word-LM convention)
+    vocab_size: int = 8000  # bpe | wordpiece | unigram: size of the trained vocabulary (specials included)
 
 
 @dataclass
 class DatasetConfig:
     name: str = MISSING  # label shown in logs and reports
-    format: str = MISSING  # synthetic | text (the DATASETS registry)
+    format: str = MISSING  # synthetic | synthetic_topics | text | table | trec | imdb | conll | timeseries (DATASETS)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
 
 
@@ -66,16 +67,99 @@ class SyntheticDatasetConfig(DatasetConfig):
 
 
 @dataclass
-class TextDatasetConfig(DatasetConfig):
+class FileDatasetConfig(DatasetConfig):
     # Folder holding the files; a relative folder is looked up under the data directory
     # ($SEQTUNE_DATA_DIR, else ~/.cache/seqtune/data).  None: file paths are taken as given (relative to cwd).
     folder: Optional[str] = None
+    encoding: str = "utf-8"
+    download: bool = True  # named datasets: fetch a missing file from its canonical URL (sha256-checked)
+    mirror: Optional[str] = None  # base URL that replaces the canonical host: <mirror>/<folder>/<file>
+
+
+@dataclass
+class TextDatasetConfig(FileDatasetConfig):
     train: str = MISSING
     valid: Optional[str] = None  # None: carved from the end of train (valid_fraction)
     test: Optional[str] = None  # None: carved from the end of train (test_fraction)
     valid_fraction: float = 0.05
     test_fraction: float = 0.05
-    encoding: str = "utf-8"
+    token_cache: bool = True  # tokenise once into a memory-mapped id file under $SEQTUNE_CACHE_DIR
+
+
+@dataclass
+class LabelledDatasetConfig(FileDatasetConfig):
+    # Files of the official splits.  valid/test None: carved from train (stratified, seeded by split_seed).
+    train: str = MISSING
+    valid: Optional[str] = None
+    test: Optional[str] = None
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 0  # seeds carved splits and the low-resource subsets: same data in every run
+    train_limit: Optional[int] = None  # keep N training examples (stratified by label)
+    labels_per_class: Optional[int] = None  # keep N training examples per class
+    max_length: Optional[int] = None  # truncate each example to this many tokens; None: no limit
+
+
+@dataclass
+class SyntheticTopicsDatasetConfig(DatasetConfig):
+    # Documents of 1..max_sentences sentences of one topic from the built-in grammar; label = topic.
+    train_docs: int = 2000
+    valid_docs: int = 300
+    test_docs: int = 300
+    max_sentences: int = 3
+    seed: int = 0
+    split_seed: int = 0
+    train_limit: Optional[int] = None
+    labels_per_class: Optional[int] = None
+    max_length: Optional[int] = None
+
+
+@dataclass
+class TableDatasetConfig(LabelledDatasetConfig):
+    # CSV / TSV / JSON Lines (format from the suffix unless delimiter is set).
+    text_columns: list[Any] = field(default_factory=lambda: ["text"])  # names (or 0-based indices); joined
+    label_column: Any = "label"
+    delimiter: Optional[str] = None  # "," or "\t"; None: from the file suffix
+    has_header: bool = True
+    join_with: str = " "
+    label_names: Optional[dict[str, str]] = None  # rename labels as written in the file (e.g. "1" -> World)
+
+
+@dataclass
+class TrecDatasetConfig(LabelledDatasetConfig):
+    fine: bool = False  # false: 6 coarse classes (TREC-6); true: 50 fine classes (TREC-50)
+    encoding: str = "latin-1"  # the official train file holds one 0xF0 byte
+
+
+@dataclass
+class ImdbDatasetConfig(LabelledDatasetConfig):
+    # The official aclImdb_v1.tar.gz layout: aclImdb/{train,test}/{pos,neg}/*.txt, aclImdb/train/unsup/*.txt
+    train: str = "aclImdb/train"
+    test: Optional[str] = "aclImdb/test"
+    archive: str = "aclImdb_v1.tar.gz"  # downloaded and extracted when aclImdb/ is missing
+    unlabelled_for_lm: bool = True  # language-model stages also read the 50,000 unlabelled reviews
+
+
+@dataclass
+class ConllDatasetConfig(LabelledDatasetConfig):
+    token_column: int = 0
+    tag_column: int = -1
+    scheme: str = "auto"  # iob1 | iob2 | auto (how the file is written)
+    to_scheme: Optional[str] = "iob2"  # iob2, or null to keep the tags as written (e.g. POS tags)
+
+
+@dataclass
+class TimeSeriesDatasetConfig(FileDatasetConfig):
+    file: str = MISSING
+    timestamp_column: Optional[str] = "date"
+    feature_columns: Optional[list[str]] = None  # None: every numeric column
+    target_column: Optional[str] = None
+    split: str = "fraction"  # fraction (train/valid/test by time) | ett_h | ett_15min (12/4/4 months)
+    train_fraction: float = 0.7
+    valid_fraction: float = 0.1
+    lookback: int = 96  # L: input steps of a window
+    horizon: int = 24  # H: steps to forecast
+    normalize: bool = True  # z-score with train-split statistics only
 
 
 # ----------------------------------------------------------------------------------------- optimizer
@@ -136,9 +220,12 @@ def register_configs() -> None:
     # option extends its schema with `defaults: [/schema/<group>/<name>@_here_, _self_]`.
     cs.store(group="schema/model", name="model", node=ModelConfig)
     cs.store(group="schema/objective", name="objective", node=ObjectiveConfig)
-    cs.store(group="schema/dataset", name="synthetic", node=SyntheticDatasetConfig)
-    cs.store(group="schema/dataset", name="text", node=TextDatasetConfig)
     cs.store(group="schema/optimizer", name="optimizer", node=OptimizerConfig)
+    for name, node in (("synthetic", SyntheticDatasetConfig), ("text", TextDatasetConfig),
+                       ("synthetic_topics", SyntheticTopicsDatasetConfig), ("table", TableDatasetConfig),
+                       ("trec", TrecDatasetConfig), ("imdb", ImdbDatasetConfig), ("conll", ConllDatasetConfig),
+                       ("timeseries", TimeSeriesDatasetConfig)):
+        cs.store(group="schema/dataset", name=name, node=node)
 
 
 # ----------------------------------------------------------------------------------- cross-field rules
@@ -209,10 +296,34 @@ def validate(cfg: DictConfig) -> None:
         problems.append(f"trainer.precision={t.precision!r} is not one of {', '.join(_PRECISIONS)}.")
     if t.progress not in _PROGRESS:
         problems.append(f"trainer.progress={t.progress!r} is not one of {', '.join(_PROGRESS)}.")
-    if cfg.dataset.tokenizer.min_freq < 1:
-        problems.append(f"dataset.tokenizer.min_freq={cfg.dataset.tokenizer.min_freq} must be >= 1.")
+    problems += dataset_problems(cfg.dataset)
     if problems:
         raise ConfigError(problems)
+
+
+def dataset_problems(ds: DictConfig) -> list[str]:
+    """Value rules of the dataset group (shared by every command that reads data); one line per problem."""
+    from seqtune.registry import TOKENIZERS
+    import seqtune.data.tokenizers  # noqa: F401  (registers the tokenizer kinds)
+
+    problems: list[str] = []
+    tok = ds.get("tokenizer")
+    if tok is not None:
+        if tok.min_freq < 1:
+            problems.append(f"dataset.tokenizer.min_freq={tok.min_freq} must be >= 1.")
+        if tok.kind not in TOKENIZERS:
+            problems.append(f"dataset.tokenizer.kind={tok.kind!r} is not one of {', '.join(TOKENIZERS.names())}.")
+        elif tok.kind in ("bpe", "wordpiece", "unigram") and tok.vocab_size <= 6:
+            problems.append(f"dataset.tokenizer.vocab_size={tok.vocab_size} must exceed the 6 special tokens.")
+    for key in ("train_limit", "labels_per_class", "max_length"):
+        value = ds.get(key)
+        if value is not None and value < 1:
+            problems.append(f"dataset.{key}={value} must be a positive number, or null for no limit.")
+    for key in ("valid_fraction", "test_fraction", "train_fraction"):
+        value = ds.get(key)
+        if value is not None and not 0.0 < value < 1.0:
+            problems.append(f"dataset.{key}={value} must be between 0 and 1 (exclusive).")
+    return problems
 
 
 def to_plain(cfg: DictConfig) -> dict:

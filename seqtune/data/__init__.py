@@ -1,0 +1,11 @@
+"""The data layer; importing this package registers every dataset format and tokenizer kind.
+
+Formats (the DATASETS registry): synthetic, text (text.py); table, trec, imdb, synthetic_topics
+(labelled.py); conll (tagging.py); timeseries (timeseries.py).  Entry points: ``load_lm_corpus`` (pretraining),
+``load_labelled`` (fine-tuning), ``load_timeseries`` (forecasting).
+"""
+from seqtune.data import tokenizers  # noqa: F401  (registers tokenizer kinds)
+from seqtune.data import text  # noqa: F401  (registers synthetic, text)
+from seqtune.data import labelled  # noqa: F401  (registers table, trec, imdb, synthetic_topics)
+from seqtune.data import tagging  # noqa: F401  (registers conll)
+from seqtune.data import timeseries  # noqa: F401  (registers timeseries)

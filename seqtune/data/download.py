@@ -121,6 +121,8 @@ def fetch(
         raise DataError(
             f"Dataset file {file.name!r} is missing and downloading is turned off. " + _put_it_there(file, final)
         )
+    # Folders this call creates, so a failed download leaves no empty folders behind in the data directory.
+    created = [p for p in (final.parent, *final.parent.parents) if not p.exists()]
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -142,6 +144,12 @@ def fetch(
     finally:
         # Covers every failure path (network, checksum, disk, KeyboardInterrupt); a no-op after os.replace.
         partial.unlink(missing_ok=True)
+        if not final.exists():
+            for folder_made in created:  # innermost first; stops at the first folder that is not empty
+                try:
+                    folder_made.rmdir()
+                except OSError:
+                    break
     return final
 
 

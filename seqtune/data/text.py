@@ -1,32 +1,37 @@
 """Language-modelling corpora: raw text splits -> tokenizer fitted on train -> 1-D id tensors.
 
-``load_lm_corpus(dataset_cfg)`` is what ``pretrain`` calls.  Each dataset *format* is a registered builder
-that returns the three raw text splits; tokenisation is shared.  Relative folders are looked up under the data
-directory (``$SEQTUNE_DATA_DIR``, else the user cache directory), so the named presets (ptb, wikitext2,
-tinyshakespeare) work on any machine that has the files there.
+``load_lm_corpus(dataset_cfg)`` is what ``pretrain`` calls.  Each dataset *format* is a registered reader
+(the DATASETS registry) that returns its raw data: :class:`RawSplits` of text here, labelled or tagged
+examples in ``labelled.py`` / ``tagging.py``.  Any labelled dataset also serves as unlabelled text (labels
+ignored, its test split never read), so ``seqtune pretrain dataset=trec`` works.  Relative folders are looked
+up under the data directory (``$SEQTUNE_DATA_DIR``, else the user cache directory); catalogued files of named
+datasets are sha256-checked and downloaded when missing (``catalog.py``).
+
+A split given as a file is streamed (:class:`~seqtune.data.cache.TextSource`): tokenised chunk by chunk into
+a cached id file that is memory-mapped, so a corpus larger than RAM loads with flat memory and a second run
+skips tokenisation.  Splits carved from train are read into memory.
 """
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
-from hydra.utils import to_absolute_path
 
-from seqtune.data.download import data_dir
+from seqtune.data.cache import TextSource, cached_tokenizer, encode_cached
+from seqtune.data.catalog import dataset_file, resolve_folder  # noqa: F401  (resolve_folder: public helper)
 from seqtune.data.formats import read_text
 from seqtune.data.synthetic import generate_sentences
-from seqtune.data.tokenizers import Tokenizer, TokenizerSettings, fit_tokenizer
-from seqtune.errors import DataError
+from seqtune.data.tokenizers import Tokenizer, fit_tokenizer, settings_from_config
+from seqtune.errors import ConfigError, DataError
 from seqtune.registry import DATASETS
 
 
 @dataclass
 class RawSplits:
-    train: str
-    valid: str
-    test: str
+    train: str | TextSource  # text in memory, or a file streamed through the token cache
+    valid: str | TextSource
+    test: str | TextSource
     notes: list[str]  # what was done to get them (e.g. "valid carved from train"), for the log
 
 
@@ -37,25 +42,6 @@ class LMCorpus:
     test: torch.Tensor
     tokenizer: Tokenizer
     notes: list[str]
-
-
-def resolve_folder(folder: str | None) -> Path | None:
-    """Absolute folders stay; relative ones are looked up under the data directory."""
-    if folder is None:
-        return None
-    p = Path(folder).expanduser()
-    return p if p.is_absolute() else data_dir() / p
-
-
-def _resolve_file(folder: Path | None, name: str, key: str) -> Path:
-    path = (folder / name) if folder is not None else Path(to_absolute_path(name))
-    if not path.exists():
-        hint = (
-            f"Put the file there, or set SEQTUNE_DATA_DIR to the folder that holds '{folder.name}/' "
-            f"(now: {data_dir()})." if folder is not None else f"Check {key}, or give an absolute path."
-        )
-        raise DataError(f"{key}: file not found: {path}. {hint}")
-    return path
 
 
 def carve(text: str, fraction: float, seed: int, chunk_lines: int = 50) -> tuple[str, str]:
@@ -92,28 +78,52 @@ def synthetic_splits(ds) -> RawSplits:
 
 @DATASETS.register("text")
 def text_splits(ds) -> RawSplits:
-    folder = resolve_folder(ds.folder)
-    train = read_text(_resolve_file(folder, ds.train, "dataset.train"), encoding=ds.encoding)
+    train_path = dataset_file(ds, ds.train, "dataset.train")
+    if ds.valid is not None and ds.test is not None:  # every split is a file: stream them
+        return RawSplits(TextSource(train_path, ds.encoding),
+                         TextSource(dataset_file(ds, ds.valid, "dataset.valid"), ds.encoding),
+                         TextSource(dataset_file(ds, ds.test, "dataset.test"), ds.encoding), notes=[])
+    train = read_text(train_path, encoding=ds.encoding)
     notes: list[str] = []
     splits = {}
     for i, (name, frac) in enumerate((("valid", ds.valid_fraction), ("test", ds.test_fraction))):
         given = ds[name]
         if given is not None:
-            splits[name] = read_text(_resolve_file(folder, given, f"dataset.{name}"), encoding=ds.encoding)
+            splits[name] = read_text(dataset_file(ds, given, f"dataset.{name}"), encoding=ds.encoding)
         else:
             train, splits[name] = carve(train, frac, seed=1000 + i)
             notes.append(f"{name} split carved from train ({frac:.0%} of lines, fixed seed)")
     return RawSplits(train, splits["valid"], splits["test"], notes)
 
 
-def load_lm_corpus(ds) -> LMCorpus:
-    """Read the splits the dataset config names, fit the tokenizer on train only, encode all three."""
+def load_lm_corpus(ds, tokenizer: Tokenizer | None = None) -> LMCorpus:
+    """Read the splits the dataset config names, fit the tokenizer on train only, encode all three.
+
+    ``tokenizer`` (e.g. from a checkpoint, for a second pretraining stage) is used as given instead.
+    """
     raw = DATASETS.get(ds.format, key="dataset.format")(ds)
-    t = ds.tokenizer
-    settings = TokenizerSettings(t.kind, t.lowercase, t.max_vocab, t.min_freq, t.add_eos)
-    tok = fit_tokenizer(settings, [raw.train])
-    return LMCorpus(*(torch.tensor(tok.encode(s), dtype=torch.long) for s in (raw.train, raw.valid, raw.test)),
-                    tokenizer=tok, notes=raw.notes)
+    if not isinstance(raw, RawSplits):
+        from seqtune.data.labelled import RawLabelled, lm_splits
+
+        if not isinstance(raw, RawLabelled):
+            raise ConfigError(f"dataset.format={ds.format!r} holds no text, so it cannot be used for language "
+                              "modelling; choose a text or labelled dataset, or a forecasting objective.")
+        raw = lm_splits(raw, ds)
+    use_cache = bool(ds.get("token_cache", True))
+    tok = tokenizer
+    if tok is None:
+        settings = settings_from_config(ds.tokenizer)
+        if isinstance(raw.train, TextSource):
+            tok = cached_tokenizer(settings, raw.train, use_cache)
+        else:
+            tok = fit_tokenizer(settings, [raw.train])
+
+    def encode(split: str | TextSource) -> torch.Tensor:
+        if isinstance(split, TextSource):
+            return encode_cached(split, tok, use_cache)
+        return torch.tensor(tok.encode(split), dtype=torch.long)
+
+    return LMCorpus(encode(raw.train), encode(raw.valid), encode(raw.test), tokenizer=tok, notes=raw.notes)
 
 
 def unigram_log_loss(train: torch.Tensor, target: torch.Tensor, vocab_size: int) -> float:

@@ -7,14 +7,21 @@ Usage::
     ids = tok.encode(text)                       # list[int]
     same = tokenizer_from_dict(tok.to_dict())    # identical behaviour
 
+Kinds (the TOKENIZERS registry): ``char``; ``word`` (whitespace split); ``basic_english`` (torchtext's rules:
+lower-case, split off punctuation, drop double quotes and ``<br />``); ``bpe``, ``wordpiece`` and ``unigram``
+(subword models trained on the train split with the Hugging Face ``tokenizers`` library, ``vocab_size`` pieces).
+``fit_tokenizer`` takes any iterable of strings, so a corpus larger than memory can be fitted chunk by chunk.
+
 The special tokens are defined once, here, and every tokenizer puts them first in the same order, so their
-ids are the same in every vocabulary (``PAD_ID == 0`` and so on).
+ids are the same in every vocabulary (``PAD_ID == 0`` and so on), subword models included.
 """
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable, Protocol
+from typing import Iterable, Iterator, Protocol
 
 from seqtune.errors import ConfigError, DataError
 from seqtune.registry import TOKENIZERS
@@ -33,6 +40,13 @@ class TokenizerSettings:
     max_vocab: int | None = None
     min_freq: int = 1
     add_eos: bool = True
+    vocab_size: int = 8000  # bpe / wordpiece / unigram: size of the trained vocabulary (specials included)
+
+
+def settings_from_config(cfg) -> TokenizerSettings:
+    """``dataset.tokenizer`` config node -> plain settings (the only place that reads that node)."""
+    return TokenizerSettings(kind=cfg.kind, lowercase=cfg.lowercase, max_vocab=cfg.max_vocab,
+                             min_freq=cfg.min_freq, add_eos=cfg.add_eos, vocab_size=cfg.vocab_size)
 
 
 class Tokenizer(Protocol):
@@ -124,6 +138,90 @@ class WordTokenizer(_VocabTokenizer):
         return {**super().to_dict(), "add_eos": self.add_eos}
 
 
+# torchtext's ``basic_english`` normalisation, rule for rule (torchtext/data/utils.py): lower-case, then these
+# substitutions in this order, then split on whitespace.
+_BASIC_ENGLISH_RULES = [(re.compile(p), r) for p, r in [
+    (r"\'", " '  "), (r'\"', ""), (r"\.", " . "), (r"<br \/>", " "), (r",", " , "), (r"\(", " ( "),
+    (r"\)", " ) "), (r"\!", " ! "), (r"\?", " ? "), (r"\;", " "), (r"\:", " "), (r"\s+", " "),
+]]
+
+
+def basic_english(line: str) -> list[str]:
+    """torchtext's ``get_tokenizer("basic_english")``: the same tokens for the same line."""
+    line = line.lower()
+    for pattern, replacement in _BASIC_ENGLISH_RULES:
+        line = pattern.sub(replacement, line)
+    return line.split()
+
+
+class BasicEnglishTokenizer(WordTokenizer):
+    """Word tokenizer on torchtext's ``basic_english`` tokens (always lower-cased)."""
+
+    kind = "basic_english"
+
+    def __init__(self, itos: list[str], add_eos: bool):
+        super().__init__(itos, lowercase=False, add_eos=add_eos)
+
+    def _pieces(self, text: str) -> list[str]:
+        if not self.add_eos:
+            return basic_english(text)
+        out: list[str] = []
+        for line in text.splitlines():
+            out.extend(basic_english(line))
+            out.append(EOS)
+        return out
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "itos": self.itos, "add_eos": self.add_eos}
+
+
+class SubwordTokenizer:
+    """A BPE / WordPiece / Unigram model of the ``tokenizers`` library, behind seqtune's Tokenizer protocol.
+
+    Text is encoded line by line (an ``<eos>`` after each line with ``add_eos``), in batches so the Rust side
+    can use its threads.  Saved as the library's own JSON string inside ``to_dict``.
+    """
+
+    def __init__(self, kind: str, model, add_eos: bool):
+        self.kind = kind
+        self.model = model  # tokenizers.Tokenizer
+        self.add_eos = add_eos
+        vocab = model.get_vocab(with_added_tokens=True)
+        self.itos = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+        if self.itos[: len(SPECIAL_TOKENS)] != list(SPECIAL_TOKENS):
+            raise DataError("subword tokenizer vocabulary does not start with seqtune's special tokens; "
+                            "it is not a seqtune tokenizer file")
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str) -> list[int]:
+        if not self.add_eos:
+            return self.model.encode(text, add_special_tokens=False).ids
+        out: list[int] = []
+        # encode_batch_fast (tokenizers >= 0.21) skips the character offsets we do not use.
+        batch = getattr(self.model, "encode_batch_fast", self.model.encode_batch)
+        for enc in batch(text.splitlines(), add_special_tokens=False):
+            out.extend(enc.ids)
+            out.append(EOS_ID)
+        return out
+
+    def decode(self, ids: Iterable[int]) -> str:
+        lines, current = [], []
+        for i in ids:
+            if i == EOS_ID:
+                lines.append(current)
+                current = []
+            elif i >= len(SPECIAL_TOKENS):
+                current.append(i)
+        lines.append(current)
+        return "\n".join(self.model.decode(c) for c in lines)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "add_eos": self.add_eos, "model": self.model.to_str()}
+
+
 @TOKENIZERS.register("char")
 def fit_char(settings: TokenizerSettings, texts: Iterable[str]) -> CharTokenizer:
     counts: Counter = Counter()
@@ -140,8 +238,74 @@ def fit_word(settings: TokenizerSettings, texts: Iterable[str]) -> WordTokenizer
     return WordTokenizer(_build_vocab(counts, settings.max_vocab, settings.min_freq), settings.lowercase, settings.add_eos)
 
 
+@TOKENIZERS.register("basic_english")
+def fit_basic_english(settings: TokenizerSettings, texts: Iterable[str]) -> BasicEnglishTokenizer:
+    counts: Counter = Counter()
+    for t in texts:
+        counts.update(basic_english(t))
+    return BasicEnglishTokenizer(_build_vocab(counts, settings.max_vocab, settings.min_freq), settings.add_eos)
+
+
+def _lines(texts: Iterable[str]) -> Iterator[list[str]]:
+    # The trainers see the same units the encoder will: lines (batched, so Python overhead stays small).
+    for t in texts:
+        lines = t.splitlines()
+        for i in range(0, len(lines), 1000):
+            yield lines[i : i + 1000]
+
+
+def _fit_subword(kind: str, settings: TokenizerSettings, texts: Iterable[str]) -> SubwordTokenizer:
+    from tokenizers import Tokenizer as HFTokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    specials = list(SPECIAL_TOKENS)  # in this order -> ids 0..5, as in every seqtune vocabulary
+    if settings.vocab_size <= len(specials):
+        raise ConfigError(f"dataset.tokenizer.vocab_size={settings.vocab_size} must be larger than the "
+                          f"{len(specials)} special tokens; use a few thousand for {kind}.")
+    if kind == "bpe":
+        model = HFTokenizer(models.BPE(unk_token=UNK))
+        model.pre_tokenizer, model.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
+        trainer = trainers.BpeTrainer(vocab_size=settings.vocab_size, min_frequency=settings.min_freq,
+                                      special_tokens=specials, show_progress=False)
+    elif kind == "wordpiece":
+        model = HFTokenizer(models.WordPiece(unk_token=UNK))
+        model.pre_tokenizer, model.decoder = pre_tokenizers.Whitespace(), decoders.WordPiece()
+        trainer = trainers.WordPieceTrainer(vocab_size=settings.vocab_size, min_frequency=settings.min_freq,
+                                            special_tokens=specials, show_progress=False)
+    else:
+        model = HFTokenizer(models.Unigram())
+        model.pre_tokenizer, model.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
+        trainer = trainers.UnigramTrainer(vocab_size=settings.vocab_size, special_tokens=specials,
+                                          unk_token=UNK, show_progress=False)
+    if settings.lowercase:
+        model.normalizer = normalizers.Lowercase()
+    model.train_from_iterator(_lines(texts), trainer)
+    return SubwordTokenizer(kind, model, settings.add_eos)
+
+
+@TOKENIZERS.register("bpe")
+def fit_bpe(settings: TokenizerSettings, texts: Iterable[str]) -> SubwordTokenizer:
+    return _fit_subword("bpe", settings, texts)
+
+
+@TOKENIZERS.register("wordpiece")
+def fit_wordpiece(settings: TokenizerSettings, texts: Iterable[str]) -> SubwordTokenizer:
+    return _fit_subword("wordpiece", settings, texts)
+
+
+@TOKENIZERS.register("unigram")
+def fit_unigram(settings: TokenizerSettings, texts: Iterable[str]) -> SubwordTokenizer:
+    return _fit_subword("unigram", settings, texts)
+
+
 def fit_tokenizer(settings: TokenizerSettings, texts: Iterable[str]) -> Tokenizer:
     return TOKENIZERS.get(settings.kind, key="dataset.tokenizer.kind")(settings, texts)
+
+
+def tokenizer_hash(tok: Tokenizer) -> str:
+    """A short stable digest of everything that decides how text is encoded (keys the token cache)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(tok.to_dict(), sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
 def tokenizer_from_dict(d: dict) -> Tokenizer:
@@ -151,4 +315,10 @@ def tokenizer_from_dict(d: dict) -> Tokenizer:
         return CharTokenizer(d["itos"], d.get("lowercase", False))
     if kind == "word":
         return WordTokenizer(d["itos"], d.get("lowercase", False), d.get("add_eos", True))
+    if kind == "basic_english":
+        return BasicEnglishTokenizer(d["itos"], d.get("add_eos", True))
+    if kind in ("bpe", "wordpiece", "unigram"):
+        from tokenizers import Tokenizer as HFTokenizer
+
+        return SubwordTokenizer(kind, HFTokenizer.from_str(d["model"]), d.get("add_eos", True))
     raise ConfigError(f"saved tokenizer has unknown kind {kind!r}; this seqtune knows: {', '.join(TOKENIZERS.names())}.")
