@@ -38,8 +38,15 @@ def _report(exc: SeqtuneError) -> None:
     console.print("(set SEQTUNE_VERBOSE=1 for the full traceback)", style="dim")
 
 
+class _Progress:
+    """Whether Hydra got as far as running the task (a failure before it is a config error: exit 2)."""
+
+    task_started = False
+
+
 def _run_task(command: str, cfg: DictConfig) -> float | None:
     """Run one job; return the value Hydra sweepers optimise (None if the config names none)."""
+    _Progress.task_started = True
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         if command == "pretrain":
@@ -98,7 +105,14 @@ def main(argv: list[str] | None = None) -> None:
     register_configs()
     # Hydra reads sys.argv itself; argv[0] only names the program in its messages.
     sys.argv = [f"seqtune {command}", *rest]
-    _ENTRY_POINTS[command]()
+    try:
+        _ENTRY_POINTS[command]()
+    except SystemExit as exc:
+        # Hydra exits 1 after printing a composition error (unknown key, wrong type, missing option) without a
+        # traceback; those are the user's to fix, so they get seqtune's exit status for user errors.
+        if exc.code == 1 and not _Progress.task_started:
+            sys.exit(2)
+        raise
 
 
 if __name__ == "__main__":

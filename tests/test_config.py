@@ -101,9 +101,13 @@ def test_cli_unknown_registry_name_exits_2_with_message(tmp_path):
 
 def test_cli_misspelled_key_fails_before_running(tmp_path):
     res = run_cli(["pretrain", "trainer.max_epoch=1", f"hydra.run.dir={tmp_path}/run"], tmp_path)
-    assert res.returncode != 0
+    assert res.returncode == 2
     assert "trainer.max_epoch" in res.stderr
     assert not (tmp_path / "run").exists()
+    res = run_cli(["pretrain", "trainer.batch_size=big", f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert res.returncode == 2 and "trainer.batch_size" in res.stderr and "Traceback" not in res.stderr
+    res = run_cli(["pretrain", "model=lstmm", f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert res.returncode == 2 and "gru" in res.stderr and "lstm" in res.stderr  # Hydra lists the options
 
 
 def test_every_conf_folder_ships_in_the_package():
