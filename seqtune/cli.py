@@ -25,7 +25,10 @@ CONFIG_PATH = "pkg://seqtune.conf"
 
 COMMANDS: dict[str, str] = {
     "pretrain": "pretrain an encoder with a self-supervised objective (causal LM by default) on unlabelled text",
+    "ls": "list config groups and their options (`seqtune ls <group>` shows each option's settings)",
 }
+# Commands that are plain functions of argv rather than Hydra entry points.
+_PLAIN_COMMANDS = {"ls"}
 
 
 def _report(exc: SeqtuneError) -> None:
@@ -98,6 +101,15 @@ def main(argv: list[str] | None = None) -> None:
         print(f"seqtune {__version__}")
         return
     command, rest = args[0], args[1:]
+    if command in _PLAIN_COMMANDS:
+        try:
+            from seqtune import discover
+
+            discover.ls(rest)
+        except SeqtuneError as exc:
+            _report(exc)
+            sys.exit(exc.exit_code)
+        return
     if command not in _ENTRY_POINTS:
         print(f"seqtune: unknown command {command!r}; valid commands are: {', '.join(COMMANDS)}.\n", file=sys.stderr)
         print(_usage(), file=sys.stderr)
