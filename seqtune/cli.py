@@ -15,6 +15,7 @@ from typing import Callable
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from seqtune import __version__
@@ -50,7 +51,8 @@ class _Progress:
 def _run_task(command: str, cfg: DictConfig) -> float | None:
     """Run one job; return the value Hydra sweepers optimise (None if the config names none)."""
     _Progress.task_started = True
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         if command == "pretrain":
             from seqtune import pretrain
@@ -58,10 +60,22 @@ def _run_task(command: str, cfg: DictConfig) -> float | None:
             summary = pretrain.run(cfg, run_dir)
         else:  # pragma: no cover - COMMANDS and this table are kept together
             raise AssertionError(command)
-    except SeqtuneError as exc:
-        _report(exc)
-        sys.exit(exc.exit_code)
-    return summary.get("val/loss")
+    except Exception as exc:
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            # One failed job must not end the sweep: keep its reason, report NaN (a failed Optuna trial).
+            from seqtune.sweep import record_failure
+
+            if isinstance(exc, SeqtuneError):
+                _report(exc)
+            else:
+                traceback.print_exc()
+            record_failure(run_dir, exc)
+            return float("nan")
+        if isinstance(exc, SeqtuneError):
+            _report(exc)
+            sys.exit(exc.exit_code)
+        raise
+    return summary.get(cfg.optimized_metric, float("nan"))
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="pretrain")

@@ -210,6 +210,7 @@ class PretrainConfig:
     optimizer: OptimizerConfig = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     output_root: str = "outputs"  # runs go to <output_root>/<date>/<time>_<command>/
+    optimized_metric: str = "val/loss"  # summary.json key a sweep optimises and its end-of-sweep table shows
 
 
 def register_configs() -> None:
