@@ -27,9 +27,10 @@ CONFIG_PATH = "pkg://seqtune.conf"
 COMMANDS: dict[str, str] = {
     "pretrain": "pretrain an encoder with a self-supervised objective (causal LM by default) on unlabelled text",
     "ls": "list config groups and their options (`seqtune ls <group>` shows each option's settings)",
+    "report": "compare runs: table of overrides vs metrics, report.csv/.md, learning-curve and label-budget plots",
 }
 # Commands that are plain functions of argv rather than Hydra entry points.
-_PLAIN_COMMANDS = {"ls"}
+_PLAIN_COMMANDS = {"ls": "seqtune.discover:ls", "report": "seqtune.report:main"}
 
 
 def _report(exc: SeqtuneError) -> None:
@@ -116,10 +117,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     command, rest = args[0], args[1:]
     if command in _PLAIN_COMMANDS:
-        try:
-            from seqtune import discover
+        import importlib
 
-            discover.ls(rest)
+        module, func = _PLAIN_COMMANDS[command].split(":")
+        try:
+            getattr(importlib.import_module(module), func)(rest)
         except SeqtuneError as exc:
             _report(exc)
             sys.exit(exc.exit_code)

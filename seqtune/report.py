@@ -1,0 +1,244 @@
+"""``seqtune report <dir>``: compare runs without writing a script.
+
+Reads one run directory or a whole tree of them (a multirun sweep, or ``outputs/``): every folder with a
+``summary.json`` (finished) or ``error.txt`` (failed) is a run.  Prints a table of the overrides that differ
+between runs against their final metrics, sortable by any metric; writes ``report.csv`` and ``report.md``; and,
+with matplotlib installed (``pip install seqtune[plot]``), draws
+
+* ``learning_curves.png``: train and validation loss against step, one colour per run;
+* ``budget.png`` (when the runs vary a label budget such as ``dataset.labels_per_class``): a metric against the
+  budget, one line per group (e.g. ``transfer.name``), mean ± standard deviation over the remaining overrides
+  (seeds), with the same numbers as a table in ``report.md``.
+
+    seqtune report multirun/2026-11-21/10-00-00_finetune --sort test/acc --desc
+    seqtune report outputs/ --x dataset.labels_per_class --group transfer.name --metric test/acc
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from seqtune.errors import SeqtuneError
+
+BUDGET_KEYS = ("dataset.labels_per_class", "dataset.train_limit")
+GROUP_KEYS = ("transfer.name", "transfer")
+
+
+@dataclass
+class Run:
+    path: Path
+    name: str
+    status: str  # ok | failed
+    overrides: dict[str, str]
+    summary: dict[str, float] = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+    error: str = ""
+
+    def value(self, key: str) -> str | None:
+        """An override's value, else the resolved config's value at that dotted key."""
+        if key in self.overrides:
+            return self.overrides[key]
+        node = self.config
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return None if isinstance(node, dict) else str(node)
+
+
+def _overrides(run_dir: Path) -> dict[str, str]:
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.exists():
+        return {}
+    out = {}
+    for item in OmegaConf.load(path):
+        key, _, value = str(item).partition("=")
+        out[key.lstrip("+~")] = value
+    return out
+
+
+def find_runs(root: Path) -> list[Run]:
+    if not root.exists():
+        raise SeqtuneError(f"report: {root} does not exist. Give a run directory or a folder of runs "
+                           "(e.g. outputs/ or multirun/<date>/<time>_<command>/).")
+    candidates = [root] if (root / "summary.json").exists() or (root / "error.txt").exists() else []
+    candidates += sorted({p.parent for pattern in ("summary.json", "error.txt") for p in root.rglob(pattern)} - {root})
+    runs = []
+    for d in candidates:
+        name = str(d.relative_to(root)) if d != root else d.name
+        config_path = d / "config.yaml"
+        config = OmegaConf.to_container(OmegaConf.load(config_path)) if config_path.exists() else {}
+        if (d / "summary.json").exists():
+            summary = json.loads((d / "summary.json").read_text(encoding="utf-8"))
+            runs.append(Run(d, name, "ok", _overrides(d), summary, config))  # type: ignore[arg-type]
+        else:
+            first = (d / "error.txt").read_text(encoding="utf-8").splitlines()[:1]
+            runs.append(Run(d, name, "failed", _overrides(d), {}, config, first[0] if first else "failed"))  # type: ignore[arg-type]
+    if not runs:
+        raise SeqtuneError(f"report: no runs under {root} (a run is a folder with summary.json or error.txt).")
+    return runs
+
+
+def varying_keys(runs: list[Run]) -> list[str]:
+    keys = sorted({k for r in runs for k in r.overrides})
+    return [k for k in keys if len({r.overrides.get(k) for r in runs}) > 1]
+
+
+def default_metrics(runs: list[Run]) -> list[str]:
+    keys = [k for r in runs for k in r.summary if k.startswith(("val/", "test/")) and isinstance(r.summary[k], (int, float))]
+    return list(dict.fromkeys(keys))[:6]
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return "-" if not math.isfinite(v) else f"{v:.4g}"
+    return "-" if v is None else str(v)
+
+
+def budget_table(runs: list[Run], x: str, group: str, metric: str) -> dict[str, dict[float, list[float]]]:
+    """group -> budget -> metric values of the finished runs (one per seed or other repeat)."""
+    table: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in runs:
+        xv, value = r.value(x), r.summary.get(metric)
+        if r.status != "ok" or xv in (None, "None", "null") or value is None:
+            continue
+        table[r.value(group) or "-"][float(xv)].append(float(value))
+    return table
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def plots(runs: list[Run], out: Path, budget: tuple[str, str, str] | None) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+
+    written = []
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for i, r in enumerate(runs):
+        path = r.path / "metrics.jsonl"
+        if r.status != "ok" or not path.exists():
+            continue
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        color = f"C{i % 10}"
+        for key, style in (("train/loss", "-"), ("val/loss", "--")):
+            pts = [(rec["step"], rec[key]) for rec in records if rec.get(key) is not None]
+            if pts:
+                ax.plot(*zip(*pts), style, color=color, label=f"{r.name} {key.split('/')[0]}", alpha=0.85)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title("learning curves (solid: train, dashed: validation)")
+    if len(runs) <= 12:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    written.append(out / "learning_curves.png")
+    fig.savefig(written[-1], dpi=120)
+    plt.close(fig)
+    if budget:
+        x, group, metric = budget
+        fig, ax = plt.subplots(figsize=(7, 5))
+        for name, per_x in sorted(budget_table(runs, x, group, metric).items()):
+            xs = sorted(per_x)
+            stats = [_mean_std(per_x[v]) for v in xs]
+            ax.errorbar(xs, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=3, label=name)
+        ax.set_xscale("log")
+        ax.set_xlabel(x)
+        ax.set_ylabel(metric)
+        ax.set_title(f"{metric} against {x} (mean ± std over repeats)")
+        ax.legend(title=group)
+        fig.tight_layout()
+        written.append(out / "budget.png")
+        fig.savefig(written[-1], dpi=120)
+        plt.close(fig)
+    return written
+
+
+def report(root: Path, sort: str | None = None, descending: bool = False, metrics: list[str] | None = None,
+           budget_x: str | None = None, group: str | None = None, budget_metric: str | None = None,
+           out: Path | None = None, console: Console | None = None) -> dict[str, Path]:
+    console = console or Console(highlight=False)
+    runs = find_runs(root)
+    out = out or (root if root.is_dir() else root.parent)
+    varying = varying_keys(runs)
+    metrics = metrics or default_metrics(runs)
+    if sort:
+        if not any(sort in r.summary for r in runs):
+            raise SeqtuneError(f"report: no run has the metric {sort!r} to sort by; metrics present: "
+                               f"{', '.join(sorted({k for r in runs for k in r.summary}))}.")
+        missing = math.inf if not descending else -math.inf
+        runs.sort(key=lambda r: r.summary.get(sort, missing), reverse=descending)
+
+    header = ["run", *varying, "status", *metrics, "error"]
+    rows = [[r.name, *(r.overrides.get(k, "") for k in varying), r.status,
+             *(_fmt(r.summary.get(m)) for m in metrics), r.error] for r in runs]
+    table = Table(title=f"{len(runs)} runs under {root}" + (f", sorted by {sort}" if sort else ""))
+    for col in header:
+        table.add_column(col, justify="right" if col in metrics else "left")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+    files = {"csv": out / "report.csv", "md": out / "report.md"}
+    all_keys = sorted({k for r in runs for k in r.summary})
+    with open(files["csv"], "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["run", "status", *varying, *all_keys, "error"])
+        for r in runs:
+            writer.writerow([r.name, r.status, *(r.overrides.get(k, "") for k in varying),
+                             *(r.summary.get(k, "") for k in all_keys), r.error])
+    md = [f"# seqtune report: {root}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    md += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+
+    budget_x = budget_x or next((k for k in BUDGET_KEYS if k in varying), None)
+    budget = None
+    if budget_x:
+        group = group or next((k for k in GROUP_KEYS if any(r.value(k) for r in runs)), "run")
+        budget_metric = budget_metric or sort or (metrics[0] if metrics else "val/loss")
+        budget = (budget_x, group, budget_metric)
+        per_group = budget_table(runs, budget_x, group, budget_metric)
+        xs = sorted({x for g in per_group.values() for x in g})
+        md += ["", f"## {budget_metric} by {budget_x} (mean ± std, n runs)", "",
+               "| " + " | ".join([group, *(f"{x:g}" for x in xs)]) + " |", "|" + "---|" * (len(xs) + 1)]
+        for name, per_x in sorted(per_group.items()):
+            cells = [f"{m:.4g} ± {s:.2g} (n={len(per_x[x])})" for x in xs
+                     for m, s in [_mean_std(per_x[x]) if per_x.get(x) else (math.nan, math.nan)]]
+            md.append("| " + " | ".join([name, *cells]) + " |")
+    files["md"].write_text("\n".join(md) + "\n", encoding="utf-8")
+    try:
+        for png in plots(runs, out, budget):
+            files[png.stem] = png
+    except ImportError:
+        console.print("plots skipped: matplotlib is not installed (pip install 'seqtune[plot]' to draw "
+                      "learning_curves.png and budget.png).")
+    console.print("wrote " + ", ".join(str(p) for p in files.values()))
+    return files
+
+
+def main(argv: list[str]) -> None:
+    p = argparse.ArgumentParser(prog="seqtune report", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dir", type=Path, help="a run directory, a sweep directory, or any folder of runs")
+    p.add_argument("--sort", help="metric to sort the table by (e.g. val/ppl, test/acc)")
+    p.add_argument("--desc", action="store_true", help="sort descending (largest first)")
+    p.add_argument("--metrics", help="comma-separated summary.json keys to show (default: val/* and test/*)")
+    p.add_argument("--x", dest="budget_x", help="the label-budget key for budget.png (auto: "
+                   + " or ".join(BUDGET_KEYS) + " when the runs vary it)")
+    p.add_argument("--group", help="key whose values make the lines of budget.png (auto: transfer.name)")
+    p.add_argument("--metric", dest="budget_metric", help="metric on the y axis of budget.png")
+    p.add_argument("--out", type=Path, help="folder for report.csv/.md and the PNGs (default: the run folder)")
+    a = p.parse_args(argv)
+    report(a.dir, a.sort, a.desc, a.metrics.split(",") if a.metrics else None, a.budget_x, a.group,
+           a.budget_metric, a.out)

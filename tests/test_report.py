@@ -1,0 +1,64 @@
+"""`seqtune report`: reads a run tree, prints the table, writes report.csv/.md and the plots."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from seqtune.errors import SeqtuneError
+from seqtune.report import report
+from tests.conftest import run_cli
+
+
+def fake_run(root: Path, name: str, overrides: list[str], summary: dict | None, error: str | None = None) -> None:
+    """A run directory as seqtune writes it (the files the report reads), without training."""
+    d = root / name
+    (d / ".hydra").mkdir(parents=True)
+    (d / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    (d / "config.yaml").write_text("transfer:\n  name: full\ndataset:\n  labels_per_class: null\n")
+    if summary is not None:
+        (d / "summary.json").write_text(json.dumps(summary))
+        (d / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "epoch": 1, "train/loss": 3.0 / s}) + "\n"
+                                                 for s in (1, 2, 3)) + json.dumps({"step": 3, "val/loss": 1.5}) + "\n")
+    if error is not None:
+        (d / "error.txt").write_text(error + "\n\ntraceback...")
+
+
+def test_budget_sweep_report(tmp_path):
+    for i, (strategy, budget, seed, acc) in enumerate([
+        ("scratch", 10, 1, 0.50), ("scratch", 10, 2, 0.60), ("full", 10, 1, 0.80), ("full", 10, 2, 0.90),
+        ("scratch", 100, 1, 0.70), ("full", 100, 1, 0.95),
+    ]):
+        fake_run(tmp_path, str(i), [f"transfer={strategy}", f"dataset.labels_per_class={budget}", f"trainer.seed={seed}",
+                                    f"+transfer.name={strategy}"], {"test/acc": acc, "val/loss": 1.0 - acc})
+    fake_run(tmp_path, "6", ["transfer=full", "dataset.labels_per_class=100", "trainer.seed=2"], None, "CUDA exploded")
+    files = report(tmp_path, sort="test/acc", descending=True, console=Console(width=200, record=True))
+    rows = list(csv.DictReader(open(files["csv"])))
+    assert [r["run"] for r in rows][:2] == ["5", "3"] and rows[-1]["status"] == "failed"
+    assert rows[-1]["error"] == "CUDA exploded"
+    md = files["md"].read_text()
+    assert "test/acc by dataset.labels_per_class" in md
+    assert "| full | 0.85 ± 0.071 (n=2) | 0.95 ± 0 (n=1) |" in md and "| scratch | 0.55 ± 0.071 (n=2) |" in md
+    pytest.importorskip("matplotlib")
+    assert files["learning_curves"].stat().st_size > 1000 and files["budget"].stat().st_size > 1000
+
+
+def test_report_on_a_real_sweep(tmp_path):
+    res = run_cli(["pretrain", "-m", "debug=smoke", "trainer.progress=quiet", "trainer.seed=1,2",
+                   f"hydra.sweep.dir={tmp_path}/sweep"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    res = run_cli(["report", str(tmp_path / "sweep"), "--sort", "val/loss"], tmp_path, env={"COLUMNS": "200"})
+    assert res.returncode == 0, res.stderr
+    assert "2 runs" in res.stdout and "trainer.seed" in res.stdout
+    assert (tmp_path / "sweep" / "report.md").read_text().count("| ok |") == 2
+
+
+def test_report_errors_are_clear(tmp_path):
+    with pytest.raises(SeqtuneError, match="no runs under"):
+        report(tmp_path)
+    fake_run(tmp_path, "a", [], {"val/loss": 1.0})
+    with pytest.raises(SeqtuneError, match="no run has the metric 'test/acc'"):
+        report(tmp_path, sort="test/acc")
