@@ -63,15 +63,17 @@ def _run_task(command: str, cfg: DictConfig) -> float | None:
             raise AssertionError(command)
     except Exception as exc:
         if hydra_cfg.mode == RunMode.MULTIRUN:
-            # One failed job must not end the sweep: keep its reason, report NaN (a failed Optuna trial).
-            from seqtune.sweep import record_failure
+            # One failed job must not end the sweep: keep its reason in error.txt (the end-of-sweep table shows
+            # it) and give the sweeper the worst value for its direction. Hydra's Optuna sweeper stops the whole
+            # study on NaN or an exception, but ranks an infinite value last and goes on.
+            from seqtune.sweep import record_failure, worst_value
 
             if isinstance(exc, SeqtuneError):
                 _report(exc)
             else:
                 traceback.print_exc()
             record_failure(run_dir, exc)
-            return float("nan")
+            return worst_value(hydra_cfg.sweeper)
         if isinstance(exc, SeqtuneError):
             _report(exc)
             sys.exit(exc.exit_code)

@@ -196,6 +196,7 @@ class TrainerConfig:
     limit_eval_batches: int = -1  # evaluate on the first N batches of valid/test only; -1 = all (debug runs)
     log_interval: int = 50  # steps between metric lines in metrics.jsonl and the progress display
     seed: int = 1234
+    deterministic: bool = False  # deterministic kernels only (reproducible on GPU, somewhat slower)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "fp32"  # fp32 | bf16 (autocast)
     progress: str = "auto"  # auto (bar on a terminal, log lines otherwise) | bar | log | quiet

@@ -19,6 +19,7 @@ from seqtune import checkpoint
 from seqtune.config import to_plain, validate
 from seqtune.data.batching import LMStream
 from seqtune.data.text import load_lm_corpus, unigram_log_loss
+from seqtune.environment import set_determinism, write_environment
 from seqtune.errors import ConfigError
 from seqtune.loop import LoopSettings, evaluate, train
 from seqtune.metrics import Display, summary_table, write_json
@@ -54,9 +55,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     validate(cfg)
     t = cfg.trainer
     seed_everything(t.seed)
+    set_determinism(t.deterministic)
     device = pick_device(t.device)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
+    write_environment(run_dir)
 
     # ---- data: tokenizer fitted on the train split only, saved with the run
     corpus = load_lm_corpus(cfg.dataset)

@@ -1,7 +1,7 @@
 """Sweeps that lose nothing: a failing job is recorded and the others go on; the end prints a table.
 
 In ``-m`` (multirun) mode the CLI catches a job's exception, writes ``error.txt`` into that job's directory and
-returns NaN (which Hydra's Optuna sweeper records as a failed trial) instead of ending the sweep.  The
+returns the worst value for the sweeper's direction (see :func:`worst_value`) instead of ending the sweep.  The
 :class:`SweepSummary` callback (configured under ``hydra.callbacks`` in the root configs) reads every job
 directory when the sweep ends and prints one row per job: its overrides, status, and the config's
 ``optimized_metric`` — or the first line of its error.  A sweep with failed jobs exits with status 1.
@@ -28,6 +28,14 @@ def record_failure(run_dir: Path, exc: BaseException) -> None:
     message = str(exc).strip() or type(exc).__name__
     detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     (run_dir / "error.txt").write_text(f"{message}\n\n{detail}", encoding="utf-8")
+
+
+def worst_value(sweeper_cfg: Any) -> float:
+    """+inf when the sweeper minimises, -inf when it maximises, NaN for sweepers without a direction."""
+    direction = sweeper_cfg.get("direction") if hasattr(sweeper_cfg, "get") else None
+    if isinstance(direction, str):
+        return math.inf if direction == "minimize" else -math.inf
+    return math.nan
 
 
 @dataclass

@@ -11,12 +11,19 @@ from tests.conftest import TINY, read_jsonl, run_cli
 EXPECTED_FILES = {
     ".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "pretrain.log", "config.yaml",
     "metrics.jsonl", "summary.json", "tokenizer.json", "checkpoints/best.pt", "checkpoints/last.pt",
+    "environment.json",
 }
 
 
 def test_run_directory_has_exactly_the_contract_files(tiny_pretrain_run):
     files = {str(p.relative_to(tiny_pretrain_run)) for p in tiny_pretrain_run.rglob("*") if p.is_file()}
     assert files == EXPECTED_FILES
+
+
+def test_environment_records_versions_and_command(tiny_pretrain_run):
+    env = json.loads((tiny_pretrain_run / "environment.json").read_text())
+    assert env["versions"]["torch"] == torch.__version__ and env["versions"]["seqtune"]
+    assert "pretrain" in " ".join(env["command"]) and "git" in env
 
 
 def test_metrics_lines_and_falling_finite_loss(tiny_pretrain_run):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import run_cli
 
 
@@ -22,3 +24,21 @@ def test_sweep_with_a_failing_job_completes_the_others(tmp_path):
     assert "3 jobs" in table and "failed" in table and "model.hidden_size=-3" in table
     assert table.count(" ok ") == 2 and "debug=smoke" not in table.split("jobs)")[1]  # shared overrides hidden
     assert "1 of 3 jobs did not finish" in res.stderr
+
+
+def test_optuna_study_records_failed_trials_and_goes_on(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="the 'sweep' extra is not installed")
+    config_dir = tmp_path / "myconf" / "hparams_search"
+    config_dir.mkdir(parents=True)
+    (config_dir / "half_failing.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - optuna\nhydra:\n  sweeper:\n    params:\n"
+        "      model.hidden_size: choice(12, -1)\n")
+    res = run_cli(["pretrain", "--config-dir", str(tmp_path / "myconf"), "hparams_search=half_failing", "debug=smoke",
+                   "trainer.progress=quiet", "hydra.sweeper.n_trials=4", f"hydra.sweep.dir={tmp_path}/study"], tmp_path)
+    jobs = sorted(p for p in (tmp_path / "study").iterdir() if p.is_dir())
+    assert len(jobs) == 4, res.stdout + res.stderr  # the study ran every trial
+    failed = [j for j in jobs if (j / "error.txt").exists()]
+    ok = [j for j in jobs if (j / "summary.json").exists()]
+    assert failed and ok and len(failed) + len(ok) == 4
+    assert (tmp_path / "study" / "optimization_results.yaml").exists()  # Optuna finished and reported its best
+    assert "Best value" in res.stdout + res.stderr and res.returncode == 1
