@@ -28,9 +28,10 @@ COMMANDS: dict[str, str] = {
     "pretrain": "pretrain an encoder with a self-supervised objective (causal LM by default) on unlabelled text",
     "ls": "list config groups and their options (`seqtune ls <group>` shows each option's settings)",
     "report": "compare runs: table of overrides vs metrics, report.csv/.md, learning-curve and label-budget plots",
+    "export": "a run's weights as safetensors with its tokenizer and config (and ONNX with --onnx)",
 }
 # Commands that are plain functions of argv rather than Hydra entry points.
-_PLAIN_COMMANDS = {"ls": "seqtune.discover:ls", "report": "seqtune.report:main"}
+_PLAIN_COMMANDS = {"ls": "seqtune.discover:ls", "report": "seqtune.report:main", "export": "seqtune.export:main"}
 
 
 def _report(exc: SeqtuneError) -> None:

@@ -37,6 +37,11 @@ class CausalLM(nn.Module):
         return StepOutput(loss, state, {"loss": loss.detach() * n}, n)
 
 
+    def predict(self, encoder: Encoder, tokens: torch.Tensor) -> torch.Tensor:
+        """Next-token logits (time, batch, vocab) for inference and export (no state carried in)."""
+        hidden, _ = encoder(tokens)  # (time, batch, hidden)
+        return self.decoder(hidden)  # (time, batch, vocab)
+
     def summarize(self, means: dict[str, float]) -> dict[str, float]:
         """Mean loss (nats/token) -> loss, perplexity and, for characters, bits per character."""
         loss = means["loss"]

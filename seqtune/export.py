@@ -1,0 +1,129 @@
+"""``seqtune export <run dir | checkpoint>``: a run's model for sharing (safetensors) and deployment (ONNX).
+
+Writes into ``--out`` (default ``<run dir>/export/``):
+
+* ``model.safetensors`` - the weights (no pickle: loading them cannot run code);
+* ``config.yaml`` and ``tokenizer.json`` - what rebuilds the model and its preprocessing;
+* ``export.json`` - what the files hold: objective, inputs and outputs, seqtune version, source checkpoint;
+* with ``--onnx`` (``pip install seqtune[export]``): ``model.onnx``, checked against PyTorch with onnxruntime on
+  a batch and a length other than the ones it was traced with.
+
+The ONNX graph maps token ids ``(time, batch)`` int64 to the objective's predictions when it has a
+``predict(encoder, tokens)`` (a causal LM gives next-token logits ``(time, batch, vocab)``), else to the
+encoder's hidden states ``(time, batch, hidden)``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from seqtune import __version__, checkpoint
+from seqtune.data.tokenizers import tokenizer_from_dict
+from seqtune.errors import SeqtuneError
+from seqtune.objectives.base import TaskModel
+
+
+class InferenceModule(nn.Module):
+    """tokens (time, batch) -> predictions: what a deployed model computes, without the training loss."""
+
+    def __init__(self, model: TaskModel):
+        super().__init__()
+        self.model = model
+        # Inference only: a wrapper left in training mode would make torch.onnx.export "restore" training mode
+        # on the whole model after tracing, turning dropout back on.
+        self.eval()
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        predict = getattr(self.model.objective, "predict", None)
+        if predict is not None:
+            return predict(self.model.encoder, tokens)
+        hidden, _ = self.model.encoder(tokens)
+        return hidden
+
+
+def resolve_checkpoint(source: Path) -> Path:
+    if source.is_dir():
+        for name in ("best.pt", "last.pt"):
+            if (source / "checkpoints" / name).exists():
+                return source / "checkpoints" / name
+        raise SeqtuneError(f"export: {source} has no checkpoints/best.pt or last.pt; give a run directory or a .pt file.")
+    return source
+
+
+def load_model(ckpt: dict) -> TaskModel:
+    from seqtune.pretrain import build_model
+
+    model = build_model(OmegaConf.create(ckpt["config"]), tokenizer_from_dict(ckpt["tokenizer"]))
+    model.load_state_dict(ckpt["model"])
+    return model.eval()
+
+
+def export_onnx(module: InferenceModule, vocab_size: int, path: Path, check_atol: float = 1e-4) -> float:
+    """Trace with one shape, check with another; returns the largest absolute difference from PyTorch."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise SeqtuneError("ONNX export needs onnx and onnxruntime: pip install 'seqtune[export]'.") from exc
+    trace_input = torch.randint(0, vocab_size, (7, 2))
+    with warnings.catch_warnings():
+        # The TorchScript-based exporter is deprecated in favour of torch.export, but the latter bakes the sequence
+        # length into nn.LSTM's graph (wrong results at other lengths, checked with torch 2.13), so keep it.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (trace_input,), str(path), dynamo=False, input_names=["tokens"],
+                          output_names=["output"], dynamic_axes={"tokens": {0: "time", 1: "batch"},
+                                                                 "output": {0: "time", 1: "batch"}})
+    check = torch.randint(0, vocab_size, (13, 5))
+    with torch.no_grad():
+        expected = module(check).numpy()
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"tokens": check.numpy()})[0]
+    diff = float(abs(got - expected).max())
+    if diff > check_atol:
+        raise SeqtuneError(f"ONNX export of {path} differs from PyTorch by {diff:.3g} (> {check_atol}); "
+                           "do not deploy it. Please report this with the run's config.yaml.")
+    return diff
+
+
+def export(source: Path, out: Path | None = None, onnx: bool = False) -> dict[str, Path]:
+    from safetensors.torch import save_model
+
+    ckpt_path = resolve_checkpoint(source)
+    ckpt = checkpoint.load(ckpt_path)
+    out = out or (ckpt_path.parent.parent / "export" if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent / "export")
+    out.mkdir(parents=True, exist_ok=True)
+    model = load_model(ckpt)
+    files = {"weights": out / "model.safetensors", "config": out / "config.yaml",
+             "tokenizer": out / "tokenizer.json", "meta": out / "export.json"}
+    save_model(model, str(files["weights"]))  # handles tied (shared) tensors
+    files["config"].write_text(OmegaConf.to_yaml(OmegaConf.create(ckpt["config"])), encoding="utf-8")
+    files["tokenizer"].write_text(json.dumps(ckpt["tokenizer"]), encoding="utf-8")
+    module = InferenceModule(model)
+    predicts = hasattr(model.objective, "predict")
+    meta = {"seqtune_version": __version__, "source": str(ckpt_path), "objective": ckpt.get("objective"),
+            "step": ckpt.get("step"), "input": "tokens: int64 (time, batch), ids from tokenizer.json",
+            "output": "predictions (time, batch, vocab)" if predicts else "encoder hidden states (time, batch, hidden)"}
+    if onnx:
+        files["onnx"] = out / "model.onnx"
+        meta["onnx_max_abs_diff"] = export_onnx(module, model.encoder.vocab_size, files["onnx"])
+    files["meta"].write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return files
+
+
+def main(argv: list[str]) -> None:
+    p = argparse.ArgumentParser(prog="seqtune export", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", type=Path, help="a run directory (uses checkpoints/best.pt) or a checkpoint file")
+    p.add_argument("--out", type=Path, help="output folder (default: <run dir>/export)")
+    p.add_argument("--onnx", action="store_true", help="also write model.onnx, checked against PyTorch")
+    a = p.parse_args(argv)
+    files = export(a.source, a.out, a.onnx)
+    meta = json.loads(files["meta"].read_text())
+    print("exported " + ", ".join(str(f) for f in files.values()))
+    if "onnx_max_abs_diff" in meta:
+        print(f"ONNX output matches PyTorch (max abs difference {meta['onnx_max_abs_diff']:.2e})")
