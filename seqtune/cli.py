@@ -16,7 +16,7 @@ from typing import Callable
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from seqtune import __version__
 from seqtune.config import register_configs
@@ -42,6 +42,34 @@ def _report(exc: SeqtuneError) -> None:
         console.print(traceback.format_exc(), markup=False)
     console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
     console.print("(set SEQTUNE_VERBOSE=1 for the full traceback)", style="dim")
+
+
+class _ClaimedDirs:
+    """Run directories this process has claimed: Hydra may resolve ``hydra.run.dir`` more than once, and every
+    resolution must give the same answer."""
+
+    by_base: dict[str, str] = {}
+
+
+def unique_dir(base: str) -> str:
+    """``base``, or ``base-2``, ``base-3``... : the first that this process creates itself.
+
+    ``os.mkdir`` is atomic, so two runs started in the same second (same timestamp) get different directories
+    instead of writing into one.  Used in the root configs as ``${seqtune.unique:...}``.
+    """
+    if base in _ClaimedDirs.by_base:
+        return _ClaimedDirs.by_base[base]
+    Path(base).parent.mkdir(parents=True, exist_ok=True)
+    candidate, n = base, 1
+    while True:
+        try:
+            os.mkdir(candidate)
+            break
+        except FileExistsError:
+            n += 1
+            candidate = f"{base}-{n}"
+    _ClaimedDirs.by_base[base] = candidate
+    return candidate
 
 
 class _Progress:
@@ -134,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
         print(_usage(), file=sys.stderr)
         sys.exit(2)
     register_configs()
+    if not OmegaConf.has_resolver("seqtune.unique"):
+        OmegaConf.register_new_resolver("seqtune.unique", unique_dir)
     # Hydra reads sys.argv itself; argv[0] only names the program in its messages.
     sys.argv = [f"seqtune {command}", *rest]
     try:

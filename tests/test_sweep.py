@@ -42,3 +42,23 @@ def test_optuna_study_records_failed_trials_and_goes_on(tmp_path):
     assert failed and ok and len(failed) + len(ok) == 4
     assert (tmp_path / "study" / "optimization_results.yaml").exists()  # Optuna finished and reported its best
     assert "Best value" in res.stdout + res.stderr and res.returncode == 1
+
+
+def test_runs_started_together_get_distinct_directories(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    # Both runs ask for the same directory name, as two runs started in the same second do by default.
+    args = [sys.executable, "-m", "seqtune", "pretrain", "debug=smoke", "trainer.progress=quiet",
+            "hydra.run.dir=${seqtune.unique:runs/same}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(2)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    dirs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert dirs == ["same", "same-2"]
+    for d in dirs:
+        summary = json.loads((tmp_path / "runs" / d / "summary.json").read_text())
+        assert summary["steps"] == 6
+        assert len(list((tmp_path / "runs" / d).glob("*.log"))) == 1
