@@ -111,6 +111,7 @@ class TrainerConfig:
     seed: int = 1234
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "fp32"  # fp32 | bf16 (autocast)
+    tune_malloc: bool = True  # Linux/glibc: raise malloc's mmap/trim thresholds (seqtune/_runtime.py); no-op elsewhere
     progress: str = "auto"  # auto (bar on a terminal, log lines otherwise) | bar | log | quiet
 
 

@@ -16,6 +16,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from seqtune import checkpoint
+from seqtune._runtime import tune_malloc
 from seqtune.config import to_plain, validate
 from seqtune.data.batching import LMStream
 from seqtune.data.text import load_lm_corpus, unigram_log_loss
@@ -47,6 +48,8 @@ def count_parameters(model: torch.nn.Module) -> int:
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     validate(cfg)
     t = cfg.trainer
+    if t.tune_malloc:
+        tune_malloc()  # before the data and model allocate: large per-step buffers then come from the heap
     seed_everything(t.seed)
     device = pick_device(t.device)
     run_dir.mkdir(parents=True, exist_ok=True)
