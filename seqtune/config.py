@@ -35,6 +35,9 @@ class ModelConfig:
 @dataclass
 class ObjectiveConfig:
     name: str = MISSING  # clm (the OBJECTIVES registry)
+    # clm: output layer + cross-entropy computed together in row chunks, gradients on the way (objectives/fused_ce.py);
+    # same maths as the textbook ops, without the (tokens x vocabulary) logits buffers.  false: the textbook ops.
+    fused_loss: bool = True
 
 
 # ------------------------------------------------------------------------------------------- dataset
