@@ -16,7 +16,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from seqtune import checkpoint
-from seqtune._runtime import tune_malloc
+from seqtune._runtime import cpu_has_native_bf16, tune_malloc
 from seqtune.config import to_plain, validate
 from seqtune.data.batching import LMStream
 from seqtune.data.text import load_lm_corpus, unigram_log_loss
@@ -85,6 +85,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         + f"\nmodel {cfg.model.name} {cfg.model.num_layers}x{cfg.model.hidden_size}, {count_parameters(model):,} "
         f"parameters, on {device}; {total_steps:,} steps ({len(train_data):,} per epoch)"
     )
+    if device.type == "cpu" and t.precision == "bf16" and not cpu_has_native_bf16():
+        display.message("[warn] trainer.precision=bf16 on a CPU without bf16 instructions (AVX-512 BF16/AMX): "
+                        "bf16 is emulated and much slower than fp32 here; the LSTM/GRU runs in fp32. "
+                        "Use trainer.precision=fp32 on this machine.")
     meta = {"config": to_plain(cfg), "tokenizer": tok.to_dict(), "objective": cfg.objective.name,
             "model_args": {"cell": cfg.model.name, "vocab_size": tok.vocab_size, **to_plain(cfg.model)}}
 
