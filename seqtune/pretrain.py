@@ -113,6 +113,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         "train/seconds": state.train_seconds,
         "params": count_parameters(model),
     }
+    if device.type == "cuda":
+        summary["train/peak_gpu_mem_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     write_json(run_dir / "summary.json", summary)
     if display.mode != "quiet":
         display.console.print(summary_table(summary, f"pretrain {cfg.objective.name} on {cfg.dataset.name}"))
