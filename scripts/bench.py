@@ -29,6 +29,7 @@ import argparse
 import json
 import math
 import os
+import platform
 import random
 import statistics
 import subprocess
@@ -289,6 +290,15 @@ def classifier_run(mode: str, args: argparse.Namespace, env: dict[str, str]) -> 
             **({"peak_gpu_mb": r["peak_gpu_mb"]} if "peak_gpu_mb" in r else {})}
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            name = next((l.split(":", 1)[1].strip() for l in fh if l.startswith("model name")), "")
+    except OSError:
+        name = ""
+    return name or platform.processor() or platform.machine()
+
+
 def fmt_row(cells: list[str], widths: list[int]) -> str:
     return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
@@ -329,7 +339,8 @@ def main() -> None:
 
     import torch  # only for the machine description
 
-    machine = f"torch {torch.__version__}, {os.cpu_count()} CPUs, {torch.get_num_threads()} threads"
+    threads = args.threads or torch.get_num_threads()
+    machine = f"torch {torch.__version__}, {os.cpu_count()} CPUs ({cpu_model()}), {threads} threads per process"
     if args.device.startswith("cuda"):
         machine += f", GPU {torch.cuda.get_device_name()}"
     print(f"# seqtune bench: {machine}; load {os.getloadavg()[0]:.2f}; device {args.device}; "

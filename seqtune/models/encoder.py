@@ -62,7 +62,7 @@ class Encoder(nn.Module):
 
     def forward(self, tokens: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         emb = self.dropout(self.embedding(tokens))  # (time, batch, embedding)
-        if emb.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not _cpu_rnn_autocast_ok(self.rnn, emb):
+        if emb.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not _cpu_rnn_autocast_ok(self.rnn):
             # oneDNN has no reduced-precision RNN kernel on CPUs without AVX-512 (bf16 autocast would raise):
             # the recurrence runs in float32 there, the decoder and loss still in bf16.
             with torch.autocast("cpu", enabled=False):
@@ -75,7 +75,7 @@ class Encoder(nn.Module):
 _CPU_RNN_AUTOCAST: bool | None = None  # whether this CPU runs an RNN under bf16 autocast; probed once
 
 
-def _cpu_rnn_autocast_ok(rnn: nn.RNNBase, emb: torch.Tensor) -> bool:
+def _cpu_rnn_autocast_ok(rnn: nn.RNNBase) -> bool:
     """Probe once, on a tiny copy of the layer, whether oneDNN accepts the RNN under CPU autocast."""
     global _CPU_RNN_AUTOCAST
     if _CPU_RNN_AUTOCAST is None:

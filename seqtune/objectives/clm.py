@@ -33,7 +33,7 @@ class CausalLM(nn.Module):
     def forward(self, encoder: Encoder, batch: tuple[torch.Tensor, torch.Tensor], state: State | None) -> StepOutput:
         inputs, targets = batch  # (time, batch) each
         hidden, state = encoder(inputs, state)  # (time, batch, hidden)
-        if self.fused_loss:  # never materialises the (time*batch, vocab) logits and their gradient
+        if self.fused_loss:  # no vocabulary-sized tensors kept for backward, no zero-filled logits gradient
             loss = linear_cross_entropy(hidden.reshape(-1, hidden.size(-1)), self.decoder.weight, self.decoder.bias,
                                         targets.reshape(-1))
         else:
