@@ -37,6 +37,9 @@ class ModelConfig:
 @dataclass
 class ObjectiveConfig:
     name: str = MISSING  # clm (the OBJECTIVES registry)
+    # clm: output layer + cross-entropy computed together in row chunks, gradients on the way (objectives/fused_ce.py);
+    # same maths as the textbook ops, without the (tokens x vocabulary) logits buffers.  false: the textbook ops.
+    fused_loss: bool = True
 
 
 # ------------------------------------------------------------------------------------------- dataset
@@ -199,6 +202,7 @@ class TrainerConfig:
     deterministic: bool = False  # deterministic kernels only (reproducible on GPU, somewhat slower)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "fp32"  # fp32 | bf16 (autocast)
+    tune_malloc: bool = True  # Linux/glibc: raise malloc's mmap/trim thresholds (seqtune/_runtime.py); no-op elsewhere
     progress: str = "auto"  # auto (bar on a terminal, log lines otherwise) | bar | log | quiet
 
 

@@ -16,6 +16,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from seqtune import checkpoint
+from seqtune._runtime import cpu_has_native_bf16, tune_malloc
 from seqtune.config import to_plain, validate
 from seqtune.data.batching import LMStream
 from seqtune.data.text import load_lm_corpus, unigram_log_loss
@@ -54,6 +55,8 @@ def build_model(cfg: DictConfig, tokenizer) -> TaskModel:
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     validate(cfg)
     t = cfg.trainer
+    if t.tune_malloc:
+        tune_malloc()  # before the data and model allocate: large per-step buffers then come from the heap
     seed_everything(t.seed)
     set_determinism(t.deterministic)
     device = pick_device(t.device)
@@ -90,6 +93,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         + f"\nmodel {cfg.model.name} {cfg.model.num_layers}x{cfg.model.hidden_size}, {count_parameters(model):,} "
         f"parameters, on {device}; {total_steps:,} steps ({len(train_data):,} per epoch)"
     )
+    if device.type == "cpu" and t.precision == "bf16" and not cpu_has_native_bf16():
+        display.message("[warn] trainer.precision=bf16 on a CPU without bf16 instructions (AVX-512 BF16/AMX): "
+                        "bf16 is emulated and much slower than fp32 here; the LSTM/GRU runs in fp32. "
+                        "Use trainer.precision=fp32 on this machine.")
     meta = {"config": to_plain(cfg), "tokenizer": tok.to_dict(), "objective": cfg.objective.name}
 
     # ---- train
@@ -113,6 +120,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         "train/seconds": state.train_seconds,
         "params": count_parameters(model),
     }
+    if device.type == "cuda":
+        summary["train/peak_gpu_mem_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     write_json(run_dir / "summary.json", summary)
     if display.mode != "quiet":
         display.console.print(summary_table(summary, f"pretrain {cfg.objective.name} on {cfg.dataset.name}"))

@@ -62,8 +62,39 @@ class Encoder(nn.Module):
 
     def forward(self, tokens: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         emb = self.dropout(self.embedding(tokens))  # (time, batch, embedding)
-        out, state = self.rnn(emb, state)  # (time, batch, hidden * directions)
+        if emb.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not _cpu_rnn_autocast_ok(self.rnn):
+            # oneDNN has no reduced-precision RNN kernel on CPUs without AVX-512 (bf16 autocast would raise):
+            # the recurrence runs in float32 there, the decoder and loss still in bf16.
+            with torch.autocast("cpu", enabled=False):
+                out, state = self.rnn(emb.float(), _to_float(state))
+        else:
+            out, state = self.rnn(emb, state)  # (time, batch, hidden * directions)
         return self.dropout(out), state
+
+
+_CPU_RNN_AUTOCAST: bool | None = None  # whether this CPU runs an RNN under bf16 autocast; probed once
+
+
+def _cpu_rnn_autocast_ok(rnn: nn.RNNBase) -> bool:
+    """Probe once, on a tiny copy of the layer, whether oneDNN accepts the RNN under CPU autocast."""
+    global _CPU_RNN_AUTOCAST
+    if _CPU_RNN_AUTOCAST is None:
+        probe = type(rnn)(4, 4, 1)
+        try:
+            with torch.no_grad():
+                probe(torch.zeros(2, 1, 4))
+            _CPU_RNN_AUTOCAST = True
+        except RuntimeError:
+            _CPU_RNN_AUTOCAST = False
+    return _CPU_RNN_AUTOCAST
+
+
+def _to_float(state: State | None) -> State | None:
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.float() for s in state)  # type: ignore[return-value]
+    return state.float()
 
 
 def detach_state(state: State | None) -> State | None:

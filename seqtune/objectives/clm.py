@@ -14,14 +14,16 @@ from torch import nn
 
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
+from seqtune.objectives.fused_ce import linear_cross_entropy
 from seqtune.registry import OBJECTIVES
 
 
 class CausalLM(nn.Module):
     name = "clm"
 
-    def __init__(self, encoder: Encoder, tie_weights: bool, char_level: bool = False):
+    def __init__(self, encoder: Encoder, tie_weights: bool, char_level: bool = False, fused_loss: bool = True):
         super().__init__()
+        self.fused_loss = fused_loss  # decoder + cross-entropy in one chunked step (fused_ce.py); same maths
         self.char_level = char_level  # one token per character: report bits per character too
         self.decoder = nn.Linear(encoder.output_size, encoder.vocab_size)
         if tie_weights:
@@ -31,8 +33,12 @@ class CausalLM(nn.Module):
     def forward(self, encoder: Encoder, batch: tuple[torch.Tensor, torch.Tensor], state: State | None) -> StepOutput:
         inputs, targets = batch  # (time, batch) each
         hidden, state = encoder(inputs, state)  # (time, batch, hidden)
-        logits = self.decoder(hidden)  # (time, batch, vocab)
-        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
+        if self.fused_loss:  # no vocabulary-sized tensors kept for backward, no zero-filled logits gradient
+            loss = linear_cross_entropy(hidden.reshape(-1, hidden.size(-1)), self.decoder.weight, self.decoder.bias,
+                                        targets.reshape(-1))
+        else:
+            logits = self.decoder(hidden)  # (time, batch, vocab)
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
         n = targets.numel()
         return StepOutput(loss, state, {"loss": loss.detach() * n}, n)
 
@@ -54,4 +60,5 @@ class CausalLM(nn.Module):
 @OBJECTIVES.register("clm")
 def build_clm(encoder: Encoder, cfg, tokenizer) -> CausalLM:
     """Builder: reads the config, passes plain values."""
-    return CausalLM(encoder, tie_weights=cfg.model.tie_weights, char_level=tokenizer.kind == "char")
+    return CausalLM(encoder, tie_weights=cfg.model.tie_weights, char_level=tokenizer.kind == "char",
+                    fused_loss=cfg.objective.get("fused_loss", True))
