@@ -61,9 +61,9 @@ def split_sentences(ids: torch.Tensor, max_length: int) -> tuple[list[Example], 
     pieces = torch.tensor_split(ids, ends.cpu())
     examples, truncated = [], 0
     for piece in pieces:
-        if piece.numel() <= 1:  # an empty line (just <eos>) or the empty tail after the last <eos>
-            continue
         tokens = piece.tolist()
+        if not tokens or tokens == [EOS_ID]:  # an empty line, or the empty tail after the last <eos>
+            continue
         if len(tokens) > max_length:
             tokens, truncated = tokens[:max_length], truncated + 1
         examples.append(Example(tokens, 0))  # label unused
