@@ -72,6 +72,7 @@ class ForecastObjectiveConfig(ObjectiveConfig):
     head: str = "direct"  # direct (one linear map to all H steps) | autoregressive (roll out one step at a time)
     channel_independent: bool = True  # each column is its own univariate series (PatchTST/SegRNN); false: multivariate
     subtract_last: bool = True  # subtract the window's last value and add it back to the forecast (SegRNN)
+    segment_length: int = 1  # read the look-back in segments of this many steps, one RNN step each (SegRNN); 1: per step
 
 
 @dataclass
@@ -446,6 +447,14 @@ def objective_problems(cfg: DictConfig) -> list[str]:
             problems.append(f"objective.head=autoregressive feeds each forecast back as the next input, so it must "
                             f"forecast every column, but dataset.target_column={ds.target_column!r}; set "
                             "dataset.target_column=null or objective.channel_independent=true.")
+    if name == "forecast" and o.segment_length != 1:
+        lookback = ds.get("lookback")
+        if o.segment_length < 1 or (lookback is not None and lookback % o.segment_length):
+            problems.append(f"objective.segment_length={o.segment_length} must be >= 1 and divide dataset.lookback "
+                            f"({lookback}); e.g. objective.segment_length=12 for lookback 96 or 336.")
+        if o.head == "autoregressive":
+            problems.append(f"objective.segment_length={o.segment_length} reads segments, but objective.head="
+                            "autoregressive feeds back single steps; set objective.segment_length=1 or objective.head=direct.")
     if name == "masked_values" and (not 0.0 < o.mask_rate < 1.0 or o.span_length < 1):
         problems.append(f"objective.mask_rate={o.mask_rate} must be between 0 and 1 (exclusive) and "
                         f"objective.span_length={o.span_length} >= 1.")

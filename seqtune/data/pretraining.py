@@ -129,7 +129,8 @@ def load_pretrain_data(cfg, kind: DataKind, device: torch.device) -> PretrainDat
         return PretrainData(windows(series.train, t.batch_size, True), windows(series.valid, t.eval_batch_size, False),
                             windows(series.test, t.eval_batch_size, False), None, "rows",
                             {s: getattr(series, s).size(0) for s in ("train", "valid", "test")}, list(series.notes),
-                            info={"num_features": 1 if cfg.objective.get("channel_independent") else len(series.columns),
+                            info={"num_features": (1 if cfg.objective.get("channel_independent") else len(series.columns))
+                                  * cfg.objective.get("segment_length", 1),
                                   "num_columns": len(series.columns), "target_index": series.target_index,
                                   "target_std": [float(std[i]) for i in targets], "horizon": series.horizon,
                                   "lookback": series.lookback, "timeseries": series.to_dict()},

@@ -41,6 +41,8 @@ def test_rates_and_heads_are_checked():
     msg = problems(["objective=forecast", "dataset=etth1", "model.input=numeric", "objective.head=autoregressive",
                     "model.bidirectional=true"])
     assert "objective.head=autoregressive" in msg and "model.bidirectional=false" in msg
+    msg = problems(["objective=forecast", "dataset=etth1", "model.input=numeric", "objective.segment_length=7"])
+    assert "objective.segment_length=7" in msg and "divide dataset.lookback (96)" in msg
     assert "objective.delete_rate=1.0" in problems(["objective=denoising", "objective.delete_rate=1.0"])
 
 

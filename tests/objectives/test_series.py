@@ -29,17 +29,19 @@ def numeric_encoder(features: int, bidirectional: bool = False) -> Encoder:
 
 def test_forecast_heads_shapes_scales_and_falling_loss():
     series = sines()
-    for head, ci in (("direct", True), ("direct", False), ("autoregressive", True)):
+    for head, ci, segment in (("direct", True, 1), ("direct", False, 1), ("autoregressive", True, 1),
+                              ("direct", True, 4), ("direct", False, 6)):
         windows = ForecastWindows(series, 24, 6, 16, shuffle=True, seed=0, device=torch.device("cpu"))
-        encoder = numeric_encoder(1 if ci else 3)
+        encoder = numeric_encoder((1 if ci else 3) * segment)
         objective = Forecast(encoder, horizon=6, num_targets=3, target_index=None, head=head,
-                             channel_independent=ci, subtract_last=True, target_std=[2.0, 2.0, 2.0])
+                             channel_independent=ci, subtract_last=True, target_std=[2.0, 2.0, 2.0],
+                             segment_length=segment)
         model = TaskModel(encoder, objective)
         x, y = next(windows.iter_from(0))
         assert objective.predict(encoder, x).shape == y.shape == (6, 16, 3)
         batches = cycling(windows)
         losses = train_losses(model, lambda: next(batches), steps=60, lr=0.01)
-        assert mean(losses[-10:]) < 0.5 * mean(losses[:10]), (head, ci, losses[:3], losses[-3:])
+        assert mean(losses[-10:]) < 0.5 * mean(losses[:10]), (head, ci, segment, losses[:3], losses[-3:])
         out = model(next(batches))
         m = objective.summarize({k: float(v) / out.count for k, v in out.sums.items()})
         assert abs(m["mse_raw"] - 4 * m["mse"]) < 1e-4 and abs(m["mae_raw"] - 2 * m["mae"]) < 1e-5
@@ -79,3 +81,15 @@ def test_masked_values_loss_on_masked_steps_only_and_falls():
     batches = cycling(windows)
     losses = train_losses(model, lambda: next(batches), steps=60, lr=0.01)
     assert mean(losses[-10:]) < 0.5 * mean(losses[:10])
+
+
+def test_segments_are_consecutive_steps_of_one_series():
+    encoder = numeric_encoder(4)
+    objective = Forecast(encoder, 2, 2, None, "direct", True, False, [1.0, 1.0], segment_length=4)
+    seen = {}
+    encoder.register_forward_pre_hook(lambda m, args: seen.setdefault("x", args[0]))
+    x = torch.arange(8 * 3 * 2, dtype=torch.float32).view(8, 3, 2)  # (L=8, batch=3, columns=2)
+    objective.predict(encoder, x)
+    segs = seen["x"]  # (2 segments, 6 series, 4 steps)
+    assert segs.shape == (2, 6, 4)
+    assert torch.equal(segs[1, 2 * 1 + 0], x[4:8, 1, 0])  # series b=1, column 0: its steps 4..7
