@@ -7,7 +7,10 @@
 * :func:`dropped_hh_weights` returns DropConnect-ed copies of an RNN's hidden-to-hidden weights. The encoder
   passes them to the RNN with ``torch.func.functional_call``, so the module's parameters are never
   re-assigned: the state dict keys stay ``rnn.weight_hh_l0`` and cuDNN keeps its flat weight buffer (the
-  re-assignment trick of the original AWD-LSTM code breaks both).
+  re-assignment trick of the original AWD-LSTM code breaks both).  When the weights live in cuDNN's one flat
+  buffer (after ``flatten_parameters`` on a GPU), the copies are laid out the same way, as views of one new
+  buffer at the original offsets, so cuDNN takes them as one contiguous chunk (no "not part of single
+  contiguous chunk" warning and no re-packing inside cuDNN).
 
 All three are the identity outside training or with ``p == 0``.
 """
@@ -41,5 +44,31 @@ def hh_weight_names(rnn: nn.RNNBase) -> list[str]:
 
 
 def dropped_hh_weights(rnn: nn.RNNBase, p: float) -> dict[str, torch.Tensor]:
-    """DropConnect: each hidden-to-hidden weight with elements zeroed at rate p (a fresh mask per call)."""
-    return {name: F.dropout(getattr(rnn, name), p, training=True) for name in hh_weight_names(rnn)}
+    """DropConnect: each hidden-to-hidden weight with elements zeroed at rate p (a fresh mask per call).
+
+    Returns the tensors to swap in with ``functional_call``: only the hidden-to-hidden weights, or, when the
+    RNN's weights share one flat buffer, every weight as a view of one new buffer with the same layout.
+    """
+    dropped = {name: F.dropout(getattr(rnn, name), p, training=True) for name in hh_weight_names(rnn)}
+    names = list(rnn._flat_weights_names)
+    weights = [getattr(rnn, n) for n in names]
+    storage = weights[0].untyped_storage().data_ptr()
+    if len(weights) < 2 or any(w.untyped_storage().data_ptr() != storage for w in weights):
+        return dropped  # separate tensors (CPU, or not flattened): nothing contiguous to keep
+    return _same_layout({n: dropped.get(n, w) for n, w in zip(names, weights)}, dict(zip(names, weights)))
+
+
+def _same_layout(values: dict[str, torch.Tensor], layout: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Views of one new (differentiable) buffer holding ``values`` at the offsets and strides of ``layout``."""
+    order = sorted(layout, key=lambda n: layout[n].storage_offset())
+    pieces, position = [], layout[order[0]].storage_offset()
+    for n in order:
+        w = layout[n]
+        if w.storage_offset() > position:  # alignment gap in cuDNN's buffer
+            pieces.append(w.new_zeros(w.storage_offset() - position))
+        pieces.append(values[n].reshape(-1))
+        position = w.storage_offset() + w.numel()
+    base = layout[order[0]].storage_offset()
+    buffer = torch.cat(pieces)  # (total,) one new storage
+    return {n: buffer.as_strided(layout[n].shape, layout[n].stride(), layout[n].storage_offset() - base)
+            for n in order}

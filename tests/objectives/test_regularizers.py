@@ -71,3 +71,36 @@ def test_embedding_dropout_drops_whole_words():
     assert zero.any() and (~zero).any()
     assert torch.equal(zero[:, 0], zero[:, 1]) and torch.equal(zero[:, 0], zero[:, 2])  # a word is dropped everywhere
     assert torch.equal(embedding_dropout(enc.embedding, tokens, 0.5, training=False), enc.embedding(tokens))
+
+
+def test_weight_drop_keeps_a_flattened_buffer_layout():
+    """On a GPU, flatten_parameters puts every weight in one buffer; the dropped weights keep that layout
+    (one storage, same offsets), which is what cuDNN checks before it warns and re-packs. Simulated on CPU."""
+    from torch import nn
+    from torch.func import functional_call
+
+    from seqtune.models.regularizers import dropped_hh_weights
+
+    torch.manual_seed(0)
+    rnn = nn.LSTM(5, 7, 2, bidirectional=True)
+    weights = [getattr(rnn, n) for n in rnn._flat_weights_names]
+    buffer = torch.zeros(sum(w.numel() + 3 for w in weights))  # +3: gaps like cuDNN's alignment
+    offset = 0
+    for w in weights:
+        with torch.no_grad():
+            buffer[offset : offset + w.numel()] = w.reshape(-1)
+        w.data = buffer.as_strided(w.shape, w.stride(), offset)
+        offset += w.numel() + 3
+    torch.manual_seed(1)
+    dropped = dropped_hh_weights(rnn, 0.5)
+    assert set(dropped) == set(rnn._flat_weights_names)
+    assert len({v.untyped_storage().data_ptr() for v in dropped.values()}) == 1
+    assert all(dropped[n].storage_offset() == getattr(rnn, n).storage_offset() for n in dropped)
+    torch.manual_seed(1)
+    plain = {n: torch.nn.functional.dropout(getattr(rnn, n), 0.5, training=True) for n in rnn._flat_weights_names
+             if n.startswith("weight_hh")}
+    x = torch.randn(4, 2, 5)
+    out, _ = functional_call(rnn, dropped, (x,))
+    assert torch.equal(out, functional_call(rnn, plain, (x,))[0])  # the same DropConnect, only the layout differs
+    out.sum().backward()
+    assert all(getattr(rnn, n).grad is not None for n in rnn._flat_weights_names)  # gradients reach every weight
