@@ -81,7 +81,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     display.message(
         f"run dir {run_dir}\ndata {cfg.dataset.name}: {sizes['train']:,} / {sizes['valid']:,} / {sizes['test']:,} "
         f"train/valid/test {data.unit}"
-        + (f", vocabulary {tok.vocab_size:,} ({tok.kind})" if tok is not None else f", {cfg.model.num_features} columns")
+        + (f", vocabulary {tok.vocab_size:,} ({tok.kind})" if tok is not None else f", {data.info.get('num_columns')} columns")
         + "".join(f"\n  note: {n}" for n in data.notes)
         + f"\nmodel {cfg.model.name} {cfg.model.num_layers}x{cfg.model.hidden_size}, {count_parameters(model):,} "
         f"parameters, on {device}; {total_steps:,} steps ({len(train_data):,} per epoch)"
