@@ -9,8 +9,10 @@
   re-assigned: the state dict keys stay ``rnn.weight_hh_l0`` and cuDNN keeps its flat weight buffer (the
   re-assignment trick of the original AWD-LSTM code breaks both).  When the weights live in cuDNN's one flat
   buffer (after ``flatten_parameters`` on a GPU), the copies are laid out the same way, as views of one new
-  buffer at the original offsets, so cuDNN takes them as one contiguous chunk (no "not part of single
-  contiguous chunk" warning and no re-packing inside cuDNN).
+  buffer at the original offsets, so the weights cuDNN receives form one contiguous chunk (what it checks
+  before warning "not part of single contiguous chunk").  Checked on CPU with a simulated flat buffer; on a GPU,
+  PyTorch's RNN also re-flattens swapped-in weights itself (``RNNBase._weights_have_changed``), a copy per step
+  that DropConnect cannot avoid since the weights differ every step.
 
 All three are the identity outside training or with ``p == 0``.
 """
