@@ -3,9 +3,11 @@
 Contents (every value a tensor or a plain Python container, so ``torch.load(weights_only=True)`` reads it):
 ``model`` (state dict of the unwrapped module), ``optimizer``, ``scheduler``, ``step``, ``epoch``,
 ``batch_in_epoch``, ``rng`` (torch, CUDA, numpy, python), ``config`` (resolved), ``tokenizer`` (its dict),
-``objective``, ``metrics`` (validation metrics at that step), ``seqtune_version``.
+``objective``, ``metrics`` (validation metrics at that step), ``seqtune_version``, and ``data``: plain facts of
+the objective's data path a later stage needs (for a series: ``num_features``, the train-split normaliser, ...;
+``tokenizer`` is None for numeric input).
 The config and the tokenizer are enough to rebuild the model: ``pretrain.build_model(OmegaConf.create(ckpt["config"]),
-tokenizer_from_dict(ckpt["tokenizer"]))``.
+tokenizer_from_dict(ckpt["tokenizer"]), ckpt.get("data"))``.
 """
 from __future__ import annotations
 

@@ -31,15 +31,62 @@ class ModelConfig:
     bidirectional: bool = False
     tie_weights: bool = False  # share the input embedding with the output layer (needs embedding_size == hidden_size)
     init_range: float = 0.1  # uniform(-r, r) initialisation of every weight; 0 keeps PyTorch's defaults
+    input: str = "tokens"  # tokens (embedding lookup) | numeric (linear projection of num_features values per step)
+    num_features: int = 0  # numeric input: values per time step; set from the data by pretrain (0 = not yet known)
+    embedding_dropout: float = 0.0  # drop whole embedding rows (words) in training (Gal & Ghahramani); tokens only
+    locked_dropout: float = 0.0  # one dropout mask for all time steps between RNN layers (runs the stack layer by layer)
+    weight_drop: float = 0.0  # DropConnect on the hidden-to-hidden weights (AWD-LSTM), by a functional call
 
 
 # ----------------------------------------------------------------------------------------- objective
 @dataclass
 class ObjectiveConfig:
-    name: str = MISSING  # clm (the OBJECTIVES registry)
-    # clm: output layer + cross-entropy computed together in row chunks, gradients on the way (objectives/fused_ce.py);
-    # same maths as the textbook ops, without the (tokens x vocabulary) logits buffers.  false: the textbook ops.
+    name: str = MISSING  # clm | mlm | autoencoder | denoising | seq2seq | forecast | masked_values (OBJECTIVES)
+
+
+@dataclass
+class ClmObjectiveConfig(ObjectiveConfig):
+    # Output layer + cross-entropy computed together in row chunks, gradients on the way (objectives/fused_ce.py):
+    # the same maths as the textbook ops, without the (tokens x vocabulary) logits buffers. false: the textbook ops.
     fused_loss: bool = True
+
+
+@dataclass
+class MlmObjectiveConfig(ObjectiveConfig):
+    mask_rate: float = 0.15  # share of tokens chosen for prediction
+    mask_token_rate: float = 0.8  # of the chosen: replaced by <mask>
+    random_token_rate: float = 0.1  # of the chosen: replaced by a random token (the rest keep their token)
+
+
+@dataclass
+class DecoderObjectiveConfig(ObjectiveConfig):
+    # A decoder RNN (same cell as the encoder) reads the encoder's summary of the input, teacher-forced.
+    decoder_layers: int = 1
+    decoder_embedding_size: int = 0  # 0: the encoder's model.embedding_size
+    max_length: int = 64  # sentences/sources/targets are truncated to this many tokens (counted in the log)
+
+
+@dataclass
+class DenoisingObjectiveConfig(DecoderObjectiveConfig):
+    mask_rate: float = 0.15  # share of input tokens replaced by <mask>
+    delete_rate: float = 0.1  # share of input tokens deleted
+    span_length: int = 3  # tokens per span for span shuffling
+    shuffle_distance: float = 2.0  # a span moves at most this many spans away (0: no shuffling)
+
+
+@dataclass
+class ForecastObjectiveConfig(ObjectiveConfig):
+    head: str = "direct"  # direct (one linear map to all H steps) | autoregressive (roll out one step at a time)
+    channel_independent: bool = True  # each column is its own univariate series (PatchTST/SegRNN); false: multivariate
+    subtract_last: bool = True  # subtract the window's last value and add it back to the forecast (SegRNN)
+    segment_length: int = 1  # read the look-back in segments of this many steps, one RNN step each (SegRNN); 1: per step
+
+
+@dataclass
+class MaskedValuesObjectiveConfig(ObjectiveConfig):
+    mask_rate: float = 0.4  # share of time steps masked (tsai MVP default)
+    span_length: int = 5  # mean length of a masked span, in time steps
+    channel_independent: bool = False  # true: mask and reconstruct each column as its own series
 
 
 # ------------------------------------------------------------------------------------------- dataset
@@ -165,6 +212,34 @@ class TimeSeriesDatasetConfig(FileDatasetConfig):
     normalize: bool = True  # z-score with train-split statistics only
 
 
+@dataclass
+class PairsDatasetConfig(FileDatasetConfig):
+    # Source/target pairs from CSV / TSV / JSON Lines (seq2seq); valid/test None: carved from train (seeded).
+    train: str = MISSING
+    valid: Optional[str] = None
+    test: Optional[str] = None
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 0
+    source_column: Any = "source"  # name (or 0-based index)
+    target_column: Any = "target"
+    delimiter: Optional[str] = None  # "," or "\t"; None: from the file suffix
+    has_header: bool = True
+
+
+@dataclass
+class SyntheticPairsDatasetConfig(DatasetConfig):
+    # Generated source/target pairs of symbol sequences (seq2seq without files): reverse | sort | copy.
+    task: str = "reverse"
+    num_symbols: int = 20  # distinct symbols s0..s{n-1}
+    min_length: int = 3
+    max_length: int = 12
+    train_pairs: int = 20000
+    valid_pairs: int = 1000
+    test_pairs: int = 1000
+    seed: int = 0
+
+
 # ----------------------------------------------------------------------------------------- optimizer
 @dataclass
 class ScheduleConfig:
@@ -226,11 +301,16 @@ def register_configs() -> None:
     # option extends its schema with `defaults: [/schema/<group>/<name>@_here_, _self_]`.
     cs.store(group="schema/model", name="model", node=ModelConfig)
     cs.store(group="schema/objective", name="objective", node=ObjectiveConfig)
+    for name, node in (("clm", ClmObjectiveConfig), ("mlm", MlmObjectiveConfig), ("decoder", DecoderObjectiveConfig),
+                       ("denoising", DenoisingObjectiveConfig), ("forecast", ForecastObjectiveConfig),
+                       ("masked_values", MaskedValuesObjectiveConfig)):
+        cs.store(group="schema/objective", name=name, node=node)
     cs.store(group="schema/optimizer", name="optimizer", node=OptimizerConfig)
     for name, node in (("synthetic", SyntheticDatasetConfig), ("text", TextDatasetConfig),
                        ("synthetic_topics", SyntheticTopicsDatasetConfig), ("table", TableDatasetConfig),
                        ("trec", TrecDatasetConfig), ("imdb", ImdbDatasetConfig), ("conll", ConllDatasetConfig),
-                       ("timeseries", TimeSeriesDatasetConfig)):
+                       ("timeseries", TimeSeriesDatasetConfig), ("pairs", PairsDatasetConfig),
+                       ("synthetic_pairs", SyntheticPairsDatasetConfig)):
         cs.store(group="schema/dataset", name=name, node=node)
 
 
@@ -291,6 +371,7 @@ def validate(cfg: DictConfig) -> None:
             "objective=clm (causal language model) cannot use a bidirectional encoder: the backward direction "
             "would see the tokens it must predict. Set model.bidirectional=false, or use a masked objective."
         )
+    problems += objective_problems(cfg)
     if t.device.split(":")[0] not in _DEVICES:
         problems.append(f"trainer.device={t.device!r} is not one of auto, cpu, cuda, cuda:N.")
     elif t.device.startswith("cuda") and not torch.cuda.is_available():
@@ -305,6 +386,89 @@ def validate(cfg: DictConfig) -> None:
     problems += dataset_problems(cfg.dataset)
     if problems:
         raise ConfigError(problems)
+
+
+_NUMERIC_OBJECTIVES = ("forecast", "masked_values")  # read numeric series (model.input=numeric)
+_NUMERIC_FORMATS = ("timeseries",)
+_PAIR_FORMATS = ("pairs", "synthetic_pairs")  # source/target pairs: seq2seq only
+
+
+def objective_problems(cfg: DictConfig) -> list[str]:
+    """Rules between the objective, the model and the dataset; one line per problem, each with its fix."""
+    problems: list[str] = []
+    m, o, ds = cfg.model, cfg.objective, cfg.dataset
+    name, fmt = o.name, ds.format
+    for key in ("embedding_dropout", "locked_dropout", "weight_drop"):
+        if not 0.0 <= m[key] < 1.0:
+            problems.append(f"model.{key}={m[key]} must be in [0, 1); set it to 0 to switch it off.")
+    if m.input not in ("tokens", "numeric"):
+        problems.append(f"model.input={m.input!r} is not one of tokens, numeric.")
+    if m.input == "numeric" and m.embedding_dropout > 0:
+        problems.append(f"model.embedding_dropout={m.embedding_dropout} drops token embeddings, but model.input=numeric "
+                        "has none; set model.embedding_dropout=0.")
+    if m.input == "numeric" and m.tie_weights:
+        problems.append("model.tie_weights=true needs a token embedding, but model.input=numeric; set model.tie_weights=false.")
+    if name == "mlm" and not m.bidirectional:
+        problems.append("objective=mlm (masked language model) needs a bidirectional encoder to see both sides of each "
+                        "masked token; set model.bidirectional=true.")
+    if name in _NUMERIC_OBJECTIVES:
+        if fmt not in _NUMERIC_FORMATS:
+            problems.append(f"objective={name} needs a numeric time-series dataset, but dataset.format={fmt!r}; use "
+                            "dataset=etth1 (or another format: timeseries dataset).")
+        if m.input != "numeric":
+            problems.append(f"objective={name} reads numeric values, but model.input={m.input!r}; set model.input=numeric.")
+    else:
+        if m.input != "tokens":
+            problems.append(f"objective={name} reads tokens, but model.input={m.input!r}; set model.input=tokens.")
+        if fmt in _NUMERIC_FORMATS:
+            problems.append(f"objective={name} reads text, but dataset.format={fmt!r} is numeric; use objective=forecast "
+                            "or objective=masked_values, or a text dataset.")
+    if (name == "seq2seq") != (fmt in _PAIR_FORMATS):
+        if name == "seq2seq":
+            problems.append(f"objective=seq2seq needs source/target pairs, but dataset.format={fmt!r}; use "
+                            "dataset=reversal (format: synthetic_pairs) or dataset=pairs with a TSV file.")
+        else:
+            problems.append(f"dataset.format={fmt!r} holds source/target pairs, which only objective=seq2seq reads; "
+                            "set objective=seq2seq or choose a text dataset.")
+    if name == "mlm":
+        if not 0.0 < o.mask_rate < 1.0:
+            problems.append(f"objective.mask_rate={o.mask_rate} must be between 0 and 1 (exclusive), e.g. 0.15.")
+        if o.mask_token_rate < 0 or o.random_token_rate < 0 or o.mask_token_rate + o.random_token_rate > 1.0:
+            problems.append(f"objective.mask_token_rate ({o.mask_token_rate}) + objective.random_token_rate "
+                            f"({o.random_token_rate}) must be non-negative and sum to at most 1 (BERT: 0.8 + 0.1).")
+    if name == "denoising":
+        for key in ("mask_rate", "delete_rate"):
+            if not 0.0 <= o[key] < 1.0:
+                problems.append(f"objective.{key}={o[key]} must be in [0, 1).")
+        if o.span_length < 1 or o.shuffle_distance < 0:
+            problems.append(f"objective.span_length={o.span_length} must be >= 1 and objective.shuffle_distance="
+                            f"{o.shuffle_distance} >= 0.")
+    if name in ("autoencoder", "denoising", "seq2seq"):
+        if o.decoder_layers < 1 or o.max_length < 2 or o.decoder_embedding_size < 0:
+            problems.append(f"objective.decoder_layers={o.decoder_layers} must be >= 1, objective.max_length="
+                            f"{o.max_length} >= 2 and objective.decoder_embedding_size >= 0 (0: model.embedding_size).")
+    if name == "forecast":
+        if o.head not in ("direct", "autoregressive"):
+            problems.append(f"objective.head={o.head!r} is not one of direct, autoregressive.")
+        elif o.head == "autoregressive" and m.bidirectional:
+            problems.append("objective.head=autoregressive rolls the encoder forward one step at a time, which a "
+                            "bidirectional encoder cannot do; set model.bidirectional=false or objective.head=direct.")
+        elif o.head == "autoregressive" and not o.channel_independent and ds.get("target_column") is not None:
+            problems.append(f"objective.head=autoregressive feeds each forecast back as the next input, so it must "
+                            f"forecast every column, but dataset.target_column={ds.target_column!r}; set "
+                            "dataset.target_column=null or objective.channel_independent=true.")
+    if name == "forecast" and o.segment_length != 1:
+        lookback = ds.get("lookback")
+        if o.segment_length < 1 or (lookback is not None and lookback % o.segment_length):
+            problems.append(f"objective.segment_length={o.segment_length} must be >= 1 and divide dataset.lookback "
+                            f"({lookback}); e.g. objective.segment_length=12 for lookback 96 or 336.")
+        if o.head == "autoregressive":
+            problems.append(f"objective.segment_length={o.segment_length} reads segments, but objective.head="
+                            "autoregressive feeds back single steps; set objective.segment_length=1 or objective.head=direct.")
+    if name == "masked_values" and (not 0.0 < o.mask_rate < 1.0 or o.span_length < 1):
+        problems.append(f"objective.mask_rate={o.mask_rate} must be between 0 and 1 (exclusive) and "
+                        f"objective.span_length={o.span_length} >= 1.")
+    return problems
 
 
 def dataset_problems(ds: DictConfig) -> list[str]:

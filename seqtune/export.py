@@ -59,18 +59,27 @@ def resolve_checkpoint(source: Path) -> Path:
 def load_model(ckpt: dict) -> TaskModel:
     from seqtune.pretrain import build_model
 
-    model = build_model(OmegaConf.create(ckpt["config"]), tokenizer_from_dict(ckpt["tokenizer"]))
+    tokenizer = tokenizer_from_dict(ckpt["tokenizer"]) if ckpt.get("tokenizer") else None
+    model = build_model(OmegaConf.create(ckpt["config"]), tokenizer, ckpt.get("data"))
     model.load_state_dict(ckpt["model"])
     return model.eval()
 
 
-def export_onnx(module: InferenceModule, vocab_size: int, path: Path, check_atol: float = 1e-4) -> float:
+def sample_input(encoder, time: int, batch: int) -> torch.Tensor:
+    """Token ids (time, batch), or values (time, batch, features) for a numeric-input encoder."""
+    if getattr(encoder, "input_kind", "tokens") == "numeric":
+        return torch.randn(time, batch, encoder.input_projection.in_features)
+    return torch.randint(0, encoder.vocab_size, (time, batch))
+
+
+def export_onnx(module: InferenceModule, path: Path, check_atol: float = 1e-4) -> float:
     """Trace with one shape, check with another; returns the largest absolute difference from PyTorch."""
     try:
         import onnxruntime
     except ImportError as exc:
         raise SeqtuneError("ONNX export needs onnx and onnxruntime: pip install 'seqtune[export]'.") from exc
-    trace_input = torch.randint(0, vocab_size, (7, 2))
+    encoder = module.model.encoder
+    trace_input = sample_input(encoder, 7, 2)
     with warnings.catch_warnings():
         # The TorchScript-based exporter is deprecated in favour of torch.export, but the latter bakes the sequence
         # length into nn.LSTM's graph (wrong results at other lengths, checked with torch 2.13), so keep it.
@@ -78,7 +87,7 @@ def export_onnx(module: InferenceModule, vocab_size: int, path: Path, check_atol
         torch.onnx.export(module, (trace_input,), str(path), dynamo=False, input_names=["tokens"],
                           output_names=["output"], dynamic_axes={"tokens": {0: "time", 1: "batch"},
                                                                  "output": {0: "time", 1: "batch"}})
-    check = torch.randint(0, vocab_size, (13, 5))
+    check = sample_input(encoder, 13, 5)
     with torch.no_grad():
         expected = module(check).numpy()
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -102,15 +111,24 @@ def export(source: Path, out: Path | None = None, onnx: bool = False) -> dict[st
              "tokenizer": out / "tokenizer.json", "meta": out / "export.json"}
     save_model(model, str(files["weights"]))  # handles tied (shared) tensors
     files["config"].write_text(OmegaConf.to_yaml(OmegaConf.create(ckpt["config"])), encoding="utf-8")
-    files["tokenizer"].write_text(json.dumps(ckpt["tokenizer"]), encoding="utf-8")
+    if ckpt.get("tokenizer"):
+        files["tokenizer"].write_text(json.dumps(ckpt["tokenizer"]), encoding="utf-8")
+    else:
+        del files["tokenizer"]
+    if ckpt.get("data"):
+        files["data"] = out / "data.json"
+        files["data"].write_text(json.dumps(ckpt["data"]), encoding="utf-8")
     module = InferenceModule(model)
     predicts = hasattr(model.objective, "predict")
     meta = {"seqtune_version": __version__, "source": str(ckpt_path), "objective": ckpt.get("objective"),
-            "step": ckpt.get("step"), "input": "tokens: int64 (time, batch), ids from tokenizer.json",
+            "step": ckpt.get("step"),
+            "input": "values: float32 (time, batch, features), normalised as data.json says"
+            if getattr(model.encoder, "input_kind", "tokens") == "numeric" else
+            "tokens: int64 (time, batch), ids from tokenizer.json",
             "output": "predictions (time, batch, vocab)" if predicts else "encoder hidden states (time, batch, hidden)"}
     if onnx:
         files["onnx"] = out / "model.onnx"
-        meta["onnx_max_abs_diff"] = export_onnx(module, model.encoder.vocab_size, files["onnx"])
+        meta["onnx_max_abs_diff"] = export_onnx(module, files["onnx"])
     files["meta"].write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return files
 

@@ -1,13 +1,13 @@
 """``seqtune pretrain``: train an encoder with a self-supervised objective; readable top to bottom.
 
-seed -> data (tokenizer fitted on train, saved) -> model (encoder + objective) -> optimizer and schedule ->
-loop (validation, best/last checkpoints, metrics.jsonl) -> test evaluation with the best weights ->
-summary.json and a summary table.  Returns the final metrics.
+seed -> data (the objective's data path: tokenizer or normaliser fitted on train, saved) -> model (encoder +
+objective) -> optimizer and schedule -> loop (validation, best/last checkpoints, metrics.jsonl) -> test
+evaluation with the best weights -> summary.json and a summary table.  Returns the final metrics.
+Each objective names its data kind (``objectives.DATA_KINDS``); ``data/pretraining.py`` builds the batches.
 """
 from __future__ import annotations
 
 import json
-import math
 import random
 from pathlib import Path
 
@@ -18,14 +18,13 @@ from omegaconf import DictConfig, OmegaConf
 from seqtune import checkpoint
 from seqtune._runtime import cpu_has_native_bf16, tune_malloc
 from seqtune.config import to_plain, validate
-from seqtune.data.batching import LMStream
-from seqtune.data.text import load_lm_corpus, unigram_log_loss
+from seqtune.data.pretraining import load_pretrain_data
 from seqtune.environment import set_determinism, write_environment
 from seqtune.errors import ConfigError
 from seqtune.loop import LoopSettings, evaluate, train
 from seqtune.metrics import Display, summary_table, write_json
 from seqtune.models.encoder import build_encoder
-from seqtune.objectives import build_objective
+from seqtune.objectives import build_objective, data_kind
 from seqtune.objectives.base import TaskModel
 from seqtune.optim import build_optimizer, build_schedule
 
@@ -46,10 +45,11 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())  # parameters() yields a tied tensor once
 
 
-def build_model(cfg: DictConfig, tokenizer) -> TaskModel:
-    """Encoder + objective as the config describes them (also rebuilds a model from a checkpoint's config)."""
-    encoder = build_encoder(cfg.model, tokenizer.vocab_size)
-    return TaskModel(encoder, build_objective(cfg, encoder, tokenizer))
+def build_model(cfg: DictConfig, tokenizer, info: dict | None = None) -> TaskModel:
+    """Encoder + objective as the config describes them (also rebuilds a model from a checkpoint's config,
+    tokenizer and ``data`` entry; numeric-input models have no tokenizer)."""
+    encoder = build_encoder(cfg.model, tokenizer.vocab_size if tokenizer is not None else 0)
+    return TaskModel(encoder, build_objective(cfg, encoder, tokenizer, info))
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
@@ -64,21 +64,20 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
     write_environment(run_dir)
 
-    # ---- data: tokenizer fitted on the train split only, saved with the run
-    corpus = load_lm_corpus(cfg.dataset)
-    tok = corpus.tokenizer
-    (run_dir / "tokenizer.json").write_text(json.dumps(tok.to_dict()), encoding="utf-8")
-    sizes = {s: getattr(corpus, s).numel() for s in ("train", "valid", "test")}
-    for s, n in sizes.items():
-        if n < 2 * t.batch_size:
-            raise ConfigError(f"the {s} split of dataset {cfg.dataset.name!r} has only {n} tokens, too few for "
-                              f"trainer.batch_size={t.batch_size}; use a smaller batch size or more data.")
-    train_data = LMStream(corpus.train, t.batch_size, t.bptt, device)
-    valid_data = LMStream(corpus.valid, t.eval_batch_size, t.bptt, device)
-    test_data = LMStream(corpus.test, t.eval_batch_size, t.bptt, device)
+    # ---- data: the objective's data path; tokenizer / normaliser fitted on the train split only, saved
+    data = load_pretrain_data(cfg, data_kind(cfg.objective.name), device)
+    tok = data.tokenizer
+    if "num_features" in data.info:  # numeric input: the width comes from the data, kept for finetune
+        cfg.model.num_features = data.info["num_features"]
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
+    if tok is not None:
+        (run_dir / "tokenizer.json").write_text(json.dumps(tok.to_dict()), encoding="utf-8")
+    if data.info:
+        (run_dir / "data.json").write_text(json.dumps(data.info), encoding="utf-8")
+    train_data, valid_data, test_data = data.train, data.valid, data.test
 
     # ---- model: encoder + objective
-    model = build_model(cfg, tok).to(device)
+    model = build_model(cfg, tok, data.info).to(device)
     optimizer = build_optimizer(cfg.optimizer, model.parameters())
     settings = LoopSettings(t.max_epochs, t.max_steps, t.eval_interval, t.log_interval,
                             cfg.optimizer.clip_grad_norm, t.precision, device, t.limit_eval_batches)
@@ -86,10 +85,12 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     scheduler = build_schedule(cfg.optimizer.schedule, optimizer, total_steps, len(train_data))
 
     display = Display(t.progress, total_steps, f"pretrain {cfg.objective.name}")
+    sizes = data.sizes
     display.message(
         f"run dir {run_dir}\ndata {cfg.dataset.name}: {sizes['train']:,} / {sizes['valid']:,} / {sizes['test']:,} "
-        f"train/valid/test tokens, vocabulary {tok.vocab_size:,} ({tok.kind})"
-        + "".join(f"\n  note: {n}" for n in corpus.notes)
+        f"train/valid/test {data.unit}"
+        + (f", vocabulary {tok.vocab_size:,} ({tok.kind})" if tok is not None else f", {data.info.get('num_columns')} columns")
+        + "".join(f"\n  note: {n}" for n in data.notes)
         + f"\nmodel {cfg.model.name} {cfg.model.num_layers}x{cfg.model.hidden_size}, {count_parameters(model):,} "
         f"parameters, on {device}; {total_steps:,} steps ({len(train_data):,} per epoch)"
     )
@@ -97,7 +98,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         display.message("[warn] trainer.precision=bf16 on a CPU without bf16 instructions (AVX-512 BF16/AMX): "
                         "bf16 is emulated and much slower than fp32 here; the LSTM/GRU runs in fp32. "
                         "Use trainer.precision=fp32 on this machine.")
-    meta = {"config": to_plain(cfg), "tokenizer": tok.to_dict(), "objective": cfg.objective.name}
+    meta = {"config": to_plain(cfg), "tokenizer": tok.to_dict() if tok is not None else None,
+            "objective": cfg.objective.name, "data": data.info}
 
     # ---- train
     try:
@@ -109,11 +111,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     best = checkpoint.load(run_dir / "checkpoints" / "best.pt", map_location=device)
     model.load_state_dict(best["model"])
     test = evaluate(model, test_data, device, t.precision, t.limit_eval_batches)
-    unigram_ppl = math.exp(unigram_log_loss(corpus.train, corpus.valid, tok.vocab_size))
     summary: dict[str, float] = {
         **{f"val/{k}": v for k, v in best["metrics"].items()},
         **{f"test/{k}": v for k, v in test.items()},
-        "val/unigram_ppl": unigram_ppl,
+        **{f"val/{k}": v for k, v in data.baselines.items()},
         "best_step": state.best_step,
         "steps": state.step,
         "train/tokens_per_s": state.train_tokens / max(state.train_seconds, 1e-9),

@@ -26,17 +26,36 @@ def test_every_group_has_options():
         assert options(group), f"conf/{group}/ has no options"
 
 
+# Options that are only valid together with others (config.validate's cross-field rules): what each needs.
+_SERIES = ["objective=forecast", "model.input=numeric"]
+COMPANIONS: dict[tuple[str, str], list[str]] = {
+    ("objective", "mlm"): ["model.bidirectional=true"],
+    ("objective", "forecast"): ["dataset=etth1", "model.input=numeric"],
+    ("objective", "masked_values"): ["dataset=etth1", "model.input=numeric"],
+    ("objective", "seq2seq"): ["dataset=reversal"],
+    **{("dataset", d): _SERIES for d in ("etth1", "etth2", "ettm1", "ettm2", "timeseries")},
+    ("dataset", "reversal"): ["objective=seq2seq"],
+    ("dataset", "pairs"): ["objective=seq2seq", "dataset.train=pairs.tsv"],
+}
+# What the data would tell the objective builder for a numeric series (load_pretrain_data's info).
+SERIES_INFO = {"num_features": 1, "num_columns": 7, "target_index": 6, "target_std": [1.0], "horizon": 24,
+               "lookback": 96, "timeseries": {"normalizer": None}}
+
+
 @pytest.mark.parametrize("group,option", [(g, o) for g in ("model", "objective", "dataset", "optimizer", "experiment")
                                           for o in options(g)])
 def test_shipped_config_composes_validates_and_builds(group, option):
-    cfg = compose_config("pretrain", [f"{group}={option}", "debug=smoke"])
+    cfg = compose_config("pretrain", [f"{group}={option}", "debug=smoke", *COMPANIONS.get((group, option), [])])
     if group == "experiment":  # a global package: it must change the composed config
         assert cfg != compose_config("pretrain", ["debug=smoke"])
     else:
         assert OmegaConf.select(cfg, group) is not None
     validate(cfg)
     tok = fit_tokenizer(TokenizerSettings(kind="word"), ["a b c d e f g\n"])
-    model = build_model(cfg, tok)
+    numeric = cfg.model.input == "numeric"
+    if numeric:
+        cfg.model.num_features = 1
+    model = build_model(cfg, None if numeric else tok, SERIES_INFO if numeric else None)
     assert sum(p.numel() for p in model.parameters()) > 0
     opt = build_optimizer(cfg.optimizer, model.parameters())
     sched = build_schedule(cfg.optimizer.schedule, opt, total_steps=100, steps_per_epoch=10)

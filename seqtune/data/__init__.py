@@ -1,7 +1,8 @@
 """The data layer; importing this package registers every dataset format and tokenizer kind.
 
 Formats (the DATASETS registry): synthetic, text (text.py); table, trec, imdb, synthetic_topics
-(labelled.py); conll (tagging.py); timeseries (timeseries.py).  Entry points: ``load_lm_corpus`` (pretraining),
+(labelled.py); conll (tagging.py); timeseries (timeseries.py); pairs, synthetic_pairs (pairs.py).  Entry points:
+``load_lm_corpus`` and ``load_pretrain_data`` (pretraining, pretraining.py), ``load_pairs`` (seq2seq),
 ``load_labelled`` (fine-tuning), ``load_timeseries`` (forecasting).
 """
 from seqtune.data import tokenizers  # noqa: F401  (registers tokenizer kinds)
@@ -9,3 +10,4 @@ from seqtune.data import text  # noqa: F401  (registers synthetic, text)
 from seqtune.data import labelled  # noqa: F401  (registers table, trec, imdb, synthetic_topics)
 from seqtune.data import tagging  # noqa: F401  (registers conll)
 from seqtune.data import timeseries  # noqa: F401  (registers timeseries)
+from seqtune.data import pairs  # noqa: F401  (registers pairs, synthetic_pairs)

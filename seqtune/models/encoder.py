@@ -1,10 +1,17 @@
-"""The encoder every task shares: token embedding -> RNN stack (rnn | lstm | gru).
+"""The encoder every task shares: token embedding (or a linear projection of numeric values) -> RNN stack.
 
 Pretraining puts an objective on top of it, fine-tuning a head; the encoder's weights are what transfers.
 Tensors are time-major, as cuDNN and the classic word-LM expect::
 
     enc = MODELS.get("lstm")(vocab_size=10000, embedding_size=200, hidden_size=200, num_layers=2, ...)
     out, state = enc(tokens, state)   # tokens (time, batch) -> out (time, batch, enc.output_size)
+    enc = MODELS.get("gru")(..., input="numeric", num_features=7)
+    out, state = enc(values, state)   # values (time, batch, 7) float -> out (time, batch, enc.output_size)
+
+Regularisers (``seqtune/models/regularizers.py``) are off by default, and then the stack is one fused
+``nn.LSTM``/``nn.GRU`` call as before. ``weight_drop`` swaps DropConnect-ed hidden-to-hidden weights in with
+``torch.func.functional_call`` (parameters are never re-assigned); ``locked_dropout`` runs the stack layer by
+layer (the same parameters, through one-layer functional calls) to put a time-constant mask between layers.
 """
 from __future__ import annotations
 
@@ -12,12 +19,15 @@ from typing import Literal, Union
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
 from seqtune.data.tokenizers import PAD_ID
+from seqtune.models.regularizers import dropped_hh_weights, embedding_dropout, locked_dropout
 from seqtune.registry import MODELS
 
 State = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]  # h, or (h, c) for an LSTM; (layers*dirs, batch, hidden)
 CellKind = Literal["rnn", "lstm", "gru"]
+InputKind = Literal["tokens", "numeric"]
 _RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
@@ -32,21 +42,43 @@ class Encoder(nn.Module):
         dropout: float = 0.0,
         bidirectional: bool = False,
         init_range: float = 0.1,
+        input: InputKind = "tokens",
+        num_features: int = 0,
+        embedding_dropout: float = 0.0,
+        locked_dropout: float = 0.0,
+        weight_drop: float = 0.0,
     ):
         super().__init__()
         self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
         self.num_directions = 2 if bidirectional else 1
-        self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=PAD_ID)
-        self.rnn = _RNN_CLASSES[cell](
+        self.input_kind = input
+        self.embedding_dropout, self.locked_dropout, self.weight_drop = embedding_dropout, locked_dropout, weight_drop
+        if input == "tokens":
+            self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=PAD_ID)
+        else:
+            if num_features < 1:
+                raise ValueError(f"a numeric-input encoder needs num_features >= 1, got {num_features}")
+            self.input_projection = nn.Linear(num_features, embedding_size)  # replaces the token embedding
+        rnn_class = _RNN_CLASSES[cell]
+        self.rnn = rnn_class(
             embedding_size, hidden_size, num_layers,
-            dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 and locked_dropout == 0 else 0.0, bidirectional=bidirectional,
         )
         self.dropout = nn.Dropout(dropout)
         if init_range > 0:
             for p in self.parameters():
                 nn.init.uniform_(p, -init_range, init_range)
-            with torch.no_grad():
-                self.embedding.weight[PAD_ID].zero_()
+            if input == "tokens":
+                with torch.no_grad():
+                    self.embedding.weight[PAD_ID].zero_()
+        # One-layer shells on the meta device (no memory, not submodules, so not in the state dict): with
+        # locked dropout, layer k runs as a functional call of shell k with the stack's own layer-k weights.
+        self._layer_shells: tuple[nn.RNNBase, ...] = ()
+        if locked_dropout > 0:
+            self._layer_shells = tuple(
+                rnn_class(embedding_size if k == 0 else self.output_size, hidden_size, 1,
+                          bidirectional=bidirectional, device="meta")
+                for k in range(num_layers))
 
     @property
     def output_size(self) -> int:
@@ -54,22 +86,74 @@ class Encoder(nn.Module):
 
     @property
     def vocab_size(self) -> int:
-        return self.embedding.num_embeddings
+        return self.embedding.num_embeddings if self.input_kind == "tokens" else 0
 
     def init_state(self, batch_size: int, device: torch.device) -> State:
         h = torch.zeros(self.num_layers * self.num_directions, batch_size, self.hidden_size, device=device)
         return (h, torch.zeros_like(h)) if self.cell == "lstm" else h
 
-    def forward(self, tokens: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        emb = self.dropout(self.embedding(tokens))  # (time, batch, embedding)
+    def embed(self, inputs: torch.Tensor) -> torch.Tensor:
+        """tokens (time, batch) int or values (time, batch, features) float -> (time, batch, embedding)."""
+        if self.input_kind == "numeric":
+            return self.input_projection(inputs)
+        return embedding_dropout(self.embedding, inputs, self.embedding_dropout, self.training)
+
+    def forward(self, inputs: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        emb = self.dropout(self.embed(inputs))  # (time, batch, embedding)
+        weights: dict[str, torch.Tensor] = {}
+        if self.training and self.weight_drop > 0:
+            weights = dropped_hh_weights(self.rnn, self.weight_drop)
         if emb.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not _cpu_rnn_autocast_ok(self.rnn):
             # oneDNN has no reduced-precision RNN kernel on CPUs without AVX-512 (bf16 autocast would raise):
             # the recurrence runs in float32 there, the decoder and loss still in bf16.
             with torch.autocast("cpu", enabled=False):
                 out, state = self.rnn(emb.float(), _to_float(state))
+        elif self._layer_shells:
+            out, state = self._layer_by_layer(emb, state, weights)
+        elif weights:
+            out, state = functional_call(self.rnn, weights, (emb, state))
         else:
             out, state = self.rnn(emb, state)  # (time, batch, hidden * directions)
         return self.dropout(out), state
+
+    def _layer_by_layer(self, x: torch.Tensor, state: State | None,
+                        dropped: dict[str, torch.Tensor]) -> tuple[torch.Tensor, State]:
+        """The stack one layer at a time with a locked-dropout mask between layers (same parameters)."""
+        d = self.num_directions
+        h_out, c_out = [], []
+        for k, shell in enumerate(self._layer_shells):
+            if k > 0:
+                x = locked_dropout(x, self.locked_dropout, self.training)
+            params = {}
+            for suffix in ("", "_reverse")[:d]:
+                for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    name = f"{kind}_l{k}{suffix}"
+                    params[f"{kind}_l0{suffix}"] = dropped.get(name, getattr(self.rnn, name))
+            layer_state = None
+            if state is not None:
+                layer_state = tuple(s[k * d:(k + 1) * d] for s in state) if isinstance(state, tuple) \
+                    else state[k * d:(k + 1) * d]
+            x, s = functional_call(shell, params, (x, layer_state))  # (time, batch, hidden * directions)
+            if isinstance(s, tuple):
+                h_out.append(s[0])
+                c_out.append(s[1])
+            else:
+                h_out.append(s)
+        h = torch.cat(h_out)  # (layers * directions, batch, hidden)
+        return x, ((h, torch.cat(c_out)) if c_out else h)
+
+    def summary(self, out: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """One vector per sequence: the forward direction at its last real step, the backward one at step 0.
+
+        out (time, batch, output_size), lengths (batch,) or None (all full) -> (batch, output_size).
+        Reading by index keeps padded batches in one fused RNN call (no PackedSequence).
+        """
+        batch = torch.arange(out.size(1), device=out.device)
+        last = (lengths - 1) if lengths is not None else torch.full_like(batch, out.size(0) - 1)
+        forward = out[last, batch, : self.hidden_size]  # (batch, hidden)
+        if self.num_directions == 1:
+            return forward
+        return torch.cat([forward, out[0, :, self.hidden_size:]], dim=-1)  # (batch, 2 * hidden)
 
 
 _CPU_RNN_AUTOCAST: bool | None = None  # whether this CPU runs an RNN under bf16 autocast; probed once
@@ -108,8 +192,10 @@ def detach_state(state: State | None) -> State | None:
 
 def _builder(cell: CellKind):
     def build(vocab_size: int, embedding_size: int, hidden_size: int, num_layers: int, dropout: float,
-              bidirectional: bool, init_range: float) -> Encoder:
-        return Encoder(cell, vocab_size, embedding_size, hidden_size, num_layers, dropout, bidirectional, init_range)
+              bidirectional: bool, init_range: float, input: InputKind = "tokens", num_features: int = 0,
+              embedding_dropout: float = 0.0, locked_dropout: float = 0.0, weight_drop: float = 0.0) -> Encoder:
+        return Encoder(cell, vocab_size, embedding_size, hidden_size, num_layers, dropout, bidirectional, init_range,
+                       input, num_features, embedding_dropout, locked_dropout, weight_drop)
 
     build.__doc__ = f"Embedding -> {cell.upper()} stack."
     return build
@@ -125,4 +211,7 @@ def build_encoder(model_cfg, vocab_size: int) -> Encoder:
     return MODELS.get(m.name, key="model.name")(
         vocab_size=vocab_size, embedding_size=m.embedding_size, hidden_size=m.hidden_size,
         num_layers=m.num_layers, dropout=m.dropout, bidirectional=m.bidirectional, init_range=m.init_range,
+        input=m.get("input", "tokens"), num_features=m.get("num_features", 0),
+        embedding_dropout=m.get("embedding_dropout", 0.0), locked_dropout=m.get("locked_dropout", 0.0),
+        weight_drop=m.get("weight_drop", 0.0),
     )

@@ -58,7 +58,7 @@ class CausalLM(nn.Module):
 
 
 @OBJECTIVES.register("clm")
-def build_clm(encoder: Encoder, cfg, tokenizer) -> CausalLM:
+def build_clm(encoder: Encoder, cfg, tokenizer, info: dict | None = None) -> CausalLM:
     """Builder: reads the config, passes plain values."""
     return CausalLM(encoder, tie_weights=cfg.model.tie_weights, char_level=tokenizer.kind == "char",
                     fused_loss=cfg.objective.get("fused_loss", True))

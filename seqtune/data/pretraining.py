@@ -1,0 +1,138 @@
+"""The data path of each pretraining objective: one ``load_pretrain_data(cfg, kind, device)`` for pretrain.py.
+
+Objectives differ in their data; each objective module declares its *data kind* (``DATA_KINDS`` in
+``seqtune/objectives/__init__.py``) and this module turns the dataset config into train/valid/test batches
+for it (the loop's ``Batches`` protocol):
+
+=========== ================================================================ ===================== ==========
+kind        batches                                                          used by               state
+=========== ================================================================ ===================== ==========
+stream      ``LMStream`` (bptt windows of a contiguous token stream)           clm                   carried
+windows     the same windows, each seen on its own                            mlm                   none
+sentences   one line = one sequence (split at ``<eos>``), ``BucketBatches``     autoencoder,denoising none
+pairs       source/target pairs (``pairs.py``), ``PairBatches``                seq2seq               none
+series      ``ForecastWindows`` of numeric rows (``timeseries.py``)            forecast,masked_values none
+=========== ================================================================ ===================== ==========
+
+``PretrainData.info`` holds the plain facts the objective builder needs and a later stage needs to rebuild the
+data path (saved in every checkpoint under ``"data"``), e.g. ``num_features`` and the normaliser of a series,
+fitted on the train split only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+from seqtune.data.batching import BucketBatches, LMStream
+from seqtune.data.labelled import Example
+from seqtune.data.pairs import PairBatches, load_pairs
+from seqtune.data.text import load_lm_corpus, unigram_log_loss
+from seqtune.data.timeseries import ForecastWindows, load_timeseries
+from seqtune.data.tokenizers import EOS_ID, Tokenizer
+from seqtune.errors import ConfigError
+
+DataKind = Literal["stream", "windows", "sentences", "pairs", "series"]
+
+
+class LMWindows(LMStream):
+    """LMStream windows without a carried state: a bidirectional encoder sees each window whole (mlm)."""
+
+    stateful = False
+
+
+@dataclass
+class PretrainData:
+    train: Any  # Batches
+    valid: Any
+    test: Any
+    tokenizer: Tokenizer | None  # None for numeric series
+    unit: str  # what `sizes` counts: tokens, sentences, pairs, rows
+    sizes: dict[str, int]
+    notes: list[str] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)  # plain facts the objective builder needs (num_features = encoder input width, ...)
+    baselines: dict[str, float] = field(default_factory=dict)  # reference numbers for the summary (val/...)
+
+
+def split_sentences(ids: torch.Tensor, max_length: int) -> tuple[list[Example], int]:
+    """A token stream -> one Example per line (each ending with its <eos>), truncated; returns (examples, n_truncated)."""
+    ends = (ids == EOS_ID).nonzero().flatten() + 1  # exclusive end of every line
+    pieces = torch.tensor_split(ids, ends.cpu())
+    examples, truncated = [], 0
+    for piece in pieces:
+        tokens = piece.tolist()
+        if not tokens or tokens == [EOS_ID]:  # an empty line, or the empty tail after the last <eos>
+            continue
+        if len(tokens) > max_length:
+            tokens, truncated = tokens[:max_length], truncated + 1
+        examples.append(Example(tokens, 0))  # label unused
+    return examples, truncated
+
+
+def _unigram_baselines(train: torch.Tensor, valid: torch.Tensor, vocab_size: int) -> dict[str, float]:
+    """The bars a model must clear: unigram perplexity, and accuracy of always guessing the most frequent token."""
+    counts = torch.bincount(train, minlength=vocab_size)
+    return {"unigram_ppl": float(torch.exp(torch.tensor(unigram_log_loss(train, valid, vocab_size)))),
+            "unigram_acc": float((valid == counts.argmax()).float().mean())}
+
+
+def load_pretrain_data(cfg, kind: DataKind, device: torch.device) -> PretrainData:
+    t, ds = cfg.trainer, cfg.dataset
+    if kind in ("stream", "windows"):
+        corpus = load_lm_corpus(ds)
+        sizes = {s: getattr(corpus, s).numel() for s in ("train", "valid", "test")}
+        for s, n in sizes.items():
+            if n < 2 * t.batch_size:
+                raise ConfigError(f"the {s} split of dataset {ds.name!r} has only {n} tokens, too few for "
+                                  f"trainer.batch_size={t.batch_size}; use a smaller batch size or more data.")
+        make = LMStream if kind == "stream" else LMWindows
+        return PretrainData(make(corpus.train, t.batch_size, t.bptt, device),
+                            make(corpus.valid, t.eval_batch_size, t.bptt, device),
+                            make(corpus.test, t.eval_batch_size, t.bptt, device),
+                            corpus.tokenizer, "tokens", sizes, list(corpus.notes),
+                            baselines=_unigram_baselines(corpus.train, corpus.valid, corpus.tokenizer.vocab_size))
+    if kind == "sentences":
+        corpus = load_lm_corpus(ds)
+        if not bool((corpus.train[: 1_000_000] == EOS_ID).any()):
+            raise ConfigError(f"objective={cfg.objective.name} reads one sentence per line, split at <eos>, but the "
+                              f"tokenizer of dataset {ds.name!r} adds none; set dataset.tokenizer.add_eos=true.")
+        splits, notes = {}, list(corpus.notes)
+        for s in ("train", "valid", "test"):
+            splits[s], cut = split_sentences(getattr(corpus, s), cfg.objective.max_length)
+            if not splits[s]:
+                raise ConfigError(f"the {s} split of dataset {ds.name!r} holds no sentences.")
+            if cut:
+                notes.append(f"{s}: {cut:,} of {len(splits[s]):,} sentences truncated to objective.max_length="
+                             f"{cfg.objective.max_length} tokens")
+        return PretrainData(BucketBatches(splits["train"], t.batch_size, True, t.seed, device),
+                            BucketBatches(splits["valid"], t.eval_batch_size, False, t.seed, device),
+                            BucketBatches(splits["test"], t.eval_batch_size, False, t.seed, device),
+                            corpus.tokenizer, "sentences", {s: len(v) for s, v in splits.items()}, notes,
+                            baselines=_unigram_baselines(corpus.train, corpus.valid, corpus.tokenizer.vocab_size))
+    if kind == "pairs":
+        data = load_pairs(ds, cfg.objective.max_length)
+        return PretrainData(PairBatches(data.train, t.batch_size, True, t.seed, device),
+                            PairBatches(data.valid, t.eval_batch_size, False, t.seed, device),
+                            PairBatches(data.test, t.eval_batch_size, False, t.seed, device),
+                            data.tokenizer, "pairs", {s: len(getattr(data, s)) for s in ("train", "valid", "test")},
+                            data.notes)
+    if kind == "series":
+        series = load_timeseries(ds)
+        std = series.normalizer.std if series.normalizer is not None else [1.0] * len(series.columns)
+        targets = list(range(len(series.columns))) if series.target_index is None else [series.target_index]
+
+        def windows(split: torch.Tensor, batch_size: int, shuffle: bool) -> ForecastWindows:
+            return ForecastWindows(split, series.lookback, series.horizon, batch_size, shuffle, t.seed, device,
+                                   series.target_index)
+
+        return PretrainData(windows(series.train, t.batch_size, True), windows(series.valid, t.eval_batch_size, False),
+                            windows(series.test, t.eval_batch_size, False), None, "rows",
+                            {s: getattr(series, s).size(0) for s in ("train", "valid", "test")}, list(series.notes),
+                            info={"num_features": (1 if cfg.objective.get("channel_independent") else len(series.columns))
+                                  * cfg.objective.get("segment_length", 1),
+                                  "num_columns": len(series.columns), "target_index": series.target_index,
+                                  "target_std": [float(std[i]) for i in targets], "horizon": series.horizon,
+                                  "lookback": series.lookback, "timeseries": series.to_dict()},
+                            baselines={})
+    raise ValueError(f"unknown data kind {kind!r}")

@@ -1,0 +1,74 @@
+"""Masked-value pretraining for numeric series (tsai's MVP, the TST/TSBERT idea; ``data_kind = "series"``).
+
+Random spans of time steps (about ``mask_rate`` of the steps, spans of ``span_length`` on average) are set to
+0 (the train mean after z-scoring) in the look-back window ``x (L, batch, features)``; the encoder (best
+bidirectional, ``model.input=numeric``) reads the masked window and a linear head reconstructs every feature
+at every step.  Loss (MSE) and metrics count the masked steps only.  ``channel_independent`` masks and
+reconstructs each column as its own series.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from seqtune.models.encoder import Encoder, State
+from seqtune.objectives.base import StepOutput
+from seqtune.objectives.forecast import error_sums, summarize_errors
+from seqtune.registry import OBJECTIVES
+
+
+def span_mask(length: int, batch: int, mask_rate: float, span_length: int, device: torch.device,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """(length, batch) bool: spans of ``span_length`` steps start at rate mask_rate / span_length.
+
+    The masked share is about ``1 - (1 - mask_rate / span_length) ** span_length`` (0.34 for 0.4 and 5).
+    """
+    starts = torch.rand(length, batch, generator=generator).to(device) < mask_rate / span_length  # (L, batch)
+    mask = starts.clone()
+    for k in range(1, span_length):
+        mask[k:] |= starts[:-k]
+    return mask
+
+
+class MaskedValues(nn.Module):
+    name = "masked_values"
+
+    def __init__(self, encoder: Encoder, num_features: int, mask_rate: float, span_length: int,
+                 channel_independent: bool, feature_std: list[float]):
+        super().__init__()
+        self.mask_rate, self.span_length, self.channel_independent = mask_rate, span_length, channel_independent
+        self.head = nn.Linear(encoder.output_size, 1 if channel_independent else num_features)
+        self.register_buffer("feature_std", torch.tensor(feature_std, dtype=torch.float32), persistent=False)
+
+    def forward(self, encoder: Encoder, batch: tuple[torch.Tensor, torch.Tensor], state: State | None) -> StepOutput:
+        x = batch[0]  # (L, batch, features); the horizon part of the window is not used
+        length, b, features = x.shape
+        std = self.feature_std
+        if self.channel_independent:
+            x = x.reshape(length, -1, 1)  # (L, batch * features, 1)
+            std = std.repeat(b).unsqueeze(-1)  # (batch * features, 1): series b*C + c has column c's std
+        mask = span_mask(length, x.size(1), self.mask_rate, self.span_length, x.device)  # (L, series)
+        out, _ = encoder(x.masked_fill(mask.unsqueeze(-1), 0.0))  # (L, series, output)
+        err = (self.head(out) - x) * mask.unsqueeze(-1)  # (L, series, f); zero on unmasked steps
+        count = mask.sum() * x.size(-1)
+        loss = err.pow(2).sum() / count.clamp(min=1)
+        sums = error_sums(err, std)
+        sums["masked"] = count
+        return StepOutput(loss, None, sums, x.numel())
+
+    def summarize(self, means: dict[str, float]) -> dict[str, float]:
+        means = dict(means)
+        masked = max(means.pop("masked"), 1e-12)
+        out = summarize_errors({k: v / masked for k, v in means.items()})
+        out["mask_share"] = masked
+        return out
+
+
+@OBJECTIVES.register("masked_values")
+def build_masked_values(encoder: Encoder, cfg, tokenizer, info: dict | None = None) -> MaskedValues:
+    if info is None:
+        raise ValueError("objective=masked_values is built from the data's facts (num_features, column stds)")
+    o = cfg.objective
+    columns = info["num_columns"]
+    std = info["timeseries"]["normalizer"]["std"] if info["timeseries"]["normalizer"] else [1.0] * columns
+    return MaskedValues(encoder, columns, o.mask_rate, o.span_length, o.channel_independent, std)
