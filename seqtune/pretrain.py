@@ -19,6 +19,7 @@ from seqtune import checkpoint
 from seqtune.config import to_plain, validate
 from seqtune.data.batching import LMStream
 from seqtune.data.text import load_lm_corpus, unigram_log_loss
+from seqtune.data.tokenizers import tokenizer_from_dict
 from seqtune.errors import ConfigError
 from seqtune.loop import LoopSettings, evaluate, train
 from seqtune.metrics import Display, summary_table, write_json
@@ -26,6 +27,7 @@ from seqtune.models.encoder import build_encoder
 from seqtune.objectives import build_objective
 from seqtune.objectives.base import TaskModel
 from seqtune.optim import build_optimizer, build_schedule
+from seqtune.transfer import load_matching, resolve_checkpoint
 
 
 def seed_everything(seed: int) -> None:
@@ -50,7 +52,21 @@ def build_model(cfg: DictConfig, tokenizer) -> TaskModel:
     return TaskModel(encoder, build_objective(cfg, encoder, tokenizer))
 
 
+def _init_source(cfg: DictConfig) -> dict | None:
+    """Read ``init_from``: its weights, tokenizer and architecture (which replaces ``cfg.model``, noted in the log)."""
+    if cfg.init_from is None:
+        return None
+    path, how = resolve_checkpoint(cfg.init_from, cfg.output_root, "pretrain", "init_from")
+    ckpt = checkpoint.load(path)
+    for key, value in ckpt["config"]["model"].items():
+        if key in cfg.model:
+            cfg.model[key] = value
+    print(f"{how}; architecture and tokenizer from it, dataset.tokenizer is not used", flush=True)
+    return {"model": ckpt["model"], "tokenizer": ckpt["tokenizer"], "path": str(path)}
+
+
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
+    init = _init_source(cfg)  # init_from: the checkpoint's architecture replaces cfg.model before validation
     validate(cfg)
     t = cfg.trainer
     seed_everything(t.seed)
@@ -59,7 +75,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
 
     # ---- data: tokenizer fitted on the train split only, saved with the run
-    corpus = load_lm_corpus(cfg.dataset)
+    corpus = load_lm_corpus(cfg.dataset, tokenizer=tokenizer_from_dict(init["tokenizer"]) if init else None)
     tok = corpus.tokenizer
     (run_dir / "tokenizer.json").write_text(json.dumps(tok.to_dict()), encoding="utf-8")
     sizes = {s: getattr(corpus, s).numel() for s in ("train", "valid", "test")}
@@ -72,7 +88,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     test_data = LMStream(corpus.test, t.eval_batch_size, t.bptt, device)
 
     # ---- model: encoder + objective
-    model = build_model(cfg, tok).to(device)
+    model = build_model(cfg, tok)
+    init_report = ""
+    if init:  # ULMFiT's second stage: continue from the pretrained weights (a new objective's head starts fresh)
+        init_report = "\n" + load_matching(model, init["model"], ("encoder.", "objective."), init["path"]).lines()
+    model.to(device)
     optimizer = build_optimizer(cfg.optimizer, model.parameters())
     settings = LoopSettings(t.max_epochs, t.max_steps, t.eval_interval, t.log_interval,
                             cfg.optimizer.clip_grad_norm, t.precision, device, t.limit_eval_batches)
@@ -83,7 +103,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     display.message(
         f"run dir {run_dir}\ndata {cfg.dataset.name}: {sizes['train']:,} / {sizes['valid']:,} / {sizes['test']:,} "
         f"train/valid/test tokens, vocabulary {tok.vocab_size:,} ({tok.kind})"
-        + "".join(f"\n  note: {n}" for n in corpus.notes)
+        + "".join(f"\n  note: {n}" for n in corpus.notes) + init_report
         + f"\nmodel {cfg.model.name} {cfg.model.num_layers}x{cfg.model.hidden_size}, {count_parameters(model):,} "
         f"parameters, on {device}; {total_steps:,} steps ({len(train_data):,} per epoch)"
     )
@@ -110,6 +130,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         "train/seconds": state.train_seconds,
         "params": count_parameters(model),
     }
+    if init:
+        summary["init_from"] = init["path"]
     write_json(run_dir / "summary.json", summary)
     if display.mode != "quiet":
         display.console.print(summary_table(summary, f"pretrain {cfg.objective.name} on {cfg.dataset.name}"))
