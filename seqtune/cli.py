@@ -25,6 +25,10 @@ CONFIG_PATH = "pkg://seqtune.conf"
 
 COMMANDS: dict[str, str] = {
     "pretrain": "pretrain an encoder with a self-supervised objective (causal LM by default) on unlabelled text",
+    "finetune": "fine-tune a pretrained encoder with a task head (classifier, tagger) on labelled data",
+    "evaluate": "score a fine-tuned checkpoint on a split of its dataset (metrics JSON)",
+    "predict": "label texts from a file or stdin with a fine-tuned checkpoint (JSON Lines)",
+    "generate": "sample text from a language-model checkpoint (prompt, length, temperature, top-k)",
 }
 
 
@@ -46,12 +50,21 @@ def _run_task(command: str, cfg: DictConfig) -> float | None:
             from seqtune import pretrain
 
             summary = pretrain.run(cfg, run_dir)
+        elif command == "finetune":
+            from seqtune import finetune
+
+            summary = finetune.run(cfg, run_dir)
+        elif command in ("evaluate", "predict", "generate"):
+            import importlib
+
+            summary = importlib.import_module(f"seqtune.{command}").run(cfg)
         else:  # pragma: no cover - COMMANDS and this table are kept together
             raise AssertionError(command)
     except SeqtuneError as exc:
         _report(exc)
         sys.exit(exc.exit_code)
-    return summary.get("val/loss")
+    value = summary.get("val/loss")
+    return value if isinstance(value, float) else None
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="pretrain")
@@ -59,7 +72,29 @@ def _pretrain(cfg: DictConfig) -> float | None:
     return _run_task("pretrain", cfg)
 
 
-_ENTRY_POINTS: dict[str, Callable[[], object]] = {"pretrain": _pretrain}
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="finetune")
+def _finetune(cfg: DictConfig) -> float | None:
+    return _run_task("finetune", cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="evaluate")
+def _evaluate(cfg: DictConfig) -> float | None:
+    return _run_task("evaluate", cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="predict")
+def _predict(cfg: DictConfig) -> float | None:
+    return _run_task("predict", cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="generate")
+def _generate(cfg: DictConfig) -> float | None:
+    return _run_task("generate", cfg)
+
+
+_ENTRY_POINTS: dict[str, Callable[[], object]] = {
+    "pretrain": _pretrain, "finetune": _finetune, "evaluate": _evaluate, "predict": _predict, "generate": _generate,
+}
 
 
 def _usage() -> str:

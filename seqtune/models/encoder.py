@@ -60,9 +60,17 @@ class Encoder(nn.Module):
         h = torch.zeros(self.num_layers * self.num_directions, batch_size, self.hidden_size, device=device)
         return (h, torch.zeros_like(h)) if self.cell == "lstm" else h
 
-    def forward(self, tokens: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+    def forward(self, tokens: torch.Tensor, state: State | None = None,
+                lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+        """``lengths`` (batch,) of a padded batch: a bidirectional encoder then reads each sequence backwards from
+        its own last token, not from the padding, so an example's output does not depend on its batch."""
         emb = self.dropout(self.embedding(tokens))  # (time, batch, embedding)
-        out, state = self.rnn(emb, state)  # (time, batch, hidden * directions)
+        if lengths is not None and self.num_directions == 2:
+            packed = nn.utils.rnn.pack_padded_sequence(emb, lengths.cpu(), enforce_sorted=False)
+            out, state = self.rnn(packed, state)
+            out, _ = nn.utils.rnn.pad_packed_sequence(out, total_length=tokens.size(0))  # (time, batch, 2 * hidden)
+        else:  # a causal encoder's outputs before the padding never see it
+            out, state = self.rnn(emb, state)  # (time, batch, hidden * directions)
         return self.dropout(out), state
 
 
