@@ -5,7 +5,11 @@ import json
 import math
 from pathlib import Path
 
+import pytest
 import torch
+
+from seqtune import finetune
+from seqtune.errors import CheckpointError
 
 from seqtune.data.labelled import finish_splits
 from seqtune.registry import DATASETS
@@ -82,10 +86,10 @@ def test_no_checkpoint_and_mismatched_checkpoint_are_named_errors(pretrained_run
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "transfer.checkpoint=latest but there is no pretrain run" in res.stderr
     assert "seqtune pretrain" in res.stderr  # says how to make one
-    res = run_cli(["finetune", *FT_TINY, f"transfer.checkpoint={pretrained_run}", "+model.hidden_size=40",
-                   f"hydra.run.dir={tmp_path}/b"], tmp_path)
-    assert res.returncode == 2, res.stdout + res.stderr
-    assert "encoder.rnn.weight_ih_l0: checkpoint (128, 24), model (160, 24)" in res.stderr
+    cfg = compose_config("finetune", [*FT_TINY, f"transfer.checkpoint={pretrained_run}", "+model.hidden_size=40"])
+    with pytest.raises(CheckpointError) as err:  # in-process: the same code path as the CLI, without a process
+        finetune.run(cfg, tmp_path / "b")
+    assert "encoder.rnn.weight_ih_l0: checkpoint (128, 24), model (160, 24)" in str(err.value)
 
 
 def test_tagger_on_a_bidirectional_encoder_from_scratch(tmp_path):
@@ -97,14 +101,14 @@ def test_tagger_on_a_bidirectional_encoder_from_scratch(tmp_path):
         lines += [f"{w} {t}" for w, t in sentence] + [""]
     for split in ("train", "valid", "test"):
         (tmp_path / f"{split}.txt").write_text("\n".join(lines) + "\n")
-    res = run_cli(["finetune", "dataset=conll", "dataset.train=train.txt", "dataset.valid=valid.txt",
-                   "dataset.test=test.txt", "head=tagger", "transfer=scratch", "transfer.checkpoint=null",
-                   "+model=lstm", "model.bidirectional=true", "model.hidden_size=16", "model.embedding_size=8",
-                   "model.num_layers=1", "optimizer=adamw", "optimizer.lr=0.05", "optimizer.schedule.warmup_steps=0",
-                   "trainer.max_epochs=8", "trainer.patience=1",
-                   "trainer.batch_size=8", "trainer.device=cpu", "trainer.progress=log",
-                   f"hydra.run.dir={tmp_path}/run"], tmp_path)
-    assert res.returncode == 0, res.stdout + res.stderr
+    cfg = compose_config("finetune", [
+        "dataset=conll", f"dataset.train={tmp_path / 'train.txt'}", f"dataset.valid={tmp_path / 'valid.txt'}",
+        f"dataset.test={tmp_path / 'test.txt'}", "head=tagger", "transfer=scratch", "transfer.checkpoint=null",
+        "+model=lstm", "model.bidirectional=true", "model.hidden_size=16", "model.embedding_size=8",
+        "model.num_layers=1", "optimizer=adamw", "optimizer.lr=0.05", "optimizer.schedule.warmup_steps=0",
+        "trainer.max_epochs=8", "trainer.patience=1", "trainer.batch_size=8", "trainer.device=cpu",
+        "trainer.progress=quiet"])
+    finetune.run(cfg, tmp_path / "run")
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["test/f1"] > 0.9 and 0 <= summary["test/precision"] <= 1 and 0 <= summary["test/recall"] <= 1
     assert summary["stopped_early"] and summary["steps"] < 8 * 8  # patience 1: stops once val/f1 stops rising
