@@ -11,20 +11,22 @@ then writes
 Examples::
 
     # the built-in task from the newest pretraining run: 4 strategies x 3 budgets x 3 seeds
-    python scripts/compare_transfer.py --budgets 40,200,all --out outputs/compare_topics
+    python scripts/compare_transfer.py --budgets 40,200 --epochs 30 --batch-size 8 --out outputs/compare_topics
     # TREC-6 from a WikiText-2 + TREC pretrained encoder (test error is 1 - test/acc)
     python scripts/compare_transfer.py --dataset trec --checkpoint outputs/.../stage2_pretrain \\
-        --budgets 100,500,all --seeds 1,2,3 --out outputs/compare_trec -- trainer.max_epochs=10
+        --budgets 100,500,all --seeds 1,2,3 --epochs 6 --min-steps 300 --out outputs/compare_trec
 
 Arguments after ``--`` are passed to every run (Hydra overrides).  A budget is ``dataset.train_limit``
 (a stratified subset fixed by ``dataset.split_seed``, so every strategy and seed sees the same examples);
-the seed is ``trainer.seed`` (initialisation of fresh tensors, dropout and batch order).
+the seed is ``trainer.seed`` (initialisation of fresh tensors, dropout and batch order).  A finished run is
+recognised by its directory name only: use a new ``--out`` when changing anything else.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -41,6 +43,7 @@ def run_one(out: Path, strategy: str, budget: str, seed: int, args: argparse.Nam
                      f"trainer.seed={seed}", "trainer.progress=quiet", f"hydra.run.dir={run_dir}"]
         if budget != "all":
             overrides.append(f"dataset.train_limit={budget}")
+        overrides += [f"trainer.batch_size={args.batch_size}", f"trainer.max_epochs={epochs_for(budget, args)}"]
         cmd = [sys.executable, "-m", "seqtune", "finetune", *overrides, *args.overrides]
         t0 = time.perf_counter()
         res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
@@ -51,6 +54,14 @@ def run_one(out: Path, strategy: str, budget: str, seed: int, args: argparse.Nam
     return {"strategy": strategy, "budget": budget, "seed": seed, "metric": summary[args.metric],
             "best_epoch": summary.get("best_epoch"), "train_examples": summary.get("train/examples"),
             "seconds": summary.get("train/seconds"), "run_dir": str(run_dir)}
+
+
+def epochs_for(budget: str, args: argparse.Namespace) -> int:
+    """--epochs, raised for a small budget so that a run takes at least --min-steps optimizer steps."""
+    if budget == "all" or args.min_steps <= 0:
+        return args.epochs
+    steps_per_epoch = math.ceil(int(budget) / args.batch_size)
+    return max(args.epochs, math.ceil(args.min_steps / steps_per_epoch))
 
 
 def mean_std(values: list[float]) -> str:
@@ -68,6 +79,10 @@ def main() -> None:
     p.add_argument("--strategies", default="scratch,frozen,full,gradual")
     p.add_argument("--budgets", default="40,200,all", help="training examples (dataset.train_limit), or all")
     p.add_argument("--seeds", default="1,2,3")
+    p.add_argument("--epochs", type=int, default=6, help="trainer.max_epochs of every run")
+    p.add_argument("--batch-size", type=int, default=32, help="trainer.batch_size of every run")
+    p.add_argument("--min-steps", type=int, default=0,
+                   help="small budgets train for more epochs, at least this many steps (0: --epochs for all)")
     p.add_argument("--metric", default="test/acc", help="summary.json key to compare (tagging: test/f1)")
     p.add_argument("--out", type=Path, default=Path("outputs/compare_transfer"))
     args = p.parse_args(argv)

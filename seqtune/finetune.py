@@ -42,8 +42,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     seed_everything(t.seed)
     device = pick_device(t.device)
     run_dir.mkdir(parents=True, exist_ok=True)
-    display = Display(t.progress, 0, f"finetune {tr.name}")
-    notes: list[str] = []
+    notes: list[str] = []  # shown once the display exists
 
     # ---- checkpoint: the architecture and the tokenizer (also for scratch: the same model, random weights)
     source, ckpt_path, tokenizer = None, None, None
@@ -96,7 +95,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
                             "min" if monitor in MINIMISED else "max", t.patience)
     total_steps = settings.total_steps(len(train_data))
     scheduler = build_schedule(cfg.optimizer.schedule, optimizer, total_steps, len(train_data))
-    display.total = total_steps
+    display = Display(t.progress, total_steps, f"finetune {tr.name}")
     trainable_by_epoch: dict[int, int] = {}
 
     def on_epoch_start(epoch: int) -> None:
