@@ -124,6 +124,8 @@ def main() -> None:
         stds = [statistics.stdev(values(s, b)) if len(seeds) > 1 else 0.0 for b in budgets]
         ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=s)
     ax.set_xscale("log")
+    ax.set_xticks(xs, [str(x) for x in xs])
+    ax.minorticks_off()
     ax.set_xlabel("labelled training examples")
     ax.set_ylabel(args.metric)
     ax.set_title(f"{args.dataset}: transfer strategies")
