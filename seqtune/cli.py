@@ -29,6 +29,10 @@ COMMANDS: dict[str, str] = {
     "ls": "list config groups and their options (`seqtune ls <group>` shows each option's settings)",
     "report": "compare runs: table of overrides vs metrics, report.csv/.md, learning-curve and label-budget plots",
     "export": "a run's weights as safetensors with its tokenizer and config (and ONNX with --onnx)",
+    "finetune": "fine-tune a pretrained encoder with a task head (classifier, tagger) on labelled data",
+    "evaluate": "score a fine-tuned checkpoint on a split of its dataset (metrics JSON)",
+    "predict": "label texts from a file or stdin with a fine-tuned checkpoint (JSON Lines)",
+    "generate": "sample text from a language-model checkpoint (prompt, length, temperature, top-k)",
 }
 # Commands that are plain functions of argv rather than Hydra entry points.
 _PLAIN_COMMANDS = {"ls": "seqtune.discover:ls", "report": "seqtune.report:main", "export": "seqtune.export:main"}
@@ -88,6 +92,14 @@ def _run_task(command: str, cfg: DictConfig) -> float | None:
             from seqtune import pretrain
 
             summary = pretrain.run(cfg, run_dir)
+        elif command == "finetune":
+            from seqtune import finetune
+
+            summary = finetune.run(cfg, run_dir)
+        elif command in ("evaluate", "predict", "generate"):
+            import importlib
+
+            summary = importlib.import_module(f"seqtune.{command}").run(cfg)
         else:  # pragma: no cover - COMMANDS and this table are kept together
             raise AssertionError(command)
     except Exception as exc:
@@ -107,7 +119,8 @@ def _run_task(command: str, cfg: DictConfig) -> float | None:
             _report(exc)
             sys.exit(exc.exit_code)
         raise
-    return summary.get(cfg.optimized_metric, float("nan"))
+    value = summary.get(cfg.get("optimized_metric", "val/loss")) if isinstance(summary, dict) else None
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="pretrain")
@@ -115,7 +128,29 @@ def _pretrain(cfg: DictConfig) -> float | None:
     return _run_task("pretrain", cfg)
 
 
-_ENTRY_POINTS: dict[str, Callable[[], object]] = {"pretrain": _pretrain}
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="finetune")
+def _finetune(cfg: DictConfig) -> float | None:
+    return _run_task("finetune", cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="evaluate")
+def _evaluate(cfg: DictConfig) -> float | None:
+    return _run_task("evaluate", cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="predict")
+def _predict(cfg: DictConfig) -> float | None:
+    return _run_task("predict", cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="generate")
+def _generate(cfg: DictConfig) -> float | None:
+    return _run_task("generate", cfg)
+
+
+_ENTRY_POINTS: dict[str, Callable[[], object]] = {
+    "pretrain": _pretrain, "finetune": _finetune, "evaluate": _evaluate, "predict": _predict, "generate": _generate,
+}
 
 
 def _usage() -> str:

@@ -248,6 +248,8 @@ class ScheduleConfig:
     min_lr_ratio: float = 0.0  # linear/cosine: final lr as a fraction of the peak
     decay_start_epoch: int = 1  # step: multiply the lr by gamma at the start of every epoch after this one
     gamma: float = 0.5  # step: decay factor
+    cut_frac: float = 0.1  # slanted_triangular: share of the steps spent raising the lr (Howard & Ruder 2018)
+    ratio: float = 32.0  # slanted_triangular: how much smaller the lowest lr is than the peak
 
 
 @dataclass
@@ -281,6 +283,29 @@ class TrainerConfig:
     progress: str = "auto"  # auto (bar on a terminal, log lines otherwise) | bar | log | quiet
 
 
+@dataclass
+class FinetuneTrainerConfig(TrainerConfig):
+    monitor: str = "auto"  # validation metric that picks best.pt: auto (classifier: acc, tagger: f1) | loss | acc | f1
+    patience: int = 0  # stop after this many validations without improvement of the monitor; 0 = never stop early
+
+
+# ------------------------------------------------------------------------------------- head / transfer
+@dataclass
+class HeadConfig:
+    name: str = MISSING  # classifier | tagger (the HEADS registry)
+    pooling: str = "concat"  # classifier: last | mean | max | concat (ULMFiT: last, max and mean side by side)
+    hidden_size: int = 0  # a hidden layer (ReLU) before the output layer; 0 = none
+    dropout: float = 0.1  # on the head's input (and after its hidden layer)
+
+
+@dataclass
+class TransferConfig:
+    name: str = MISSING  # scratch | full | frozen | partial | gradual (the TRANSFERS registry)
+    checkpoint: Optional[str] = "latest"  # a .pt file, a run directory, or latest (newest pretraining run under output_root)
+    freeze_layers: int = 1  # partial: the embedding and this many bottom RNN layers stay frozen
+    lr_factor: float = 1.0  # discriminative lr: a group d groups below the head trains at lr / lr_factor**d
+
+
 # ---------------------------------------------------------------------------------------------- root
 @dataclass
 class PretrainConfig:
@@ -291,12 +316,65 @@ class PretrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     output_root: str = "outputs"  # runs go to <output_root>/<date>/<time>_<command>/
     optimized_metric: str = "val/loss"  # summary.json key a sweep optimises and its end-of-sweep table shows
+    init_from: Optional[str] = None  # continue from a checkpoint (.pt, run directory or latest): weights, architecture, tokenizer
+
+
+@dataclass
+class FinetuneConfig:
+    head: HeadConfig = MISSING
+    transfer: TransferConfig = MISSING
+    dataset: Any = MISSING
+    optimizer: OptimizerConfig = MISSING
+    trainer: FinetuneTrainerConfig = field(default_factory=FinetuneTrainerConfig)
+    # Architecture changes on top of the checkpoint's model (normally none: +model.dropout=0.3); with
+    # transfer.checkpoint=null the whole architecture (+model=lstm).
+    model: Any = field(default_factory=dict)
+    output_root: str = "outputs"
+    optimized_metric: str = "val/acc"  # summary.json key a sweep optimises and its end-of-sweep table shows
+
+
+@dataclass
+class EvaluateConfig:
+    checkpoint: str = "latest"  # a fine-tuned .pt file or run directory; latest: newest fine-tuning run under output_root
+    split: str = "test"  # train | valid | test of the dataset saved with the run
+    output: Optional[str] = None  # also write the metrics JSON to this file
+    batch_size: Optional[int] = None  # None: the run's trainer.eval_batch_size (the batches of its own evaluation)
+    device: str = "auto"
+    output_root: str = "outputs"
+
+
+@dataclass
+class PredictConfig:
+    checkpoint: str = "latest"  # a fine-tuned .pt file or run directory; latest: newest fine-tuning run under output_root
+    input: str = "-"  # text file, one example per line (tagging: whitespace-separated tokens); - = stdin
+    output: str = "-"  # JSON Lines file; - = stdout
+    batch_size: int = 64
+    device: str = "auto"
+    output_root: str = "outputs"
+
+
+@dataclass
+class GenerateConfig:
+    checkpoint: str = "latest"  # a language-model .pt file or run directory; latest: newest pretraining run
+    prompt: str = ""  # text to continue; empty: start at a line boundary
+    length: int = 30  # tokens to generate
+    temperature: float = 1.0  # 0 = greedy (argmax)
+    top_k: int = 0  # sample among the k most likely tokens; 0 = all
+    seed: int = 0
+    num_samples: int = 1
+    device: str = "auto"
+    output_root: str = "outputs"
 
 
 def register_configs() -> None:
     """Put the schemas into Hydra's ConfigStore (idempotent: the store replaces same-named nodes)."""
     cs = ConfigStore.instance()
     cs.store(name="pretrain_schema", node=PretrainConfig)
+    for name, node in (("finetune", FinetuneConfig), ("evaluate", EvaluateConfig), ("predict", PredictConfig),
+                       ("generate", GenerateConfig)):
+        cs.store(name=f"{name}_schema", node=node)
+    cs.store(group="schema/head", name="head", node=HeadConfig)
+    cs.store(group="schema/transfer", name="transfer", node=TransferConfig)
     # Group schemas live apart from the groups' options so that `--help` lists only real choices; a YAML
     # option extends its schema with `defaults: [/schema/<group>/<name>@_here_, _self_]`.
     cs.store(group="schema/model", name="model", node=ModelConfig)
@@ -338,51 +416,111 @@ def unknown_keys(node: Any, prefix: str = "") -> list[str]:
     return problems
 
 
-def validate(cfg: DictConfig) -> None:
-    """Check the rules that span fields; raise one ConfigError listing every problem found."""
-    problems: list[str] = unknown_keys(cfg)
-    m, t, o = cfg.model, cfg.trainer, cfg.optimizer
+def _positive(problems: list[str], key: str, value: float, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        problems.append(f"{key}={value} must be {bound}; set {key} to a {'non-negative' if allow_zero else 'positive'} value.")
 
-    def positive(key: str, value: float, allow_zero: bool = False) -> None:
-        if value < 0 or (value == 0 and not allow_zero):
-            bound = ">= 0" if allow_zero else "> 0"
-            problems.append(f"{key}={value} must be {bound}; set {key} to a {'non-negative' if allow_zero else 'positive'} value.")
 
-    for key in ("embedding_size", "hidden_size", "num_layers"):
-        positive(f"model.{key}", m[key])
+def trainer_problems(t: DictConfig, o: DictConfig) -> list[str]:
+    """Rules of the trainer and optimizer sections, shared by pretrain and finetune."""
+    problems: list[str] = []
     for key in ("batch_size", "bptt", "eval_batch_size", "max_epochs", "log_interval"):
-        positive(f"trainer.{key}", t[key])
-    positive("trainer.eval_interval", t.eval_interval, allow_zero=True)
+        _positive(problems, f"trainer.{key}", t[key])
+    _positive(problems, "trainer.eval_interval", t.eval_interval, allow_zero=True)
     if t.limit_eval_batches == 0 or t.limit_eval_batches < -1:
         problems.append(f"trainer.limit_eval_batches={t.limit_eval_batches} must be a positive number of batches, or -1 for all.")
     if t.max_steps == 0 or t.max_steps < -1:
         problems.append(f"trainer.max_steps={t.max_steps} must be a positive number of steps, or -1 for no step limit.")
+    _positive(problems, "optimizer.lr", o.lr)
+    _positive(problems, "optimizer.clip_grad_norm", o.clip_grad_norm, allow_zero=True)
+    s = o.schedule
+    if not 0.0 < s.cut_frac < 1.0:
+        problems.append(f"optimizer.schedule.cut_frac={s.cut_frac} must be between 0 and 1 (exclusive).")
+    if s.ratio < 1.0:
+        problems.append(f"optimizer.schedule.ratio={s.ratio} must be >= 1 (the peak lr over the lowest lr).")
+    problems += device_problems("trainer.device", t.device)
+    if t.precision not in _PRECISIONS:
+        problems.append(f"trainer.precision={t.precision!r} is not one of {', '.join(_PRECISIONS)}.")
+    if t.progress not in _PROGRESS:
+        problems.append(f"trainer.progress={t.progress!r} is not one of {', '.join(_PROGRESS)}.")
+    return problems
+
+
+def device_problems(key: str, device: str) -> list[str]:
+    if device.split(":")[0] not in _DEVICES:
+        return [f"{key}={device!r} is not one of auto, cpu, cuda, cuda:N."]
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        return [f"{key}={device} but no CUDA device is available on this machine; "
+                f"use {key}=cpu (or auto, which picks the GPU when there is one)."]
+    return []
+
+
+def model_problems(m: DictConfig) -> list[str]:
+    problems: list[str] = []
+    for key in ("embedding_size", "hidden_size", "num_layers"):
+        _positive(problems, f"model.{key}", m[key])
     if not 0.0 <= m.dropout < 1.0:
         problems.append(f"model.dropout={m.dropout} must be in [0, 1).")
-    positive("optimizer.lr", o.lr)
-    positive("optimizer.clip_grad_norm", o.clip_grad_norm, allow_zero=True)
     if m.tie_weights and m.embedding_size != m.hidden_size * (2 if m.bidirectional else 1):
         problems.append(
             f"model.tie_weights=true needs model.embedding_size ({m.embedding_size}) equal to model.hidden_size "
             f"({m.hidden_size}); set model.embedding_size={m.hidden_size} or model.tie_weights=false."
         )
+    return problems
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check the rules that span fields; raise one ConfigError listing every problem found."""
+    problems: list[str] = unknown_keys(cfg)
+    m = cfg.model
+    problems += model_problems(m)
     if cfg.objective.name == "clm" and m.bidirectional:
         problems.append(
             "objective=clm (causal language model) cannot use a bidirectional encoder: the backward direction "
             "would see the tokens it must predict. Set model.bidirectional=false, or use a masked objective."
         )
     problems += objective_problems(cfg)
-    if t.device.split(":")[0] not in _DEVICES:
-        problems.append(f"trainer.device={t.device!r} is not one of auto, cpu, cuda, cuda:N.")
-    elif t.device.startswith("cuda") and not torch.cuda.is_available():
-        problems.append(
-            f"trainer.device={t.device} but no CUDA device is available on this machine; "
-            "use trainer.device=cpu (or auto, which picks the GPU when there is one)."
-        )
-    if t.precision not in _PRECISIONS:
-        problems.append(f"trainer.precision={t.precision!r} is not one of {', '.join(_PRECISIONS)}.")
-    if t.progress not in _PROGRESS:
-        problems.append(f"trainer.progress={t.progress!r} is not one of {', '.join(_PROGRESS)}.")
+    problems += trainer_problems(cfg.trainer, cfg.optimizer)
+    problems += dataset_problems(cfg.dataset)
+    if problems:
+        raise ConfigError(problems)
+
+
+_HEAD_TASKS = {"classifier": "classification", "tagger": "tagging"}
+_POOLINGS = ("last", "mean", "max", "concat")
+_MONITORS = ("auto", "loss", "acc", "f1")
+
+
+def validate_finetune(cfg: DictConfig) -> None:
+    """The finetune rules that need no data or checkpoint; one ConfigError listing every problem."""
+    problems: list[str] = unknown_keys(cfg)
+    h, tr, t = cfg.head, cfg.transfer, cfg.trainer
+    if h.pooling not in _POOLINGS:
+        problems.append(f"head.pooling={h.pooling!r} is not one of {', '.join(_POOLINGS)}.")
+    if not 0.0 <= h.dropout < 1.0:
+        problems.append(f"head.dropout={h.dropout} must be in [0, 1).")
+    _positive(problems, "head.hidden_size", h.hidden_size, allow_zero=True)
+    _positive(problems, "transfer.freeze_layers", tr.freeze_layers, allow_zero=True)
+    if tr.lr_factor < 1.0:
+        problems.append(f"transfer.lr_factor={tr.lr_factor} must be >= 1 (1: one lr for every layer; ULMFiT: 2.6).")
+    if tr.checkpoint is None and tr.name != "scratch":
+        problems.append(f"transfer={tr.name} loads pretrained weights, but transfer.checkpoint=null; give a checkpoint "
+                        "(a .pt file, a run directory or latest), or use transfer=scratch.")
+    if tr.checkpoint is None and "name" not in cfg.model:
+        problems.append("transfer.checkpoint=null leaves no architecture to read: add +model=lstm (or gru, rnn).")
+    if t.monitor not in _MONITORS:
+        problems.append(f"trainer.monitor={t.monitor!r} is not one of {', '.join(_MONITORS)}.")
+    _positive(problems, "trainer.patience", t.patience, allow_zero=True)
+    task = _HEAD_TASKS.get(h.name)
+    fmt = cfg.dataset.get("format")
+    if task == "tagging" and fmt != "conll":
+        problems.append(f"head=tagger needs token labels, but dataset.format={fmt!r} labels whole texts; use a conll "
+                        "dataset (dataset=conll2003) or head=classifier.")
+    if task == "classification" and fmt == "conll":
+        problems.append("head=classifier needs one label per text, but dataset.format='conll' labels every token; "
+                        "use head=tagger.")
+    problems += trainer_problems(t, cfg.optimizer)
     problems += dataset_problems(cfg.dataset)
     if problems:
         raise ConfigError(problems)

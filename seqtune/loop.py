@@ -15,7 +15,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal, Protocol
+from typing import Any, Callable, Iterator, Literal, Protocol
 
 import torch
 
@@ -32,6 +32,8 @@ class Batches(Protocol):
 
     def iter_from(self, start: int) -> Iterator[Any]: ...
 
+    def set_epoch(self, epoch: int) -> None: ...  # the (shuffled) order of this epoch
+
 
 @dataclass(frozen=True)
 class LoopSettings:
@@ -45,6 +47,7 @@ class LoopSettings:
     limit_eval_batches: int = -1  # -1: the whole split
     monitor: str = "loss"  # validation metric that picks best.pt
     monitor_mode: Literal["min", "max"] = "min"
+    patience: int = 0  # stop after this many validations without improvement; 0: never stop early
 
     def total_steps(self, steps_per_epoch: int) -> int:
         by_epochs = self.max_epochs * steps_per_epoch
@@ -61,6 +64,8 @@ class TrainState:
     train_tokens: int = 0
     train_seconds: float = 0.0  # wall time in training steps (validation excluded)
     last_val: dict[str, float] = field(default_factory=dict)
+    evals_since_best: int = 0
+    stopped_early: bool = False
 
 
 def autocast(device: torch.device, precision: str) -> torch.autocast:
@@ -107,14 +112,19 @@ def train(
     checkpoint_meta: dict[str, Any],
     display: Display,
     state: TrainState | None = None,
+    on_epoch_start: Callable[[int], None] | None = None,
 ) -> TrainState:
-    """Train until max_epochs or max_steps; returns the final state (best value, throughput, last metrics)."""
+    """Train until max_epochs or max_steps (or early stopping); returns the final state.
+
+    ``on_epoch_start(epoch)`` (1-based) runs before each epoch's first batch, also for a resumed epoch:
+    fine-tuning sets which layers train from it (gradual unfreezing is a function of the epoch).
+    """
     st = state or TrainState()
     steps_per_epoch = len(train_data)
     total_steps = settings.total_steps(steps_per_epoch)
     logger = MetricsLogger(run_dir)
     ckpt_dir = run_dir / "checkpoints"
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = list(model.parameters())  # which ones train may change per epoch; clipping skips those without grad
     device, precision = settings.device, settings.precision
 
     def save(name: str) -> None:
@@ -134,13 +144,17 @@ def train(
         value = metrics[settings.monitor]
         improved = _better(value, st.best_value, settings.monitor_mode)
         if improved:
-            st.best_value, st.best_step = value, st.step
+            st.best_value, st.best_step, st.evals_since_best = value, st.step, 0
+        else:
+            st.evals_since_best += 1
+            st.stopped_early = 0 < settings.patience <= st.evals_since_best
         logger.log({"step": st.step, "epoch": st.epoch, **{f"val/{k}": v for k, v in metrics.items()}})
         save("last.pt")
         if improved:
             save("best.pt")
         display.message(f"[eval] step {st.step} epoch {st.epoch}  {format_metrics({f'val/{k}': v for k, v in metrics.items()})}"
-                        + ("  (best so far)" if improved else ""))
+                        + ("  (best so far)" if improved else "")
+                        + (f"  (no improvement in {st.evals_since_best} validations: stopping)" if st.stopped_early else ""))
         eval_seconds += time.perf_counter() - t0
 
     model.train()
@@ -151,6 +165,9 @@ def train(
     try:
         while st.step < total_steps and st.epoch <= settings.max_epochs:
             rnn_state = None
+            train_data.set_epoch(st.epoch)
+            if on_epoch_start is not None:
+                on_epoch_start(st.epoch)
             for batch in train_data.iter_from(st.batch_in_epoch):
                 with autocast(device, precision):
                     out = model(batch, rnn_state)
@@ -186,7 +203,7 @@ def train(
                     validate()
                     evaluated_at = st.step
                     window_t0 = time.perf_counter()
-                if st.step >= total_steps:
+                if st.step >= total_steps or st.stopped_early:
                     break
             else:  # the epoch ran to its end
                 if settings.eval_interval == 0 and evaluated_at != st.step:
@@ -195,6 +212,8 @@ def train(
                     window_t0 = time.perf_counter()
                 st.epoch += 1
                 st.batch_in_epoch = 0
+                if st.stopped_early:
+                    break
                 continue
             break
         if evaluated_at != st.step:

@@ -75,11 +75,27 @@ def step_factor(step: int, warmup_steps: int, steps_per_epoch: int, decay_start_
     return _warmup(step, warmup_steps) * gamma ** max(0, epoch - decay_start_epoch)
 
 
+@SCHEDULES.register("slanted_triangular")
+def slanted_triangular_factor(step: int, total_steps: int, cut_frac: float, ratio: float, **_: object) -> float:
+    """Howard & Ruder (2018), eq. 3: a short linear rise to the peak, then a long linear decay.
+
+    cut = floor(T * cut_frac);  p = t / cut if t < cut else 1 - (t - cut) / (cut * (1 / cut_frac - 1));
+    lr_t = lr_max * (1 + p * (ratio - 1)) / ratio.  Here t is the number of steps already taken (0 at the first).
+    """
+    cut = max(1, math.floor(total_steps * cut_frac))  # at least one step of rise, also for tiny runs
+    if step < cut:
+        p = step / cut
+    else:
+        p = max(0.0, 1.0 - (step - cut) / (cut * (1.0 / cut_frac - 1.0)))
+    return (1.0 + p * (ratio - 1.0)) / ratio
+
+
 def schedule_factor(sched_cfg, total_steps: int, steps_per_epoch: int) -> Callable[[int], float]:
     s = sched_cfg
     fn = SCHEDULES.get(s.name, key="optimizer.schedule.name")
     return partial(fn, warmup_steps=s.warmup_steps, total_steps=total_steps, min_lr_ratio=s.min_lr_ratio,
-                   steps_per_epoch=steps_per_epoch, decay_start_epoch=s.decay_start_epoch, gamma=s.gamma)
+                   steps_per_epoch=steps_per_epoch, decay_start_epoch=s.decay_start_epoch, gamma=s.gamma,
+                   cut_frac=s.cut_frac, ratio=s.ratio)
 
 
 def build_schedule(sched_cfg, optimizer: torch.optim.Optimizer, total_steps: int,

@@ -19,6 +19,7 @@ from seqtune import checkpoint
 from seqtune._runtime import cpu_has_native_bf16, tune_malloc
 from seqtune.config import to_plain, validate
 from seqtune.data.pretraining import load_pretrain_data
+from seqtune.data.tokenizers import tokenizer_from_dict
 from seqtune.environment import set_determinism, write_environment
 from seqtune.errors import ConfigError
 from seqtune.loop import LoopSettings, evaluate, train
@@ -27,6 +28,7 @@ from seqtune.models.encoder import build_encoder
 from seqtune.objectives import build_objective, data_kind
 from seqtune.objectives.base import TaskModel
 from seqtune.optim import build_optimizer, build_schedule
+from seqtune.transfer import load_matching, resolve_checkpoint
 
 
 def seed_everything(seed: int) -> None:
@@ -52,7 +54,21 @@ def build_model(cfg: DictConfig, tokenizer, info: dict | None = None) -> TaskMod
     return TaskModel(encoder, build_objective(cfg, encoder, tokenizer, info))
 
 
+def _init_source(cfg: DictConfig) -> dict | None:
+    """Read ``init_from``: its weights, tokenizer and architecture (which replaces ``cfg.model``, noted in the log)."""
+    if cfg.init_from is None:
+        return None
+    path, how = resolve_checkpoint(cfg.init_from, cfg.output_root, "pretrain", "init_from")
+    ckpt = checkpoint.load(path)
+    for key, value in ckpt["config"]["model"].items():
+        if key in cfg.model:
+            cfg.model[key] = value
+    print(f"{how}; architecture and tokenizer from it, dataset.tokenizer is not used", flush=True)
+    return {"model": ckpt["model"], "tokenizer": ckpt["tokenizer"], "path": str(path)}
+
+
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
+    init = _init_source(cfg)  # init_from: the checkpoint's architecture replaces cfg.model before validation
     validate(cfg)
     t = cfg.trainer
     if t.tune_malloc:
@@ -65,7 +81,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     write_environment(run_dir)
 
     # ---- data: the objective's data path; tokenizer / normaliser fitted on the train split only, saved
-    data = load_pretrain_data(cfg, data_kind(cfg.objective.name), device)
+    init_tokenizer = tokenizer_from_dict(init["tokenizer"]) if init and init.get("tokenizer") else None
+    data = load_pretrain_data(cfg, data_kind(cfg.objective.name), device, init_tokenizer)
     tok = data.tokenizer
     if "num_features" in data.info:  # numeric input: the width comes from the data, kept for finetune
         cfg.model.num_features = data.info["num_features"]
@@ -77,7 +94,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     train_data, valid_data, test_data = data.train, data.valid, data.test
 
     # ---- model: encoder + objective
-    model = build_model(cfg, tok, data.info).to(device)
+    model = build_model(cfg, tok, data.info)
+    init_report = ""
+    if init:  # ULMFiT's second stage: continue from the pretrained weights (a new objective's head starts fresh)
+        init_report = "\n" + load_matching(model, init["model"], ("encoder.", "objective."), init["path"]).lines()
+    model.to(device)
     optimizer = build_optimizer(cfg.optimizer, model.parameters())
     settings = LoopSettings(t.max_epochs, t.max_steps, t.eval_interval, t.log_interval,
                             cfg.optimizer.clip_grad_norm, t.precision, device, t.limit_eval_batches)
@@ -90,7 +111,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         f"run dir {run_dir}\ndata {cfg.dataset.name}: {sizes['train']:,} / {sizes['valid']:,} / {sizes['test']:,} "
         f"train/valid/test {data.unit}"
         + (f", vocabulary {tok.vocab_size:,} ({tok.kind})" if tok is not None else f", {data.info.get('num_columns')} columns")
-        + "".join(f"\n  note: {n}" for n in data.notes)
+        + "".join(f"\n  note: {n}" for n in data.notes) + init_report
         + f"\nmodel {cfg.model.name} {cfg.model.num_layers}x{cfg.model.hidden_size}, {count_parameters(model):,} "
         f"parameters, on {device}; {total_steps:,} steps ({len(train_data):,} per epoch)"
     )
@@ -123,6 +144,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     }
     if device.type == "cuda":
         summary["train/peak_gpu_mem_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    if init:
+        summary["init_from"] = init["path"]
     write_json(run_dir / "summary.json", summary)
     if display.mode != "quiet":
         display.console.print(summary_table(summary, f"pretrain {cfg.objective.name} on {cfg.dataset.name}"))

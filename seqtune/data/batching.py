@@ -69,6 +69,9 @@ class LMStream:
     def __len__(self) -> int:
         return -(-(self.columns.size(0) - 1) // self.bptt)
 
+    def set_epoch(self, epoch: int) -> None:
+        """A stream is read in the same order every epoch (the loop calls this on every kind of batches)."""
+
     @property
     def num_tokens(self) -> int:
         """Target tokens per pass (what perplexity averages over)."""

@@ -77,10 +77,11 @@ def _unigram_baselines(train: torch.Tensor, valid: torch.Tensor, vocab_size: int
             "unigram_acc": float((valid == counts.argmax()).float().mean())}
 
 
-def load_pretrain_data(cfg, kind: DataKind, device: torch.device) -> PretrainData:
+def load_pretrain_data(cfg, kind: DataKind, device: torch.device, tokenizer=None) -> PretrainData:
+    """``tokenizer``: use this one (init_from: the pretrained tokenizer) instead of fitting one on train."""
     t, ds = cfg.trainer, cfg.dataset
     if kind in ("stream", "windows"):
-        corpus = load_lm_corpus(ds)
+        corpus = load_lm_corpus(ds, tokenizer=tokenizer)
         sizes = {s: getattr(corpus, s).numel() for s in ("train", "valid", "test")}
         for s, n in sizes.items():
             if n < 2 * t.batch_size:
@@ -93,7 +94,7 @@ def load_pretrain_data(cfg, kind: DataKind, device: torch.device) -> PretrainDat
                             corpus.tokenizer, "tokens", sizes, list(corpus.notes),
                             baselines=_unigram_baselines(corpus.train, corpus.valid, corpus.tokenizer.vocab_size))
     if kind == "sentences":
-        corpus = load_lm_corpus(ds)
+        corpus = load_lm_corpus(ds, tokenizer=tokenizer)
         if not bool((corpus.train[: 1_000_000] == EOS_ID).any()):
             raise ConfigError(f"objective={cfg.objective.name} reads one sentence per line, split at <eos>, but the "
                               f"tokenizer of dataset {ds.name!r} adds none; set dataset.tokenizer.add_eos=true.")

@@ -98,7 +98,10 @@ class Encoder(nn.Module):
             return self.input_projection(inputs)
         return embedding_dropout(self.embedding, inputs, self.embedding_dropout, self.training)
 
-    def forward(self, inputs: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+    def forward(self, inputs: torch.Tensor, state: State | None = None,
+                lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+        """``lengths`` (batch,) of a padded batch: a bidirectional encoder then reads each sequence backwards from
+        its own last token, not from the padding, so an example's output does not depend on its batch."""
         emb = self.dropout(self.embed(inputs))  # (time, batch, embedding)
         weights: dict[str, torch.Tensor] = {}
         if self.training and self.weight_drop > 0:
@@ -108,11 +111,15 @@ class Encoder(nn.Module):
             # the recurrence runs in float32 there, the decoder and loss still in bf16.
             with torch.autocast("cpu", enabled=False):
                 out, state = self.rnn(emb.float(), _to_float(state))
+        elif lengths is not None and self.num_directions == 2 and not self._layer_shells:
+            packed = nn.utils.rnn.pack_padded_sequence(emb, lengths.cpu(), enforce_sorted=False)
+            out, state = functional_call(self.rnn, weights, (packed, state)) if weights else self.rnn(packed, state)
+            out, _ = nn.utils.rnn.pad_packed_sequence(out, total_length=inputs.size(0))  # (time, batch, 2 * hidden)
         elif self._layer_shells:
             out, state = self._layer_by_layer(emb, state, weights)
         elif weights:
             out, state = functional_call(self.rnn, weights, (emb, state))
-        else:
+        else:  # a causal encoder's outputs before the padding never see it
             out, state = self.rnn(emb, state)  # (time, batch, hidden * directions)
         return self.dropout(out), state
 

@@ -1,0 +1,49 @@
+"""``seqtune evaluate``: a fine-tuned checkpoint + a split of its own dataset -> metrics JSON.
+
+The dataset config, tokenizer, labels and evaluation batch size are those saved with the run, so evaluating
+``split=test`` reproduces the ``test/*`` metrics of the run's summary.json.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from seqtune import checkpoint
+from seqtune.config import device_problems
+from seqtune.data.batching import BucketBatches
+from seqtune.data.labelled import load_labelled
+from seqtune.errors import ConfigError
+from seqtune.inference import predict_examples, rebuild_finetuned, score
+from seqtune.loop import evaluate
+from seqtune.pretrain import pick_device
+from seqtune.transfer import resolve_checkpoint
+
+SPLITS = ("train", "valid", "test")
+
+
+def run(cfg: DictConfig) -> dict[str, object]:
+    problems = device_problems("device", cfg.device)
+    if cfg.split not in SPLITS:
+        problems.append(f"split={cfg.split!r} is not one of {', '.join(SPLITS)}.")
+    if problems:
+        raise ConfigError(problems)
+    device = pick_device(cfg.device)
+    path, how = resolve_checkpoint(cfg.checkpoint, cfg.output_root, "finetune", "checkpoint")
+    print(how, file=sys.stderr)
+    model, tokenizer, labels, run_cfg = rebuild_finetuned(checkpoint.load(path), str(path))
+    model.to(device)
+    data = load_labelled(run_cfg.dataset, tokenizer=tokenizer, labels=labels)
+    examples = getattr(data, cfg.split)
+    batch_size = cfg.batch_size or run_cfg.trainer.eval_batch_size
+    batches = BucketBatches(examples, batch_size, shuffle=False, seed=0, device=device)
+    metrics: dict[str, object] = dict(evaluate(model, batches, device, run_cfg.trainer.precision))
+    metrics.update(score(model.objective, examples, predict_examples(model, examples, batch_size, device)))
+    result = {"checkpoint": str(path), "split": cfg.split, "examples": len(examples), **metrics}
+    text = json.dumps(result, indent=2)
+    print(text)
+    if cfg.output:
+        Path(cfg.output).write_text(text + "\n", encoding="utf-8")
+    return result

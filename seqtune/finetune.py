@@ -1,0 +1,154 @@
+"""``seqtune finetune``: put a task head on a pretrained encoder and train it; readable top to bottom.
+
+seed -> checkpoint (architecture and tokenizer come from it) -> labelled data, encoded with that tokenizer ->
+model (encoder + head; pretrained tensors loaded, the rest fresh, both listed) -> layer groups with
+discriminative learning rates -> loop (the transfer strategy sets which groups train at each epoch start;
+best.pt by the monitored validation metric, optional early stopping) -> test scores with the best weights
+-> summary.json, labels.json, test_predictions.jsonl.  Returns the final metrics.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from seqtune import checkpoint
+from seqtune.config import model_problems, to_plain, validate_finetune
+from seqtune.data.batching import BucketBatches
+from seqtune.data.labelled import load_labelled
+from seqtune.data.tokenizers import tokenizer_from_dict
+from seqtune.errors import ConfigError
+from seqtune.heads import build_head
+from seqtune.inference import prediction_records, predict_examples, score
+from seqtune.loop import LoopSettings, evaluate, train
+from seqtune.metrics import Display, summary_table, write_json
+from seqtune.models.encoder import build_encoder
+from seqtune.objectives.base import TaskModel
+from seqtune.optim import build_optimizer, build_schedule
+from seqtune._runtime import tune_malloc
+from seqtune.environment import set_determinism, write_environment
+from seqtune.pretrain import count_parameters, pick_device, seed_everything
+from seqtune.registry import TRANSFERS
+from seqtune.transfer import (discriminative_param_groups, layer_groups, load_matching, merged_model_config,
+                              resolve_checkpoint, set_trainable)
+
+MINIMISED = ("loss", "mse", "mae")
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
+    validate_finetune(cfg)
+    t, tr = cfg.trainer, cfg.transfer
+    strategy = TRANSFERS.get(tr.name, key="transfer.name")
+    if t.tune_malloc:
+        tune_malloc()
+    seed_everything(t.seed)
+    set_determinism(t.deterministic)
+    device = pick_device(t.device)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_environment(run_dir)
+    notes: list[str] = []  # shown once the display exists
+
+    # ---- checkpoint: the architecture and the tokenizer (also for scratch: the same model, random weights)
+    source, ckpt_path, tokenizer = None, None, None
+    model_cfg = to_plain(cfg.model)
+    if tr.checkpoint is not None:
+        ckpt_path, how = resolve_checkpoint(tr.checkpoint, cfg.output_root, "pretrain", "transfer.checkpoint")
+        notes.append(how)
+        source = checkpoint.load(ckpt_path)
+        model_cfg = merged_model_config(source["config"]["model"], model_cfg)
+        tokenizer = tokenizer_from_dict(source["tokenizer"])
+        notes.append(f"architecture and tokenizer ({tokenizer.kind}, {tokenizer.vocab_size:,} tokens) from the "
+                     "checkpoint; dataset.tokenizer is not used")
+    problems = model_problems(OmegaConf.create(model_cfg))
+    if problems:
+        raise ConfigError(problems)
+
+    # ---- data: encoded with the pretrained tokenizer; labels saved with the run
+    data = load_labelled(cfg.dataset, tokenizer=tokenizer)
+    tokenizer = data.tokenizer
+    (run_dir / "tokenizer.json").write_text(json.dumps(tokenizer.to_dict()), encoding="utf-8")
+    (run_dir / "labels.json").write_text(json.dumps(data.labels, indent=1), encoding="utf-8")
+    plain = to_plain(cfg)
+    plain["model"] = model_cfg
+    plain["transfer"]["checkpoint"] = str(ckpt_path) if ckpt_path else None  # "latest" resolved, for the record
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(plain)), encoding="utf-8")
+    train_data = BucketBatches(data.train, t.batch_size, shuffle=True, seed=t.seed, device=device)
+    valid_data = BucketBatches(data.valid, t.eval_batch_size, shuffle=False, seed=0, device=device)
+    test_data = BucketBatches(data.test, t.eval_batch_size, shuffle=False, seed=0, device=device)
+
+    # ---- model: encoder (+ pretrained weights) and head
+    encoder = build_encoder(OmegaConf.create(model_cfg), tokenizer.vocab_size)
+    head = build_head(cfg.head, encoder, data.labels)
+    if head.task != data.task:
+        raise ConfigError(f"head={head.name} is for {head.task}, but dataset {cfg.dataset.name!r} is {data.task} data; "
+                          f"use head={'tagger' if data.task == 'tagging' else 'classifier'}.")
+    model = TaskModel(encoder, head)
+    if strategy.loads_checkpoint:
+        report = load_matching(model, source["model"], ("encoder.",), str(ckpt_path))
+        notes.append(report.lines())
+    else:
+        notes.append(f"transfer=scratch: every tensor initialised fresh ({len(model.state_dict())} tensors)")
+    model.to(device)
+
+    # ---- optimizer over layer groups (discriminative lrs), schedule, and the unfreezing plan per epoch
+    groups = layer_groups(model)
+    optimizer = build_optimizer(cfg.optimizer, discriminative_param_groups(groups, cfg.optimizer.lr, tr.lr_factor))
+    monitor = head.default_monitor if t.monitor == "auto" else t.monitor
+    settings = LoopSettings(t.max_epochs, t.max_steps, t.eval_interval, t.log_interval, cfg.optimizer.clip_grad_norm,
+                            t.precision, device, t.limit_eval_batches, monitor,
+                            "min" if monitor in MINIMISED else "max", t.patience)
+    total_steps = settings.total_steps(len(train_data))
+    scheduler = build_schedule(cfg.optimizer.schedule, optimizer, total_steps, len(train_data))
+    display = Display(t.progress, total_steps, f"finetune {tr.name}")
+    trainable_by_epoch: dict[int, int] = {}
+
+    def on_epoch_start(epoch: int) -> None:
+        frozen = strategy.frozen_groups(len(groups), epoch, tr.freeze_layers)
+        trainable_by_epoch[epoch] = set_trainable(groups, frozen)
+        names = ", ".join(name for name, _ in groups[frozen:])
+        display.message(f"epoch {epoch}: training {names} ({trainable_by_epoch[epoch]:,} parameters)")
+
+    lrs = ", ".join(f"{g['name']} {g['lr']:.3g}" for g in optimizer.param_groups)
+    display.message(
+        f"run dir {run_dir}\n" + "\n".join(notes) + "".join(f"\n  note: {n}" for n in data.notes)
+        + f"\ndata {cfg.dataset.name}: {len(data.train):,} / {len(data.valid):,} / {len(data.test):,} train/valid/test "
+        f"examples, {len(data.labels)} labels\nmodel {model_cfg['name']} {model_cfg['num_layers']}x"
+        f"{model_cfg['hidden_size']}{' bidirectional' if model_cfg['bidirectional'] else ''} + {head.name}, "
+        f"{count_parameters(model):,} parameters, on {device}; transfer={tr.name} ({strategy.describe}); "
+        f"lr per group: {lrs}; {total_steps:,} steps; best.pt by val/{monitor}"
+    )
+    meta = {"config": plain, "tokenizer": tokenizer.to_dict(), "objective": head.name, "head": head.name,
+            "labels": data.labels, "task": data.task, "transfer": tr.name}
+
+    # ---- train
+    try:
+        state = train(model, optimizer, scheduler, train_data, valid_data, settings, run_dir, meta, display,
+                      on_epoch_start=on_epoch_start)
+    finally:
+        display.close()
+
+    # ---- test with the best weights: loss from the loop's evaluation, scores from the predictions
+    best = checkpoint.load(run_dir / "checkpoints" / "best.pt", map_location=device)
+    model.load_state_dict(best["model"])
+    test = evaluate(model, test_data, device, t.precision, t.limit_eval_batches)
+    probs = predict_examples(model, data.test, t.eval_batch_size, device)
+    test.update(score(head, data.test, probs))
+    with open(run_dir / "test_predictions.jsonl", "w", encoding="utf-8") as fh:
+        for record in prediction_records(head, probs):
+            fh.write(json.dumps(record) + "\n")
+    summary: dict[str, object] = {
+        **{f"val/{k}": v for k, v in best["metrics"].items()},
+        **{f"test/{k}": v for k, v in test.items()},
+        "best_step": state.best_step, "best_epoch": best["epoch"], "steps": state.step,
+        "stopped_early": state.stopped_early, "train/examples": len(data.train),
+        "train/seconds": state.train_seconds, "params": count_parameters(model),
+        "trainable_params_by_epoch": trainable_by_epoch, "transfer": tr.name,
+        "checkpoint": str(ckpt_path) if ckpt_path else None,
+    }
+    write_json(run_dir / "summary.json", summary)
+    if display.mode != "quiet":
+        shown = {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}
+        display.console.print(summary_table(shown, f"finetune {tr.name} {head.name} on {cfg.dataset.name}"))
+    return summary

@@ -1,0 +1,75 @@
+"""``seqtune generate``: continue a prompt with a causal language-model checkpoint.
+
+temperature 0 is greedy decoding; otherwise tokens are sampled from softmax(logits / temperature), among the
+``top_k`` most likely when top_k > 0.  The seed fixes the samples.  The prompt is encoded with the run's own
+tokenizer (without the end-of-line token a word tokenizer appends), an empty prompt starts at a line boundary.
+"""
+from __future__ import annotations
+
+import sys
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from seqtune import checkpoint
+from seqtune.config import device_problems
+from seqtune.data.tokenizers import EOS_ID, PAD_ID, tokenizer_from_dict
+from seqtune.errors import CheckpointError, ConfigError
+from seqtune.pretrain import build_model, pick_device
+from seqtune.transfer import resolve_checkpoint
+
+
+def next_token(logits: torch.Tensor, temperature: float, top_k: int, generator: torch.Generator) -> int:
+    """One token id from (vocab,) logits: argmax at temperature 0, else a (top-k) sample."""
+    logits = logits.float().clone()
+    logits[PAD_ID] = float("-inf")  # padding is never text
+    if temperature == 0:
+        return int(logits.argmax())
+    logits = logits / temperature
+    if 0 < top_k < logits.numel():
+        kth = logits.topk(top_k).values[-1]
+        logits[logits < kth] = float("-inf")
+    return int(torch.multinomial(logits.softmax(-1).cpu(), 1, generator=generator))
+
+
+@torch.inference_mode()
+def run(cfg: DictConfig) -> dict[str, object]:
+    problems = device_problems("device", cfg.device)
+    if cfg.temperature < 0:
+        problems.append(f"temperature={cfg.temperature} must be >= 0 (0: greedy).")
+    if cfg.length < 1 or cfg.num_samples < 1 or cfg.top_k < 0:
+        problems.append("length and num_samples must be >= 1 and top_k >= 0.")
+    if problems:
+        raise ConfigError(problems)
+    device = pick_device(cfg.device)
+    path, how = resolve_checkpoint(cfg.checkpoint, cfg.output_root, "pretrain", "checkpoint")
+    print(how, file=sys.stderr)
+    ckpt = checkpoint.load(path)
+    if ckpt.get("objective") != "clm":
+        raise CheckpointError(f"{path} holds a {ckpt.get('objective')!r} model; generate needs a causal language model "
+                              "(a checkpoint of seqtune pretrain objective=clm).")
+    tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
+    model = build_model(OmegaConf.create(ckpt["config"]), tokenizer)
+    model.load_state_dict(ckpt["model"])
+    model.to(device).eval()
+    prompt = tokenizer.encode(cfg.prompt) if cfg.prompt else []
+    if prompt and prompt[-1] == EOS_ID and not cfg.prompt.endswith("\n"):
+        prompt = prompt[:-1]  # a word tokenizer marks the line end: the prompt's line goes on
+    prompt = prompt or [EOS_ID]
+    generator = torch.Generator().manual_seed(cfg.seed)
+    samples = []
+    for _ in range(cfg.num_samples):
+        tokens = torch.tensor(prompt, device=device).unsqueeze(1)  # (time, 1)
+        hidden, state = model.encoder(tokens)
+        out: list[int] = []
+        for _ in range(cfg.length):
+            token = next_token(model.objective.decoder(hidden[-1, 0]), cfg.temperature, cfg.top_k, generator)
+            out.append(token)
+            hidden, state = model.encoder(torch.tensor([[token]], device=device), state)
+        shown = prompt if cfg.prompt else []
+        samples.append(tokenizer.decode(shown + out))
+    for i, text in enumerate(samples):
+        if len(samples) > 1:  # a sample may span lines (generated line ends): a header line separates them
+            print(f"--- sample {i + 1} ---")
+        print(text)
+    return {"samples": samples}

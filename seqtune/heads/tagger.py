@@ -1,0 +1,74 @@
+"""Token tagging head (NER, chunking, POS): one label per token from the encoder's output at that token.
+
+Works on a unidirectional encoder (each tag sees the left context) or a bidirectional one (both sides).
+Padding positions carry label ``IGNORE_INDEX`` and count nowhere.  During evaluation the step also returns
+entity counts by conlleval's rules (``ent_correct``, ``ent_pred``, ``ent_gold``), so validation reports
+entity precision/recall/F1; training steps skip that host-side decoding.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seqtune.data.batching import IGNORE_INDEX, LabelledBatch
+from seqtune.models.encoder import Encoder, State
+from seqtune.objectives.base import StepOutput
+from seqtune.registry import HEADS
+from seqtune.scores import entity_counts, prf
+
+
+class Tagger(nn.Module):
+    name = "tagger"
+    task = "tagging"
+    default_monitor = "f1"
+
+    def __init__(self, input_size: int, labels: list[str], hidden_size: int = 0, dropout: float = 0.1):
+        super().__init__()
+        self.labels = list(labels)
+        layers: list[nn.Module] = [nn.Dropout(dropout)]
+        features = input_size
+        if hidden_size > 0:
+            layers += [nn.Linear(features, hidden_size), nn.ReLU(), nn.Dropout(dropout)]
+            features = hidden_size
+        layers.append(nn.Linear(features, len(labels)))
+        self.layers = nn.Sequential(*layers)
+
+    def logits(self, encoder: Encoder, batch: LabelledBatch) -> torch.Tensor:
+        out, _ = encoder(batch.tokens, None, batch.lengths)  # (time, batch, hidden * directions)
+        return self.layers(out).float()  # (time, batch, tags)
+
+    def tag_lists(self, ids: torch.Tensor, lengths: torch.Tensor) -> list[list[str]]:
+        """(time, batch) tag ids -> one list of tag names per example, cut at its length."""
+        cols = ids.t().tolist()
+        return [[self.labels[i] for i in col[:n]] for col, n in zip(cols, lengths.tolist())]
+
+    def forward(self, encoder: Encoder, batch: LabelledBatch, state: State | None = None) -> StepOutput:
+        logits = self.logits(encoder, batch)
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), batch.labels.reshape(-1), ignore_index=IGNORE_INDEX)
+        real = batch.labels != IGNORE_INDEX
+        n = int(batch.lengths.sum())
+        pred = logits.argmax(-1).detach()
+        sums = {"loss": loss.detach() * n, "correct": (pred.eq(batch.labels) & real).sum()}
+        if not self.training:  # entity decoding happens on the host: evaluation only
+            gold = self.tag_lists(batch.labels.clamp(min=0), batch.lengths)
+            correct, n_pred, n_gold = entity_counts(gold, self.tag_lists(pred, batch.lengths))
+            sums.update(ent_correct=torch.tensor(float(correct)), ent_pred=torch.tensor(float(n_pred)),
+                        ent_gold=torch.tensor(float(n_gold)))
+        return StepOutput(loss, None, sums, n)
+
+    @torch.no_grad()
+    def predict(self, encoder: Encoder, batch: LabelledBatch) -> torch.Tensor:
+        """(time, batch, tags) probabilities."""
+        return self.logits(encoder, batch).softmax(-1)
+
+    def summarize(self, means: dict[str, float]) -> dict[str, float]:
+        out = {"loss": means["loss"], "acc": means["correct"]}
+        if "ent_gold" in means:
+            out.update(prf(means["ent_correct"], means["ent_pred"], means["ent_gold"]))
+        return out
+
+
+@HEADS.register("tagger")
+def build_tagger(input_size: int, labels: list[str], hidden_size: int, dropout: float, **_: object) -> Tagger:
+    return Tagger(input_size, labels, hidden_size, dropout)

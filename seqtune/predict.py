@@ -1,0 +1,66 @@
+"""``seqtune predict``: texts (a file or stdin, one example per line) -> JSON Lines of labels and probabilities,
+or of one tag per token, from a fine-tuned checkpoint.
+
+Each line goes through the run's own preprocessing: its tokenizer, its ``dataset.max_length``, and for tagging
+one id per whitespace-separated token.  Blank lines are skipped; each record carries its line number.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+from omegaconf import DictConfig
+
+from seqtune import checkpoint
+from seqtune.config import device_problems
+from seqtune.data.labelled import Example, _one_line
+from seqtune.data.tagging import encode_tokens
+from seqtune.data.tokenizers import UNK_ID, Tokenizer
+from seqtune.errors import ConfigError, DataError
+from seqtune.inference import prediction_records, predict_examples, rebuild_finetuned
+from seqtune.pretrain import pick_device
+from seqtune.transfer import resolve_checkpoint
+
+
+def encode_inputs(lines: list[str], tokenizer: Tokenizer, task: str, max_length: int | None) -> list[Example]:
+    """Raw lines -> examples, exactly as ``load_labelled`` encodes a split (labels are placeholders)."""
+    if task == "classification":
+        return [Example(tokenizer.encode(_one_line(text))[:max_length] or [UNK_ID], 0) for text in lines]
+    out = []
+    for text in lines:
+        ids = encode_tokens(tokenizer, text.split())[:max_length]
+        out.append(Example(ids, [0] * len(ids)))
+    return out
+
+
+def run(cfg: DictConfig) -> dict[str, object]:
+    problems = device_problems("device", cfg.device)
+    if problems:
+        raise ConfigError(problems)
+    device = pick_device(cfg.device)
+    path, how = resolve_checkpoint(cfg.checkpoint, cfg.output_root, "finetune", "checkpoint")
+    print(how, file=sys.stderr)
+    ckpt = checkpoint.load(path)
+    model, tokenizer, _labels, run_cfg = rebuild_finetuned(ckpt, str(path))
+    model.to(device)
+    if cfg.input == "-":
+        raw = sys.stdin.read().splitlines()
+    else:
+        try:
+            with open(cfg.input, encoding="utf-8") as fh:
+                raw = fh.read().splitlines()
+        except OSError as exc:
+            raise DataError(f"input={cfg.input}: cannot read it ({exc.strerror}); give a text file, or input=- for stdin.") from None
+    numbered = [(i + 1, line) for i, line in enumerate(raw) if line.strip()]
+    examples = encode_inputs([line for _, line in numbered], tokenizer, ckpt["task"], run_cfg.dataset.get("max_length"))
+    records = prediction_records(model.objective, predict_examples(model, examples, cfg.batch_size, device)) if examples else []
+    out = sys.stdout if cfg.output == "-" else open(cfg.output, "w", encoding="utf-8")
+    try:
+        for (line_no, text), record in zip(numbered, records):
+            key = "text" if ckpt["task"] == "classification" else "tokens"
+            value = text if key == "text" else text.split()[: len(record["tags"])]
+            out.write(json.dumps({"line": line_no, key: value, **record}) + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return {"predictions": len(records)}
