@@ -83,3 +83,22 @@ def test_seq2seq_learns_reversal_and_reports_exact_match():
     assert set(m) >= {"loss", "acc", "greedy_acc", "exact_match"}
     assert 0.0 <= m["exact_match"] <= m["greedy_acc"] <= 1.0
     assert m["exact_match"] > 0.3
+
+
+def test_autoencoder_carries_information_through_the_encoder_summary():
+    """iid random tokens: a decoder that ignored the encoder could not beat log(8) nats on the 4 symbols."""
+    import math
+
+    from seqtune.data.batching import collate
+    from seqtune.data.labelled import Example
+
+    g = torch.Generator().manual_seed(0)
+
+    def batch():
+        return collate([Example(torch.randint(6, 14, (4,), generator=g).tolist() + [EOS_ID], 0) for _ in range(32)])
+
+    encoder = tiny_encoder(14, cell="gru")
+    model = TaskModel(encoder, SequenceAutoencoder(encoder, 0, 1))
+    losses = train_losses(model, batch, steps=200, lr=0.01)
+    blind = math.log(8) * 4 / 5  # per target token (4 random symbols + a certain <eos>)
+    assert mean(losses[-10:]) < 0.75 * blind
