@@ -21,6 +21,7 @@ from torch import nn
 from seqtune.data.batching import LabelledBatch
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
+from seqtune.heads.layers import output_layers
 from seqtune.registry import HEADS
 from seqtune.scores import macro_f1
 
@@ -58,12 +59,7 @@ class Classifier(nn.Module):
         super().__init__()
         self.labels, self.pooling, self.bidirectional = list(labels), pooling, bidirectional
         features = input_size * (3 if pooling == "concat" else 1)
-        layers: list[nn.Module] = [nn.Dropout(dropout)]
-        if hidden_size > 0:
-            layers += [nn.Linear(features, hidden_size), nn.ReLU(), nn.Dropout(dropout)]
-            features = hidden_size
-        layers.append(nn.Linear(features, len(labels)))
-        self.layers = nn.Sequential(*layers)
+        self.layers = output_layers(features, len(labels), hidden_size, dropout)
 
     def logits(self, encoder: Encoder, batch: LabelledBatch) -> torch.Tensor:
         out, _ = encoder(batch.tokens, None, batch.lengths)  # (time, batch, hidden * directions)

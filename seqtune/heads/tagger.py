@@ -14,6 +14,7 @@ from torch import nn
 from seqtune.data.batching import IGNORE_INDEX, LabelledBatch
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
+from seqtune.heads.layers import output_layers
 from seqtune.registry import HEADS
 from seqtune.scores import entity_counts, prf
 
@@ -26,13 +27,7 @@ class Tagger(nn.Module):
     def __init__(self, input_size: int, labels: list[str], hidden_size: int = 0, dropout: float = 0.1):
         super().__init__()
         self.labels = list(labels)
-        layers: list[nn.Module] = [nn.Dropout(dropout)]
-        features = input_size
-        if hidden_size > 0:
-            layers += [nn.Linear(features, hidden_size), nn.ReLU(), nn.Dropout(dropout)]
-            features = hidden_size
-        layers.append(nn.Linear(features, len(labels)))
-        self.layers = nn.Sequential(*layers)
+        self.layers = output_layers(input_size, len(labels), hidden_size, dropout)
 
     def logits(self, encoder: Encoder, batch: LabelledBatch) -> torch.Tensor:
         out, _ = encoder(batch.tokens, None, batch.lengths)  # (time, batch, hidden * directions)
