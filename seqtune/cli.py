@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqtune import __version__
 from seqtune.config import register_configs
-from seqtune.errors import SeqtuneError
+from seqtune.errors import Interrupted, SeqtuneError
 
 CONFIG_PATH = "pkg://seqtune.conf"
 
@@ -102,6 +102,17 @@ def _run_task(command: str, cfg: DictConfig) -> float | None:
             summary = importlib.import_module(f"seqtune.{command}").run(cfg)
         else:  # pragma: no cover - COMMANDS and this table are kept together
             raise AssertionError(command)
+    except Interrupted as exc:  # SIGINT/SIGTERM: last.pt written; say how to go on, exit 130/143
+        from seqtune.resume import resume_command
+
+        print(f"{exc}\nResume with:\n  {resume_command(command, run_dir)}", file=sys.stderr, flush=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # a second Ctrl-C: abort at once, nothing more written
+        from seqtune.resume import resume_command
+
+        print(f"\naborted; the newest checkpoint in {run_dir / 'checkpoints'} (if any) is intact. Resume with:\n  "
+              f"{resume_command(command, run_dir)}", file=sys.stderr, flush=True)
+        sys.exit(130)
     except Exception as exc:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             # One failed job must not end the sweep: keep its reason in error.txt (the end-of-sweep table shows
@@ -199,6 +210,14 @@ def main(argv: list[str] | None = None) -> None:
     register_configs()
     if not OmegaConf.has_resolver("seqtune.unique"):
         OmegaConf.register_new_resolver("seqtune.unique", unique_dir)
+    if any(a.split("=", 1)[0].lstrip("+") == "resume" for a in rest):
+        from seqtune.resume import prepare_argv
+
+        try:  # resume=: the run's own overrides and directory (before Hydra creates a new one)
+            rest = prepare_argv(command, rest)
+        except SeqtuneError as exc:
+            _report(exc)
+            sys.exit(exc.exit_code)
     # Hydra reads sys.argv itself; argv[0] only names the program in its messages.
     sys.argv = [f"seqtune {command}", *rest]
     try:

@@ -281,6 +281,9 @@ class TrainerConfig:
     precision: str = "fp32"  # fp32 | bf16 (autocast)
     tune_malloc: bool = True  # Linux/glibc: raise malloc's mmap/trim thresholds (seqtune/_runtime.py); no-op elsewhere
     progress: str = "auto"  # auto (bar on a terminal, log lines otherwise) | bar | log | quiet
+    checkpoint_every: int = 0  # also write checkpoints/step-<N>.pt (and refresh last.pt) every N steps; 0 = off
+    keep_checkpoints: int = 2  # step checkpoints kept (the newest); older ones are deleted
+    skip_nonfinite: bool = False  # a NaN/Inf loss or gradient skips the batch (counted) instead of stopping the run
 
 
 @dataclass
@@ -317,6 +320,7 @@ class PretrainConfig:
     output_root: str = "outputs"  # runs go to <output_root>/<date>/<time>_<command>/
     optimized_metric: str = "val/loss"  # summary.json key a sweep optimises and its end-of-sweep table shows
     init_from: Optional[str] = None  # continue from a checkpoint (.pt, run directory or latest): weights, architecture, tokenizer
+    resume: Optional[str] = None  # continue an interrupted run exactly, in its own directory: run dir, .pt file or auto
 
 
 @dataclass
@@ -331,6 +335,7 @@ class FinetuneConfig:
     model: Any = field(default_factory=dict)
     output_root: str = "outputs"
     optimized_metric: str = "val/acc"  # summary.json key a sweep optimises and its end-of-sweep table shows
+    resume: Optional[str] = None  # continue an interrupted run exactly, in its own directory: run dir, .pt file or auto
 
 
 @dataclass
@@ -428,6 +433,8 @@ def trainer_problems(t: DictConfig, o: DictConfig) -> list[str]:
     for key in ("batch_size", "bptt", "eval_batch_size", "max_epochs", "log_interval"):
         _positive(problems, f"trainer.{key}", t[key])
     _positive(problems, "trainer.eval_interval", t.eval_interval, allow_zero=True)
+    _positive(problems, "trainer.checkpoint_every", t.checkpoint_every, allow_zero=True)
+    _positive(problems, "trainer.keep_checkpoints", t.keep_checkpoints)
     if t.limit_eval_batches == 0 or t.limit_eval_batches < -1:
         problems.append(f"trainer.limit_eval_batches={t.limit_eval_batches} must be a positive number of batches, or -1 for all.")
     if t.max_steps == 0 or t.max_steps < -1:
