@@ -246,7 +246,7 @@ def train(
         where = (f"the last good checkpoint, {ckpt_dir / 'last.pt'} (step {saved_step}), is left as it was"
                  if saved_step is not None else "no checkpoint had been written yet")
         return TrainingError(
-            f"non-finite {what} at step {st.step} (epoch {st.epoch}): training stopped; {where}. Lower optimizer.lr, "
+            f"non-finite {what} (epoch {st.epoch}): training stopped; {where}. Lower optimizer.lr, "
             "set optimizer.clip_grad_norm (e.g. 0.25) or use trainer.precision=fp32; or skip such batches with "
             f"trainer.skip_nonfinite=true (to go on from the checkpoint: resume={run_dir} trainer.skip_nonfinite=true)."
         )
@@ -254,7 +254,7 @@ def train(
     def save(name: str) -> Path:
         nonlocal saved_step
         if not settings.skip_nonfinite and not _all_finite(params + list(window_sums.values())):
-            raise nonfinite("weights or training loss")  # never replace a good checkpoint with NaN weights
+            raise nonfinite(f"weights or training loss after step {st.step}")  # never replace a good checkpoint with NaN weights
         path = ckpt_dir / name
         checkpoint.save(path, {
             **checkpoint_meta,
@@ -315,7 +315,7 @@ def train(
                     skipped = False
                     if check_every_step and not bool(torch.isfinite(out.loss)):
                         if not settings.skip_nonfinite:
-                            raise nonfinite(f"training loss ({float(out.loss)})")
+                            raise nonfinite(f"training loss ({float(out.loss.detach())}) at step {st.step + 1}")
                         skipped = True
                     else:
                         optimizer.zero_grad(set_to_none=True)
@@ -349,7 +349,8 @@ def train(
                         if window_count:
                             metrics = model.objective.summarize({k: float(v) / window_count for k, v in window_sums.items()})
                         if not all(math.isfinite(v) for v in metrics.values()) and not settings.skip_nonfinite:
-                            raise nonfinite(f"training metrics {metrics} in the {settings.log_interval} steps up to this one")
+                            raise nonfinite(f"training metrics {metrics} in the steps up to step {st.step} (on CUDA the loss is "
+                                            "checked at log intervals)")
                         rate = window_tokens / max(now - window_t0, 1e-9)
                         record = {"step": st.step, "epoch": st.epoch, **{f"train/{k}": v for k, v in metrics.items()},
                                   "train/lr": optimizer.param_groups[0]["lr"], "train/tokens_per_s": rate}

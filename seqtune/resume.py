@@ -170,11 +170,12 @@ def prepare_argv(command: str, args: list[str]) -> list[str]:
         after = _relevant(_compose(command, [o for o in original if _key(o) not in keys] + changed))
         conflicts = sorted(k for k in set(before) | set(after) if before.get(k, "<absent>") != after.get(k, "<absent>"))
         if conflicts:
+            changes = "; ".join(f"{k}={after.get(k, '<absent>')} (the run has {before.get(k, '<absent>')})"
+                                for k in conflicts)
             raise ConfigError(
-                [f"{k}={after.get(k, '<absent>')} differs from the resumed run's {k}={before.get(k, '<absent>')}"
-                 for k in conflicts]
-                + [f"a resumed run keeps its own config (only {', '.join(HARMLESS[1:])} may change); drop "
-                   f"those overrides, or start a new run without resume=."])
+                f"resume={spec} continues the run with its own config, but these overrides change it: {changes}. "
+                f"Only {', '.join(HARMLESS[1:])} may differ on resume; drop the others, or start a new run "
+                "without resume=.")
     extend = [o for o in task if _key(o) in HARMLESS]
     extend_keys = {_key(o) for o in extend}
     k = 1
