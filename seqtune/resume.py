@@ -109,7 +109,8 @@ def find_auto(command: str, overrides: list[str]) -> Path:
     found, other = [], 0
     for hydra_dir in root.glob("**/.hydra") if root.is_dir() else []:
         run = hydra_dir.parent
-        if is_finished(run) or _job_name(run) != command or not (hydra_dir / "config.yaml").is_file():
+        if (is_finished(run) or not (hydra_dir / "overrides.yaml").is_file() or _job_name(run) != command
+                or not (hydra_dir / "config.yaml").is_file()):  # (a launch killed while Hydra wrote its record)
             continue
         try:
             theirs = _relevant(_flat(OmegaConf.to_container(OmegaConf.load(hydra_dir / "config.yaml"), resolve=False)))

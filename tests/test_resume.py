@@ -22,7 +22,9 @@ from seqtune import checkpoint, pretrain
 from seqtune.errors import CheckpointError, ConfigError, SeqtuneError, TrainingError
 from seqtune.objectives.base import TaskModel
 from seqtune.resume import prepare_argv
+from seqtune.cli import main
 from tests.conftest import TINY, compose_config, read_jsonl, run_cli
+from tests.signal_at_step import Killed, hooks
 
 HELPER = Path(__file__).with_name("signal_at_step.py")
 LM = [*TINY, "model.dropout=0.3"]  # 98 steps, 49 per epoch; dropout: the resumed RNG must be the same
@@ -35,6 +37,21 @@ def run_with_signal(args: list[str], cwd: Path, step: int, signal: str = "SIGTER
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SIGNAL_AT_STEP": str(step), "SIGNAL": signal, "SIGNAL_ON": on}
     return subprocess.run([sys.executable, str(HELPER), *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=300)
+
+
+def cli(args: list[str], monkeypatch, capsys, signal_at: tuple | None = None) -> tuple[int, str, str]:
+    """The CLI in this process (a subprocess costs seconds of imports); ``signal_at``: (step, signal, on)."""
+    monkeypatch.setattr(sys, "argv", list(sys.argv))  # main() hands argv to Hydra through sys.argv
+    with monkeypatch.context() as m:
+        for target, name, fn in hooks(*signal_at) if signal_at else []:
+            m.setattr(target, name, fn)
+        try:
+            main(args)
+            code = 0
+        except SystemExit as exc:
+            code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def comparable(run_dir: Path) -> tuple[list[dict], dict]:
@@ -55,18 +72,28 @@ def assert_same_run(a: Path, b: Path) -> None:
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+def cli_ok(args: list[str]) -> None:
+    """The CLI in this process, for module fixtures (no monkeypatch there)."""
+    argv = list(sys.argv)
+    try:
+        main(args)
+    except SystemExit as exc:
+        assert exc.code in (0, None), exc.code
+    finally:
+        sys.argv = argv
+
+
 @pytest.fixture(scope="module")
 def lm_run(tmp_path_factory) -> Path:
     """An uninterrupted tiny LM run: the reference, and the pretrained encoder of the fine-tuning tests."""
-    cwd = tmp_path_factory.mktemp("lm")
-    res = run_cli(["pretrain", *LM, f"hydra.run.dir={cwd}/full"], cwd)
-    assert res.returncode == 0, res.stderr
-    return cwd / "full"
+    run_dir = tmp_path_factory.mktemp("lm") / "full"
+    cli_ok(["pretrain", *LM, f"hydra.run.dir={run_dir}"])
+    return run_dir
 
 
-def test_pretrain_sigterm_then_resume_equals_uninterrupted(lm_run, tmp_path):
+def test_pretrain_sigterm_then_resume_equals_uninterrupted(lm_run, tmp_path, monkeypatch, capsys):
     part = tmp_path / "part"
-    # step 44 of 98: mid-epoch (a carried BPTT state) and mid log window (4 of 5 steps summed)
+    # A real process and a real SIGTERM. Step 44 of 98: mid-epoch (a carried BPTT state) and mid log window.
     res = run_with_signal(["pretrain", *LM, f"hydra.run.dir={part}"], tmp_path, step=44)
     assert res.returncode == 143, res.stderr
     assert f"Resume with:\n  seqtune pretrain resume={part}\n" in res.stderr
@@ -74,11 +101,11 @@ def test_pretrain_sigterm_then_resume_equals_uninterrupted(lm_run, tmp_path):
     stopped = checkpoint.load(part / "checkpoints" / "last.pt")
     assert (stopped["step"], stopped["batch_in_epoch"]) == (44, 44) and stopped["loop"]["rnn_state"] is not None
 
-    res = run_cli(["pretrain", f"resume={part}"], tmp_path)
-    assert res.returncode == 0, res.stderr
-    assert f"resuming {part} from {part}/checkpoints/last.pt (step 44, epoch 1, batch 44" in res.stdout
+    code, out, err = cli(["pretrain", f"resume={part}"], monkeypatch, capsys)
+    assert code == 0, err
+    assert f"resuming {part} from {part}/checkpoints/last.pt (step 44, epoch 1, batch 44" in out
     assert_same_run(lm_run, part)
-    assert not list(part.glob("../*_pretrain"))  # no new run directory: the same one went on
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["part"]  # no new run directory: the same one went on
     assert (part / ".hydra" / "resume-1" / "overrides.yaml").is_file() and (part / ".hydra" / "overrides.yaml").is_file()
     log = (part / "pretrain.log").read_text()
     assert log.count("run dir") == 2  # the log was appended to, not replaced
@@ -86,40 +113,39 @@ def test_pretrain_sigterm_then_resume_equals_uninterrupted(lm_run, tmp_path):
 
 @pytest.fixture(scope="module")
 def ft_run(lm_run, tmp_path_factory) -> tuple[Path, list[str]]:
-    cwd = tmp_path_factory.mktemp("ft")
+    run_dir = tmp_path_factory.mktemp("ft") / "full"
     args = [*FT, f"transfer.checkpoint={lm_run}"]
-    res = run_cli(["finetune", *args, f"hydra.run.dir={cwd}/full"], cwd)
-    assert res.returncode == 0, res.stderr
-    return cwd / "full", args
+    cli_ok(["finetune", *args, f"hydra.run.dir={run_dir}"])
+    return run_dir, args
 
 
-def test_finetune_gradual_resume_crosses_unfreezing_boundaries(ft_run, tmp_path):
+def test_finetune_gradual_resume_crosses_unfreezing_boundaries(ft_run, tmp_path, monkeypatch, capsys):
     full, args = ft_run
     part = tmp_path / "part"
-    res = run_with_signal(["finetune", *args, f"hydra.run.dir={part}"], tmp_path, step=30)  # epoch 2 of 4
-    assert res.returncode == 143, res.stderr
-    res = run_cli(["finetune", f"resume={part}"], tmp_path)
-    assert res.returncode == 0, res.stderr
-    assert "epoch 2: training rnn.l0, head" in res.stdout and "epoch 3: training embedding, rnn.l0, head" in res.stdout
+    code, out, err = cli(["finetune", *args, f"hydra.run.dir={part}"], monkeypatch, capsys, (30, "SIGTERM", "step"))
+    assert code == 143 and f"seqtune finetune resume={part}" in err  # stopped in epoch 2 of 4
+    code, out, err = cli(["finetune", f"resume={part}"], monkeypatch, capsys)
+    assert code == 0, err
+    assert "epoch 2: training rnn.l0, head" in out and "epoch 3: training embedding, rnn.l0, head" in out
     assert_same_run(full, part)
     summary = json.loads((part / "summary.json").read_text())
     assert summary["trainable_params_by_epoch"] == json.loads((full / "summary.json").read_text())["trainable_params_by_epoch"]
 
 
-def test_kill9_after_end_of_epoch_checkpoint_resumes_without_a_second_validation(ft_run, tmp_path):
+def test_kill_after_end_of_epoch_checkpoint_resumes_without_a_second_validation(ft_run, tmp_path, monkeypatch, capsys):
     full, args = ft_run
     part = tmp_path / "part"
-    res = run_with_signal(["finetune", *args, f"hydra.run.dir={part}"], tmp_path, step=20, signal="SIGKILL", on="save")
-    assert res.returncode == -9
-    res = run_cli(["finetune", f"resume={part}", "trainer.progress=log"], tmp_path)
-    assert res.returncode == 0, res.stderr
-    assert "[eval] step 20 " not in res.stdout and "[eval] step 40 " in res.stdout
+    with pytest.raises(Killed):  # gone right after the end-of-epoch-1 last.pt, like kill -9 (scripts/kill_loop.py: real ones)
+        cli(["finetune", *args, f"hydra.run.dir={part}"], monkeypatch, capsys, (20, "KILL9", "save"))
+    code, out, err = cli(["finetune", f"resume={part}"], monkeypatch, capsys)
+    assert code == 0, err
+    assert "[eval] step 20 " not in out and "[eval] step 40 " in out
     val_steps = [r["step"] for r in read_jsonl(part / "metrics.jsonl") if "val/loss" in r]
     assert val_steps == [20, 40, 60, 80]
     assert_same_run(full, part)
 
 
-def test_sigint_exits_130_and_a_second_sigint_aborts(tmp_path):
+def test_sigint_exits_130_and_a_second_sigint_aborts(tmp_path, monkeypatch, capsys):
     args = ["pretrain", *TINY, "trainer.max_steps=30"]
     res = run_with_signal([*args, f"hydra.run.dir={tmp_path}/a"], tmp_path, step=10, signal="SIGINT")
     assert res.returncode == 130, res.stderr
@@ -127,8 +153,8 @@ def test_sigint_exits_130_and_a_second_sigint_aborts(tmp_path):
     assert f"seqtune pretrain resume={tmp_path}/a" in res.stderr and "Traceback" not in res.stderr
     assert checkpoint.load(tmp_path / "a" / "checkpoints" / "last.pt")["step"] == 10
 
-    res = run_with_signal([*args, f"hydra.run.dir={tmp_path}/b"], tmp_path, step=10, signal="SIGINT2")
-    assert res.returncode == 130 and "aborted" in res.stderr and "Traceback" not in res.stderr
+    code, out, err = cli([*args, f"hydra.run.dir={tmp_path}/b"], monkeypatch, capsys, (10, "SIGINT2", "step"))
+    assert code == 130 and "aborted" in err and "Traceback" not in err
     assert not (tmp_path / "b" / "checkpoints" / "last.pt").exists()  # aborted before writing anything
 
 
