@@ -35,14 +35,15 @@ CONFIG = [
     "dataset.train_sentences=2000", "dataset.valid_sentences=200", "dataset.test_sentences=200",
     "model.embedding_size=32", "model.hidden_size=64", "model.num_layers=1", "model.dropout=0.2",
     "trainer.batch_size=16", "trainer.bptt=20", "trainer.eval_batch_size=8", "trainer.max_epochs=100",
-    "trainer.max_steps=1500", "trainer.log_interval=10", "trainer.checkpoint_every=25", "trainer.keep_checkpoints=2",
+    "trainer.max_steps=2500", "trainer.log_interval=10", "trainer.checkpoint_every=25", "trainer.keep_checkpoints=2",
     "trainer.device=cpu", "trainer.progress=log", "optimizer.lr=0.003",
 ]
 RESUMED = re.compile(r"resuming (\S+) from (\S+) \(step (\d+),")
+STARTED = re.compile(r"^model .* steps \(", re.M)  # the last line of the run's header: training starts next
 
 
 def launch(args: list[str], log: Path) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "PYTHONUNBUFFERED": "1"}
     with open(log, "w") as fh:
         return subprocess.Popen([sys.executable, "-m", "seqtune", "pretrain", *args], stdout=fh,
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -81,8 +82,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--min-delay", type=float, default=2.0, help="seconds after a launch before the kill, at least")
-    ap.add_argument("--max-delay", type=float, default=14.0)
+    ap.add_argument("--max-delay", type=float, default=5.0,
+                    help="a kill in training comes up to this many seconds after the launch reported its start")
+    ap.add_argument("--startup-kills", type=float, default=0.25,
+                    help="share of kills at a random moment of the start-up (imports, data, resuming) instead")
     ap.add_argument("--out", type=Path, default=Path("outputs/kill_loop"))
     ap.add_argument("--no-reference", action="store_true", help="skip the uninterrupted run and the final comparison")
     a = ap.parse_args()
@@ -103,13 +106,26 @@ def main() -> int:
     resumed_from: list[int] = []
     expected: int | None = None  # newest checkpoint step on disk before a launch
     completed_early = False
+    startup = 10.0  # seconds, measured on each launch that reports its start
     for i in range(1, a.kills + 1):
         existing = run_dirs(runs_root)
         args = [*CONFIG, f"output_root={runs_root}"] + (["resume=auto"] if existing else [])
         log = a.out / f"launch-{i:02d}.log"
-        delay = rng.uniform(a.min_delay, a.max_delay)
         proc = launch(args, log)
-        time.sleep(delay)
+        t0 = time.time()
+        # The start-up (imports, data, finding and loading the checkpoint) takes seconds and more on a loaded
+        # machine: wait for the launch to report it is training, then kill at a random moment of the training;
+        # some kills land in the start-up itself, at a random fraction of the last start-up's duration.
+        during_startup = rng.random() < a.startup_kills
+        fraction, delay = rng.random(), rng.uniform(0.2, a.max_delay)
+        if during_startup:
+            time.sleep(fraction * startup)
+        else:
+            while proc.poll() is None and not STARTED.search(log.read_text(errors="replace")):
+                time.sleep(0.05)
+            startup = time.time() - t0
+            time.sleep(delay)
+        delay = time.time() - t0
         if proc.poll() is not None:  # it finished (or failed) before the kill
             completed_early = proc.returncode == 0
             if proc.returncode != 0:
@@ -140,7 +156,7 @@ def main() -> int:
             failures.append(f"after kill {i}: the newest checkpoint went back from step {expected} to {newest}")
         tmp = len(list((run / "checkpoints").glob(".*.tmp-*"))) if run and (run / "checkpoints").is_dir() else 0
         expected = newest
-        print(f"kill {i:2d}/{a.kills} after {delay:4.1f} s: {what}; now {files} checkpoint file(s) all readable"
+        print(f"kill {i:2d}/{a.kills} after {delay:4.1f} s{' (start-up)' if during_startup else ''}: {what}; now {files} checkpoint file(s) all readable"
               f"{'' if not problems else ' NOT: ' + '; '.join(problems)}, newest step {newest}"
               + (f", {tmp} torn temporary file(s) left (removed on resume)" if tmp else ""), flush=True)
 

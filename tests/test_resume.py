@@ -251,3 +251,26 @@ def test_resume_refuses_conflicting_overrides_and_finished_runs(tmp_path):
     (run / "summary.json").write_text("{}")
     with pytest.raises(SeqtuneError, match="has finished .* nothing to resume"):
         prepare_argv("pretrain", [f"resume={run}"])
+
+
+def test_the_newest_readable_checkpoint_is_chosen(tmp_path):
+    from seqtune.resume import open_checkpoint
+
+    run_dir = tmp_path / "run"
+    pretrain.run(lm_config(tmp_path, "trainer.max_steps=12", "trainer.checkpoint_every=4", "trainer.log_interval=2"),
+                 run_dir)
+    (run_dir / "summary.json").unlink()  # as if killed before the end
+    ckpts = run_dir / "checkpoints"
+    (ckpts / "last.pt").write_bytes(b"torn")  # cannot happen with atomic saves; the step file still serves
+    (ckpts / ".last.pt.tmp-999999999").write_bytes(b"left by a killed process")
+    ckpt, note = open_checkpoint(str(run_dir), run_dir)
+    assert ckpt["step"] == 12 and f"skipped {ckpts / 'last.pt'}" in note and "removed 1 unfinished temporary" in note
+    assert not (ckpts / ".last.pt.tmp-999999999").exists()
+
+    checkpoint.replace_with(ckpts / "step-8.pt", ckpts / "last.pt")  # killed between step-12.pt and refreshing last.pt
+    ckpt, note = open_checkpoint(str(run_dir), run_dir)
+    assert ckpt["step"] == 12 and f"from {ckpts / 'step-12.pt'}" in note
+
+    ckpt, note = open_checkpoint(str(ckpts / "step-8.pt"), run_dir)  # an older one on purpose
+    assert ckpt["step"] == 8 and not (ckpts / "step-12.pt").exists()  # the abandoned later file is not "newest" again
+    assert max(r["step"] for r in read_jsonl(run_dir / "metrics.jsonl")) == 8 and "lines after it dropped" in note
