@@ -281,6 +281,7 @@ class TrainerConfig:
     precision: str = "fp32"  # fp32 | bf16 (autocast)
     tune_malloc: bool = True  # Linux/glibc: raise malloc's mmap/trim thresholds (seqtune/_runtime.py); no-op elsewhere
     progress: str = "auto"  # auto (bar on a terminal, log lines otherwise) | bar | log | quiet
+    loggers: list[str] = field(default_factory=list)  # extra metric backends beside metrics.jsonl: tensorboard
 
 
 @dataclass
@@ -444,6 +445,9 @@ def trainer_problems(t: DictConfig, o: DictConfig) -> list[str]:
         problems.append(f"trainer.precision={t.precision!r} is not one of {', '.join(_PRECISIONS)}.")
     if t.progress not in _PROGRESS:
         problems.append(f"trainer.progress={t.progress!r} is not one of {', '.join(_PROGRESS)}.")
+    from seqtune.loggers import logger_problems  # here: the loggers import the metrics display (rich)
+
+    problems += logger_problems("trainer.loggers", list(t.loggers))
     return problems
 
 

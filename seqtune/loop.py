@@ -20,7 +20,8 @@ from typing import Any, Callable, Iterator, Literal, Protocol
 import torch
 
 from seqtune import checkpoint
-from seqtune.metrics import Display, MetricsLogger, format_metrics
+from seqtune.loggers import build_loggers
+from seqtune.metrics import Display, format_metrics
 from seqtune.models.encoder import detach_state
 from seqtune.objectives.base import TaskModel
 
@@ -48,6 +49,7 @@ class LoopSettings:
     monitor: str = "loss"  # validation metric that picks best.pt
     monitor_mode: Literal["min", "max"] = "min"
     patience: int = 0  # stop after this many validations without improvement; 0: never stop early
+    loggers: tuple[str, ...] = ()  # metric backends beside metrics.jsonl (seqtune/loggers)
 
     def total_steps(self, steps_per_epoch: int) -> int:
         by_epochs = self.max_epochs * steps_per_epoch
@@ -122,7 +124,7 @@ def train(
     st = state or TrainState()
     steps_per_epoch = len(train_data)
     total_steps = settings.total_steps(steps_per_epoch)
-    logger = MetricsLogger(run_dir)
+    logger = build_loggers(run_dir, settings.loggers)
     ckpt_dir = run_dir / "checkpoints"
     params = list(model.parameters())  # which ones train may change per epoch; clipping skips those without grad
     device, precision = settings.device, settings.precision
