@@ -318,6 +318,7 @@ class PretrainConfig:
     output_root: str = "outputs"  # runs go to <output_root>/<date>/<time>_<command>/
     optimized_metric: str = "val/loss"  # summary.json key a sweep optimises and its end-of-sweep table shows
     init_from: Optional[str] = None  # continue from a checkpoint (.pt, run directory or latest): weights, architecture, tokenizer
+    smoke: bool = False  # set by debug=smoke (init_from: the checkpoint's architecture is used as always)
 
 
 @dataclass
@@ -331,6 +332,7 @@ class FinetuneConfig:
     # transfer.checkpoint=null the whole architecture (+model=lstm).
     model: Any = field(default_factory=dict)
     output_root: str = "outputs"
+    smoke: bool = False  # set by debug=smoke: a loaded checkpoint keeps its sizes (smoke's model.* apply to scratch only)
     optimized_metric: str = "val/acc"  # summary.json key a sweep optimises and its end-of-sweep table shows
 
 

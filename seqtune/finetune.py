@@ -37,6 +37,9 @@ from seqtune.transfer import (discriminative_param_groups, layer_groups, load_ma
 MINIMISED = ("loss", "mse", "mae")
 
 
+SMOKE_SIZES = ("embedding_size", "hidden_size", "num_layers")  # the model keys conf/debug/smoke.yaml sets
+
+
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     validate_finetune(cfg)
     t, tr = cfg.trainer, cfg.transfer
@@ -57,6 +60,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
         ckpt_path, how = resolve_checkpoint(tr.checkpoint, cfg.output_root, "pretrain", "transfer.checkpoint")
         notes.append(how)
         source = checkpoint.load(ckpt_path)
+        if cfg.get("smoke"):  # debug=smoke shrinks new models only: a pretrained encoder keeps its sizes
+            shrunk = sorted(k for k in SMOKE_SIZES if k in model_cfg)
+            model_cfg = {k: v for k, v in model_cfg.items() if k not in SMOKE_SIZES}
+            if shrunk:
+                notes.append(f"debug=smoke: the checkpoint's {', '.join(shrunk)} kept (a pretrained encoder cannot shrink)")
         model_cfg = merged_model_config(source["config"]["model"], model_cfg)
         tokenizer = tokenizer_from_dict(source["tokenizer"])
         notes.append(f"architecture and tokenizer ({tokenizer.kind}, {tokenizer.vocab_size:,} tokens) from the "
