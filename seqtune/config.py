@@ -282,6 +282,7 @@ class TrainerConfig:
     tune_malloc: bool = True  # Linux/glibc: raise malloc's mmap/trim thresholds (seqtune/_runtime.py); no-op elsewhere
     progress: str = "auto"  # auto (bar on a terminal, log lines otherwise) | bar | log | quiet
     loggers: list[str] = field(default_factory=list)  # extra metric backends beside metrics.jsonl: tensorboard
+    compile: bool = False  # torch.compile the task model (the RNN itself is a graph break: embedding, decoder, loss compile)
 
 
 @dataclass

@@ -106,7 +106,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     monitor = head.default_monitor if t.monitor == "auto" else t.monitor
     settings = LoopSettings(t.max_epochs, t.max_steps, t.eval_interval, t.log_interval, cfg.optimizer.clip_grad_norm,
                             t.precision, device, t.limit_eval_batches, monitor,
-                            "min" if monitor in MINIMISED else "max", t.patience, tuple(t.loggers))
+                            "min" if monitor in MINIMISED else "max", t.patience, tuple(t.loggers), t.compile)
     total_steps = settings.total_steps(len(train_data))
     scheduler = build_schedule(cfg.optimizer.schedule, optimizer, total_steps, len(train_data))
     display = Display(t.progress, total_steps, f"finetune {tr.name}")

@@ -50,6 +50,7 @@ class LoopSettings:
     monitor_mode: Literal["min", "max"] = "min"
     patience: int = 0  # stop after this many validations without improvement; 0: never stop early
     loggers: tuple[str, ...] = ()  # metric backends beside metrics.jsonl (seqtune/loggers)
+    compile: bool = False  # torch.compile the model's forward in place (state_dict keys unchanged)
 
     def total_steps(self, steps_per_epoch: int) -> int:
         by_epochs = self.max_epochs * steps_per_epoch
@@ -159,6 +160,8 @@ def train(
                         + (f"  (no improvement in {st.evals_since_best} validations: stopping)" if st.stopped_early else ""))
         eval_seconds += time.perf_counter() - t0
 
+    if settings.compile:
+        model.compile()  # nn.Module.compile: the same module and parameter names, a compiled __call__
     model.train()
     window_sums: dict[str, torch.Tensor] = {}
     window_count, window_tokens, window_t0 = 0, 0, time.perf_counter()

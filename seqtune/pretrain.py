@@ -102,7 +102,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     optimizer = build_optimizer(cfg.optimizer, model.parameters())
     settings = LoopSettings(t.max_epochs, t.max_steps, t.eval_interval, t.log_interval,
                             cfg.optimizer.clip_grad_norm, t.precision, device, t.limit_eval_batches,
-                            loggers=tuple(t.loggers))
+                            loggers=tuple(t.loggers), compile=t.compile)
     total_steps = settings.total_steps(len(train_data))
     scheduler = build_schedule(cfg.optimizer.schedule, optimizer, total_steps, len(train_data))
 
