@@ -82,6 +82,17 @@ class _Progress:
     task_started = False
 
 
+def _record_job(job_dir: Path, overrides: list[str], result: object = None) -> None:
+    """evaluate/predict/generate write no run directory; in a sweep their job directory gets the overrides and
+    the result (summary.json), so that the end-of-sweep table and `seqtune report` read them like any run."""
+    import json
+
+    (job_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+    (job_dir / ".hydra" / "overrides.yaml").write_text(OmegaConf.to_yaml(overrides), encoding="utf-8")
+    if result is not None:
+        (job_dir / "summary.json").write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+
+
 def _run_task(command: str, cfg: DictConfig) -> float | None:
     """Run one job; return the value Hydra sweepers optimise (None if the config names none)."""
     _Progress.task_started = True
@@ -99,7 +110,12 @@ def _run_task(command: str, cfg: DictConfig) -> float | None:
         elif command in ("evaluate", "predict", "generate"):
             import importlib
 
+            sweeping = hydra_cfg.mode == RunMode.MULTIRUN
+            if sweeping:
+                _record_job(run_dir, list(hydra_cfg.overrides.task))
             summary = importlib.import_module(f"seqtune.{command}").run(cfg)
+            if sweeping:
+                _record_job(run_dir, list(hydra_cfg.overrides.task), summary)
         else:  # pragma: no cover - COMMANDS and this table are kept together
             raise AssertionError(command)
     except Interrupted as exc:  # SIGINT/SIGTERM: last.pt written; say how to go on, exit 130/143

@@ -37,6 +37,9 @@ from seqtune.transfer import (discriminative_param_groups, layer_groups, load_ma
 MINIMISED = ("loss", "mse", "mae")
 
 
+SMOKE_SIZES = ("embedding_size", "hidden_size", "num_layers")  # the model keys conf/debug/smoke.yaml sets
+
+
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     resumed, resume_note = resume.open_checkpoint(cfg.resume, run_dir) if cfg.resume else (None, "")
     if resumed is not None:  # the pretrained checkpoint as the run resolved it (latest may point elsewhere now)
@@ -62,6 +65,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
         ckpt_path, how = resolve_checkpoint(tr.checkpoint, cfg.output_root, "pretrain", "transfer.checkpoint")
         notes.append(how)
         source = checkpoint.load(ckpt_path)
+        if cfg.get("smoke"):  # debug=smoke shrinks new models only: a pretrained encoder keeps its sizes
+            shrunk = sorted(k for k in SMOKE_SIZES if k in model_cfg)
+            model_cfg = {k: v for k, v in model_cfg.items() if k not in SMOKE_SIZES}
+            if shrunk:
+                notes.append(f"debug=smoke: the checkpoint's {', '.join(shrunk)} kept (a pretrained encoder cannot shrink)")
         model_cfg = merged_model_config(source["config"]["model"], model_cfg)
         tokenizer = tokenizer_from_dict(source["tokenizer"])
         notes.append(f"architecture and tokenizer ({tokenizer.kind}, {tokenizer.vocab_size:,} tokens) from the "
@@ -103,8 +111,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     monitor = head.default_monitor if t.monitor == "auto" else t.monitor
     settings = LoopSettings(t.max_epochs, t.max_steps, t.eval_interval, t.log_interval, cfg.optimizer.clip_grad_norm,
                             t.precision, device, t.limit_eval_batches, monitor,
-                            "min" if monitor in MINIMISED else "max", t.patience, t.checkpoint_every,
-                            t.keep_checkpoints, t.skip_nonfinite)
+                            "min" if monitor in MINIMISED else "max", t.patience, tuple(t.loggers), t.compile,
+                            t.checkpoint_every, t.keep_checkpoints, t.skip_nonfinite)
     total_steps = settings.total_steps(len(train_data))
     scheduler = build_schedule(cfg.optimizer.schedule, optimizer, total_steps, len(train_data))
     display = Display(t.progress, total_steps, f"finetune {tr.name}")

@@ -35,7 +35,8 @@ import torch
 
 from seqtune import checkpoint
 from seqtune.errors import Interrupted, TrainingError
-from seqtune.metrics import Display, MetricsLogger, format_metrics
+from seqtune.loggers import build_loggers
+from seqtune.metrics import Display, format_metrics
 from seqtune.models.encoder import detach_state
 from seqtune.objectives.base import TaskModel
 
@@ -63,6 +64,8 @@ class LoopSettings:
     monitor: str = "loss"  # validation metric that picks best.pt
     monitor_mode: Literal["min", "max"] = "min"
     patience: int = 0  # stop after this many validations without improvement; 0: never stop early
+    loggers: tuple[str, ...] = ()  # metric backends beside metrics.jsonl (seqtune/loggers)
+    compile: bool = False  # torch.compile the model's forward in place (state_dict keys unchanged)
     checkpoint_every: int = 0  # write checkpoints/step-<N>.pt every N steps; 0: off
     keep_checkpoints: int = 2  # step checkpoints kept
     skip_nonfinite: bool = False  # skip a batch with a NaN/Inf loss or gradient instead of stopping
@@ -236,7 +239,7 @@ def train(
         window_count, window_tokens = loop_state.get("window_count", 0), loop_state.get("window_tokens", 0)
         saved_step = st.step
         checkpoint.set_rng_state(resume["rng"])  # last: nothing may draw a random number before the next batch
-    logger = MetricsLogger(run_dir)
+    logger = build_loggers(run_dir, settings.loggers)
     eval_seconds, loop_t0 = 0.0, time.perf_counter()
 
     def elapsed() -> float:
@@ -300,6 +303,8 @@ def train(
                         + (f"  (no improvement in {st.evals_since_best} validations: stopping)" if st.stopped_early else ""))
         eval_seconds += time.perf_counter() - t0
 
+    if settings.compile:
+        model.compile()  # nn.Module.compile: the same module and parameter names, a compiled __call__
     model.train()
     window_t0 = time.perf_counter()
     try:

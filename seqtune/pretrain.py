@@ -110,8 +110,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     optimizer = build_optimizer(cfg.optimizer, model.parameters())
     settings = LoopSettings(t.max_epochs, t.max_steps, t.eval_interval, t.log_interval,
                             cfg.optimizer.clip_grad_norm, t.precision, device, t.limit_eval_batches,
-                            checkpoint_every=t.checkpoint_every, keep_checkpoints=t.keep_checkpoints,
-                            skip_nonfinite=t.skip_nonfinite)
+                            loggers=tuple(t.loggers), compile=t.compile, checkpoint_every=t.checkpoint_every,
+                            keep_checkpoints=t.keep_checkpoints, skip_nonfinite=t.skip_nonfinite)
     total_steps = settings.total_steps(len(train_data))
     scheduler = build_schedule(cfg.optimizer.schedule, optimizer, total_steps, len(train_data))
 

@@ -27,7 +27,7 @@ from seqtune.errors import CheckpointError, ConfigError, SeqtuneError
 
 # Keys a resumed run may change: they extend or watch the run without changing what it computes step by step.
 HARMLESS = ("resume", "output_root", "trainer.max_steps", "trainer.max_epochs", "trainer.progress",
-            "trainer.checkpoint_every", "trainer.keep_checkpoints", "trainer.skip_nonfinite")
+            "trainer.checkpoint_every", "trainer.keep_checkpoints", "trainer.skip_nonfinite", "trainer.loggers")
 RESUMABLE = ("pretrain", "finetune")
 _PRINT_ONLY_FLAGS = ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion", "-sc")
 
