@@ -281,6 +281,7 @@ class TrainerConfig:
     precision: str = "fp32"  # fp32 | bf16 (autocast)
     tune_malloc: bool = True  # Linux/glibc: raise malloc's mmap/trim thresholds (seqtune/_runtime.py); no-op elsewhere
     progress: str = "auto"  # auto (bar on a terminal, log lines otherwise) | bar | log | quiet
+    accumulate_grad_batches: int = 1  # micro-batches per optimizer step in each process (batch_size stays the global batch)
 
 
 @dataclass
@@ -428,6 +429,14 @@ def trainer_problems(t: DictConfig, o: DictConfig) -> list[str]:
     for key in ("batch_size", "bptt", "eval_batch_size", "max_epochs", "log_interval"):
         _positive(problems, f"trainer.{key}", t[key])
     _positive(problems, "trainer.eval_interval", t.eval_interval, allow_zero=True)
+    _positive(problems, "trainer.accumulate_grad_batches", t.accumulate_grad_batches)
+    from seqtune import distributed
+
+    slices = distributed.world_size() * t.accumulate_grad_batches
+    if t.accumulate_grad_batches > 0 and t.batch_size < slices:
+        problems.append(f"trainer.batch_size={t.batch_size} is the global batch, cut into {distributed.world_size()} "
+                        f"processes x trainer.accumulate_grad_batches={t.accumulate_grad_batches} = {slices} "
+                        f"micro-batches; set trainer.batch_size to at least {slices} or accumulate fewer batches.")
     if t.limit_eval_batches == 0 or t.limit_eval_batches < -1:
         problems.append(f"trainer.limit_eval_batches={t.limit_eval_batches} must be a positive number of batches, or -1 for all.")
     if t.max_steps == 0 or t.max_steps < -1:

@@ -8,6 +8,12 @@ and the data (LM streams or labelled batches).  It is a plain function, readable
         every eval_interval steps (or at each epoch end): validate, write last.pt, and best.pt if improved
 
 Per-step metrics stay on the device (summed tensors), so on a GPU a step never waits for the host.
+
+Data-parallel (``torchrun``, see ``distributed.py``): each global batch is cut into this rank's
+``accumulate_grad_batches`` micro-batches; all but the last skip DDP's gradient all-reduce (``no_sync``).
+Each micro-batch's mean loss is weighted by its count and the summed gradient divided by the global count,
+so any split of a batch gives the gradient of the whole batch's mean loss.  Metric sums are all-reduced at
+log and evaluation points only; only rank 0 writes metrics and checkpoints.
 """
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ from typing import Any, Callable, Iterator, Literal, Protocol
 
 import torch
 
-from seqtune import checkpoint
+from seqtune import checkpoint, distributed
 from seqtune.metrics import Display, MetricsLogger, format_metrics
 from seqtune.models.encoder import detach_state
 from seqtune.objectives.base import TaskModel
@@ -48,6 +54,8 @@ class LoopSettings:
     monitor: str = "loss"  # validation metric that picks best.pt
     monitor_mode: Literal["min", "max"] = "min"
     patience: int = 0  # stop after this many validations without improvement; 0: never stop early
+    accumulate_grad_batches: int = 1  # micro-batches per optimizer step (per process)
+    find_unused_parameters: bool = False  # DDP: some parameters may get no gradient (frozen layer groups)
 
     def total_steps(self, steps_per_epoch: int) -> int:
         by_epochs = self.max_epochs * steps_per_epoch
@@ -85,12 +93,16 @@ def evaluate(model: TaskModel, data: Batches, device: torch.device, precision: s
         for i, batch in enumerate(data.iter_from(0)):
             if i == limit_batches:
                 break
-            out = model(batch, state)
+            part = distributed.eval_shard(batch)  # this rank's examples / columns (all of them in one process)
+            if part is None:
+                continue
+            out = model(part, state)
             state = out.state if data.stateful else None
             for k, v in out.sums.items():
                 sums[k] = sums[k] + v if k in sums else v.clone()
             count += out.count
     model.train(was_training)
+    sums, count = distributed.all_reduce_sums(sums, count, device)
     means = {k: float(v) / max(count, 1) for k, v in sums.items()}
     return model.objective.summarize(means)
 
@@ -122,12 +134,17 @@ def train(
     st = state or TrainState()
     steps_per_epoch = len(train_data)
     total_steps = settings.total_steps(steps_per_epoch)
-    logger = MetricsLogger(run_dir)
+    logger = MetricsLogger(run_dir, enabled=distributed.is_main())
     ckpt_dir = run_dir / "checkpoints"
     params = list(model.parameters())  # which ones train may change per epoch; clipping skips those without grad
     device, precision = settings.device, settings.precision
+    accumulate, world = settings.accumulate_grad_batches, distributed.world_size()
+    plain = accumulate == 1 and world == 1  # one process, no accumulation: the loss as it is
+    ddp = distributed.wrap(model, device, settings.find_unused_parameters)  # the model itself in one process
 
     def save(name: str) -> None:
+        if not distributed.is_main():
+            return
         checkpoint.save(ckpt_dir / name, {
             **checkpoint_meta,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
@@ -164,29 +181,40 @@ def train(
     eval_seconds, loop_t0 = 0.0, time.perf_counter()
     try:
         while st.step < total_steps and st.epoch <= settings.max_epochs:
-            rnn_state = None
+            rnn_states: list = [None] * accumulate  # one carried state per micro-batch (its own LM columns)
             train_data.set_epoch(st.epoch)
             if on_epoch_start is not None:
                 on_epoch_start(st.epoch)
             for batch in train_data.iter_from(st.batch_in_epoch):
-                with autocast(device, precision):
-                    out = model(batch, rnn_state)
                 optimizer.zero_grad(set_to_none=True)
-                out.loss.backward()
+                micro = distributed.micro_batches(batch, accumulate)  # [(part, counts)]: this rank's slices
+                step_count = 0
+                for j, (part, counts) in enumerate(micro):
+                    with distributed.no_sync(ddp, j < len(micro) - 1):
+                        with autocast(device, precision):
+                            out = ddp(part, rnn_states[j])
+                        # weight by count (0 for a padding copy); the sum is divided by the global count below
+                        (out.loss if plain else out.loss * (out.count if counts else 0)).backward()
+                    rnn_states[j] = detach_state(out.state) if train_data.stateful else None
+                    if counts:
+                        for k, v in out.sums.items():
+                            window_sums[k] = window_sums[k] + v if k in window_sums else v.detach().clone()
+                        window_count += out.count
+                        step_count += out.count
+                if not plain:  # DDP averaged the gradients over ranks: times world / global count = mean
+                    step_count = distributed.all_reduce_int(step_count)
+                    distributed.scale_gradients(params, world / max(step_count, 1))
                 if settings.clip_grad_norm > 0:
                     torch.nn.utils.clip_grad_norm_(params, settings.clip_grad_norm)
                 optimizer.step()
                 scheduler.step()
-                rnn_state = detach_state(out.state) if train_data.stateful else None
                 st.step += 1
                 st.batch_in_epoch += 1
-                for k, v in out.sums.items():
-                    window_sums[k] = window_sums[k] + v if k in window_sums else v.detach().clone()
-                window_count += out.count
-                window_tokens += out.count
+                window_tokens += step_count  # all ranks'
 
                 if st.step % settings.log_interval == 0 or st.step == total_steps:
                     now = time.perf_counter()
+                    window_sums, window_count = distributed.all_reduce_sums(window_sums, window_count, device)
                     means = {k: float(v) / max(window_count, 1) for k, v in window_sums.items()}
                     metrics = model.objective.summarize(means)
                     rate = window_tokens / max(now - window_t0, 1e-9)
@@ -197,7 +225,7 @@ def train(
                         display.message(f"[warn] non-finite training metrics at step {st.step}: {metrics}")
                     window_sums, window_count, window_tokens = {}, 0, 0
                     window_t0 = time.perf_counter()
-                st.train_tokens += out.count
+                st.train_tokens += step_count
 
                 if settings.eval_interval > 0 and st.step % settings.eval_interval == 0:
                     validate()
