@@ -56,7 +56,8 @@ def main() -> None:
           f"(step 1: {a[min(a)]:.6f} vs {b[min(b)]:.6f}; step {max(a)}: {a[max(a)]:.6f} vs {b[max(b)]:.6f})")
     # Fine-tuning (ULMFiT's gradual unfreezing: frozen groups under DDP) from the N-process checkpoint, both ways.
     ft = [f"transfer.checkpoint={many}", f"trainer.max_steps={args.steps}", "trainer.log_interval=1",
-          "trainer.device=cpu", "trainer.progress=log", "head.dropout=0", "trainer.max_epochs=3"]
+          "trainer.device=cpu", "trainer.progress=log", "head.dropout=0", "trainer.max_epochs=5",
+          "dataset.train_limit=320"]  # 10 steps per epoch: gradual unfreezing reaches the embedding
     ft_one, ft_many = out / "finetune_single", out / f"finetune_ddp{args.nproc}"
     run([sys.executable, "-m", "seqtune", "finetune", *ft, f"hydra.run.dir={ft_one}"], env)
     run([sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={args.nproc}", "-m", "seqtune",

@@ -433,9 +433,9 @@ def trainer_problems(t: DictConfig, o: DictConfig) -> list[str]:
     from seqtune import distributed
 
     slices = distributed.world_size() * t.accumulate_grad_batches
-    if t.accumulate_grad_batches > 0 and t.batch_size < slices:
+    if t.accumulate_grad_batches > 0 and 0 < t.batch_size < slices:
         problems.append(f"trainer.batch_size={t.batch_size} is the global batch, cut into {distributed.world_size()} "
-                        f"processes x trainer.accumulate_grad_batches={t.accumulate_grad_batches} = {slices} "
+                        f"process(es) x trainer.accumulate_grad_batches={t.accumulate_grad_batches} = {slices} "
                         f"micro-batches; set trainer.batch_size to at least {slices} or accumulate fewer batches.")
     if t.limit_eval_batches == 0 or t.limit_eval_batches < -1:
         problems.append(f"trainer.limit_eval_batches={t.limit_eval_batches} must be a positive number of batches, or -1 for all.")
