@@ -47,7 +47,7 @@ def main() -> None:
               *args.overrides]
     one, many = out / "single", out / f"ddp{args.nproc}"
     run([sys.executable, "-m", "seqtune", "pretrain", *common, f"hydra.run.dir={one}"], env)
-    run([sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={args.nproc}", "-m", "seqtune",
+    run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}", "-m", "seqtune",
          "pretrain", *common, f"hydra.run.dir={many}"], env)
     a, b = losses(one), losses(many)
     assert a.keys() == b.keys(), (sorted(a), sorted(b))
@@ -60,7 +60,7 @@ def main() -> None:
           "dataset.train_limit=320"]  # 10 steps per epoch: gradual unfreezing reaches the embedding
     ft_one, ft_many = out / "finetune_single", out / f"finetune_ddp{args.nproc}"
     run([sys.executable, "-m", "seqtune", "finetune", *ft, f"hydra.run.dir={ft_one}"], env)
-    run([sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={args.nproc}", "-m", "seqtune",
+    run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}", "-m", "seqtune",
          "finetune", *ft, f"hydra.run.dir={ft_many}"], env)
     a, b = losses(ft_one), losses(ft_many)
     assert a.keys() == b.keys(), (sorted(a), sorted(b))

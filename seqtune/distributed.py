@@ -70,7 +70,7 @@ def init() -> bool:
 
         TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
     cuda = torch.cuda.is_available()
-    if cuda:
+    if cuda and local_rank() < torch.cuda.device_count():  # (a CPU run on a machine with fewer GPUs than ranks)
         torch.cuda.set_device(local_rank())
     dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo", timeout=datetime.timedelta(minutes=30))
     return True
@@ -90,6 +90,27 @@ def rank() -> int:
 
 def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def gpus_for_every_local_rank() -> bool:
+    """One GPU per process on this node (``trainer.device=auto`` then means the GPU of the local rank)."""
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world_size()))
+    return torch.cuda.is_available() and torch.cuda.device_count() >= local_world
+
+
+def same_on_all_ranks(value: str, what: str) -> None:
+    """Raise a DataError naming ``what`` unless every rank computed the same ``value`` (e.g. a fitted tokenizer)."""
+    if not active():
+        return
+    import hashlib
+
+    from seqtune.errors import DataError
+
+    digests = _gather(hashlib.sha256(value.encode("utf-8")).hexdigest())
+    if len(set(digests)) > 1:
+        raise DataError(f"the {what} differs between the data-parallel processes (rank digests {digests}); every "
+                        "process must read the same data with the same settings. Fit it once (e.g. run "
+                        "`seqtune pretrain` in one process first) or check that every node sees the same files.")
 
 
 def is_main() -> bool:

@@ -70,6 +70,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     # ---- data: encoded with the pretrained tokenizer; labels saved with the run
     data = load_labelled(cfg.dataset, tokenizer=tokenizer)
     tokenizer = data.tokenizer
+    distributed.same_on_all_ranks(json.dumps([tokenizer.to_dict(), data.labels], sort_keys=True), "tokenizer or label set")
     if main:
         (run_dir / "tokenizer.json").write_text(json.dumps(tokenizer.to_dict()), encoding="utf-8")
         (run_dir / "labels.json").write_text(json.dumps(data.labels, indent=1), encoding="utf-8")

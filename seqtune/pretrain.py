@@ -41,7 +41,8 @@ def pick_device(name: str) -> torch.device:
     """``auto``: the GPU if there is one.  In a data-parallel run ``auto`` and ``cuda`` mean the GPU of this
     process's local rank (``cuda:N`` is taken as given)."""
     if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+        usable = distributed.gpus_for_every_local_rank() if distributed.active() else torch.cuda.is_available()
+        name = "cuda" if usable else "cpu"
     if name == "cuda" and distributed.active():
         return torch.device("cuda", distributed.local_rank())
     return torch.device(name)
@@ -99,6 +100,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     init_tokenizer = tokenizer_from_dict(init["tokenizer"]) if init and init.get("tokenizer") else None
     data = load_pretrain_data(cfg, data_kind(cfg.objective.name), device, init_tokenizer)
     tok = data.tokenizer
+    if tok is not None:  # every rank fitted its own: they must agree, or the ranks would train different models
+        distributed.same_on_all_ranks(json.dumps(tok.to_dict(), sort_keys=True), "tokenizer fitted on the train split")
     if "num_features" in data.info:  # numeric input: the width comes from the data, kept for finetune
         cfg.model.num_features = data.info["num_features"]
     if main:

@@ -14,7 +14,9 @@ from omegaconf import OmegaConf
 from seqtune import checkpoint, distributed
 from seqtune.data.batching import BucketBatches, LMStream
 from seqtune.data.labelled import Example
-from tests.conftest import TINY, read_jsonl, run_cli
+from seqtune.config import validate
+from seqtune.errors import ConfigError
+from tests.conftest import TINY, compose_config, read_jsonl, run_cli
 from tests.test_pretrain import EXPECTED_FILES
 
 # A few steps, every step logged, no dropout: runs that see the same global batches must log the same losses.
@@ -80,19 +82,21 @@ def test_every_example_is_seen_exactly_once_per_epoch_across_ranks(world, accumu
         assert padding == max(0, world * accumulate - 2)  # only the last batch (23 = 3 x 7 + 2) is short
 
 
-def test_submitit_jobs_reuse_the_directory_their_launcher_claimed(tmp_path):
+def test_submitit_jobs_reuse_the_directory_their_launcher_claimed(tmp_path, monkeypatch):
     """A submitit job resolves the sweep directory again, in a new process: it must get the launcher's."""
-    code = ("import os, sys; from seqtune.cli import unique_dir; print(unique_dir(sys.argv[1]))")
+    from seqtune import cli
+
     base = str(tmp_path / "sweep")
-    env = {**os.environ}
-    claimed = subprocess.run([sys.executable, "-c", code + "; print(os.environ['SEQTUNE_RUN_DIRS'])", base],
-                             env=env, capture_output=True, text=True, check=True).stdout.split("\n")
-    assert claimed[0] == base
-    job_env = {**env, "SEQTUNE_RUN_DIRS": claimed[1], "SUBMITIT_EXECUTOR": "local"}
-    job = subprocess.run([sys.executable, "-c", code, base], env=job_env, capture_output=True, text=True, check=True)
-    assert job.stdout.strip() == base  # not base-2: the directory exists, but it is this sweep's
-    plain = subprocess.run([sys.executable, "-c", code, base], env=env, capture_output=True, text=True, check=True)
-    assert plain.stdout.strip() == base + "-2"  # an unrelated run still gets a directory of its own
+    monkeypatch.setenv("SEQTUNE_RUN_DIRS", "{}")  # restored after the test
+    monkeypatch.delenv("SUBMITIT_EXECUTOR", raising=False)
+    monkeypatch.setattr(cli._ClaimedDirs, "by_base", {})
+    assert cli.unique_dir(base) == base  # the launching process claims it ...
+    monkeypatch.setattr(cli._ClaimedDirs, "by_base", {})  # ... a job process starts with nothing claimed
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "local")
+    assert cli.unique_dir(base) == base  # not base-2: the directory exists, but it is this sweep's
+    monkeypatch.setattr(cli._ClaimedDirs, "by_base", {})
+    monkeypatch.delenv("SUBMITIT_EXECUTOR")
+    assert cli.unique_dir(base) == base + "-2"  # an unrelated run still gets a directory of its own
 
 
 # ----------------------------------------------------------------------------------------- accumulation
@@ -111,10 +115,14 @@ def test_accumulated_micro_batches_equal_one_batch(tmp_path):
     assert json.loads((runs[3] / "summary.json").read_text())["steps"] == 6  # optimizer steps, not micro-batches
 
 
-def test_accumulation_larger_than_the_batch_is_a_config_error(tmp_path):
-    res = run_cli(["pretrain", *EXACT, "trainer.batch_size=2", "trainer.accumulate_grad_batches=4"], tmp_path)
-    assert res.returncode == 2
-    assert "trainer.batch_size=2 is the global batch" in res.stderr and "trainer.accumulate_grad_batches=4" in res.stderr
+def test_accumulation_larger_than_the_batch_is_a_config_error():
+    cfg = compose_config("pretrain", ["trainer.batch_size=2", "trainer.accumulate_grad_batches=4"])
+    with pytest.raises(ConfigError) as err:
+        validate(cfg)
+    assert "trainer.batch_size=2 is the global batch" in str(err.value)
+    assert "trainer.accumulate_grad_batches=4" in str(err.value)
+    with pytest.raises(ConfigError, match="trainer.accumulate_grad_batches=0 must be > 0"):
+        validate(compose_config("pretrain", ["trainer.accumulate_grad_batches=0"]))
 
 
 # ------------------------------------------------------------------------------------------- torchrun
