@@ -142,7 +142,8 @@ def _run_task(command: str, cfg: DictConfig) -> float | None:
                 _report(exc)
             else:
                 traceback.print_exc()
-            record_failure(run_dir, exc)
+            if distributed.is_main():
+                record_failure(run_dir, exc)
             return worst_value(hydra_cfg.sweeper)
         if isinstance(exc, SeqtuneError):
             _report(exc)
