@@ -101,10 +101,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     groups = layer_groups(model)
     optimizer = build_optimizer(cfg.optimizer, discriminative_param_groups(groups, cfg.optimizer.lr, tr.lr_factor))
     monitor = head.default_monitor if t.monitor == "auto" else t.monitor
+    freezes = any(strategy.frozen_groups(len(groups), e, tr.freeze_layers) > 0 for e in range(1, t.max_epochs + 1))
     settings = LoopSettings(t.max_epochs, t.max_steps, t.eval_interval, t.log_interval, cfg.optimizer.clip_grad_norm,
                             t.precision, device, t.limit_eval_batches, monitor,
                             "min" if monitor in MINIMISED else "max", t.patience, t.accumulate_grad_batches,
-                            find_unused_parameters=True)  # frozen layer groups get no gradient
+                            find_unused_parameters=freezes)  # DDP: frozen layer groups get no gradient
     total_steps = settings.total_steps(len(train_data))
     scheduler = build_schedule(cfg.optimizer.schedule, optimizer, total_steps, len(train_data))
     display = Display(t.progress if main else "quiet", total_steps, f"finetune {tr.name}")

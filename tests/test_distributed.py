@@ -164,6 +164,7 @@ def test_torchrun_two_processes_match_one_and_only_rank_0_writes(tmp_path):
     assert abs(test["loss"] - s2["test/loss"]) < 1e-5
 
 
+@pytest.mark.slow  # about 40 s on 2 shared cores
 def test_torchrun_finetune_with_frozen_groups_and_an_uneven_last_batch(tmp_path, tiny_pretrain_run):
     """Gradual unfreezing under DDP, 9 examples in batches of 4 (the last has 1: rank 1 pads with a zero-weight
     copy); the losses match one process and ``seqtune evaluate`` in one process reproduces the test metrics."""
