@@ -4,9 +4,15 @@ Each command picks its config root under ``conf/`` (shipped in the package as ``
 rest of argv to Hydra, so every Hydra flag works: ``--help``, ``--cfg job``, ``--info``, ``-m``, ``a.b=c``,
 ``+x=y``.  User-fixable problems (:class:`~seqtune.errors.SeqtuneError`) are printed as one paragraph and
 exit with status 2; set ``SEQTUNE_VERBOSE=1`` to see the traceback as well.
+
+Data-parallel: ``torchrun --nproc_per_node=N -m seqtune pretrain ...`` runs this in N processes.  They join
+the process group before Hydra starts, rank 0 picks the run directory and the others receive it
+(:func:`unique_dir`); ranks other than 0 print nothing but errors and write no files.
 """
 from __future__ import annotations
 
+import json
+import logging
 import os
 import sys
 import traceback
@@ -18,7 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from seqtune import __version__
+from seqtune import __version__, distributed
 from seqtune.config import register_configs
 from seqtune.errors import Interrupted, SeqtuneError
 
@@ -55,14 +61,36 @@ class _ClaimedDirs:
     by_base: dict[str, str] = {}
 
 
+_INHERITED_DIRS = "SEQTUNE_RUN_DIRS"  # base -> claimed directory, for the jobs a launcher starts
+
+
 def unique_dir(base: str) -> str:
     """``base``, or ``base-2``, ``base-3``... : the first that this process creates itself.
 
     ``os.mkdir`` is atomic, so two runs started in the same second (same timestamp) get different directories
     instead of writing into one.  Used in the root configs as ``${seqtune.unique:...}``.
+
+    The same directory must come out in every process of one run: in a data-parallel run rank 0 claims it
+    and broadcasts the name; a job started by the submitit launcher (a new process that resolves the sweep
+    directory again) takes the one its launching process claimed, passed on in the environment.
     """
     if base in _ClaimedDirs.by_base:
         return _ClaimedDirs.by_base[base]
+    inherited = json.loads(os.environ.get(_INHERITED_DIRS, "{}"))
+    if os.environ.get("SUBMITIT_EXECUTOR") and base in inherited:
+        _ClaimedDirs.by_base[base] = inherited[base]
+        return inherited[base]
+    if distributed.active():
+        candidate = distributed.broadcast_object(_claim(base) if distributed.is_main() else None)
+        _ClaimedDirs.by_base[base] = candidate
+        return candidate
+    candidate = _claim(base)
+    _ClaimedDirs.by_base[base] = candidate
+    os.environ[_INHERITED_DIRS] = json.dumps({**inherited, base: candidate})
+    return candidate
+
+
+def _claim(base: str) -> str:
     Path(base).parent.mkdir(parents=True, exist_ok=True)
     candidate, n = base, 1
     while True:
@@ -72,7 +100,6 @@ def unique_dir(base: str) -> str:
         except FileExistsError:
             n += 1
             candidate = f"{base}-{n}"
-    _ClaimedDirs.by_base[base] = candidate
     return candidate
 
 
@@ -96,6 +123,8 @@ def _record_job(job_dir: Path, overrides: list[str], result: object = None) -> N
 def _run_task(command: str, cfg: DictConfig) -> float | None:
     """Run one job; return the value Hydra sweepers optimise (None if the config names none)."""
     _Progress.task_started = True
+    if distributed.init() and not distributed.is_main():  # the tasks of a submitit job join here
+        _quiet_rank()
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
@@ -140,7 +169,8 @@ def _run_task(command: str, cfg: DictConfig) -> float | None:
                 _report(exc)
             else:
                 traceback.print_exc()
-            record_failure(run_dir, exc)
+            if distributed.is_main():
+                record_failure(run_dir, exc)
             return worst_value(hydra_cfg.sweeper)
         if isinstance(exc, SeqtuneError):
             _report(exc)
@@ -178,6 +208,16 @@ def _generate(cfg: DictConfig) -> float | None:
 _ENTRY_POINTS: dict[str, Callable[[], object]] = {
     "pretrain": _pretrain, "finetune": _finetune, "evaluate": _evaluate, "predict": _predict, "generate": _generate,
 }
+
+
+def _quiet_rank() -> None:
+    """Ranks other than 0: nothing on stdout and nothing into the run's log file (errors still reach stderr)."""
+    sys.stdout = open(os.devnull, "w")
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.FileHandler):
+            root.removeHandler(handler)
+            handler.close()
 
 
 def _usage() -> str:
@@ -224,8 +264,10 @@ def main(argv: list[str] | None = None) -> None:
         print(_usage(), file=sys.stderr)
         sys.exit(2)
     register_configs()
-    if not OmegaConf.has_resolver("seqtune.unique"):
-        OmegaConf.register_new_resolver("seqtune.unique", unique_dir)
+    _register_resolver()
+    torchrun = distributed.launched_by_torchrun()
+    if torchrun:
+        distributed.init()  # before Hydra: rank 0's run directory reaches the others through the group
     if any(a.split("=", 1)[0].lstrip("+") == "resume" for a in rest):
         from seqtune.resume import prepare_argv
 
@@ -234,6 +276,9 @@ def main(argv: list[str] | None = None) -> None:
         except SeqtuneError as exc:
             _report(exc)
             sys.exit(exc.exit_code)
+    if torchrun and not distributed.is_main():
+        _quiet_rank()
+        rest = [*rest, "hydra.output_subdir=null"]  # Hydra's .hydra/ record: rank 0's only
     # Hydra reads sys.argv itself; argv[0] only names the program in its messages.
     sys.argv = [f"seqtune {command}", *rest]
     try:
@@ -244,6 +289,17 @@ def main(argv: list[str] | None = None) -> None:
         if exc.code == 1 and not _Progress.task_started:
             sys.exit(2)
         raise
+    finally:
+        distributed.shutdown()
+
+
+def _register_resolver() -> None:
+    if not OmegaConf.has_resolver("seqtune.unique"):
+        OmegaConf.register_new_resolver("seqtune.unique", unique_dir)
+
+
+# At import too: a submitit job unpickles the task function (importing this module) without running main().
+_register_resolver()
 
 
 if __name__ == "__main__":

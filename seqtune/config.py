@@ -286,6 +286,7 @@ class TrainerConfig:
     checkpoint_every: int = 0  # also write checkpoints/step-<N>.pt (and refresh last.pt) every N steps; 0 = off
     keep_checkpoints: int = 2  # step checkpoints kept (the newest); older ones are deleted
     skip_nonfinite: bool = False  # a NaN/Inf loss or gradient skips the batch (counted) instead of stopping the run
+    accumulate_grad_batches: int = 1  # micro-batches per optimizer step in each process (batch_size stays the global batch)
 
 
 @dataclass
@@ -439,6 +440,14 @@ def trainer_problems(t: DictConfig, o: DictConfig) -> list[str]:
     _positive(problems, "trainer.eval_interval", t.eval_interval, allow_zero=True)
     _positive(problems, "trainer.checkpoint_every", t.checkpoint_every, allow_zero=True)
     _positive(problems, "trainer.keep_checkpoints", t.keep_checkpoints)
+    _positive(problems, "trainer.accumulate_grad_batches", t.accumulate_grad_batches)
+    from seqtune import distributed
+
+    slices = distributed.world_size() * t.accumulate_grad_batches
+    if t.accumulate_grad_batches > 0 and 0 < t.batch_size < slices:
+        problems.append(f"trainer.batch_size={t.batch_size} is the global batch, cut into {distributed.world_size()} "
+                        f"process(es) x trainer.accumulate_grad_batches={t.accumulate_grad_batches} = {slices} "
+                        f"micro-batches; set trainer.batch_size to at least {slices} or accumulate fewer batches.")
     if t.limit_eval_batches == 0 or t.limit_eval_batches < -1:
         problems.append(f"trainer.limit_eval_batches={t.limit_eval_batches} must be a positive number of batches, or -1 for all.")
     if t.max_steps == 0 or t.max_steps < -1:

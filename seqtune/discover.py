@@ -35,15 +35,21 @@ def _description(text: str) -> str:
 
 
 def groups() -> dict[str, dict[str, str]]:
-    """group -> option -> one-line description, for every group folder under conf/."""
+    """group -> option -> one-line description, for every group folder under conf/ (nested ones such as
+    ``hydra/launcher`` by their path)."""
     out: dict[str, dict[str, str]] = {}
-    for folder in sorted(_conf_root().iterdir(), key=lambda p: p.name):
-        if not folder.is_dir() or folder.name.startswith("_"):
-            continue
-        options = {f.name[:-5]: _description(f.read_text(encoding="utf-8"))
-                   for f in sorted(folder.iterdir(), key=lambda p: p.name) if f.name.endswith(".yaml")}
-        if options:
-            out[folder.name] = options
+
+    def walk(folder: Traversable, prefix: str) -> None:
+        for sub in sorted(folder.iterdir(), key=lambda p: p.name):
+            if not sub.is_dir() or sub.name.startswith("_"):
+                continue
+            options = {f.name[:-5]: _description(f.read_text(encoding="utf-8"))
+                       for f in sorted(sub.iterdir(), key=lambda p: p.name) if f.name.endswith(".yaml")}
+            if options:
+                out[prefix + sub.name] = options
+            walk(sub, f"{prefix}{sub.name}/")
+
+    walk(_conf_root(), "")
     return out
 
 
@@ -64,7 +70,7 @@ def settings(group: str) -> dict[str, dict[str, str]]:
     known = groups()
     if group not in known:
         raise ConfigError(f"unknown config group {group!r}; groups are: {', '.join(known)}. Try `seqtune ls`.")
-    folder = _conf_root() / group
+    folder = _conf_root().joinpath(*group.split("/"))
     return {opt: _flatten(OmegaConf.create((folder / f"{opt}.yaml").read_text(encoding="utf-8")) or OmegaConf.create())
             for opt in known[group]}
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from seqtune import checkpoint, resume
+from seqtune import checkpoint, distributed, resume
 from seqtune.config import model_problems, to_plain, validate_finetune
 from seqtune.data.batching import BucketBatches
 from seqtune.data.labelled import load_labelled
@@ -29,7 +29,7 @@ from seqtune.objectives.base import TaskModel
 from seqtune.optim import build_optimizer, build_schedule
 from seqtune._runtime import tune_malloc
 from seqtune.environment import set_determinism, write_environment
-from seqtune.pretrain import count_parameters, pick_device, seed_everything
+from seqtune.pretrain import count_parameters, parallel_note, pick_device, seed_everything
 from seqtune.registry import TRANSFERS
 from seqtune.transfer import (discriminative_param_groups, layer_groups, load_matching, merged_model_config,
                               resolve_checkpoint, set_trainable)
@@ -53,8 +53,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     seed_everything(t.seed)
     set_determinism(t.deterministic)
     device = pick_device(t.device)
+    main = distributed.is_main()  # only rank 0 writes files
     run_dir.mkdir(parents=True, exist_ok=True)
-    if not cfg.resume:
+    if main and not cfg.resume:
         write_environment(run_dir)  # a resumed run keeps the record of its first launch
     notes: list[str] = []  # shown once the display exists
 
@@ -81,12 +82,15 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     # ---- data: encoded with the pretrained tokenizer; labels saved with the run
     data = load_labelled(cfg.dataset, tokenizer=tokenizer)
     tokenizer = data.tokenizer
-    (run_dir / "tokenizer.json").write_text(json.dumps(tokenizer.to_dict()), encoding="utf-8")
-    (run_dir / "labels.json").write_text(json.dumps(data.labels, indent=1), encoding="utf-8")
+    distributed.same_on_all_ranks(json.dumps([tokenizer.to_dict(), data.labels], sort_keys=True), "tokenizer or label set")
+    if main:
+        (run_dir / "tokenizer.json").write_text(json.dumps(tokenizer.to_dict()), encoding="utf-8")
+        (run_dir / "labels.json").write_text(json.dumps(data.labels, indent=1), encoding="utf-8")
     plain = to_plain(cfg)
     plain["model"] = model_cfg
     plain["transfer"]["checkpoint"] = str(ckpt_path) if ckpt_path else None  # "latest" resolved, for the record
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(plain)), encoding="utf-8")
+    if main:
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(plain)), encoding="utf-8")
     train_data = BucketBatches(data.train, t.batch_size, shuffle=True, seed=t.seed, device=device)
     valid_data = BucketBatches(data.valid, t.eval_batch_size, shuffle=False, seed=0, device=device)
     test_data = BucketBatches(data.test, t.eval_batch_size, shuffle=False, seed=0, device=device)
@@ -109,13 +113,15 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     groups = layer_groups(model)
     optimizer = build_optimizer(cfg.optimizer, discriminative_param_groups(groups, cfg.optimizer.lr, tr.lr_factor))
     monitor = head.default_monitor if t.monitor == "auto" else t.monitor
+    freezes = any(strategy.frozen_groups(len(groups), e, tr.freeze_layers) > 0 for e in range(1, t.max_epochs + 1))
     settings = LoopSettings(t.max_epochs, t.max_steps, t.eval_interval, t.log_interval, cfg.optimizer.clip_grad_norm,
                             t.precision, device, t.limit_eval_batches, monitor,
                             "min" if monitor in MINIMISED else "max", t.patience, tuple(t.loggers), t.compile,
-                            t.checkpoint_every, t.keep_checkpoints, t.skip_nonfinite)
+                            t.checkpoint_every, t.keep_checkpoints, t.skip_nonfinite, t.accumulate_grad_batches,
+                            find_unused_parameters=freezes)  # DDP: frozen layer groups get no gradient
     total_steps = settings.total_steps(len(train_data))
     scheduler = build_schedule(cfg.optimizer.schedule, optimizer, total_steps, len(train_data))
-    display = Display(t.progress, total_steps, f"finetune {tr.name}")
+    display = Display(t.progress if main else "quiet", total_steps, f"finetune {tr.name}")
     trainable_by_epoch: dict[int, int] = {}
 
     def on_epoch_start(epoch: int) -> None:
@@ -137,6 +143,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
         f"{model_cfg['hidden_size']}{' bidirectional' if model_cfg['bidirectional'] else ''} + {head.name}, "
         f"{count_parameters(model):,} parameters, on {device}; transfer={tr.name} ({strategy.describe}); "
         f"lr per group: {lrs}; {total_steps:,} steps; best.pt by val/{monitor}"
+        + parallel_note(t.batch_size, t.accumulate_grad_batches)
     )
     meta = {"config": plain, "tokenizer": tokenizer.to_dict(), "objective": head.name, "head": head.name,
             "labels": data.labels, "task": data.task, "transfer": tr.name}
@@ -149,14 +156,16 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
         display.close()
 
     # ---- test with the best weights: loss from the loop's evaluation, scores from the predictions
+    distributed.barrier()  # rank 0 has written best.pt
     best = checkpoint.load(run_dir / "checkpoints" / "best.pt", map_location=device)
     model.load_state_dict(best["model"])
     test = evaluate(model, test_data, device, t.precision, t.limit_eval_batches)
     probs = predict_examples(model, data.test, t.eval_batch_size, device)
     test.update(score(head, data.test, probs))
-    with open(run_dir / "test_predictions.jsonl", "w", encoding="utf-8") as fh:
-        for record in prediction_records(head, probs):
-            fh.write(json.dumps(record) + "\n")
+    if main:
+        with open(run_dir / "test_predictions.jsonl", "w", encoding="utf-8") as fh:
+            for record in prediction_records(head, probs):
+                fh.write(json.dumps(record) + "\n")
     summary: dict[str, object] = {
         **{f"val/{k}": v for k, v in best["metrics"].items()},
         **{f"test/{k}": v for k, v in test.items()},
@@ -168,7 +177,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     }
     if t.skip_nonfinite:
         summary["train/skipped_batches"] = state.skipped_batches
-    write_json(run_dir / "summary.json", summary)
+    if main:
+        write_json(run_dir / "summary.json", summary)
     if display.mode != "quiet":
         shown = {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}
         display.console.print(summary_table(shown, f"finetune {tr.name} {head.name} on {cfg.dataset.name}"))

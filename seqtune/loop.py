@@ -18,6 +18,12 @@ it, after ``on_epoch_start`` has set which parameters train, so the next step is
 Non-finite losses: checked every step on the CPU (free there).  On CUDA a per-step check would make every step
 wait for the host, so the default (stop) mode checks the summed loss at each log interval and the weights before
 every checkpoint save; ``skip_nonfinite`` checks the loss and the gradient norm every step on every device.
+
+Data-parallel (``torchrun``, see ``distributed.py``): each global batch is cut into this rank's
+``accumulate_grad_batches`` micro-batches; all but the last skip DDP's gradient all-reduce (``no_sync``).
+Each micro-batch's mean loss is weighted by its count and the summed gradient divided by the global count,
+so any split of a batch gives the gradient of the whole batch's mean loss.  Metric sums are all-reduced at
+log and evaluation points only; only rank 0 writes metrics and checkpoints.
 """
 from __future__ import annotations
 
@@ -33,7 +39,7 @@ from typing import Any, Callable, Iterator, Literal, Protocol
 
 import torch
 
-from seqtune import checkpoint
+from seqtune import checkpoint, distributed
 from seqtune.errors import Interrupted, TrainingError
 from seqtune.loggers import build_loggers
 from seqtune.metrics import Display, format_metrics
@@ -69,6 +75,8 @@ class LoopSettings:
     checkpoint_every: int = 0  # write checkpoints/step-<N>.pt every N steps; 0: off
     keep_checkpoints: int = 2  # step checkpoints kept
     skip_nonfinite: bool = False  # skip a batch with a NaN/Inf loss or gradient instead of stopping
+    accumulate_grad_batches: int = 1  # micro-batches per optimizer step (per process)
+    find_unused_parameters: bool = False  # DDP: some parameters may get no gradient (frozen layer groups)
 
     def total_steps(self, steps_per_epoch: int) -> int:
         by_epochs = self.max_epochs * steps_per_epoch
@@ -120,12 +128,16 @@ def evaluate(model: TaskModel, data: Batches, device: torch.device, precision: s
         for i, batch in enumerate(data.iter_from(0)):
             if i == limit_batches:
                 break
-            out = model(batch, state)
+            part = distributed.eval_shard(batch)  # this rank's examples / columns (all of them in one process)
+            if part is None:
+                continue
+            out = model(part, state)
             state = out.state if data.stateful else None
             for k, v in out.sums.items():
                 sums[k] = sums[k] + v if k in sums else v.clone()
             count += out.count
     model.train(was_training)
+    sums, count = distributed.all_reduce_sums(sums, count, device)
     means = {k: float(v) / max(count, 1) for k, v in sums.items()}
     return model.objective.summarize(means)
 
@@ -217,10 +229,12 @@ def train(
     params = list(model.parameters())  # which ones train may change per epoch; clipping skips those without grad
     device, precision = settings.device, settings.precision
     check_every_step = device.type != "cuda" or settings.skip_nonfinite  # on CUDA: no host sync per step
+    accumulate, world = settings.accumulate_grad_batches, distributed.world_size()
+    plain = accumulate == 1 and world == 1  # one process, no accumulation: the loss as it is
 
     window_sums: dict[str, torch.Tensor] = {}
     window_count, window_tokens = 0, 0
-    rnn_state: Any = None
+    rnn_states: list[Any] = [None] * accumulate  # one carried state per micro-batch (its own LM columns)
     prepared_epoch: int | None = None
     saved_step: int | None = None  # step of last.pt on disk
     if resume is None:
@@ -234,12 +248,17 @@ def train(
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
         loop_state = resume.get("loop", {})
-        rnn_state = _to_device(loop_state.get("rnn_state"), device)
+        saved_states = loop_state.get("rnn_states")
+        if isinstance(saved_states, list) and len(saved_states) == accumulate and world == 1:
+            rnn_states = [_to_device(x, device) for x in saved_states]
+        elif saved_states is not None and any(x is not None for x in saved_states):  # another layout of the stream
+            display.message("[resume] the carried BPTT state does not fit this number of processes x "
+                            "trainer.accumulate_grad_batches: the next windows start from a zero state")
         window_sums = {k: v.to(device) for k, v in loop_state.get("window_sums", {}).items()}
         window_count, window_tokens = loop_state.get("window_count", 0), loop_state.get("window_tokens", 0)
         saved_step = st.step
         checkpoint.set_rng_state(resume["rng"])  # last: nothing may draw a random number before the next batch
-    logger = build_loggers(run_dir, settings.loggers)
+    logger = build_loggers(run_dir, settings.loggers, enabled=distributed.is_main())
     eval_seconds, loop_t0 = 0.0, time.perf_counter()
 
     def elapsed() -> float:
@@ -259,6 +278,8 @@ def train(
         if not settings.skip_nonfinite and not _all_finite(params + list(window_sums.values())):
             raise nonfinite(f"weights or training loss after step {st.step}")  # never replace a good checkpoint with NaN weights
         path = ckpt_dir / name
+        if not distributed.is_main():
+            return path
         checkpoint.save(path, {
             **checkpoint_meta,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
@@ -266,7 +287,7 @@ def train(
             "best_value": st.best_value, "best_step": st.best_step, "metrics": dict(st.last_val),
             "rng": checkpoint.rng_state(),
             "loop": {**{k: getattr(st, k) for k in TrainState.RESTORED}, "train_seconds": elapsed(),
-                     "rnn_state": rnn_state, "window_sums": window_sums, "window_count": window_count,
+                     "rnn_states": rnn_states, "window_sums": window_sums, "window_count": window_count,
                      "window_tokens": window_tokens},
         })
         if name == "last.pt":
@@ -276,6 +297,9 @@ def train(
     def save_step_checkpoint() -> None:
         nonlocal saved_step
         path = save(f"step-{st.step}.pt")
+        saved_step = st.step
+        if not distributed.is_main():
+            return
         checkpoint.replace_with(path, ckpt_dir / "last.pt")  # resume always finds the newest in last.pt
         saved_step = st.step
         for _, old in checkpoint.step_checkpoints(ckpt_dir)[: -settings.keep_checkpoints]:
@@ -305,6 +329,7 @@ def train(
 
     if settings.compile:
         model.compile()  # nn.Module.compile: the same module and parameter names, a compiled __call__
+    ddp = distributed.wrap(model, device, settings.find_unused_parameters)  # the model itself in one process
     model.train()
     window_t0 = time.perf_counter()
     try:
@@ -315,20 +340,38 @@ def train(
                     on_epoch_start(st.epoch)
                 prepared_epoch = None
                 for batch in train_data.iter_from(st.batch_in_epoch):
-                    with autocast(device, precision):
-                        out = model(batch, rnn_state)
+                    optimizer.zero_grad(set_to_none=True)
+                    micro = distributed.micro_batches(batch, accumulate)  # [(part, counts)]: this rank's slices
+                    step_sums: dict[str, torch.Tensor] = {}
+                    step_count, losses, new_states = 0, [], list(rnn_states)
+                    for j, (part, counts) in enumerate(micro):
+                        with distributed.no_sync(ddp, j < len(micro) - 1):
+                            with autocast(device, precision):
+                                out = ddp(part, rnn_states[j])
+                            # weight by count (0 for a padding copy); the sum is divided by the global count below
+                            (out.loss if plain else out.loss * (out.count if counts else 0)).backward()
+                        losses.append(out.loss.detach())
+                        new_states[j] = detach_state(out.state) if train_data.stateful else None
+                        if counts:
+                            for k, v in out.sums.items():
+                                step_sums[k] = step_sums[k] + v if k in step_sums else v.detach().clone()
+                            step_count += out.count
                     skipped = False
-                    if check_every_step and not bool(torch.isfinite(out.loss)):
-                        if not settings.skip_nonfinite:
-                            raise nonfinite(f"training loss ({float(out.loss.detach())}) at step {st.step + 1}")
-                        skipped = True
-                    else:
-                        optimizer.zero_grad(set_to_none=True)
-                        out.loss.backward()
+                    if check_every_step:  # every rank takes the same decision (DDP: a flag summed over ranks)
+                        bad = sum(not bool(torch.isfinite(loss)) for loss in losses)
+                        if (bad if plain else distributed.all_reduce_int(int(bad > 0))):
+                            if not settings.skip_nonfinite:
+                                values = [float(x) for x in losses]
+                                raise nonfinite(f"training loss ({values[0] if len(values) == 1 else values}) at step {st.step + 1}")
+                            skipped = True
+                    global_count = step_count if plain else distributed.all_reduce_int(step_count)
+                    if not skipped:
+                        if not plain:  # DDP averaged the gradients over ranks: times world / global count = mean
+                            distributed.scale_gradients(params, world / max(global_count, 1))
                         norm = None
                         if settings.clip_grad_norm > 0:
                             norm = torch.nn.utils.clip_grad_norm_(params, settings.clip_grad_norm)
-                        if settings.skip_nonfinite:
+                        if settings.skip_nonfinite:  # gradients are the same on every rank after the all-reduce
                             skipped = not bool(torch.isfinite(norm if norm is not None else _grad_norm(params)))
                         if not skipped:
                             optimizer.step()
@@ -337,19 +380,20 @@ def train(
                     st.batch_in_epoch += 1
                     if skipped:
                         st.skipped_batches += 1
-                        rnn_state = None  # do not carry a state that may hold NaN into the next window
+                        rnn_states = [None] * accumulate  # do not carry a state that may hold NaN into the next window
                         display.message(f"[warn] step {st.step}: non-finite loss or gradient, batch skipped "
                                         f"({st.skipped_batches} so far)")
                     else:
-                        rnn_state = detach_state(out.state) if train_data.stateful else None
-                        for k, v in out.sums.items():
-                            window_sums[k] = window_sums[k] + v if k in window_sums else v.detach().clone()
-                        window_count += out.count
-                        window_tokens += out.count
-                        st.train_tokens += out.count
+                        rnn_states = new_states
+                        for k, v in step_sums.items():
+                            window_sums[k] = window_sums[k] + v if k in window_sums else v
+                        window_count += step_count  # this rank's; summed over ranks at the log interval
+                        window_tokens += global_count  # all ranks'
+                        st.train_tokens += global_count
 
                     if st.step % settings.log_interval == 0 or st.step == total_steps:
                         now = time.perf_counter()
+                        window_sums, window_count = distributed.all_reduce_sums(window_sums, window_count, device)
                         metrics = {}
                         if window_count:
                             metrics = model.objective.summarize({k: float(v) / window_count for k, v in window_sums.items()})
@@ -383,7 +427,7 @@ def train(
                         window_t0 = time.perf_counter()
                     st.epoch += 1
                     st.batch_in_epoch = 0
-                    rnn_state = None  # every epoch reads the stream from its start with a fresh state
+                    rnn_states = [None] * accumulate  # every epoch reads the stream from its start with a fresh state
                     if st.stopped_early:
                         break
                     continue

@@ -27,16 +27,21 @@ def _clean(value: object) -> object:
 
 
 class MetricsLogger:
-    def __init__(self, run_dir: Path):
+    """``enabled=False`` (ranks other than 0 in data-parallel runs): opens nothing, writes nothing."""
+
+    def __init__(self, run_dir: Path, enabled: bool = True):
         self.path = run_dir / "metrics.jsonl"
-        self._fh = open(self.path, "a", encoding="utf-8")
+        self._fh = open(self.path, "a", encoding="utf-8") if enabled else None
 
     def log(self, record: dict[str, object]) -> None:
+        if self._fh is None:
+            return
         self._fh.write(json.dumps({k: _clean(v) for k, v in record.items()}) + "\n")
         self._fh.flush()
 
     def close(self) -> None:
-        self._fh.close()
+        if self._fh is not None:
+            self._fh.close()
 
 
 def write_json(path: Path, data: dict) -> None:

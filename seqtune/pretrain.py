@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from seqtune import checkpoint, resume
+from seqtune import checkpoint, distributed, resume
 from seqtune._runtime import cpu_has_native_bf16, tune_malloc
 from seqtune.config import to_plain, validate
 from seqtune.data.pretraining import load_pretrain_data
@@ -38,9 +38,23 @@ def seed_everything(seed: int) -> None:
 
 
 def pick_device(name: str) -> torch.device:
+    """``auto``: the GPU if there is one.  In a data-parallel run ``auto`` and ``cuda`` mean the GPU of this
+    process's local rank (``cuda:N`` is taken as given)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        usable = distributed.gpus_for_every_local_rank() if distributed.active() else torch.cuda.is_available()
+        name = "cuda" if usable else "cpu"
+    if name == "cuda" and distributed.active():
+        return torch.device("cuda", distributed.local_rank())
     return torch.device(name)
+
+
+def parallel_note(batch_size: int, accumulate: int) -> str:
+    """How the global batch is cut (empty in one process without accumulation)."""
+    world = distributed.world_size()
+    if world == 1 and accumulate == 1:
+        return ""
+    return (f"\nglobal batch {batch_size} = {world} process(es) x {accumulate} micro-batch(es) of about "
+            f"{batch_size / (world * accumulate):.3g}")
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -82,22 +96,27 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     seed_everything(t.seed)
     set_determinism(t.deterministic)
     device = pick_device(t.device)
+    main = distributed.is_main()  # only rank 0 writes files
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
-    if not cfg.resume:
-        write_environment(run_dir)  # a resumed run keeps the record of its first launch
+    if main:
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
+        if not cfg.resume:
+            write_environment(run_dir)  # a resumed run keeps the record of its first launch
 
     # ---- data: the objective's data path; tokenizer / normaliser fitted on the train split only, saved
     source = resumed or init
     init_tokenizer = tokenizer_from_dict(source["tokenizer"]) if source and source.get("tokenizer") else None
     data = load_pretrain_data(cfg, data_kind(cfg.objective.name), device, init_tokenizer)
     tok = data.tokenizer
+    if tok is not None:  # every rank fitted its own: they must agree, or the ranks would train different models
+        distributed.same_on_all_ranks(json.dumps(tok.to_dict(), sort_keys=True), "tokenizer fitted on the train split")
     if "num_features" in data.info:  # numeric input: the width comes from the data, kept for finetune
         cfg.model.num_features = data.info["num_features"]
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
-    if tok is not None:
+    if main:
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
+    if tok is not None and main:
         (run_dir / "tokenizer.json").write_text(json.dumps(tok.to_dict()), encoding="utf-8")
-    if data.info:
+    if data.info and main:
         (run_dir / "data.json").write_text(json.dumps(data.info), encoding="utf-8")
     train_data, valid_data, test_data = data.train, data.valid, data.test
 
@@ -111,11 +130,12 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     settings = LoopSettings(t.max_epochs, t.max_steps, t.eval_interval, t.log_interval,
                             cfg.optimizer.clip_grad_norm, t.precision, device, t.limit_eval_batches,
                             loggers=tuple(t.loggers), compile=t.compile, checkpoint_every=t.checkpoint_every,
-                            keep_checkpoints=t.keep_checkpoints, skip_nonfinite=t.skip_nonfinite)
+                            keep_checkpoints=t.keep_checkpoints, skip_nonfinite=t.skip_nonfinite,
+                            accumulate_grad_batches=t.accumulate_grad_batches)
     total_steps = settings.total_steps(len(train_data))
     scheduler = build_schedule(cfg.optimizer.schedule, optimizer, total_steps, len(train_data))
 
-    display = Display(t.progress, total_steps, f"pretrain {cfg.objective.name}")
+    display = Display(t.progress if main else "quiet", total_steps, f"pretrain {cfg.objective.name}")
     sizes = data.sizes
     display.message(
         f"run dir {run_dir}\ndata {cfg.dataset.name}: {sizes['train']:,} / {sizes['valid']:,} / {sizes['test']:,} "
@@ -125,6 +145,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         + f"\nmodel {cfg.model.name} {cfg.model.num_layers}x{cfg.model.hidden_size}, {count_parameters(model):,} "
         f"parameters, on {device}; {total_steps:,} steps ({len(train_data):,} per epoch)"
         + (f"\n{resume_note}" if resume_note else "")
+        + parallel_note(t.batch_size, t.accumulate_grad_batches)
     )
     if device.type == "cpu" and t.precision == "bf16" and not cpu_has_native_bf16():
         display.message("[warn] trainer.precision=bf16 on a CPU without bf16 instructions (AVX-512 BF16/AMX): "
@@ -142,6 +163,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         display.close()
 
     # ---- test with the best weights
+    distributed.barrier()  # rank 0 has written best.pt
     best = checkpoint.load(run_dir / "checkpoints" / "best.pt", map_location=device)
     model.load_state_dict(best["model"])
     test = evaluate(model, test_data, device, t.precision, t.limit_eval_batches)
@@ -161,7 +183,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         summary["train/peak_gpu_mem_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     if init_path:
         summary["init_from"] = init_path
-    write_json(run_dir / "summary.json", summary)
+    if main:
+        write_json(run_dir / "summary.json", summary)
     if display.mode != "quiet":
         display.console.print(summary_table(summary, f"pretrain {cfg.objective.name} on {cfg.dataset.name}"))
     return summary

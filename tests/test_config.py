@@ -135,8 +135,9 @@ def test_every_conf_folder_ships_in_the_package():
     tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11+")
     project = tomllib.loads((CONF.parent / "pyproject.toml").read_text())
     setuptools_cfg = project["tool"]["setuptools"]
-    for folder in [CONF, *sorted(p for p in CONF.iterdir() if p.is_dir() and not p.name.startswith("__"))]:
-        module = "seqtune.conf" + ("" if folder == CONF else f".{folder.name}")
+    folders = [CONF, *sorted(p for p in CONF.rglob("*") if p.is_dir() and not p.name.startswith("__"))]
+    for folder in folders:  # nested groups (hydra/launcher) too
+        module = ".".join(["seqtune.conf", *folder.relative_to(CONF).parts])
         assert (folder / "__init__.py").exists(), f"{folder} needs an empty __init__.py"
         assert setuptools_cfg["package-dir"].get(module) == str(folder.relative_to(CONF.parent)), module
         assert module in setuptools_cfg["packages"] and "*.yaml" in setuptools_cfg["package-data"][module], module

@@ -11,8 +11,10 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 
 def test_groups_match_the_conf_folders_and_have_descriptions():
     found = discover.groups()
-    for folder in (p for p in CONF.iterdir() if p.is_dir() and not p.name.startswith("_")):
-        assert set(found[folder.name]) == {f.stem for f in folder.glob("*.yaml")}
+    folders = [p for p in CONF.rglob("*") if p.is_dir() and not p.name.startswith("_") and any(p.glob("*.yaml"))]
+    assert "hydra/launcher" in {p.relative_to(CONF).as_posix() for p in folders}  # nested groups count too
+    for folder in folders:
+        assert set(found[folder.relative_to(CONF).as_posix()]) == {f.stem for f in folder.glob("*.yaml")}
     assert all(desc for options in found.values() for desc in options.values()), "a YAML lacks its comment line"
     assert found["model"]["lstm"].startswith("Embedding -> LSTM")
 

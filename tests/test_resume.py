@@ -99,7 +99,7 @@ def test_pretrain_sigterm_then_resume_equals_uninterrupted(lm_run, tmp_path, mon
     assert f"Resume with:\n  seqtune pretrain resume={part}\n" in res.stderr
     assert not (part / "summary.json").exists()
     stopped = checkpoint.load(part / "checkpoints" / "last.pt")
-    assert (stopped["step"], stopped["batch_in_epoch"]) == (44, 44) and stopped["loop"]["rnn_state"] is not None
+    assert (stopped["step"], stopped["batch_in_epoch"]) == (44, 44) and stopped["loop"]["rnn_states"][0] is not None
 
     code, out, err = cli(["pretrain", f"resume={part}"], monkeypatch, capsys)
     assert code == 0, err

@@ -70,10 +70,13 @@ def logger_problems(key: str, names: list[str]) -> list[str]:
     return problems
 
 
-def build_loggers(run_dir: Path, names: tuple[str, ...] | list[str] = ()) -> MultiLogger:
+def build_loggers(run_dir: Path, names: tuple[str, ...] | list[str] = (), enabled: bool = True) -> MultiLogger:
+    """metrics.jsonl plus the named backends; ``enabled=False`` (data-parallel ranks other than 0): none."""
     problems = logger_problems("trainer.loggers", list(names))
     if problems:
         raise ConfigError(" ".join(problems))
+    if not enabled:
+        return MultiLogger([])
     return MultiLogger([MetricsLogger(run_dir)] + [LOGGERS.get(n, key="trainer.loggers")(run_dir) for n in names])
 
 
