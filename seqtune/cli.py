@@ -35,7 +35,7 @@ COMMANDS: dict[str, str] = {
     "ls": "list config groups and their options (`seqtune ls <group>` shows each option's settings)",
     "report": "compare runs: table of overrides vs metrics, report.csv/.md, learning-curve and label-budget plots",
     "export": "a run's weights as safetensors with its tokenizer and config (and ONNX with --onnx)",
-    "finetune": "fine-tune a pretrained encoder with a task head (classifier, tagger) on labelled data",
+    "finetune": "fine-tune a pretrained encoder with a task head (classifier, tagger, regressor) on labelled data or a series",
     "evaluate": "score a fine-tuned checkpoint on a split of its dataset (metrics JSON)",
     "predict": "label texts from a file or stdin with a fine-tuned checkpoint (JSON Lines)",
     "generate": "sample text from a language-model checkpoint (prompt, length, temperature, top-k)",

@@ -291,17 +291,24 @@ class TrainerConfig:
 
 @dataclass
 class FinetuneTrainerConfig(TrainerConfig):
-    monitor: str = "auto"  # validation metric that picks best.pt: auto (classifier: acc, tagger: f1) | loss | acc | f1
+    # validation metric that picks best.pt: auto (classifier: acc, tagger: f1, regressor: mse) | loss | acc | f1 | mse | mae
+    monitor: str = "auto"
     patience: int = 0  # stop after this many validations without improvement of the monitor; 0 = never stop early
 
 
 # ------------------------------------------------------------------------------------- head / transfer
 @dataclass
 class HeadConfig:
-    name: str = MISSING  # classifier | tagger (the HEADS registry)
+    name: str = MISSING  # classifier | tagger | regressor (the HEADS registry)
     pooling: str = "concat"  # classifier: last | mean | max | concat (ULMFiT: last, max and mean side by side)
     hidden_size: int = 0  # a hidden layer (ReLU) before the output layer; 0 = none
     dropout: float = 0.1  # on the head's input (and after its hidden layer)
+    # regressor only (numeric series): steps to forecast (null: dataset.horizon) and how a window is read;
+    # null: the checkpoint objective's setting (forecast, masked_values), else true / true / 1.
+    horizon: Optional[int] = None
+    channel_independent: Optional[bool] = None  # each column its own univariate series
+    subtract_last: Optional[bool] = None  # subtract the window's last value, add it back to the forecast
+    segment_length: Optional[int] = None  # steps per RNN step (SegRNN segments)
 
 
 @dataclass
@@ -310,6 +317,8 @@ class TransferConfig:
     checkpoint: Optional[str] = "latest"  # a .pt file, a run directory, or latest (newest pretraining run under output_root)
     freeze_layers: int = 1  # partial: the embedding and this many bottom RNN layers stay frozen
     lr_factor: float = 1.0  # discriminative lr: a group d groups below the head trains at lr / lr_factor**d
+    aux_weight: float = 0.0  # multitask: lambda, the weight of the pretraining objective's loss (0 elsewhere)
+    aux_schedule: str = "constant"  # multitask: constant | linear_decay (lambda falls linearly to 0 at the last step)
 
 
 # ---------------------------------------------------------------------------------------------- root
@@ -510,9 +519,10 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(problems)
 
 
-_HEAD_TASKS = {"classifier": "classification", "tagger": "tagging"}
+_HEAD_TASKS = {"classifier": "classification", "tagger": "tagging", "regressor": "regression"}
 _POOLINGS = ("last", "mean", "max", "concat")
-_MONITORS = ("auto", "loss", "acc", "f1")
+_MONITORS = ("auto", "loss", "acc", "f1", "mse", "mae")
+_AUX_SCHEDULES = ("constant", "linear_decay")
 
 
 def validate_finetune(cfg: DictConfig) -> None:
@@ -543,6 +553,20 @@ def validate_finetune(cfg: DictConfig) -> None:
     if task == "classification" and fmt == "conll":
         problems.append("head=classifier needs one label per text, but dataset.format='conll' labels every token; "
                         "use head=tagger.")
+    if task == "regression" and fmt not in _NUMERIC_FORMATS:
+        problems.append(f"head=regressor forecasts numeric values, but dataset.format={fmt!r} is text; use a numeric "
+                        "time-series dataset (dataset=etth1, or dataset=timeseries dataset.file=your.csv), or "
+                        "head=classifier / head=tagger for text.")
+    if task in ("classification", "tagging") and fmt in _NUMERIC_FORMATS:
+        problems.append(f"head={h.name} reads text, but dataset.format={fmt!r} is a numeric series; use head=regressor.")
+    if h.horizon is not None and h.horizon < 1:
+        problems.append(f"head.horizon={h.horizon} must be >= 1 (steps to forecast), or null for dataset.horizon.")
+    if h.segment_length is not None and h.segment_length < 1:
+        problems.append(f"head.segment_length={h.segment_length} must be >= 1, or null for the checkpoint's setting.")
+    if tr.aux_weight < 0:
+        problems.append(f"transfer.aux_weight={tr.aux_weight} must be >= 0 (the weight of the pretraining loss).")
+    if tr.aux_schedule not in _AUX_SCHEDULES:
+        problems.append(f"transfer.aux_schedule={tr.aux_schedule!r} is not one of {', '.join(_AUX_SCHEDULES)}.")
     problems += trainer_problems(t, cfg.optimizer)
     problems += dataset_problems(cfg.dataset)
     if problems:

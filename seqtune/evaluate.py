@@ -15,6 +15,7 @@ from seqtune import checkpoint
 from seqtune.config import device_problems
 from seqtune.data.batching import BucketBatches
 from seqtune.data.labelled import load_labelled
+from seqtune.data.timeseries import ForecastWindows, load_timeseries
 from seqtune.errors import ConfigError
 from seqtune.inference import predict_examples, rebuild_finetuned, score
 from seqtune.loop import evaluate
@@ -33,15 +34,23 @@ def run(cfg: DictConfig) -> dict[str, object]:
     device = pick_device(cfg.device)
     path, how = resolve_checkpoint(cfg.checkpoint, cfg.output_root, "finetune", "checkpoint")
     print(how, file=sys.stderr)
-    model, tokenizer, labels, run_cfg = rebuild_finetuned(checkpoint.load(path), str(path))
+    ckpt = checkpoint.load(path)
+    model, tokenizer, labels, run_cfg = rebuild_finetuned(ckpt, str(path))
     model.to(device)
-    data = load_labelled(run_cfg.dataset, tokenizer=tokenizer, labels=labels)
-    examples = getattr(data, cfg.split)
     batch_size = cfg.batch_size or run_cfg.trainer.eval_batch_size
-    batches = BucketBatches(examples, batch_size, shuffle=False, seed=0, device=device)
-    metrics: dict[str, object] = dict(evaluate(model, batches, device, run_cfg.trainer.precision))
-    metrics.update(score(model.objective, examples, predict_examples(model, examples, batch_size, device)))
-    result = {"checkpoint": str(path), "split": cfg.split, "examples": len(examples), **metrics}
+    if ckpt["task"] == "regression":  # windows of the series, normalised with its train statistics as in the run
+        series = load_timeseries(run_cfg.dataset, run_cfg.head.get("horizon"))
+        windows = ForecastWindows(getattr(series, cfg.split), series.lookback, series.horizon, batch_size, False, 0,
+                                  device, series.target_index)
+        metrics: dict[str, object] = dict(evaluate(model, windows, device, run_cfg.trainer.precision))
+        result = {"checkpoint": str(path), "split": cfg.split, "windows": windows.num_windows, **metrics}
+    else:
+        data = load_labelled(run_cfg.dataset, tokenizer=tokenizer, labels=labels)
+        examples = getattr(data, cfg.split)
+        batches = BucketBatches(examples, batch_size, shuffle=False, seed=0, device=device)
+        metrics = dict(evaluate(model, batches, device, run_cfg.trainer.precision))
+        metrics.update(score(model.objective, examples, predict_examples(model, examples, batch_size, device)))
+        result = {"checkpoint": str(path), "split": cfg.split, "examples": len(examples), **metrics}
     text = json.dumps(result, indent=2)
     print(text)
     if cfg.output:

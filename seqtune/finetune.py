@@ -5,8 +5,14 @@ model (encoder + head; pretrained tensors loaded, the rest fresh, both listed) -
 discriminative learning rates -> loop (the transfer strategy sets which groups train at each epoch start;
 best.pt by the monitored validation metric, optional early stopping) -> test scores with the best weights
 -> summary.json, labels.json, test_predictions.jsonl.  Returns the final metrics.
+
+A text task reads labelled examples (length-bucketed batches); ``head=regressor`` reads windows of a numeric
+series (``series_facts``: horizon, targets and the pretrained encoder's input layout, saved in the checkpoint).
+``transfer=multitask`` wraps the head with the checkpoint's own pretraining objective (``multitask.py``).
 """
 from __future__ import annotations
+
+import dataclasses
 
 import json
 from pathlib import Path
@@ -18,12 +24,14 @@ from seqtune import checkpoint, distributed, resume
 from seqtune.config import model_problems, to_plain, validate_finetune
 from seqtune.data.batching import BucketBatches
 from seqtune.data.labelled import load_labelled
+from seqtune.data.timeseries import ForecastWindows, TimeSeriesData, load_timeseries
 from seqtune.data.tokenizers import tokenizer_from_dict
 from seqtune.errors import ConfigError
 from seqtune.heads import build_head
 from seqtune.inference import prediction_records, predict_examples, score
 from seqtune.loop import LoopSettings, evaluate, train
 from seqtune.metrics import Display, summary_table, write_json
+from seqtune.multitask import build_multitask
 from seqtune.models.encoder import build_encoder
 from seqtune.objectives.base import TaskModel
 from seqtune.optim import build_optimizer, build_schedule
@@ -35,6 +43,25 @@ from seqtune.transfer import (discriminative_param_groups, layer_groups, load_ma
                               resolve_checkpoint, set_trainable)
 
 MINIMISED = ("loss", "mse", "mae")
+LAYOUT_DEFAULTS = {"channel_independent": True, "subtract_last": True, "segment_length": 1}
+
+
+def series_facts(head_cfg, series: TimeSeriesData, source_objective: dict | None) -> dict:
+    """Plain facts a regressor is built from (saved in its checkpoint): horizon, targets, normaliser, and how a
+    window is read -- ``head.*`` if set, else the pretraining objective's setting, else ``LAYOUT_DEFAULTS``."""
+    targets = list(range(len(series.columns))) if series.target_index is None else [series.target_index]
+    std = series.normalizer.std if series.normalizer is not None else [1.0] * len(series.columns)
+    layout = {k: head_cfg[k] if head_cfg[k] is not None else (source_objective or {}).get(k, default)
+              for k, default in LAYOUT_DEFAULTS.items()}
+    return {"horizon": series.horizon, "lookback": series.lookback, "target_index": series.target_index,
+            "targets": [series.columns[i] for i in targets], "target_std": [float(std[i]) for i in targets],
+            "num_columns": len(series.columns), "timeseries": series.to_dict(), **layout}
+
+
+def series_width(facts: dict) -> int:
+    """Values per RNN step the layout feeds the encoder (its model.num_features)."""
+    return (1 if facts["channel_independent"] else facts["num_columns"]) * facts["segment_length"]
+
 
 
 SMOKE_SIZES = ("embedding_size", "hidden_size", "num_layers")  # the model keys conf/debug/smoke.yaml sets
@@ -72,54 +99,87 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
             if shrunk:
                 notes.append(f"debug=smoke: the checkpoint's {', '.join(shrunk)} kept (a pretrained encoder cannot shrink)")
         model_cfg = merged_model_config(source["config"]["model"], model_cfg)
-        tokenizer = tokenizer_from_dict(source["tokenizer"])
-        notes.append(f"architecture and tokenizer ({tokenizer.kind}, {tokenizer.vocab_size:,} tokens) from the "
-                     "checkpoint; dataset.tokenizer is not used")
+        if source.get("tokenizer"):
+            tokenizer = tokenizer_from_dict(source["tokenizer"])
+            notes.append(f"architecture and tokenizer ({tokenizer.kind}, {tokenizer.vocab_size:,} tokens) from the "
+                         "checkpoint; dataset.tokenizer is not used")
+        else:
+            notes.append(f"architecture from the checkpoint (numeric input, {model_cfg.get('num_features')} values "
+                         "per step)")
     problems = model_problems(OmegaConf.create(model_cfg))
     if problems:
         raise ConfigError(problems)
 
-    # ---- data: encoded with the pretrained tokenizer; labels saved with the run
-    data = load_labelled(cfg.dataset, tokenizer=tokenizer)
-    tokenizer = data.tokenizer
-    distributed.same_on_all_ranks(json.dumps([tokenizer.to_dict(), data.labels], sort_keys=True), "tokenizer or label set")
+    # ---- data: text encoded with the pretrained tokenizer (labels saved), or windows of a numeric series
+    series = None
+    if cfg.head.name == "regressor":
+        ts = load_timeseries(cfg.dataset, cfg.head.horizon)
+        series = series_facts(cfg.head, ts, source["config"].get("objective") if source else None)
+        if not model_cfg.get("num_features"):  # no checkpoint: the width comes from the layout
+            model_cfg["num_features"] = series_width(series)
+        if model_cfg.get("input") != "numeric" or model_cfg["num_features"] != series_width(series):
+            raise ConfigError(
+                f"head=regressor feeds the encoder {series_width(series)} values per step (head.channel_independent="
+                f"{series['channel_independent']}, head.segment_length={series['segment_length']}, "
+                f"{series['num_columns']} columns), but the encoder reads model.input={model_cfg.get('input')!r} with "
+                f"model.num_features={model_cfg.get('num_features')}; use a checkpoint pretrained on numeric series "
+                "(objective=forecast or masked_values) and leave head.channel_independent/segment_length at null.")
+        labels, task, data_notes = series["targets"], "regression", ts.notes
+        batches = [ForecastWindows(part, ts.lookback, ts.horizon, size, shuffle, t.seed, device, ts.target_index)
+                   for part, size, shuffle in ((ts.train, t.batch_size, True), (ts.valid, t.eval_batch_size, False),
+                                               (ts.test, t.eval_batch_size, False))]
+        sizes = [b.num_windows for b in batches]
+        if main:
+            (run_dir / "data.json").write_text(json.dumps(series), encoding="utf-8")
+    else:
+        data = load_labelled(cfg.dataset, tokenizer=tokenizer)
+        tokenizer, labels, task, data_notes = data.tokenizer, data.labels, data.task, data.notes
+        batches = [BucketBatches(part, size, shuffle=shuffle, seed=t.seed if shuffle else 0, device=device)
+                   for part, size, shuffle in ((data.train, t.batch_size, True), (data.valid, t.eval_batch_size, False),
+                                               (data.test, t.eval_batch_size, False))]
+        sizes = [len(data.train), len(data.valid), len(data.test)]
+        distributed.same_on_all_ranks(json.dumps([tokenizer.to_dict(), labels], sort_keys=True), "tokenizer or label set")
+        if main:
+            (run_dir / "tokenizer.json").write_text(json.dumps(tokenizer.to_dict()), encoding="utf-8")
+    train_data, valid_data, test_data = batches
     if main:
-        (run_dir / "tokenizer.json").write_text(json.dumps(tokenizer.to_dict()), encoding="utf-8")
-        (run_dir / "labels.json").write_text(json.dumps(data.labels, indent=1), encoding="utf-8")
+        (run_dir / "labels.json").write_text(json.dumps(labels, indent=1), encoding="utf-8")
     plain = to_plain(cfg)
     plain["model"] = model_cfg
     plain["transfer"]["checkpoint"] = str(ckpt_path) if ckpt_path else None  # "latest" resolved, for the record
     if main:
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(plain)), encoding="utf-8")
-    train_data = BucketBatches(data.train, t.batch_size, shuffle=True, seed=t.seed, device=device)
-    valid_data = BucketBatches(data.valid, t.eval_batch_size, shuffle=False, seed=0, device=device)
-    test_data = BucketBatches(data.test, t.eval_batch_size, shuffle=False, seed=0, device=device)
 
-    # ---- model: encoder (+ pretrained weights) and head
-    encoder = build_encoder(OmegaConf.create(model_cfg), tokenizer.vocab_size)
-    head = build_head(cfg.head, encoder, data.labels)
-    if head.task != data.task:
-        raise ConfigError(f"head={head.name} is for {head.task}, but dataset {cfg.dataset.name!r} is {data.task} data; "
-                          f"use head={'tagger' if data.task == 'tagging' else 'classifier'}.")
+    # ---- model: encoder (+ pretrained weights) and head (+ the pretraining objective under multitask)
+    encoder = build_encoder(OmegaConf.create(model_cfg), tokenizer.vocab_size if tokenizer is not None else 0)
+    head = build_head(cfg.head, encoder, labels, series)
+    if head.task != task:
+        raise ConfigError(f"head={head.name} is for {head.task}, but dataset {cfg.dataset.name!r} is {task} data; "
+                          f"use head={'tagger' if task == 'tagging' else 'classifier'}.")
+    monitor = head.default_monitor if t.monitor == "auto" else t.monitor
+    settings = LoopSettings(t.max_epochs, t.max_steps, t.eval_interval, t.log_interval, cfg.optimizer.clip_grad_norm,
+                            t.precision, device, t.limit_eval_batches, monitor,
+                            "min" if monitor in MINIMISED else "max", t.patience, tuple(t.loggers), t.compile,
+                            t.checkpoint_every, t.keep_checkpoints, t.skip_nonfinite, t.accumulate_grad_batches)
+    total_steps = settings.total_steps(len(train_data))
     model = TaskModel(encoder, head)
     if strategy.loads_checkpoint:
         report = load_matching(model, source["model"], ("encoder.",), str(ckpt_path))
         notes.append(report.lines())
     else:
         notes.append(f"transfer=scratch: every tensor initialised fresh ({len(model.state_dict())} tensors)")
+    if strategy.auxiliary:  # the head's tensors become objective.head.*, the pretraining objective's objective.aux.*
+        multitask, line = build_multitask(source, str(ckpt_path), encoder, tokenizer, head, tr.aux_weight,
+                                          tr.aux_schedule, total_steps, series)
+        model = TaskModel(encoder, multitask)
+        notes.append(line)
     model.to(device)
 
     # ---- optimizer over layer groups (discriminative lrs), schedule, and the unfreezing plan per epoch
     groups = layer_groups(model)
     optimizer = build_optimizer(cfg.optimizer, discriminative_param_groups(groups, cfg.optimizer.lr, tr.lr_factor))
-    monitor = head.default_monitor if t.monitor == "auto" else t.monitor
     freezes = any(strategy.frozen_groups(len(groups), e, tr.freeze_layers) > 0 for e in range(1, t.max_epochs + 1))
-    settings = LoopSettings(t.max_epochs, t.max_steps, t.eval_interval, t.log_interval, cfg.optimizer.clip_grad_norm,
-                            t.precision, device, t.limit_eval_batches, monitor,
-                            "min" if monitor in MINIMISED else "max", t.patience, tuple(t.loggers), t.compile,
-                            t.checkpoint_every, t.keep_checkpoints, t.skip_nonfinite, t.accumulate_grad_batches,
-                            find_unused_parameters=freezes)  # DDP: frozen layer groups get no gradient
-    total_steps = settings.total_steps(len(train_data))
+    settings = dataclasses.replace(settings, find_unused_parameters=freezes)  # DDP: frozen layer groups get no gradient
     scheduler = build_schedule(cfg.optimizer.schedule, optimizer, total_steps, len(train_data))
     display = Display(t.progress if main else "quiet", total_steps, f"finetune {tr.name}")
     trainable_by_epoch: dict[int, int] = {}
@@ -137,16 +197,18 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
         notes.append(resume_note)
     lrs = ", ".join(f"{g['name']} {g['lr']:.3g}" for g in optimizer.param_groups)
     display.message(
-        f"run dir {run_dir}\n" + "\n".join(notes) + "".join(f"\n  note: {n}" for n in data.notes)
-        + f"\ndata {cfg.dataset.name}: {len(data.train):,} / {len(data.valid):,} / {len(data.test):,} train/valid/test "
-        f"examples, {len(data.labels)} labels\nmodel {model_cfg['name']} {model_cfg['num_layers']}x"
+        f"run dir {run_dir}\n" + "\n".join(notes) + "".join(f"\n  note: {n}" for n in data_notes)
+        + f"\ndata {cfg.dataset.name}: {sizes[0]:,} / {sizes[1]:,} / {sizes[2]:,} train/valid/test "
+        + (f"windows (L={series['lookback']}, H={series['horizon']}), targets {', '.join(labels)}" if series else
+           f"examples, {len(labels)} labels") + f"\nmodel {model_cfg['name']} {model_cfg['num_layers']}x"
         f"{model_cfg['hidden_size']}{' bidirectional' if model_cfg['bidirectional'] else ''} + {head.name}, "
         f"{count_parameters(model):,} parameters, on {device}; transfer={tr.name} ({strategy.describe}); "
         f"lr per group: {lrs}; {total_steps:,} steps; best.pt by val/{monitor}"
         + parallel_note(t.batch_size, t.accumulate_grad_batches)
     )
-    meta = {"config": plain, "tokenizer": tokenizer.to_dict(), "objective": head.name, "head": head.name,
-            "labels": data.labels, "task": data.task, "transfer": tr.name}
+    meta = {"config": plain, "tokenizer": tokenizer.to_dict() if tokenizer is not None else None,
+            "objective": head.name, "head": head.name, "labels": labels, "task": task, "transfer": tr.name,
+            "series": series}
 
     # ---- train
     try:
@@ -160,9 +222,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     best = checkpoint.load(run_dir / "checkpoints" / "best.pt", map_location=device)
     model.load_state_dict(best["model"])
     test = evaluate(model, test_data, device, t.precision, t.limit_eval_batches)
-    probs = predict_examples(model, data.test, t.eval_batch_size, device)
-    test.update(score(head, data.test, probs))
-    if main:
+    if series is None:  # text: task scores from the predictions (a regressor's mse/mae are the loop's own sums)
+        probs = predict_examples(model, data.test, t.eval_batch_size, device)
+        test.update(score(head, data.test, probs))
+    if main and series is None:
         with open(run_dir / "test_predictions.jsonl", "w", encoding="utf-8") as fh:
             for record in prediction_records(head, probs):
                 fh.write(json.dumps(record) + "\n")
@@ -170,7 +233,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
         **{f"val/{k}": v for k, v in best["metrics"].items()},
         **{f"test/{k}": v for k, v in test.items()},
         "best_step": state.best_step, "best_epoch": best["epoch"], "steps": state.step,
-        "stopped_early": state.stopped_early, "train/examples": len(data.train),
+        "stopped_early": state.stopped_early, "train/examples": sizes[0],
         "train/seconds": state.train_seconds, "params": count_parameters(model),
         "trainable_params_by_epoch": trainable_by_epoch, "transfer": tr.name,
         "checkpoint": str(ckpt_path) if ckpt_path else None,

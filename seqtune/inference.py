@@ -21,20 +21,23 @@ from seqtune.data.tokenizers import Tokenizer, tokenizer_from_dict
 from seqtune.errors import CheckpointError
 from seqtune.heads import build_head
 from seqtune.models.encoder import build_encoder
+from seqtune.multitask import task_state
 from seqtune.objectives.base import TaskModel
 from seqtune.scores import classification_scores, entity_scores
 
 
-def rebuild_finetuned(ckpt: dict, source: str = "checkpoint") -> tuple[TaskModel, Tokenizer, list[str], DictConfig]:
-    """A fine-tuning checkpoint -> (model with its weights, tokenizer, labels, resolved config of the run)."""
+def rebuild_finetuned(ckpt: dict, source: str = "checkpoint") -> tuple[TaskModel, Tokenizer | None, list[str], DictConfig]:
+    """A fine-tuning checkpoint -> (model with its weights, tokenizer (None for a numeric series), labels (a
+    regressor's: its target columns), resolved config of the run).  A multitask run's pretraining objective is
+    left out: evaluation and prediction need the encoder and the head only."""
     if "labels" not in ckpt or "head" not in ckpt:
         raise CheckpointError(f"{source} is a pretraining checkpoint (no head, no labels); evaluate and predict need a "
                               "fine-tuned one (seqtune finetune writes it), and generate takes language models.")
     cfg = OmegaConf.create(ckpt["config"])
-    tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
-    encoder = build_encoder(cfg.model, tokenizer.vocab_size)
-    model = TaskModel(encoder, build_head(cfg.head, encoder, ckpt["labels"]))
-    model.load_state_dict(ckpt["model"])
+    tokenizer = tokenizer_from_dict(ckpt["tokenizer"]) if ckpt.get("tokenizer") else None
+    encoder = build_encoder(cfg.model, tokenizer.vocab_size if tokenizer is not None else 0)
+    model = TaskModel(encoder, build_head(cfg.head, encoder, ckpt["labels"], ckpt.get("series")))
+    model.load_state_dict(task_state(ckpt))
     model.eval()
     return model, tokenizer, list(ckpt["labels"]), cfg
 

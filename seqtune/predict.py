@@ -16,7 +16,7 @@ from seqtune.config import device_problems
 from seqtune.data.labelled import Example, _one_line
 from seqtune.data.tagging import encode_tokens
 from seqtune.data.tokenizers import UNK_ID, Tokenizer
-from seqtune.errors import ConfigError, DataError
+from seqtune.errors import CheckpointError, ConfigError, DataError
 from seqtune.inference import prediction_records, predict_examples, rebuild_finetuned
 from seqtune.pretrain import pick_device
 from seqtune.transfer import resolve_checkpoint
@@ -41,6 +41,9 @@ def run(cfg: DictConfig) -> dict[str, object]:
     path, how = resolve_checkpoint(cfg.checkpoint, cfg.output_root, "finetune", "checkpoint")
     print(how, file=sys.stderr)
     ckpt = checkpoint.load(path)
+    if ckpt.get("task") == "regression":
+        raise CheckpointError(f"{path} is a regressor on a numeric series; predict labels text lines. Score it with "
+                              f"`seqtune evaluate checkpoint={path} split=test` (mse, mae).")
     model, tokenizer, _labels, run_cfg = rebuild_finetuned(ckpt, str(path))
     model.to(device)
     if cfg.input == "-":

@@ -10,6 +10,8 @@ frozen in a given epoch, a pure function of the epoch so a resumed run restores 
     frozen    load, everything but the head frozen  (feature extraction / linear probe)
     partial   load, the embedding and the bottom ``freeze_layers`` RNN layers frozen
     gradual   load, epoch e trains the top e groups (ULMFiT's gradual unfreezing: the head alone first)
+    multitask load, nothing frozen, and the checkpoint's own pretraining objective keeps training alongside the
+              head: loss = task + lambda * pretraining loss (``multitask.py``; ``transfer.aux_weight/aux_schedule``)
 
 Discriminative learning rates (ULMFiT): group ``d`` levels below the head trains at ``lr / lr_factor**d``.
 Usage in ``finetune.py``::
@@ -41,6 +43,7 @@ class Strategy:
     loads_checkpoint: bool
     frozen_groups: Callable[[int, int, int], int]  # (num_groups, epoch 1-based, freeze_layers) -> bottom groups frozen
     describe: str
+    auxiliary: bool = False  # the pretraining objective is rebuilt from the checkpoint and trained alongside (multitask)
 
 
 TRANSFERS.register("scratch")(Strategy(False, lambda n, e, k: 0, "random initialisation, everything trains"))
@@ -50,12 +53,19 @@ TRANSFERS.register("partial")(Strategy(True, lambda n, e, k: min(n - 1, 1 + k),
                                        "embedding and the bottom freeze_layers RNN layers frozen"))
 TRANSFERS.register("gradual")(Strategy(True, lambda n, e, k: max(0, n - e),
                                        "one more layer group trains each epoch, from the head down"))
+TRANSFERS.register("multitask")(Strategy(True, lambda n, e, k: 0, "pretrained encoder, everything trains, plus "
+                                         "lambda x the pretraining objective's loss", auxiliary=True))
 
 
 def layer_groups(model: nn.Module) -> ParamGroups:
-    """(name, parameters) bottom to top: embedding, rnn.l0 .. rnn.l{L-1}, head (a TaskModel's ``objective``)."""
+    """(name, parameters) bottom to top: embedding, rnn.l0 .. rnn.l{L-1}, head (a TaskModel's ``objective``).
+
+    A numeric-input encoder's input projection is its "embedding" group; under transfer=multitask the head group
+    holds the pretraining objective's parameters too (a tied decoder counted once, in the embedding group).
+    """
     encoder = model.encoder
-    groups: ParamGroups = [("embedding", list(encoder.embedding.parameters()))]
+    bottom = encoder.embedding if encoder.input_kind == "tokens" else encoder.input_projection
+    groups: ParamGroups = [("embedding", list(bottom.parameters()))]
     by_layer: dict[int, list[nn.Parameter]] = {}
     for name, p in encoder.rnn.named_parameters():
         layer = int(re.search(r"_l(\d+)", name).group(1))  # weight_ih_l0, bias_hh_l1_reverse, ...

@@ -42,6 +42,20 @@ SERIES_INFO = {"num_features": 1, "num_columns": 7, "target_index": 6, "target_s
                "lookback": 96, "timeseries": {"normalizer": None}}
 
 
+# Experiments of `seqtune finetune` (the others are pretraining setups): composed on the finetune root.
+FINETUNE_EXPERIMENTS = tuple(o for o in options("experiment") if experiment_command(o) == "finetune")
+
+
+@pytest.mark.parametrize("option", FINETUNE_EXPERIMENTS)
+def test_finetune_experiments_compose_and_validate(option):
+    from seqtune.config import validate_finetune
+
+    cfg = compose_config("finetune", [f"experiment={option}", "debug=smoke"])
+    assert cfg != compose_config("finetune", ["debug=smoke"])
+    validate_finetune(cfg)
+    assert cfg.head.name == {"conll_tagger": "tagger", "etth1_regressor": "regressor"}.get(option, "classifier")
+
+
 @pytest.mark.parametrize("group,option", [(g, o) for g in ("model", "objective", "dataset", "optimizer", "experiment")
                                           for o in options(g)
                                           if g != "experiment" or experiment_command(o) == "pretrain"])

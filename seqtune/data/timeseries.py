@@ -104,7 +104,9 @@ def timeseries_splits(ds) -> TimeSeriesRaw:
     return TimeSeriesRaw(table, splits, [note])
 
 
-def load_timeseries(ds) -> TimeSeriesData:
+def load_timeseries(ds, horizon: int | None = None) -> TimeSeriesData:
+    """``horizon``: replaces ``dataset.horizon`` (a regressor's ``head.horizon``)."""
+    horizon = ds.horizon if horizon is None else horizon
     raw = DATASETS.get(ds.format, key="dataset.format")(ds)
     if not isinstance(raw, TimeSeriesRaw):
         raise ConfigError(f"dataset.format={ds.format!r} ({ds.name}) is not numeric time-series data; "
@@ -115,13 +117,13 @@ def load_timeseries(ds) -> TimeSeriesData:
 
     def part(s: slice) -> torch.Tensor:
         v = values[s]
-        if len(v) < ds.lookback + ds.horizon:
+        if len(v) < ds.lookback + horizon:
             raise DataError(f"a split of {ds.file} has {len(v)} rows, fewer than dataset.lookback "
-                            f"({ds.lookback}) + dataset.horizon ({ds.horizon}); shorten the windows or use more data.")
+                            f"({ds.lookback}) + the horizon ({horizon}); shorten the windows or use more data.")
         return torch.from_numpy(normalizer.apply(v) if normalizer is not None else v.astype(np.float32))
 
     return TimeSeriesData(part(raw.splits[0]), part(raw.splits[1]), part(raw.splits[2]), raw.table.columns,
-                          raw.table.target_index, normalizer, ds.lookback, ds.horizon, raw.notes)
+                          raw.table.target_index, normalizer, ds.lookback, horizon, raw.notes)
 
 
 class ForecastWindows:

@@ -34,6 +34,29 @@ def error_sums(err: torch.Tensor, std: torch.Tensor) -> dict[str, torch.Tensor]:
             "se_raw": raw.detach().pow(2).sum(), "ae_raw": raw.detach().abs().sum()}
 
 
+def series_inputs(x: torch.Tensor, target_index: int | None, channel_independent: bool, subtract_last: bool,
+                  segment_length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A window x (L, batch, features) -> (encoder input, the value added back to every forecast step).
+
+    Shared by this objective and the regressor head (heads/regressor.py), so a fine-tuned encoder reads its
+    windows exactly as it read them in pretraining.  Returns inputs (L or L / w, series, w * f) and last
+    (1, series, per_step): the window's last value of the forecast column(s), or zeros without subtract_last.
+    """
+    length = x.size(0)
+    if channel_independent:
+        if target_index is not None:
+            x = x[..., target_index : target_index + 1]  # the target column alone
+        x = x.reshape(length, -1, 1)  # (L, batch * channels, 1): series b*C + c
+    last = x[-1:] if subtract_last else torch.zeros_like(x[-1:])  # (1, series, f)
+    x = x - last
+    if not channel_independent and target_index is not None:
+        last = last[..., target_index : target_index + 1]  # multivariate input, one forecast column
+    if segment_length > 1:  # (L, series, f) -> (L / w, series, w * f): one RNN step per segment
+        w, series, f = segment_length, x.size(1), x.size(2)
+        x = x.reshape(length // w, w, series, f).permute(0, 2, 1, 3).reshape(length // w, series, w * f)
+    return x, last
+
+
 def summarize_errors(means: dict[str, float]) -> dict[str, float]:
     return {"loss": means["se"], "mse": means["se"], "mae": means["ae"], "mse_raw": means["se_raw"],
             "mae_raw": means["ae_raw"]}
@@ -54,16 +77,9 @@ class Forecast(nn.Module):
 
     def predict(self, encoder: Encoder, x: torch.Tensor) -> torch.Tensor:
         """x (L, batch, features) -> forecast (H, batch, targets) on the normalised scale."""
-        length, batch, features = x.shape
-        if self.channel_independent:
-            if self.target_index is not None:
-                x = x[..., self.target_index : self.target_index + 1]  # the target column alone
-            x = x.reshape(length, -1, 1)  # (L, batch * channels, 1): series b*C + c
-        last = x[-1:] if self.subtract_last else torch.zeros_like(x[-1:])  # (1, series, f)
-        x = x - last
-        if self.segment_length > 1:  # (L, series, f) -> (L / w, series, w * f): one RNN step per segment
-            w, series, f = self.segment_length, x.size(1), x.size(2)
-            x = x.reshape(length // w, w, series, f).permute(0, 2, 1, 3).reshape(length // w, series, w * f)
+        batch = x.size(1)
+        x, last = series_inputs(x, self.target_index, self.channel_independent, self.subtract_last,
+                                self.segment_length)  # (L or L / w, series, w * f), (1, series, per_step)
         out, state = encoder(x)  # (L or L / w, series, output)
         if self.head_kind == "direct":
             summary = encoder.summary(out)  # (series, output)

@@ -18,11 +18,13 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
 @pytest.mark.parametrize("group", ["head", "transfer"])
 def test_every_option_composes_validates_and_builds(group):
     for option in sorted(p.stem for p in (CONF / group).glob("*.yaml")):
-        extra = ["dataset=conll2003"] if option == "tagger" else []
+        extra = {"tagger": ["dataset=conll2003"], "regressor": ["dataset=etth1"]}.get(option, [])
         cfg = compose_config("finetune", [f"{group}={option}", *extra])
         validate_finetune(cfg)
         if group == "head":
-            head = build_head(cfg.head, Encoder("lstm", 20, 4, 6, 1), ["a", "b"])
+            series = {"horizon": 3, "target_index": None, "channel_independent": True, "subtract_last": True,
+                      "segment_length": 1, "target_std": [1.0, 2.0]}  # what finetune.series_facts gives a regressor
+            head = build_head(cfg.head, Encoder("lstm", 20, 4, 6, 1), ["a", "b"], series)
             assert head.name == option
         else:
             assert TRANSFERS.get(cfg.transfer.name) is not None
