@@ -106,11 +106,16 @@ def _fmt(v: object) -> str:
 
 
 def budget_table(runs: list[Run], x: str, group: str, metric: str) -> dict[str, dict[float, list[float]]]:
-    """group -> budget -> metric values of the finished runs (one per seed or other repeat)."""
+    """group -> budget -> metric values of the finished runs (one per seed or other repeat).
+
+    A run without the budget key (every label) sits at its summary's ``train/examples``.
+    """
     table: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in runs:
         xv, value = r.value(x), r.summary.get(metric)
-        if r.status != "ok" or xv in (None, "None", "null") or value is None:
+        if xv in (None, "None", "null"):
+            xv = r.summary.get("train/examples")
+        if r.status != "ok" or xv is None or value is None:
             continue
         table[r.value(group) or "-"][float(xv)].append(float(value))
     return table
@@ -120,7 +125,8 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def plots(runs: list[Run], out: Path, budget: tuple[str, str, str] | None) -> list[Path]:
+def plots(runs: list[Run], out: Path, budget: tuple[str, str, str] | None, group: str | None = None) -> list[Path]:
+    """learning_curves.png (one colour per value of ``group`` when given, else per run) and budget.png."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display needed
@@ -128,20 +134,26 @@ def plots(runs: list[Run], out: Path, budget: tuple[str, str, str] | None) -> li
 
     written = []
     fig, ax = plt.subplots(figsize=(8, 5))
+    groups = sorted({str(r.value(group)) for r in runs}) if group else []
+    labelled: set[str] = set()
     for i, r in enumerate(runs):
         path = r.path / "metrics.jsonl"
         if r.status != "ok" or not path.exists():
             continue
         records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        color = f"C{i % 10}"
+        name = f"{group}={r.value(group)}" if groups else r.name
+        color = f"C{groups.index(str(r.value(group))) % 10}" if groups else f"C{i % 10}"
         for key, style in (("train/loss", "-"), ("val/loss", "--")):
             pts = [(rec["step"], rec[key]) for rec in records if rec.get(key) is not None]
             if pts:
-                ax.plot(*zip(*pts), style, color=color, label=f"{r.name} {key.split('/')[0]}", alpha=0.85)
+                label = f"{name} {key.split('/')[0]}"
+                ax.plot(*zip(*pts), style, color=color, label=None if label in labelled else label,
+                        alpha=0.6 if groups else 0.85, linewidth=1)
+                labelled.add(label)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title("learning curves (solid: train, dashed: validation)")
-    if len(runs) <= 12:
+    if groups or len(runs) <= 12:
         ax.legend(fontsize=7)
     fig.tight_layout()
     written.append(out / "learning_curves.png")
@@ -218,7 +230,7 @@ def report(root: Path, sort: str | None = None, descending: bool = False, metric
             md.append("| " + " | ".join([name, *cells]) + " |")
     files["md"].write_text("\n".join(md) + "\n", encoding="utf-8")
     try:
-        for png in plots(runs, out, budget):
+        for png in plots(runs, out, budget, budget[1] if budget else None):
             files[png.stem] = png
     except ImportError:
         console.print("plots skipped: matplotlib is not installed (pip install 'seqtune[plot]' to draw "

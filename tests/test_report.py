@@ -62,3 +62,14 @@ def test_report_errors_are_clear(tmp_path):
     fake_run(tmp_path, "a", [], {"val/loss": 1.0})
     with pytest.raises(SeqtuneError, match="no run has the metric 'test/acc'"):
         report(tmp_path, sort="test/acc")
+
+
+def test_runs_with_every_label_sit_at_their_training_size():
+    from seqtune.report import Run, budget_table
+
+    runs = [Run(Path(f"r{i}"), f"r{i}", "ok", {"transfer": t, **({"dataset.train_limit": "100"} if lim else {})},
+                {"test/acc": acc, "train/examples": 100 if lim else 4906})
+            for i, (t, lim, acc) in enumerate([("full", True, 0.5), ("full", False, 0.9), ("full", False, 0.8),
+                                                ("scratch", False, 0.7)])]
+    table = budget_table(runs, "dataset.train_limit", "transfer", "test/acc")
+    assert table == {"full": {100.0: [0.5], 4906.0: [0.9, 0.8]}, "scratch": {4906.0: [0.7]}}
