@@ -15,6 +15,7 @@ from typing import Sequence
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from seqtune.checkpoint import load_weights
 from seqtune.data.batching import BucketBatches
 from seqtune.data.labelled import Example
 from seqtune.data.tokenizers import Tokenizer, tokenizer_from_dict
@@ -34,7 +35,7 @@ def rebuild_finetuned(ckpt: dict, source: str = "checkpoint") -> tuple[TaskModel
     tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
     encoder = build_encoder(cfg.model, tokenizer.vocab_size)
     model = TaskModel(encoder, build_head(cfg.head, encoder, ckpt["labels"]))
-    model.load_state_dict(ckpt["model"])
+    load_weights(model, ckpt["model"], source)
     model.eval()
     return model, tokenizer, list(ckpt["labels"]), cfg
 
