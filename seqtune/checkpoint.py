@@ -78,7 +78,7 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zip, random bytes, a pickle with objects in it, ...
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        found = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", str(exc))
         if found:
             raise CheckpointError(
                 f"refusing to read checkpoint {path}: it holds a pickled Python object ({found.group(1)}), and "

@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"seqtune: unknown command {command!r}; valid commands are: {', '.join(COMMANDS)}.\n", file=sys.stderr)
         print(_usage(), file=sys.stderr)
         sys.exit(2)
+    _Progress.task_started = False  # main() may be called more than once in a process (tests, notebooks)
     register_configs()
     if not OmegaConf.has_resolver("seqtune.unique"):
         OmegaConf.register_new_resolver("seqtune.unique", unique_dir)
