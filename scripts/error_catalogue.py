@@ -33,6 +33,10 @@ TABLE = ("dataset=table", "dataset.train=train.csv", "dataset.valid=valid.csv", 
 FINETUNE = ("finetune", "transfer=full", "transfer.checkpoint=pre", *TABLE)
 
 
+def finetune_from(checkpoint: str, *extra: str) -> tuple[str, ...]:
+    return ("finetune", "transfer=full", f"transfer.checkpoint={checkpoint}", *TABLE, *extra)
+
+
 @dataclass(frozen=True)
 class Case:
     """One bad input: the command after ``seqtune``, what must appear in its output, the exit status."""
@@ -186,7 +190,7 @@ CASES: list[Case] = [
     Case("truncated", "truncated checkpoint", ("evaluate", "checkpoint=truncated.pt"), "truncated, corrupted",
          untouched=("truncated.pt",)),
     Case("corrupted", "corrupted checkpoint (random bytes)",
-         (*FINETUNE, *SMOKE, "transfer.checkpoint=corrupted.pt"), "truncated, corrupted", untouched=("corrupted.pt",)),
+         finetune_from("corrupted.pt", *SMOKE), "truncated, corrupted", untouched=("corrupted.pt",)),
     Case("pickled", "checkpoint holding a pickled Python object", ("evaluate", "checkpoint=pickled.pt"),
          "holds a pickled Python object (posix.mkdir)", absent=("PWNED",)),
     Case("output_dir_file", "run directory where a file exists",
@@ -212,6 +216,8 @@ CASES: list[Case] = [
          "no CUDA device is available", needs_cpu_only=True),
     Case("bad_device", "a device name that does not exist", ("pretrain", *SMOKE, "trainer.device=tpu"),
          "trainer.device='tpu' is not one of auto, cpu, cuda"),
+    Case("bad_device_index", "a malformed GPU number", ("evaluate", "checkpoint=ft", "device=cuda:first"),
+         "device='cuda:first' is not one of auto, cpu, cuda, cuda:N"),
     Case("target_injection", "`_target_` override (arbitrary callable)", ("pretrain", *SMOKE, "+model._target_=os.system"),
          "unknown config key model._target_"),
     Case("shell_path", "file path with shell syntax (used as given, never run)",
@@ -253,7 +259,7 @@ def run_case(case: Case, root: Path, runner: Runner = run_seqtune) -> Outcome:
     return Outcome(res.returncode, output, res.stderr)
 
 
-def first_sentence(case: Case, outcome: Outcome) -> str:
+def first_sentence(case: Case, outcome: Outcome, root: Path | None = None) -> str:
     """The line that carries the message (seqtune's 'error:' line, Hydra's first line, or the log line)."""
     lines = [ln.strip() for ln in outcome.output.splitlines() if ln.strip()]
     if outcome.status == 0:
@@ -271,6 +277,8 @@ def first_sentence(case: Case, outcome: Outcome) -> str:
                 listed = [ln.strip() for ln in raw[2:] if ln.startswith("\t")]
                 listed = listed[: next((i for i, x in enumerate(listed) if "=" in x), len(listed))]
                 text += " " + ", ".join(listed)
+    if root is not None:  # the scratch folder's name changes from run to run: paths relative to it
+        text = text.replace(f"{root}/", "")
     # The first sentence: up to a ". " or ": " break after a reasonable length, keeping paths and keys intact.
     cut = re.search(r"(?<=[a-z0-9)'\]])\. (?=[A-Z(])", text)
     text = text[: cut.start() + 1] if cut else text
@@ -288,16 +296,16 @@ def _shell_word(arg: str) -> str:
     return f"'{arg}'" if "$" in arg or " " in arg else arg
 
 
-def table(results: list[tuple[Case, Outcome]]) -> str:
+def table(results: list[tuple[Case, Outcome]], root: Path | None = None) -> str:
     rows = ["| input | example command | message (first sentence) | exit status |", "|---|---|---|---|"]
     for case, outcome in results:
         shown = [a for a in case.args if not a.startswith("hydra.run.dir=runs/")]
         command = " ".join(["seqtune", *(_shell_word(a) for a in shown)])
         if case.stdin is not None:
-            command = f"echo ... \\| {command}"
+            command = f"echo ... | {command}"
         if case.cwd != ".":
             command = f"(in a folder whose test.csv changed) {command}"
-        rows.append(f"| {_cell(case.input)} | `{_cell(command)}` | {_cell(first_sentence(case, outcome))} | "
+        rows.append(f"| {_cell(case.input)} | `{_cell(command)}` | {_cell(first_sentence(case, outcome, root))} | "
                     f"{outcome.status} |")
     return "\n".join(rows)
 
@@ -349,7 +357,7 @@ def main(argv: list[str] | None = None) -> None:
             outcome = run_case(case, work)
             print(f"[{outcome.status}] {case.id}", file=sys.stderr)
             results.append((case, outcome))
-        print(("" if args.only else HEADER) + table(results))
+        print(("" if args.only else HEADER) + table(results, work.resolve()))
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
