@@ -53,7 +53,11 @@ def run_here(args, cwd: Path, stdin: str | None = None, env: dict[str, str] | No
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)
-        logging.shutdown()  # Hydra's job logging opened the run's log file: flush and close it
+        root_logger = logging.getLogger()
+        for handler in list(root_logger.handlers):  # Hydra's job logging opened the run's log file: close it
+            if isinstance(handler, logging.FileHandler):
+                handler.close()
+                root_logger.removeHandler(handler)
     return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
