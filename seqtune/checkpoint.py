@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,8 @@ def _to_tuples(x: Any) -> Any:
 
 
 def save(path: Path, payload: dict[str, Any]) -> None:
-    """Write to a temporary file beside ``path``, fsync, then ``os.replace``: a crash leaves the old file intact."""
+    """Write to a temporary file beside ``path``, fsync, ``os.replace``, fsync the folder: a crash (even
+    ``kill -9``) at any moment leaves either the old file or the new one, never a torn one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -61,9 +63,71 @@ def save(path: Path, payload: dict[str, Any]) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def replace_with(src: Path, dst: Path) -> None:
+    """Make ``dst`` a copy of the finished checkpoint ``src``, atomically (a hard link where the file system
+    allows it: no second write; ``save`` never rewrites a file in place, so the two names cannot diverge)."""
+    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, dst)
+        _fsync_dir(dst.parent)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not possible on every platform (Windows); the rename itself is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+_STEP_FILE = re.compile(r"step-(\d+)\.pt")
+
+
+def step_checkpoints(folder: Path) -> list[tuple[int, Path]]:
+    """``checkpoints/step-<N>.pt`` files as (N, path), oldest first."""
+    found = [(int(m.group(1)), p) for p in folder.glob("step-*.pt") if (m := _STEP_FILE.fullmatch(p.name))]
+    return sorted(found)
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete ``.<name>.tmp-<pid>`` files that a killed process left behind (its pid no longer runs)."""
+    removed = []
+    for tmp in folder.glob(".*.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def _version_tuple(v: str) -> tuple[int, ...]:

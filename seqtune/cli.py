@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqtune import __version__
 from seqtune.config import register_configs
-from seqtune.errors import SeqtuneError
+from seqtune.errors import Interrupted, SeqtuneError
 
 CONFIG_PATH = "pkg://seqtune.conf"
 
@@ -127,6 +127,17 @@ class _Progress:
     task_started = False
 
 
+def _record_job(job_dir: Path, overrides: list[str], result: object = None) -> None:
+    """evaluate/predict/generate write no run directory; in a sweep their job directory gets the overrides and
+    the result (summary.json), so that the end-of-sweep table and `seqtune report` read them like any run."""
+    import json
+
+    (job_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+    (job_dir / ".hydra" / "overrides.yaml").write_text(OmegaConf.to_yaml(overrides), encoding="utf-8")
+    if result is not None:
+        (job_dir / "summary.json").write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+
+
 def _run_task(command: str, cfg: DictConfig) -> float | None:
     """Run one job; return the value Hydra sweepers optimise (None if the config names none)."""
     _Progress.task_started = True
@@ -144,9 +155,25 @@ def _run_task(command: str, cfg: DictConfig) -> float | None:
         elif command in ("evaluate", "predict", "generate"):
             import importlib
 
+            sweeping = hydra_cfg.mode == RunMode.MULTIRUN
+            if sweeping:
+                _record_job(run_dir, list(hydra_cfg.overrides.task))
             summary = importlib.import_module(f"seqtune.{command}").run(cfg)
+            if sweeping:
+                _record_job(run_dir, list(hydra_cfg.overrides.task), summary)
         else:  # pragma: no cover - COMMANDS and this table are kept together
             raise AssertionError(command)
+    except Interrupted as exc:  # SIGINT/SIGTERM: last.pt written; say how to go on, exit 130/143
+        from seqtune.resume import resume_command
+
+        print(f"{exc}\nResume with:\n  {resume_command(command, run_dir)}", file=sys.stderr, flush=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # a second Ctrl-C: abort at once, nothing more written
+        from seqtune.resume import resume_command
+
+        print(f"\naborted; the newest checkpoint in {run_dir / 'checkpoints'} (if any) is intact. Resume with:\n  "
+              f"{resume_command(command, run_dir)}", file=sys.stderr, flush=True)
+        sys.exit(130)
     except Exception as exc:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             # One failed job must not end the sweep: keep its reason in error.txt (the end-of-sweep table shows
@@ -245,6 +272,14 @@ def main(argv: list[str] | None = None) -> None:
     register_configs()
     if not OmegaConf.has_resolver("seqtune.unique"):
         OmegaConf.register_new_resolver("seqtune.unique", unique_dir)
+    if any(a.split("=", 1)[0].lstrip("+") == "resume" for a in rest):
+        from seqtune.resume import prepare_argv
+
+        try:  # resume=: the run's own overrides and directory (before Hydra creates a new one)
+            rest = prepare_argv(command, rest)
+        except SeqtuneError as exc:
+            _report(exc)
+            sys.exit(exc.exit_code)
     # Hydra reads sys.argv itself; argv[0] only names the program in its messages.
     sys.argv = [f"seqtune {command}", *rest]
     try:

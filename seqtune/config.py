@@ -281,6 +281,11 @@ class TrainerConfig:
     precision: str = "fp32"  # fp32 | bf16 (autocast)
     tune_malloc: bool = True  # Linux/glibc: raise malloc's mmap/trim thresholds (seqtune/_runtime.py); no-op elsewhere
     progress: str = "auto"  # auto (bar on a terminal, log lines otherwise) | bar | log | quiet
+    loggers: list[str] = field(default_factory=list)  # extra metric backends beside metrics.jsonl: tensorboard
+    compile: bool = False  # torch.compile the task model (the RNN itself is a graph break: embedding, decoder, loss compile)
+    checkpoint_every: int = 0  # also write checkpoints/step-<N>.pt (and refresh last.pt) every N steps; 0 = off
+    keep_checkpoints: int = 2  # step checkpoints kept (the newest); older ones are deleted
+    skip_nonfinite: bool = False  # a NaN/Inf loss or gradient skips the batch (counted) instead of stopping the run
 
 
 @dataclass
@@ -317,6 +322,8 @@ class PretrainConfig:
     output_root: str = "outputs"  # runs go to <output_root>/<date>/<time>_<command>/
     optimized_metric: str = "val/loss"  # summary.json key a sweep optimises and its end-of-sweep table shows
     init_from: Optional[str] = None  # continue from a checkpoint (.pt, run directory or latest): weights, architecture, tokenizer
+    smoke: bool = False  # set by debug=smoke (init_from: the checkpoint's architecture is used as always)
+    resume: Optional[str] = None  # continue an interrupted run exactly, in its own directory: run dir, .pt file or auto
 
 
 @dataclass
@@ -330,7 +337,9 @@ class FinetuneConfig:
     # transfer.checkpoint=null the whole architecture (+model=lstm).
     model: Any = field(default_factory=dict)
     output_root: str = "outputs"
+    smoke: bool = False  # set by debug=smoke: a loaded checkpoint keeps its sizes (smoke's model.* apply to scratch only)
     optimized_metric: str = "val/acc"  # summary.json key a sweep optimises and its end-of-sweep table shows
+    resume: Optional[str] = None  # continue an interrupted run exactly, in its own directory: run dir, .pt file or auto
 
 
 @dataclass
@@ -428,6 +437,8 @@ def trainer_problems(t: DictConfig, o: DictConfig) -> list[str]:
     for key in ("batch_size", "bptt", "eval_batch_size", "max_epochs", "log_interval"):
         _positive(problems, f"trainer.{key}", t[key])
     _positive(problems, "trainer.eval_interval", t.eval_interval, allow_zero=True)
+    _positive(problems, "trainer.checkpoint_every", t.checkpoint_every, allow_zero=True)
+    _positive(problems, "trainer.keep_checkpoints", t.keep_checkpoints)
     if t.limit_eval_batches == 0 or t.limit_eval_batches < -1:
         problems.append(f"trainer.limit_eval_batches={t.limit_eval_batches} must be a positive number of batches, or -1 for all.")
     if t.max_steps == 0 or t.max_steps < -1:
@@ -444,6 +455,9 @@ def trainer_problems(t: DictConfig, o: DictConfig) -> list[str]:
         problems.append(f"trainer.precision={t.precision!r} is not one of {', '.join(_PRECISIONS)}.")
     if t.progress not in _PROGRESS:
         problems.append(f"trainer.progress={t.progress!r} is not one of {', '.join(_PROGRESS)}.")
+    from seqtune.loggers import logger_problems  # here: the loggers import the metrics display (rich)
+
+    problems += logger_problems("trainer.loggers", list(t.loggers))
     return problems
 
 

@@ -32,3 +32,19 @@ class DataError(SeqtuneError):
 
 class CheckpointError(SeqtuneError):
     """A checkpoint that is missing, corrupt, from a newer seqtune or incompatible with the model."""
+
+
+class TrainingError(SeqtuneError):
+    """Training cannot go on (a NaN/Inf loss); the message names the step and the last good checkpoint."""
+
+
+class Interrupted(SeqtuneError):
+    """SIGINT/SIGTERM stopped training after a step; last.pt holds that step.  Exit status 128 + signal number
+    (130 for SIGINT, 143 for SIGTERM), as a shell reports a process ended by that signal."""
+
+    def __init__(self, signum: int, step: int, checkpoint: str):
+        import signal
+
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+        self.exit_code = 128 + signum
+        super().__init__(f"{signal.Signals(signum).name} received: stopped after step {step}; {checkpoint} holds it.")

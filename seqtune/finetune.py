@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from seqtune import checkpoint
+from seqtune import checkpoint, resume
 from seqtune.config import model_problems, to_plain, validate_finetune
 from seqtune.data.batching import BucketBatches
 from seqtune.data.labelled import load_labelled
@@ -37,7 +37,14 @@ from seqtune.transfer import (discriminative_param_groups, layer_groups, load_ma
 MINIMISED = ("loss", "mse", "mae")
 
 
+SMOKE_SIZES = ("embedding_size", "hidden_size", "num_layers")  # the model keys conf/debug/smoke.yaml sets
+
+
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
+    resumed, resume_note = resume.open_checkpoint(cfg.resume, run_dir) if cfg.resume else (None, "")
+    if resumed is not None:  # the pretrained checkpoint as the run resolved it (latest may point elsewhere now)
+        cfg.transfer.checkpoint = resumed["config"]["transfer"]["checkpoint"]
+        cfg.model = resumed["config"]["model"]
     validate_finetune(cfg)
     t, tr = cfg.trainer, cfg.transfer
     strategy = TRANSFERS.get(tr.name, key="transfer.name")
@@ -47,7 +54,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     set_determinism(t.deterministic)
     device = pick_device(t.device)
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_environment(run_dir)
+    if not cfg.resume:
+        write_environment(run_dir)  # a resumed run keeps the record of its first launch
     notes: list[str] = []  # shown once the display exists
 
     # ---- checkpoint: the architecture and the tokenizer (also for scratch: the same model, random weights)
@@ -57,6 +65,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
         ckpt_path, how = resolve_checkpoint(tr.checkpoint, cfg.output_root, "pretrain", "transfer.checkpoint")
         notes.append(how)
         source = checkpoint.load(ckpt_path)
+        if cfg.get("smoke"):  # debug=smoke shrinks new models only: a pretrained encoder keeps its sizes
+            shrunk = sorted(k for k in SMOKE_SIZES if k in model_cfg)
+            model_cfg = {k: v for k, v in model_cfg.items() if k not in SMOKE_SIZES}
+            if shrunk:
+                notes.append(f"debug=smoke: the checkpoint's {', '.join(shrunk)} kept (a pretrained encoder cannot shrink)")
         model_cfg = merged_model_config(source["config"]["model"], model_cfg)
         tokenizer = tokenizer_from_dict(source["tokenizer"])
         notes.append(f"architecture and tokenizer ({tokenizer.kind}, {tokenizer.vocab_size:,} tokens) from the "
@@ -98,7 +111,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     monitor = head.default_monitor if t.monitor == "auto" else t.monitor
     settings = LoopSettings(t.max_epochs, t.max_steps, t.eval_interval, t.log_interval, cfg.optimizer.clip_grad_norm,
                             t.precision, device, t.limit_eval_batches, monitor,
-                            "min" if monitor in MINIMISED else "max", t.patience)
+                            "min" if monitor in MINIMISED else "max", t.patience, tuple(t.loggers), t.compile,
+                            t.checkpoint_every, t.keep_checkpoints, t.skip_nonfinite)
     total_steps = settings.total_steps(len(train_data))
     scheduler = build_schedule(cfg.optimizer.schedule, optimizer, total_steps, len(train_data))
     display = Display(t.progress, total_steps, f"finetune {tr.name}")
@@ -110,6 +124,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
         names = ", ".join(name for name, _ in groups[frozen:])
         display.message(f"epoch {epoch}: training {names} ({trainable_by_epoch[epoch]:,} parameters)")
 
+    if resumed is not None:  # the stages before the resumed epoch, for the summary (a function of the epoch)
+        for epoch in range(1, resumed["epoch"]):
+            frozen = strategy.frozen_groups(len(groups), epoch, tr.freeze_layers)
+            trainable_by_epoch[epoch] = sum(p.numel() for _, ps in groups[frozen:] for p in ps)
+        notes.append(resume_note)
     lrs = ", ".join(f"{g['name']} {g['lr']:.3g}" for g in optimizer.param_groups)
     display.message(
         f"run dir {run_dir}\n" + "\n".join(notes) + "".join(f"\n  note: {n}" for n in data.notes)
@@ -125,7 +144,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     # ---- train
     try:
         state = train(model, optimizer, scheduler, train_data, valid_data, settings, run_dir, meta, display,
-                      on_epoch_start=on_epoch_start)
+                      resume=resumed, on_epoch_start=on_epoch_start)
     finally:
         display.close()
 
@@ -147,6 +166,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
         "trainable_params_by_epoch": trainable_by_epoch, "transfer": tr.name,
         "checkpoint": str(ckpt_path) if ckpt_path else None,
     }
+    if t.skip_nonfinite:
+        summary["train/skipped_batches"] = state.skipped_batches
     write_json(run_dir / "summary.json", summary)
     if display.mode != "quiet":
         shown = {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}

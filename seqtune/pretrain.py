@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from seqtune import checkpoint
+from seqtune import checkpoint, resume
 from seqtune._runtime import cpu_has_native_bf16, tune_malloc
 from seqtune.config import to_plain, validate
 from seqtune.data.pretraining import load_pretrain_data
@@ -68,7 +68,13 @@ def _init_source(cfg: DictConfig) -> dict | None:
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
-    init = _init_source(cfg)  # init_from: the checkpoint's architecture replaces cfg.model before validation
+    # resume=: the checkpoint to go on from (its tokenizer and architecture, so nothing is re-derived differently)
+    resumed, resume_note = resume.open_checkpoint(cfg.resume, run_dir) if cfg.resume else (None, "")
+    if resumed is not None:
+        for key, value in resumed["config"]["model"].items():
+            if key in cfg.model:
+                cfg.model[key] = value
+    init = _init_source(cfg) if resumed is None else None  # init_from: its architecture replaces cfg.model
     validate(cfg)
     t = cfg.trainer
     if t.tune_malloc:
@@ -78,10 +84,12 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     device = pick_device(t.device)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
-    write_environment(run_dir)
+    if not cfg.resume:
+        write_environment(run_dir)  # a resumed run keeps the record of its first launch
 
     # ---- data: the objective's data path; tokenizer / normaliser fitted on the train split only, saved
-    init_tokenizer = tokenizer_from_dict(init["tokenizer"]) if init and init.get("tokenizer") else None
+    source = resumed or init
+    init_tokenizer = tokenizer_from_dict(source["tokenizer"]) if source and source.get("tokenizer") else None
     data = load_pretrain_data(cfg, data_kind(cfg.objective.name), device, init_tokenizer)
     tok = data.tokenizer
     if "num_features" in data.info:  # numeric input: the width comes from the data, kept for finetune
@@ -101,7 +109,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     model.to(device)
     optimizer = build_optimizer(cfg.optimizer, model.parameters())
     settings = LoopSettings(t.max_epochs, t.max_steps, t.eval_interval, t.log_interval,
-                            cfg.optimizer.clip_grad_norm, t.precision, device, t.limit_eval_batches)
+                            cfg.optimizer.clip_grad_norm, t.precision, device, t.limit_eval_batches,
+                            loggers=tuple(t.loggers), compile=t.compile, checkpoint_every=t.checkpoint_every,
+                            keep_checkpoints=t.keep_checkpoints, skip_nonfinite=t.skip_nonfinite)
     total_steps = settings.total_steps(len(train_data))
     scheduler = build_schedule(cfg.optimizer.schedule, optimizer, total_steps, len(train_data))
 
@@ -114,17 +124,20 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         + "".join(f"\n  note: {n}" for n in data.notes) + init_report
         + f"\nmodel {cfg.model.name} {cfg.model.num_layers}x{cfg.model.hidden_size}, {count_parameters(model):,} "
         f"parameters, on {device}; {total_steps:,} steps ({len(train_data):,} per epoch)"
+        + (f"\n{resume_note}" if resume_note else "")
     )
     if device.type == "cpu" and t.precision == "bf16" and not cpu_has_native_bf16():
         display.message("[warn] trainer.precision=bf16 on a CPU without bf16 instructions (AVX-512 BF16/AMX): "
                         "bf16 is emulated and much slower than fp32 here; the LSTM/GRU runs in fp32. "
                         "Use trainer.precision=fp32 on this machine.")
+    init_path = init["path"] if init else (resumed or {}).get("init_from")
     meta = {"config": to_plain(cfg), "tokenizer": tok.to_dict() if tok is not None else None,
-            "objective": cfg.objective.name, "data": data.info}
+            "objective": cfg.objective.name, "data": data.info, "init_from": init_path}
 
     # ---- train
     try:
-        state = train(model, optimizer, scheduler, train_data, valid_data, settings, run_dir, meta, display)
+        state = train(model, optimizer, scheduler, train_data, valid_data, settings, run_dir, meta, display,
+                      resume=resumed)
     finally:
         display.close()
 
@@ -142,10 +155,12 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         "train/seconds": state.train_seconds,
         "params": count_parameters(model),
     }
+    if t.skip_nonfinite:
+        summary["train/skipped_batches"] = state.skipped_batches
     if device.type == "cuda":
         summary["train/peak_gpu_mem_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
-    if init:
-        summary["init_from"] = init["path"]
+    if init_path:
+        summary["init_from"] = init_path
     write_json(run_dir / "summary.json", summary)
     if display.mode != "quiet":
         display.console.print(summary_table(summary, f"pretrain {cfg.objective.name} on {cfg.dataset.name}"))

@@ -70,17 +70,21 @@ def collect(sweep_dir: Path, metric: str) -> list[JobRow]:
 
 
 class SweepSummary(Callback):
-    """Hydra callback: the end-of-sweep table."""
+    """Hydra callback: the end-of-sweep table (``metric``: the column shown when the config has no optimized_metric)."""
+
+    def __init__(self, metric: str = "val/loss") -> None:
+        self.metric = metric
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        metric = str(config.get("optimized_metric", "val/loss"))
+        metric = str(config.get("optimized_metric", self.metric))
         rows = collect(sweep_dir, metric)
         table = Table(title=f"sweep {sweep_dir} ({len(rows)} jobs)")
         for col in ("job", "overrides", "status", metric):
             table.add_column(col, justify="right" if col == metric else "left")
         for r in rows:
-            value = f"{r.value:.4g}" if isinstance(r.value, float) and math.isfinite(r.value) else "-"
+            numeric = isinstance(r.value, (int, float)) and not isinstance(r.value, bool)
+            value = f"{r.value:.4g}" if numeric and math.isfinite(r.value) else "-"
             status = {"ok": "[green]ok[/]", "failed": "[red]failed[/]"}.get(r.status, f"[yellow]{r.status}[/]")
             table.add_row(r.job, r.overrides, status, value if r.status == "ok" else r.error)
         Console(highlight=False).print(table)

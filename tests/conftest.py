@@ -50,3 +50,25 @@ def tiny_pretrain_run(tmp_path_factory) -> Path:
     res = run_cli(["pretrain", *TINY, f"hydra.run.dir={run_dir}"], cwd)
     assert res.returncode == 0, res.stdout + res.stderr
     return run_dir
+
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "conf" / "experiment"
+
+
+def experiment_header(name: str, field: str, default: str = "") -> str:
+    """A ``# field: value`` line of an experiment file's header (``command``: which root config it is for)."""
+    for line in (EXPERIMENTS / f"{name}.yaml").read_text().splitlines():
+        if line.startswith(f"# {field}:"):
+            return line.split(":", 1)[1].strip()
+    return default
+
+
+def experiment_command(name: str) -> str:
+    return experiment_header(name, "command", "pretrain")
+
+
+def real_data_dir() -> Path | None:
+    """The real datasets: $SEQTUNE_DATA_DIR, else ../shared/data beside the repository (None when absent)."""
+    explicit = os.environ.get("SEQTUNE_DATA_DIR")
+    path = Path(explicit) if explicit else Path(__file__).resolve().parents[2] / "shared" / "data"
+    return path if path.is_dir() else None

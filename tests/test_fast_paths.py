@@ -38,3 +38,17 @@ def test_fused_and_textbook_agree(tmp_path):
     fused, _ = _run(tmp_path, "fused")
     textbook, _ = _run(tmp_path, "textbook", "objective.fused_loss=false")
     assert fused["val/loss"] == pytest.approx(textbook["val/loss"], rel=1e-4)
+
+
+@pytest.mark.slow  # inductor compiles C++ kernels: about a minute on 2 CPU cores
+def test_compiled_model_trains_like_the_eager_one(tmp_path):
+    # dropout off: inductor draws its random numbers differently from eager PyTorch (torch._inductor.config.fallback_random)
+    eager, eager_losses = _run(tmp_path, "eager", "objective.fused_loss=false", "model.dropout=0")
+    compiled, compiled_losses = _run(tmp_path, "compiled", "objective.fused_loss=false", "model.dropout=0",
+                                     "trainer.compile=true")
+    assert compiled_losses == pytest.approx(eager_losses, rel=1e-4)
+    assert compiled["test/loss"] == pytest.approx(eager["test/loss"], rel=1e-4)
+    # the checkpoint keeps plain parameter names (nn.Module.compile, not an _orig_mod wrapper)
+    import torch
+    keys = torch.load(tmp_path / "compiled" / "checkpoints" / "best.pt", weights_only=True)["model"].keys()
+    assert not any("_orig_mod" in k for k in keys)

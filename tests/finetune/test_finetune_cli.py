@@ -132,3 +132,17 @@ def test_generate_and_continued_pretraining(pretrained_run, tmp_path):
     stage2 = torch.load(tmp_path / "stage2" / "checkpoints" / "best.pt", weights_only=True)
     first = torch.load(pretrained_run / "checkpoints" / "best.pt", weights_only=True)
     assert stage2["tokenizer"] == first["tokenizer"] and stage2["config"]["model"]["num_layers"] == 2
+
+
+def test_evaluate_sweep_records_each_job_and_prints_the_table(finetuned_run, tmp_path):
+    run_dir, _ = finetuned_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    sweep = tmp_path / "sweep"
+    res = run_cli(["evaluate", "-m", f"checkpoint={run_dir},{tmp_path / 'missing'}", "split=test",
+                   f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert res.returncode == 1, res.stdout + res.stderr  # one job failed: the sweep says so
+    ok, failed = sweep / "0", sweep / "1"
+    assert json.loads((ok / "summary.json").read_text())["loss"] == pytest.approx(summary["test/loss"], abs=1e-6)
+    assert (failed / "error.txt").exists() and not (failed / "summary.json").exists()
+    assert "sweep" in res.stdout and "ok" in res.stdout and "failed" in res.stdout
+    assert f"{summary['test/loss']:.4g}" in res.stdout

@@ -1,0 +1,261 @@
+"""Resume an interrupted run exactly, in its own directory: ``resume=<run dir | checkpoint file | auto>``.
+
+Two halves:
+
+* Before Hydra starts (``cli.py``), :func:`prepare_argv` finds the run (``auto``: the newest unfinished run of
+  the same command and the same config under ``output_root``), refuses a finished run, checks the user's other
+  overrides against the run's own config (only the ``HARMLESS`` keys may change) and rewrites argv to the run's
+  original overrides + the harmless ones + ``hydra.run.dir=<run dir>`` + ``hydra.output_subdir=.hydra/resume-<k>``.
+  So Hydra composes the original config again, writes into the same directory (the log file is appended to) and
+  keeps its record of the first launch in ``.hydra/``.
+* In the task (``pretrain.py`` / ``finetune.py``), :func:`open_checkpoint` loads the checkpoint to go on from (the
+  newest of ``last.pt`` and ``step-<N>.pt``, or the file given), cuts ``metrics.jsonl`` back to its step and
+  removes what a killed process left behind; ``loop.train(..., resume=ckpt)`` does the rest.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from seqtune import checkpoint
+from seqtune.errors import CheckpointError, ConfigError, SeqtuneError
+
+# Keys a resumed run may change: they extend or watch the run without changing what it computes step by step.
+HARMLESS = ("resume", "output_root", "trainer.max_steps", "trainer.max_epochs", "trainer.progress",
+            "trainer.checkpoint_every", "trainer.keep_checkpoints", "trainer.skip_nonfinite", "trainer.loggers")
+RESUMABLE = ("pretrain", "finetune")
+_PRINT_ONLY_FLAGS = ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion", "-sc")
+
+
+def _key(override: str) -> str:
+    """``+a.b=1`` / ``~a.b`` / ``a.b=1`` -> ``a.b``."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _quote(value: str) -> str:
+    """A Hydra override value that keeps any path intact (quoted when it holds characters the grammar parses)."""
+    if all(c.isalnum() or c in "/._-:" for c in value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out if out or not prefix else {prefix[:-1]: {}}
+    return {prefix[:-1]: node}
+
+
+def _relevant(flat: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in flat.items() if not any(k == h or k.startswith(h + ".") for h in HARMLESS)}
+
+
+def _compose(command: str, overrides: list[str]) -> dict[str, Any]:
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module(config_module="seqtune.conf", version_base="1.3"):
+        cfg = compose(config_name=command, overrides=overrides)
+    return _flat(OmegaConf.to_container(cfg, resolve=False))
+
+
+def resume_command(command: str, run_dir: Path | str) -> str:
+    return f"seqtune {command} resume={shlex.quote(str(run_dir))}"
+
+
+# ------------------------------------------------------------------------------------------ finding the run
+def _job_name(run_dir: Path) -> str | None:
+    try:
+        hydra_cfg = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "hydra.yaml"), resolve=False)
+        return hydra_cfg["hydra"]["job"]["name"]  # type: ignore[index]
+    except Exception:
+        return None
+
+
+def is_finished(run_dir: Path) -> bool:
+    return (run_dir / "summary.json").is_file()
+
+
+def locate(spec: str) -> tuple[Path, Path | None]:
+    """``resume=<run dir | checkpoint file>`` -> (run directory, the checkpoint file if one was named)."""
+    path = Path(spec)
+    if path.is_file():
+        if path.parent.name != "checkpoints":
+            raise CheckpointError(f"resume={spec}: a checkpoint to resume from lies in a run's checkpoints/ folder "
+                                  "(last.pt or step-<N>.pt); give that file or the run directory.")
+        return path.parent.parent, path
+    if path.is_dir():
+        if not (path / ".hydra" / "overrides.yaml").is_file():
+            raise CheckpointError(f"resume={spec}: {path} is not a seqtune run directory (no .hydra/overrides.yaml); "
+                                  "give the directory a `seqtune pretrain` or `seqtune finetune` run wrote.")
+        return path, None
+    raise CheckpointError(f"resume={spec}: no such run directory or checkpoint file. Give a run directory "
+                          "(outputs/<date>/<time>_pretrain), one of its checkpoints/*.pt, or resume=auto.")
+
+
+def find_auto(command: str, overrides: list[str]) -> Path:
+    """The newest unfinished ``command`` run under output_root whose composed config equals this one's
+    (the HARMLESS keys aside)."""
+    wanted = _compose(command, [o for o in overrides if _key(o) not in HARMLESS])
+    root = Path(next((o.split("=", 1)[1] for o in reversed(overrides) if _key(o) == "output_root"),
+                     _compose(command, [o for o in overrides if _key(o) == "output_root"])["output_root"]))
+    wanted = _relevant(wanted)
+    found, other = [], 0
+    for hydra_dir in root.glob("**/.hydra") if root.is_dir() else []:
+        run = hydra_dir.parent
+        if (is_finished(run) or not (hydra_dir / "overrides.yaml").is_file() or _job_name(run) != command
+                or not (hydra_dir / "config.yaml").is_file()):  # (a launch killed while Hydra wrote its record)
+            continue
+        try:
+            theirs = _relevant(_flat(OmegaConf.to_container(OmegaConf.load(hydra_dir / "config.yaml"), resolve=False)))
+        except Exception:
+            continue
+        if theirs == wanted:
+            found.append(((hydra_dir / "config.yaml").stat().st_mtime, str(run), run))
+        else:
+            other += 1
+    if not found:
+        raise CheckpointError(
+            f"resume=auto: no unfinished {command} run with this config under {root.resolve()}"
+            + (f" ({other} unfinished run(s) there have another config)" if other else "")
+            + f". Pass the same overrides as the run you want to continue, or name it: resume=<run dir>; "
+            f"or start a new run without resume=.")
+    return max(found)[2]
+
+
+# ------------------------------------------------------------------------------------------ CLI half
+def prepare_argv(command: str, args: list[str]) -> list[str]:
+    """Rewrite ``seqtune <command>`` arguments that hold ``resume=...`` (see the module docstring)."""
+    overrides = [a for a in args if "=" in a and not a.startswith("-")]
+    specs = [o.split("=", 1)[1] for o in overrides if _key(o) == "resume"]
+    if not specs or specs[-1] in ("", "null") or command not in RESUMABLE:
+        return args
+    if any(a in _PRINT_ONLY_FLAGS for a in args):
+        return args  # --cfg/--help only print
+    if "-m" in args or "--multirun" in args:
+        raise ConfigError("resume= continues one run; it cannot be combined with -m/--multirun. Resume each job "
+                          "of a sweep with its own directory: seqtune {command} resume=multirun/<date>/<time>/<n>.")
+    spec = specs[-1]
+    task = [o for o in overrides if _key(o) != "resume" and not _key(o).startswith("hydra.")]
+    hydra_overrides = [o for o in overrides if _key(o).startswith("hydra.")
+                       and _key(o) not in ("hydra.run.dir", "hydra.output_subdir")]
+    passthrough = [a for a in args if a not in overrides]
+    if spec == "auto":
+        run_dir = find_auto(command, task)
+        target = run_dir
+        print(f"resume=auto: the newest unfinished {command} run with this config is {run_dir}", flush=True)
+    else:
+        run_dir, ckpt_file = locate(spec)
+        target = ckpt_file or run_dir
+    job = _job_name(run_dir)
+    if job is not None and job != command:
+        raise ConfigError(f"resume={spec}: {run_dir} is a `seqtune {job}` run; resume it with `{resume_command(job, run_dir)}`.")
+    if is_finished(run_dir):
+        hint = (f"To train it further, start a new run from its weights: seqtune pretrain init_from={run_dir}"
+                if command == "pretrain" else "Start a new run (without resume=) to train again.")
+        raise SeqtuneError(f"resume={spec}: the run {run_dir} has finished (its summary.json is written), so there is "
+                           f"nothing to resume. {hint}")
+    original = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "overrides.yaml"))
+    assert isinstance(original, list)
+    original = [str(o) for o in original if _key(str(o)) != "resume"]
+    changed = [o for o in task if _key(o) not in HARMLESS]
+    if changed:  # only what the user asked for now counts, compared on the composed configs
+        keys = {_key(o) for o in changed}
+        before = _relevant(_compose(command, original))
+        after = _relevant(_compose(command, [o for o in original if _key(o) not in keys] + changed))
+        conflicts = sorted(k for k in set(before) | set(after) if before.get(k, "<absent>") != after.get(k, "<absent>"))
+        if conflicts:
+            changes = "; ".join(f"{k}={after.get(k, '<absent>')} (the run has {before.get(k, '<absent>')})"
+                                for k in conflicts)
+            raise ConfigError(
+                f"resume={spec} continues the run with its own config, but these overrides change it: {changes}. "
+                f"Only {', '.join(HARMLESS[1:])} may differ on resume; drop the others, or start a new run "
+                "without resume=.")
+    extend = [o for o in task if _key(o) in HARMLESS]
+    extend_keys = {_key(o) for o in extend}
+    k = 1
+    while (run_dir / ".hydra" / f"resume-{k}").exists():
+        k += 1
+    return [*passthrough, *[o for o in original if _key(o) not in extend_keys], *extend, *hydra_overrides,
+            f"resume={_quote(str(target))}", f"hydra.run.dir={_quote(str(run_dir))}",
+            f"hydra.output_subdir={_quote(f'.hydra/resume-{k}')}"]
+
+
+# ------------------------------------------------------------------------------------------ task half
+def _truncate_metrics(run_dir: Path, step: int) -> int:
+    """Drop metrics.jsonl records after ``step`` (written after the checkpoint, replayed now); returns how many."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return 0
+    kept, dropped = [], 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a line torn by a kill
+            dropped += 1
+            continue
+        if record.get("step", 0) <= step:
+            kept.append(line)
+        else:
+            dropped += 1
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    os.replace(tmp, path)
+    return dropped
+
+
+def open_checkpoint(spec: str, run_dir: Path, map_location: Any = "cpu") -> tuple[dict[str, Any] | None, str]:
+    """The checkpoint to resume ``run_dir`` from (None: none written yet, start at step 0) and a line saying which.
+
+    ``spec`` is a checkpoint file (used as given) or the run directory (the newest of last.pt and step-<N>.pt;
+    if last.pt cannot be read, the newest readable step checkpoint).
+    """
+    ckpt_dir = run_dir / "checkpoints"
+    if is_finished(run_dir):
+        raise SeqtuneError(f"resume={spec}: the run {run_dir} has finished (summary.json is written); nothing to resume.")
+    removed = checkpoint.remove_stale_temporaries(ckpt_dir) if ckpt_dir.is_dir() else []
+    notes = [f"removed {len(removed)} unfinished temporary file(s) a killed process left"] if removed else []
+    path = Path(spec)
+    ckpt, chosen, tried = None, None, 0
+    if path.is_file():
+        ckpt, chosen, tried = checkpoint.load(path, map_location=map_location), path, 1
+    else:
+        last = ckpt_dir / "last.pt"
+        if last.is_file():
+            tried += 1
+            try:
+                ckpt, chosen = checkpoint.load(last, map_location=map_location), last
+            except CheckpointError as exc:
+                notes.append(f"skipped {last}: {exc}")
+        # a step file newer than last.pt: killed between writing it and refreshing last.pt
+        for n, p in reversed(checkpoint.step_checkpoints(ckpt_dir) if ckpt_dir.is_dir() else []):
+            if ckpt is not None and n <= ckpt["step"]:
+                break
+            tried += 1
+            try:
+                ckpt, chosen = checkpoint.load(p, map_location=map_location), p
+                break
+            except CheckpointError as exc:
+                notes.append(f"skipped {p}: {exc}")
+    if ckpt is not None and "loop" not in ckpt:
+        raise CheckpointError(f"resume={spec}: {chosen} was written by a seqtune without exact resume "
+                              "(no 'loop' entry); continue from its weights with init_from= instead.")
+    if ckpt is None:
+        if tried:
+            raise CheckpointError(f"resume={spec}: no checkpoint of {run_dir} can be read ({'; '.join(notes)}).")
+        dropped = _truncate_metrics(run_dir, -1)
+        return None, "; ".join([*notes, f"resuming {run_dir}: no checkpoint had been written, starting again from "
+                                         f"step 0 in the same directory ({dropped} metrics lines dropped)"])
+    for n, p in checkpoint.step_checkpoints(ckpt_dir):
+        if n > ckpt["step"]:  # from an abandoned later timeline (resumed from an older file): never "newest" again
+            p.unlink(missing_ok=True)
+    dropped = _truncate_metrics(run_dir, ckpt["step"])
+    notes.append(f"resuming {run_dir} from {chosen} (step {ckpt['step']}, epoch {ckpt['epoch']}, batch "
+                 f"{ckpt['batch_in_epoch']} of the epoch)" + (f"; {dropped} metrics lines after it dropped" if dropped else ""))
+    return ckpt, "; ".join(notes)
