@@ -142,7 +142,17 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zip, random bytes, a pickle with objects in it, ...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        found = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", str(exc))
+        if found:
+            raise CheckpointError(
+                f"refusing to read checkpoint {path}: it holds a pickled Python object ({found.group(1)}), and "
+                "seqtune reads checkpoints with torch.load(weights_only=True), which never unpickles objects because "
+                "that can run arbitrary code. A seqtune checkpoint holds only tensors and plain values; use one "
+                "written by seqtune (checkpoints/best.pt or last.pt of a run)."
+            ) from exc
+        # torch's own text suggests weights_only=False, which is exactly what must not be done with such a file.
+        text = str(exc).strip()
+        first = type(exc).__name__ if not text or "weights_only" in text else text.splitlines()[0]
         raise CheckpointError(
             f"cannot read checkpoint {path}: it is truncated, corrupted or not a seqtune checkpoint ({first}). "
             "Use another checkpoint (checkpoints/best.pt or last.pt of the run) or re-create it."
@@ -155,3 +165,24 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
             "Upgrade seqtune (pip install -U seqtune) to read it."
         )
     return ckpt
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, Any], source: str | Path) -> None:
+    """``model.load_state_dict(state)``, but a checkpoint whose tensors do not fit the model it describes (an edited
+    or mixed-up file: vocabulary, sizes, layers or direction differ) is a CheckpointError naming the tensors."""
+    own = model.state_dict()
+    problems = [f"{n}: checkpoint {tuple(t.shape)}, model {tuple(own[n].shape)}"
+                for n, t in state.items() if n in own and hasattr(t, "shape") and own[n].shape != t.shape]
+    missing = [n for n in own if n not in state]
+    unexpected = [n for n in state if n not in own]
+    if missing:
+        problems.append(f"missing from the checkpoint: {', '.join(missing[:8])}{', ...' if len(missing) > 8 else ''}")
+    if unexpected:
+        problems.append(f"not in the model: {', '.join(unexpected[:8])}{', ...' if len(unexpected) > 8 else ''}")
+    if problems:
+        raise CheckpointError(
+            f"the weights in {source} do not fit the model its own config and tokenizer describe: "
+            + "; ".join(problems) + ". The file was edited or assembled from different runs; use the run's own "
+            "checkpoints/best.pt or last.pt, or re-create it."
+        )
+    model.load_state_dict(state)

@@ -21,6 +21,7 @@ from typing import Callable
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
@@ -101,6 +102,50 @@ def _claim(base: str) -> str:
             n += 1
             candidate = f"{base}-{n}"
     return candidate
+
+
+class OutputDirCheck(Callback):
+    """Checks, before Hydra makes the run (or sweep) directory, that it can be created and written to.
+
+    Configured under ``hydra.callbacks`` in the roots that write a run directory (pretrain, finetune).  Without
+    it a file in the way, a read-only folder or a path that cannot exist ends in Hydra's stack trace; with it the
+    command prints one paragraph naming the key and the path, and exits with status 2.  Nothing is written
+    except the (empty) directory itself.
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: object) -> None:
+        _check_output_dir(config, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: object) -> None:
+        _check_output_dir(config, "hydra.sweep.dir")
+
+
+def _check_output_dir(config: DictConfig, key: str) -> None:
+    shown = key
+    try:
+        # Resolving may already create folders (${seqtune.unique:...} claims the run directory with mkdir).
+        path = Path(str(OmegaConf.select(config, key)))
+        shown = f"{key}={path}"
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".seqtune-write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except Exception as exc:  # noqa: BLE001 - an OSError, possibly wrapped by OmegaConf's interpolation error
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, OSError):  # OmegaConf wraps a resolver's error
+            cause = cause.__cause__ or cause.__context__
+        cause = cause or exc
+        if isinstance(cause, OSError):
+            where = f" ({cause.filename})" if cause.filename else ""
+            reason = f"{cause.strerror or cause}{where}"
+        else:
+            reason = str(cause)
+        _report(SeqtuneError(
+            f"cannot create the run directory {shown}: {reason}. A file is in the way, or the folder is read-only "
+            "or does not exist; choose a writable place with hydra.run.dir=<dir> (sweeps: hydra.sweep.dir) or "
+            "output_root=<dir>, or move the file away. Nothing was written."
+        ))
+        sys.exit(2)
 
 
 class _Progress:
@@ -263,6 +308,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"seqtune: unknown command {command!r}; valid commands are: {', '.join(COMMANDS)}.\n", file=sys.stderr)
         print(_usage(), file=sys.stderr)
         sys.exit(2)
+    _Progress.task_started = False  # main() may be called more than once in a process (tests, notebooks)
     register_configs()
     _register_resolver()
     torchrun = distributed.launched_by_torchrun()

@@ -480,11 +480,15 @@ def trainer_problems(t: DictConfig, o: DictConfig) -> list[str]:
 
 
 def device_problems(key: str, device: str) -> list[str]:
-    if device.split(":")[0] not in _DEVICES:
-        return [f"{key}={device!r} is not one of auto, cpu, cuda, cuda:N."]
-    if device.startswith("cuda") and not torch.cuda.is_available():
+    name, colon, index = device.partition(":")
+    if name not in _DEVICES or (colon and not index.isdigit()):
+        return [f"{key}={device!r} is not one of auto, cpu, cuda, cuda:N (N: a GPU number, 0 for the first)."]
+    if name == "cuda" and not torch.cuda.is_available():
         return [f"{key}={device} but no CUDA device is available on this machine; "
                 f"use {key}=cpu (or auto, which picks the GPU when there is one)."]
+    if name == "cuda" and index and int(index) >= torch.cuda.device_count():
+        return [f"{key}={device} but this machine has {torch.cuda.device_count()} CUDA device(s), numbered from 0; "
+                f"use {key}=cuda:0 (or cuda, or auto)."]
     return []
 
 

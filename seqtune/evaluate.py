@@ -16,7 +16,7 @@ from seqtune.config import device_problems
 from seqtune.data.batching import BucketBatches
 from seqtune.data.labelled import load_labelled
 from seqtune.data.timeseries import ForecastWindows, load_timeseries
-from seqtune.errors import ConfigError
+from seqtune.errors import ConfigError, DataError
 from seqtune.inference import predict_examples, rebuild_finetuned, score
 from seqtune.loop import evaluate
 from seqtune.pretrain import pick_device
@@ -54,5 +54,9 @@ def run(cfg: DictConfig) -> dict[str, object]:
     text = json.dumps(result, indent=2)
     print(text)
     if cfg.output:
-        Path(cfg.output).write_text(text + "\n", encoding="utf-8")
+        try:
+            Path(cfg.output).write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise DataError(f"output={cfg.output}: cannot write the metrics there ({exc.strerror}); give a writable "
+                            "file path, or leave output unset (the metrics are printed above).") from None
     return result

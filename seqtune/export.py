@@ -61,7 +61,7 @@ def load_model(ckpt: dict) -> TaskModel:
 
     tokenizer = tokenizer_from_dict(ckpt["tokenizer"]) if ckpt.get("tokenizer") else None
     model = build_model(OmegaConf.create(ckpt["config"]), tokenizer, ckpt.get("data"))
-    model.load_state_dict(ckpt["model"])
+    checkpoint.load_weights(model, ckpt["model"], "the checkpoint")
     return model.eval()
 
 

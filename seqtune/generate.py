@@ -50,7 +50,7 @@ def run(cfg: DictConfig) -> dict[str, object]:
                               "(a checkpoint of seqtune pretrain objective=clm).")
     tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
     model = build_model(OmegaConf.create(ckpt["config"]), tokenizer)
-    model.load_state_dict(ckpt["model"])
+    checkpoint.load_weights(model, ckpt["model"], path)
     model.to(device).eval()
     prompt = tokenizer.encode(cfg.prompt) if cfg.prompt else []
     if prompt and prompt[-1] == EOS_ID and not cfg.prompt.endswith("\n"):

@@ -15,6 +15,7 @@ from typing import Sequence
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from seqtune.checkpoint import load_weights
 from seqtune.data.batching import BucketBatches
 from seqtune.data.labelled import Example
 from seqtune.data.tokenizers import Tokenizer, tokenizer_from_dict
@@ -37,7 +38,7 @@ def rebuild_finetuned(ckpt: dict, source: str = "checkpoint") -> tuple[TaskModel
     tokenizer = tokenizer_from_dict(ckpt["tokenizer"]) if ckpt.get("tokenizer") else None
     encoder = build_encoder(cfg.model, tokenizer.vocab_size if tokenizer is not None else 0)
     model = TaskModel(encoder, build_head(cfg.head, encoder, ckpt["labels"], ckpt.get("series")))
-    model.load_state_dict(task_state(ckpt))
+    load_weights(model, task_state(ckpt), source)
     model.eval()
     return model, tokenizer, list(ckpt["labels"]), cfg
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from omegaconf import DictConfig
 
@@ -50,14 +51,24 @@ def run(cfg: DictConfig) -> dict[str, object]:
         raw = sys.stdin.read().splitlines()
     else:
         try:
-            with open(cfg.input, encoding="utf-8") as fh:
-                raw = fh.read().splitlines()
+            data = Path(cfg.input).read_bytes()
         except OSError as exc:
             raise DataError(f"input={cfg.input}: cannot read it ({exc.strerror}); give a text file, or input=- for stdin.") from None
+        try:
+            raw = data.decode("utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise DataError(f"input={cfg.input}: line {line} (byte offset {exc.start}) holds byte 0x{data[exc.start]:02X}, "
+                            "which is not valid UTF-8; predict reads UTF-8 text. Convert the file (e.g. `iconv -f "
+                            "latin1 -t utf-8 in.txt > out.txt`) or fix that byte.") from None
     numbered = [(i + 1, line) for i, line in enumerate(raw) if line.strip()]
     examples = encode_inputs([line for _, line in numbered], tokenizer, ckpt["task"], run_cfg.dataset.get("max_length"))
     records = prediction_records(model.objective, predict_examples(model, examples, cfg.batch_size, device)) if examples else []
-    out = sys.stdout if cfg.output == "-" else open(cfg.output, "w", encoding="utf-8")
+    try:
+        out = sys.stdout if cfg.output == "-" else open(cfg.output, "w", encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"output={cfg.output}: cannot write it ({exc.strerror}); give a writable file path, or "
+                        "output=- for stdout.") from None
     try:
         for (line_no, text), record in zip(numbered, records):
             key = "text" if ckpt["task"] == "classification" else "tokens"

@@ -156,6 +156,15 @@ def load_matching(model: nn.Module, state: dict[str, torch.Tensor], prefixes: tu
             mismatched.append(f"{name}: checkpoint {tuple(tensor.shape)}, model {tuple(own[name].shape)}")
         else:
             report.loaded.append(name)
+    if "encoder." in prefixes:
+        # A unidirectional checkpoint would load into the forward half of a bidirectional encoder (its reverse
+        # weights left random) without any shape error on one layer: a changed direction is a mismatch too.
+        def direction(names) -> str:
+            return "bidirectional" if any(n.startswith("encoder.") and "_reverse" in n for n in names) else "unidirectional"
+
+        if direction(state) != direction(own):
+            mismatched.append(f"direction: checkpoint {direction(state)}, model {direction(own)} "
+                              "(model.bidirectional)")
     if mismatched:
         raise CheckpointError(
             f"checkpoint {source} does not fit the model: " + "; ".join(mismatched) + ". The vocabulary, embedding "

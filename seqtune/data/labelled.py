@@ -28,7 +28,7 @@ from seqtune.data.catalog import dataset_file
 from seqtune.data.formats import read_table, read_text, read_trec
 from seqtune.data.synthetic import generate_sentences
 from seqtune.data.text import RawSplits
-from seqtune.data.tokenizers import UNK_ID, Tokenizer, fit_tokenizer, settings_from_config
+from seqtune.data.tokenizers import EOS_ID, Tokenizer, fit_tokenizer, settings_from_config
 from seqtune.errors import ConfigError, DataError
 from seqtune.registry import DATASETS
 
@@ -207,28 +207,39 @@ def load_labelled(ds, tokenizer: Tokenizer | None = None, labels: list[str] | No
             check_tagging_tokenizer(settings.kind)
             tokenizer = fit_tokenizer(settings, ["\n".join(" ".join(s) for s in train.inputs)])
     max_length = ds.get("max_length")
-    empty = 0
+    skipped: dict[str, int] = {}  # split -> examples without any text (skipped)
+    truncated: dict[str, int] = {}  # split -> examples cut to dataset.max_length
 
-    def examples(split: RawSplit) -> list[Example]:
-        nonlocal empty
+    def examples(name: str, split: RawSplit) -> list[Example]:
         out = []
         if raw.task == "classification":
             for text, label in zip(split.inputs, split.labels):
-                ids = tokenizer.encode(_one_line(text))[:max_length]
-                if not ids:
-                    ids, empty = [UNK_ID], empty + 1
+                ids = tokenizer.encode(_one_line(text)) if text.strip() else []
+                if not ids or ids == [EOS_ID]:  # an empty or blank document carries nothing to learn from
+                    skipped[name] = skipped.get(name, 0) + 1
+                    continue
+                if max_length is not None and len(ids) > max_length:
+                    ids, truncated[name] = ids[:max_length], truncated.get(name, 0) + 1
                 out.append(Example(ids, index[label]))
         else:
             from seqtune.data.tagging import encode_tokens
 
             for words, tags in zip(split.inputs, split.labels):
-                ids = encode_tokens(tokenizer, words)[:max_length]
+                ids = encode_tokens(tokenizer, words)
+                if max_length is not None and len(ids) > max_length:
+                    ids, truncated[name] = ids[:max_length], truncated.get(name, 0) + 1
                 out.append(Example(ids, [index[t] for t in tags][: len(ids)]))
+        if not out:
+            raise DataError(f"the {name} split ({split.source}) has no example with any text; put data in it or "
+                            f"point dataset.{name} to another file.")
         return out
 
-    data = LabelledData(examples(train), examples(valid), examples(test), labels, tokenizer, raw.task, notes)
-    if empty:
-        data.notes.append(f"{empty} example(s) had no tokens and were given a single <unk>")
+    data = LabelledData(examples("train", train), examples("valid", valid), examples("test", test), labels,
+                        tokenizer, raw.task, notes)
+    for name, n in skipped.items():
+        data.notes.append(f"{name}: {n:,} example(s) with empty text skipped")
+    for name, n in truncated.items():
+        data.notes.append(f"{name}: {n:,} example(s) truncated to dataset.max_length={max_length} tokens")
     return data
 
 

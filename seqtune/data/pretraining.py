@@ -70,6 +70,14 @@ def split_sentences(ids: torch.Tensor, max_length: int) -> tuple[list[Example], 
     return examples, truncated
 
 
+def _empty_lines(ids: torch.Tensor) -> int:
+    """Lines that hold nothing but their <eos>: an <eos> at the start or right after another <eos>."""
+    if ids.numel() == 0:
+        return 0
+    is_eos = ids == EOS_ID
+    return int(is_eos[0]) + int((is_eos[1:] & is_eos[:-1]).sum())
+
+
 def _unigram_baselines(train: torch.Tensor, valid: torch.Tensor, vocab_size: int) -> dict[str, float]:
     """The bars a model must clear: unigram perplexity, and accuracy of always guessing the most frequent token."""
     counts = torch.bincount(train, minlength=vocab_size)
@@ -100,9 +108,13 @@ def load_pretrain_data(cfg, kind: DataKind, device: torch.device, tokenizer=None
                               f"tokenizer of dataset {ds.name!r} adds none; set dataset.tokenizer.add_eos=true.")
         splits, notes = {}, list(corpus.notes)
         for s in ("train", "valid", "test"):
-            splits[s], cut = split_sentences(getattr(corpus, s), cfg.objective.max_length)
+            ids = getattr(corpus, s)
+            splits[s], cut = split_sentences(ids, cfg.objective.max_length)
             if not splits[s]:
                 raise ConfigError(f"the {s} split of dataset {ds.name!r} holds no sentences.")
+            empty = _empty_lines(ids)
+            if empty:
+                notes.append(f"{s}: {empty:,} empty line(s) skipped (a sentence needs at least one token)")
             if cut:
                 notes.append(f"{s}: {cut:,} of {len(splits[s]):,} sentences truncated to objective.max_length="
                              f"{cfg.objective.max_length} tokens")

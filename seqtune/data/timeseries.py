@@ -112,15 +112,24 @@ def load_timeseries(ds, horizon: int | None = None) -> TimeSeriesData:
         raise ConfigError(f"dataset.format={ds.format!r} ({ds.name}) is not numeric time-series data; "
                           "a forecasting objective needs format: timeseries (e.g. dataset=etth1).")
     values = raw.table.values
-    train_rows = values[raw.splits[0]]
-    normalizer = Normalizer.fit(train_rows) if ds.normalize else None
+    for name, s in zip(("train", "valid", "test"), raw.splits):
+        rows = len(values[s])
+        if rows < ds.lookback + ds.horizon:
+            raise DataError(f"the {name} split of {ds.file} has {rows} rows, fewer than dataset.lookback "
+                            f"({ds.lookback}) + dataset.horizon ({ds.horizon}); shorten the windows or use more data.")
+    # Statistics in float64: float32 sums of values near the float32 limit overflow to inf.
+    normalizer = Normalizer.fit(values[raw.splits[0]].astype(np.float64)) if ds.normalize else None
 
     def part(s: slice) -> torch.Tensor:
         v = values[s]
         if len(v) < ds.lookback + horizon:
             raise DataError(f"a split of {ds.file} has {len(v)} rows, fewer than dataset.lookback "
                             f"({ds.lookback}) + the horizon ({horizon}); shorten the windows or use more data.")
-        return torch.from_numpy(normalizer.apply(v) if normalizer is not None else v.astype(np.float32))
+        out = normalizer.apply(v) if normalizer is not None else v.astype(np.float32)
+        if not np.isfinite(out).all():
+            raise DataError(f"{ds.file}: values too large to normalise in float32 (up to {np.abs(v).max():.3g}); "
+                            "rescale the columns in the file, or set dataset.normalize=false.")
+        return torch.from_numpy(out)
 
     return TimeSeriesData(part(raw.splits[0]), part(raw.splits[1]), part(raw.splits[2]), raw.table.columns,
                           raw.table.target_index, normalizer, ds.lookback, horizon, raw.notes)
