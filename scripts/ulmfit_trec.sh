@@ -8,7 +8,7 @@
 # Sizes are set for a CPU; on a GPU raise WT2_STEPS (-1: every epoch) and the model size.
 set -euo pipefail
 OUT=${OUT:-outputs/ulmfit_trec}
-WT2_STEPS=${WT2_STEPS:-1000}        # optimizer steps of stage 1 (an epoch of WikiText-2 is ~1,900 at 32x35 tokens; -1: 4 epochs)
+WT2_STEPS=${WT2_STEPS:-2000}        # optimizer steps of stage 1 (an epoch of WikiText-2 is ~1,865 at 32x35 tokens; -1: 4 epochs)
 TREC_EPOCHS=${TREC_EPOCHS:-2}       # stage 2 epochs on TREC's questions
 BUDGETS=${BUDGETS:-100,500,all}
 SEEDS=${SEEDS:-1,2,3}
