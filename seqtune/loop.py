@@ -195,6 +195,14 @@ def _to_device(state: Any, device: torch.device) -> Any:
     return state.to(device)
 
 
+def _agreed_signal(signum: int | None) -> int | None:
+    """Data-parallel: a signal reaches the ranks at different moments; they stop after the same step when any
+    rank has one (a per-step host-side all-reduce, like the step's example count)."""
+    if distributed.all_reduce_int(int(signum is not None)) == 0:
+        return None
+    return signum if signum is not None else signal.SIGTERM
+
+
 def _better(value: float, best: float | None, mode: str) -> bool:
     if best is None:
         return True
@@ -249,7 +257,8 @@ def train(
         scheduler.load_state_dict(resume["scheduler"])
         loop_state = resume.get("loop", {})
         saved_states = loop_state.get("rnn_states")
-        if isinstance(saved_states, list) and len(saved_states) == accumulate and world == 1:
+        layout = loop_state.get("rnn_layout", [1, len(saved_states or [])])
+        if isinstance(saved_states, list) and list(layout) == [world, accumulate] and world == 1:
             rnn_states = [_to_device(x, device) for x in saved_states]
         elif saved_states is not None and any(x is not None for x in saved_states):  # another layout of the stream
             display.message("[resume] the carried BPTT state does not fit this number of processes x "
@@ -287,7 +296,7 @@ def train(
             "best_value": st.best_value, "best_step": st.best_step, "metrics": dict(st.last_val),
             "rng": checkpoint.rng_state(),
             "loop": {**{k: getattr(st, k) for k in TrainState.RESTORED}, "train_seconds": elapsed(),
-                     "rnn_states": rnn_states, "window_sums": window_sums, "window_count": window_count,
+                     "rnn_states": rnn_states, "rnn_layout": [world, accumulate], "window_sums": window_sums, "window_count": window_count,
                      "window_tokens": window_tokens},
         })
         if name == "last.pt":
@@ -415,10 +424,11 @@ def train(
                         window_t0 = time.perf_counter()
                     if settings.checkpoint_every > 0 and st.step % settings.checkpoint_every == 0:
                         save_step_checkpoint()
-                    if stop.signum is not None:
+                    signum = stop.signum if world == 1 else _agreed_signal(stop.signum)
+                    if signum is not None:
                         if saved_step != st.step:
                             save("last.pt")
-                        raise Interrupted(stop.signum, st.step, str(ckpt_dir / "last.pt"))
+                        raise Interrupted(signum, st.step, str(ckpt_dir / "last.pt"))
                     if st.step >= total_steps or st.stopped_early:
                         break
                 else:  # the epoch ran to its end
