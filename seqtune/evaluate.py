@@ -6,35 +6,23 @@ The dataset config, tokenizer, labels and evaluation batch size are those saved 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from omegaconf import DictConfig
 
-from seqtune import checkpoint
-from seqtune.config import device_problems
 from seqtune.data.batching import BucketBatches
 from seqtune.data.labelled import load_labelled
 from seqtune.data.timeseries import ForecastWindows, load_timeseries
-from seqtune.errors import ConfigError, DataError
-from seqtune.inference import predict_examples, rebuild_finetuned, score
+from seqtune.errors import DataError
+from seqtune.inference import open_finetuned, predict_examples, rebuild_finetuned, score
 from seqtune.loop import evaluate
-from seqtune.pretrain import pick_device
-from seqtune.transfer import resolve_checkpoint
 
 SPLITS = ("train", "valid", "test")
 
 
 def run(cfg: DictConfig) -> dict[str, object]:
-    problems = device_problems("device", cfg.device)
-    if cfg.split not in SPLITS:
-        problems.append(f"split={cfg.split!r} is not one of {', '.join(SPLITS)}.")
-    if problems:
-        raise ConfigError(problems)
-    device = pick_device(cfg.device)
-    path, how = resolve_checkpoint(cfg.checkpoint, cfg.output_root, "finetune", "checkpoint")
-    print(how, file=sys.stderr)
-    ckpt = checkpoint.load(path)
+    bad_split = [] if cfg.split in SPLITS else [f"split={cfg.split!r} is not one of {', '.join(SPLITS)}."]
+    device, path, ckpt = open_finetuned(cfg, bad_split)
     model, tokenizer, labels, run_cfg = rebuild_finetuned(ckpt, str(path))
     model.to(device)
     batch_size = cfg.batch_size or run_cfg.trainer.eval_batch_size

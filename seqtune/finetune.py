@@ -13,11 +13,9 @@ series (``series_facts``: horizon, targets and the pretrained encoder's input la
 from __future__ import annotations
 
 import dataclasses
-
 import json
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from seqtune import checkpoint, distributed, resume

@@ -10,6 +10,7 @@ tokenizer and its label list), so ``evaluate`` reproduces the run's own test met
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -25,6 +26,26 @@ from seqtune.models.encoder import build_encoder
 from seqtune.multitask import task_state
 from seqtune.objectives.base import TaskModel
 from seqtune.scores import classification_scores, entity_scores
+
+
+def open_finetuned(cfg: DictConfig, problems: list[str] | None = None) -> tuple[torch.device, Path, dict]:
+    """evaluate/predict: check ``device`` (plus the caller's ``problems``), resolve ``checkpoint`` (a fine-tuning
+    run, a .pt file or latest; which one is printed) and load it -> (device, path, checkpoint dict)."""
+    import sys
+
+    from seqtune import checkpoint
+    from seqtune.config import device_problems
+    from seqtune.errors import ConfigError
+    from seqtune.pretrain import pick_device
+    from seqtune.transfer import resolve_checkpoint
+
+    problems = device_problems("device", cfg.device) + list(problems or [])
+    if problems:
+        raise ConfigError(problems)
+    device = pick_device(cfg.device)
+    path, how = resolve_checkpoint(cfg.checkpoint, cfg.output_root, "finetune", "checkpoint")
+    print(how, file=sys.stderr)
+    return device, path, checkpoint.load(path)
 
 
 def rebuild_finetuned(ckpt: dict, source: str = "checkpoint") -> tuple[TaskModel, Tokenizer | None, list[str], DictConfig]:

@@ -12,15 +12,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from seqtune import checkpoint
-from seqtune.config import device_problems
 from seqtune.data.labelled import Example, _one_line
 from seqtune.data.tagging import encode_tokens
 from seqtune.data.tokenizers import UNK_ID, Tokenizer
-from seqtune.errors import CheckpointError, ConfigError, DataError
-from seqtune.inference import prediction_records, predict_examples, rebuild_finetuned
-from seqtune.pretrain import pick_device
-from seqtune.transfer import resolve_checkpoint
+from seqtune.errors import CheckpointError, DataError
+from seqtune.inference import open_finetuned, prediction_records, predict_examples, rebuild_finetuned
 
 
 def encode_inputs(lines: list[str], tokenizer: Tokenizer, task: str, max_length: int | None) -> list[Example]:
@@ -35,13 +31,7 @@ def encode_inputs(lines: list[str], tokenizer: Tokenizer, task: str, max_length:
 
 
 def run(cfg: DictConfig) -> dict[str, object]:
-    problems = device_problems("device", cfg.device)
-    if problems:
-        raise ConfigError(problems)
-    device = pick_device(cfg.device)
-    path, how = resolve_checkpoint(cfg.checkpoint, cfg.output_root, "finetune", "checkpoint")
-    print(how, file=sys.stderr)
-    ckpt = checkpoint.load(path)
+    device, path, ckpt = open_finetuned(cfg)
     if ckpt.get("task") == "regression":
         raise CheckpointError(f"{path} is a regressor on a numeric series; predict labels text lines. Score it with "
                               f"`seqtune evaluate checkpoint={path} split=test` (mse, mae).")

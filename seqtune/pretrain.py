@@ -21,7 +21,6 @@ from seqtune.config import to_plain, validate
 from seqtune.data.pretraining import load_pretrain_data
 from seqtune.data.tokenizers import tokenizer_from_dict
 from seqtune.environment import set_determinism, write_environment
-from seqtune.errors import ConfigError
 from seqtune.loop import LoopSettings, evaluate, train
 from seqtune.metrics import Display, summary_table, write_json
 from seqtune.models.encoder import build_encoder
