@@ -147,6 +147,7 @@ class LabelledDatasetConfig(FileDatasetConfig):
     split_seed: int = 0  # seeds carved splits and the low-resource subsets: same data in every run
     train_limit: Optional[int] = None  # keep N training examples (stratified by label)
     labels_per_class: Optional[int] = None  # keep N training examples per class
+    label_budget: Optional[int] = None  # N labelled examples in all (stratified): validation carved from them
     max_length: Optional[int] = None  # truncate each example to this many tokens; None: no limit
 
 
@@ -188,6 +189,15 @@ class ImdbDatasetConfig(LabelledDatasetConfig):
     test: Optional[str] = "aclImdb/test"
     archive: str = "aclImdb_v1.tar.gz"  # downloaded and extracted when aclImdb/ is missing
     unlabelled_for_lm: bool = True  # language-model stages also read the 50,000 unlabelled reviews
+
+
+@dataclass
+class ClassFilesDatasetConfig(LabelledDatasetConfig):
+    # One file per class, one example per line (the layout of SUBJ, CR, MPQA, rt-polarity): label -> file.
+    # train: unused (the classes' files are the training pool); valid/test: carved from it unless test_classes.
+    train: str = ""
+    classes: dict[str, str] = MISSING  # {label: file}, e.g. {pos: custrev.pos, neg: custrev.neg}
+    test_classes: Optional[dict[str, str]] = None  # {label: file} of a separate test set; null: carved
 
 
 @dataclass
@@ -303,6 +313,7 @@ class HeadConfig:
     pooling: str = "concat"  # classifier: last | mean | max | concat (ULMFiT: last, max and mean side by side)
     hidden_size: int = 0  # a hidden layer (ReLU) before the output layer; 0 = none
     dropout: float = 0.1  # on the head's input (and after its hidden layer)
+    batch_norm: bool = False  # classifier: BatchNorm1d on the pooled features (and the hidden layer), as fastai's
     # regressor only (numeric series): steps to forecast (null: dataset.horizon) and how a window is read;
     # null: the checkpoint objective's setting (forecast, masked_values), else true / true / 1.
     horizon: Optional[int] = None
@@ -319,6 +330,9 @@ class TransferConfig:
     lr_factor: float = 1.0  # discriminative lr: a group d groups below the head trains at lr / lr_factor**d
     aux_weight: float = 0.0  # multitask: lambda, the weight of the pretraining objective's loss (0 elsewhere)
     aux_schedule: str = "constant"  # multitask: constant | linear_decay (lambda falls linearly to 0 at the last step)
+    stage_epochs: int = 0  # gradual: epochs per unfreezing stage, each its own lr cycle; 0: one group per epoch, one cycle
+    final_epochs: int = 0  # gradual with stages: epochs of the last stage (everything trains); 0: stage_epochs
+    stage_lr: list[float] = field(default_factory=list)  # gradual with stages: peak lr share per stage (last repeats)
 
 
 # ---------------------------------------------------------------------------------------------- root
@@ -332,6 +346,7 @@ class PretrainConfig:
     output_root: str = "outputs"  # runs go to <output_root>/<date>/<time>_<command>/
     optimized_metric: str = "val/loss"  # summary.json key a sweep optimises and its end-of-sweep table shows
     init_from: Optional[str] = None  # continue from a checkpoint (.pt, run directory or latest): weights, architecture, tokenizer
+    init_vocab: str = "keep"  # init_from's vocabulary: keep | extend (add this dataset's missing words, mean-initialised)
     smoke: bool = False  # set by debug=smoke (init_from: the checkpoint's architecture is used as always)
     resume: Optional[str] = None  # continue an interrupted run exactly, in its own directory: run dir, .pt file or auto
 
@@ -406,6 +421,7 @@ def register_configs() -> None:
     for name, node in (("synthetic", SyntheticDatasetConfig), ("text", TextDatasetConfig),
                        ("synthetic_topics", SyntheticTopicsDatasetConfig), ("table", TableDatasetConfig),
                        ("trec", TrecDatasetConfig), ("imdb", ImdbDatasetConfig), ("conll", ConllDatasetConfig),
+                       ("class_files", ClassFilesDatasetConfig),
                        ("timeseries", TimeSeriesDatasetConfig), ("pairs", PairsDatasetConfig),
                        ("synthetic_pairs", SyntheticPairsDatasetConfig)):
         cs.store(group="schema/dataset", name=name, node=node)
@@ -519,6 +535,11 @@ def validate(cfg: DictConfig) -> None:
     problems += objective_problems(cfg)
     problems += trainer_problems(cfg.trainer, cfg.optimizer)
     problems += dataset_problems(cfg.dataset)
+    if cfg.get("init_vocab", "keep") not in ("keep", "extend"):
+        problems.append(f"init_vocab={cfg.init_vocab!r} is not a choice; use keep or extend.")
+    elif cfg.get("init_vocab") == "extend" and cfg.init_from is None:
+        problems.append("init_vocab=extend extends the vocabulary of init_from's checkpoint; give init_from=<run> "
+                        "or leave init_vocab=keep.")
     if problems:
         raise ConfigError(problems)
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from seqtune import checkpoint, distributed, resume
+from seqtune.diagnostics import collapse_warning, predicted_counts, unk_shares, unk_warning
 from seqtune.config import model_problems, to_plain, validate_finetune
 from seqtune.data.batching import BucketBatches
 from seqtune.data.labelled import load_labelled
@@ -32,7 +34,9 @@ from seqtune.metrics import Display, summary_table, write_json
 from seqtune.multitask import build_multitask
 from seqtune.models.encoder import build_encoder
 from seqtune.objectives.base import TaskModel
-from seqtune.optim import build_optimizer, build_schedule
+from seqtune.optim import build_optimizer, build_schedule, schedule_factor
+from seqtune.stages import gradual_stages, stage_at, staged_factor, total_epochs
+import torch
 from seqtune._runtime import tune_malloc
 from seqtune.environment import set_determinism, write_environment
 from seqtune.pretrain import count_parameters, parallel_note, pick_device, seed_everything
@@ -109,7 +113,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
         raise ConfigError(problems)
 
     # ---- data: text encoded with the pretrained tokenizer (labels saved), or windows of a numeric series
-    series = None
+    series, unk, warning = None, {}, None
     if cfg.head.name == "regressor":
         ts = load_timeseries(cfg.dataset, cfg.head.horizon)
         series = series_facts(cfg.head, ts, source["config"].get("objective") if source else None)
@@ -136,6 +140,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
                    for part, size, shuffle in ((data.train, t.batch_size, True), (data.valid, t.eval_batch_size, False),
                                                (data.test, t.eval_batch_size, False))]
         sizes = [len(data.train), len(data.valid), len(data.test)]
+        unk = unk_shares({"train": data.train, "valid": data.valid, "test": data.test})
+        data_notes = [*data_notes, "tokens unknown to the tokenizer (<unk>): " + ", ".join(f"{k} {v:.1%}" for k, v in unk.items())]
+        warning = unk_warning(unk, str(ckpt_path) if ckpt_path else None, cfg.dataset.name)
         distributed.same_on_all_ranks(json.dumps([tokenizer.to_dict(), labels], sort_keys=True), "tokenizer or label set")
         if main:
             (run_dir / "tokenizer.json").write_text(json.dumps(tokenizer.to_dict()), encoding="utf-8")
@@ -155,7 +162,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
         raise ConfigError(f"head={head.name} is for {head.task}, but dataset {cfg.dataset.name!r} is {task} data; "
                           f"use head={'tagger' if task == 'tagging' else 'classifier'}.")
     monitor = head.default_monitor if t.monitor == "auto" else t.monitor
-    settings = LoopSettings(t.max_epochs, t.max_steps, t.eval_interval, t.log_interval, cfg.optimizer.clip_grad_norm,
+    stages = None
+    if tr.name == "gradual" and tr.stage_epochs > 0:
+        stages = gradual_stages(model_cfg["num_layers"] + 2, tr.stage_epochs, tr.final_epochs or tr.stage_epochs,
+                                list(tr.stage_lr))
+    settings = LoopSettings(total_epochs(stages) if stages else t.max_epochs, t.max_steps, t.eval_interval, t.log_interval, cfg.optimizer.clip_grad_norm,
                             t.precision, device, t.limit_eval_batches, monitor,
                             "min" if monitor in MINIMISED else "max", t.patience, tuple(t.loggers), t.compile,
                             t.checkpoint_every, t.keep_checkpoints, t.skip_nonfinite, t.accumulate_grad_batches)
@@ -176,21 +187,29 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     # ---- optimizer over layer groups (discriminative lrs), schedule, and the unfreezing plan per epoch
     groups = layer_groups(model)
     optimizer = build_optimizer(cfg.optimizer, discriminative_param_groups(groups, cfg.optimizer.lr, tr.lr_factor))
-    freezes = any(strategy.frozen_groups(len(groups), e, tr.freeze_layers) > 0 for e in range(1, t.max_epochs + 1))
+    def frozen_at(epoch: int) -> int:
+        return stage_at(stages, epoch).frozen if stages else strategy.frozen_groups(len(groups), epoch, tr.freeze_layers)
+
+    freezes = any(frozen_at(e) > 0 for e in range(1, settings.max_epochs + 1))
     settings = dataclasses.replace(settings, find_unused_parameters=freezes)  # DDP: frozen layer groups get no gradient
-    scheduler = build_schedule(cfg.optimizer.schedule, optimizer, total_steps, len(train_data))
+    if stages:
+        spe = len(train_data)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, staged_factor(
+            lambda step, total: schedule_factor(cfg.optimizer.schedule, total, spe)(step), stages, spe))
+    else:
+        scheduler = build_schedule(cfg.optimizer.schedule, optimizer, total_steps, len(train_data))
     display = Display(t.progress if main else "quiet", total_steps, f"finetune {tr.name}")
     trainable_by_epoch: dict[int, int] = {}
 
     def on_epoch_start(epoch: int) -> None:
-        frozen = strategy.frozen_groups(len(groups), epoch, tr.freeze_layers)
+        frozen = frozen_at(epoch)
         trainable_by_epoch[epoch] = set_trainable(groups, frozen)
         names = ", ".join(name for name, _ in groups[frozen:])
         display.message(f"epoch {epoch}: training {names} ({trainable_by_epoch[epoch]:,} parameters)")
 
     if resumed is not None:  # the stages before the resumed epoch, for the summary (a function of the epoch)
         for epoch in range(1, resumed["epoch"]):
-            frozen = strategy.frozen_groups(len(groups), epoch, tr.freeze_layers)
+            frozen = frozen_at(epoch)
             trainable_by_epoch[epoch] = sum(p.numel() for _, ps in groups[frozen:] for p in ps)
         notes.append(resume_note)
     lrs = ", ".join(f"{g['name']} {g['lr']:.3g}" for g in optimizer.param_groups)
@@ -203,6 +222,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
         f"{count_parameters(model):,} parameters, on {device}; transfer={tr.name} ({strategy.describe}); "
         f"lr per group: {lrs}; {total_steps:,} steps; best.pt by val/{monitor}"
         + parallel_note(t.batch_size, t.accumulate_grad_batches)
+        + (f"\n{warning}" if warning else "")
     )
     meta = {"config": plain, "tokenizer": tokenizer.to_dict() if tokenizer is not None else None,
             "objective": head.name, "head": head.name, "labels": labels, "task": task, "transfer": tr.name,
@@ -223,6 +243,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     if series is None:  # text: task scores from the predictions (a regressor's mse/mae are the loop's own sums)
         probs = predict_examples(model, data.test, t.eval_batch_size, device)
         test.update(score(head, data.test, probs))
+    counts: dict[str, dict[str, int]] = {}
+    if series is None and task == "classification":  # how many classes the best weights predict
+        counts = {split: predicted_counts(p, labels) for split, p in
+                  (("valid", predict_examples(model, data.valid, t.eval_batch_size, device)), ("test", probs))}
+        test["predicted_classes"] = len(counts["test"])
     if main and series is None:
         with open(run_dir / "test_predictions.jsonl", "w", encoding="utf-8") as fh:
             for record in prediction_records(head, probs):
@@ -235,11 +260,17 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
         "train/seconds": state.train_seconds, "params": count_parameters(model),
         "trainable_params_by_epoch": trainable_by_epoch, "transfer": tr.name,
         "checkpoint": str(ckpt_path) if ckpt_path else None,
+        **{f"data/unk_share/{k}": v for k, v in unk.items()},
     }
+    if counts:
+        summary["val/predicted_classes"] = len(counts["valid"])
     if t.skip_nonfinite:
         summary["train/skipped_batches"] = state.skipped_batches
     if main:
         write_json(run_dir / "summary.json", summary)
+    collapse = collapse_warning(counts["valid"], len(labels), "validation") if counts else None
+    if collapse:
+        print(collapse, file=sys.stderr, flush=True)
     if display.mode != "quiet":
         shown = {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}
         display.console.print(summary_table(shown, f"finetune {tr.name} {head.name} on {cfg.dataset.name}"))

@@ -27,7 +27,7 @@ from seqtune.models.encoder import build_encoder
 from seqtune.objectives import build_objective, data_kind
 from seqtune.objectives.base import TaskModel
 from seqtune.optim import build_optimizer, build_schedule
-from seqtune.transfer import load_matching, resolve_checkpoint
+from seqtune.transfer import grow_vocab_rows, load_matching, resolve_checkpoint
 
 
 def seed_everything(seed: int) -> None:
@@ -105,7 +105,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     # ---- data: the objective's data path; tokenizer / normaliser fitted on the train split only, saved
     source = resumed or init
     init_tokenizer = tokenizer_from_dict(source["tokenizer"]) if source and source.get("tokenizer") else None
-    data = load_pretrain_data(cfg, data_kind(cfg.objective.name), device, init_tokenizer)
+    extend = init is not None and cfg.init_vocab == "extend"
+    data = load_pretrain_data(cfg, data_kind(cfg.objective.name), device, init_tokenizer, extend_vocab=extend)
     tok = data.tokenizer
     if tok is not None:  # every rank fitted its own: they must agree, or the ranks would train different models
         distributed.same_on_all_ranks(json.dumps(tok.to_dict(), sort_keys=True), "tokenizer fitted on the train split")
@@ -123,7 +124,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     model = build_model(cfg, tok, data.info)
     init_report = ""
     if init:  # ULMFiT's second stage: continue from the pretrained weights (a new objective's head starts fresh)
-        init_report = "\n" + load_matching(model, init["model"], ("encoder.", "objective."), init["path"]).lines()
+        weights = init["model"]
+        if extend and tok.vocab_size > init_tokenizer.vocab_size:  # new words' rows start at the pretrained mean
+            weights = grow_vocab_rows(weights, init_tokenizer.vocab_size, tok.vocab_size)
+        init_report = "\n" + load_matching(model, weights, ("encoder.", "objective."), init["path"]).lines()
     model.to(device)
     optimizer = build_optimizer(cfg.optimizer, model.parameters())
     settings = LoopSettings(t.max_epochs, t.max_steps, t.eval_interval, t.log_interval,

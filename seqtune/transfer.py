@@ -31,6 +31,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from seqtune.data.tokenizers import SPECIAL_TOKENS
 from seqtune.errors import CheckpointError, ConfigError
 from seqtune.registry import TRANSFERS
 
@@ -174,6 +175,19 @@ def load_matching(model: nn.Module, state: dict[str, torch.Tensor], prefixes: tu
     report.fresh = [n for n in own if n not in report.loaded]
     model.load_state_dict({n: state[n] for n in report.loaded}, strict=False)
     return report
+
+
+def grow_vocab_rows(state: dict[str, torch.Tensor], old_size: int, new_size: int) -> dict[str, torch.Tensor]:
+    """A checkpoint's vocabulary-indexed tensors (embedding, decoder weight and bias) grown from ``old_size`` to
+    ``new_size`` rows; each new row is the mean of the pretrained rows, as fastai's ``convert_weights`` does for
+    words the pretrained vocabulary lacked.  Other tensors are returned as they are."""
+    out = dict(state)
+    for name, tensor in state.items():
+        vocab_indexed = name.endswith("embedding.weight") or ".decoder." in f".{name}"
+        if vocab_indexed and tensor.dim() >= 1 and tensor.size(0) == old_size:
+            mean = tensor[len(SPECIAL_TOKENS):].mean(0, keepdim=True)  # (1, ...) over the real tokens
+            out[name] = torch.cat([tensor, mean.expand(new_size - old_size, *tensor.shape[1:])])
+    return out
 
 
 def merged_model_config(checkpoint_model: dict, overrides: dict) -> dict:

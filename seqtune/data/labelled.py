@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from seqtune.data.catalog import dataset_file
-from seqtune.data.formats import read_table, read_text, read_trec
+from seqtune.data.formats import read_lines, read_table, read_text, read_trec
 from seqtune.data.synthetic import generate_sentences
 from seqtune.data.text import RawSplits
 from seqtune.data.tokenizers import EOS_ID, Tokenizer, fit_tokenizer, settings_from_config
@@ -132,6 +132,18 @@ def finish_splits(raw: RawLabelled, ds) -> tuple[RawSplit, RawSplit, RawSplit, R
     # Tagging has no per-example class: carve and subsample uniformly (one pseudo-class).
     strata = (lambda s: s.labels) if raw.task == "classification" else (lambda s: [""] * len(s.labels))
     train, valid, test = raw.train, raw.valid, raw.test
+    budget = ds.get("label_budget")
+    if budget is not None:  # N labels in all: the validation split comes out of them, not from the rest of the pool
+        if test is None:
+            test, train, notes = _carve(train, "test", ds.get("test_fraction", 0.1), seed, strata, notes)
+        if valid is not None:
+            notes.append(f"dataset.label_budget={budget}: the dataset's own validation split is not used")
+        pool = train
+        train = _take(pool, stratified_subset(strata(pool), seed, budget, None))
+        valid, train, notes = _carve(train, "valid", ds.get("valid_fraction", 0.1), seed, strata, notes)
+        notes.append(f"label budget: {budget:,} of {len(pool.labels):,} labelled examples (stratified, split_seed "
+                     f"{seed}): {len(train.labels):,} train + {len(valid.labels):,} validation")
+        return pool, train, valid, test, notes
     for name, frac in (("test", ds.get("test_fraction", 0.1)), ("valid", ds.get("valid_fraction", 0.1))):
         if (test if name == "test" else valid) is not None:
             continue
@@ -160,6 +172,16 @@ def finish_splits(raw: RawLabelled, ds) -> tuple[RawSplit, RawSplit, RawSplit, R
 
 
 # ------------------------------------------------------------------------------------------ loading
+def _carve(train: RawSplit, name: str, frac: float, seed: int, strata, notes: list[str]) -> tuple[RawSplit, RawSplit, list[str]]:
+    """(carved part, the rest of train, notes): ``frac`` of train, stratified and seeded, becomes split ``name``."""
+    kept, carved = stratified_split(strata(train), frac, seed, name)
+    if not carved or not kept:
+        raise DataError(f"cannot carve a {name} split ({frac:.0%}) from the {len(train.labels)} training "
+                        f"examples of {train.source}; give dataset.{name}, or use more data.")
+    part = _take(train, carved, f"{train.source} ({name} part carved from train)")
+    return part, _take(train, kept), notes + [f"{name} split carved from train: {len(carved):,} examples ({frac:.0%}, split_seed {seed})"]
+
+
 def _check_labels(split: RawSplit, index: dict[str, int], labels: list[str], what: str) -> None:
     values = split.labels if what == "label" else (t for tags in split.labels for t in tags)
     for value in values:
@@ -295,6 +317,25 @@ def table_splits(ds) -> RawLabelled:
     splits = {name: _read_split(ds, name, reader) for name in ("train", "valid", "test")}
     order = list(dict(ds.label_names).values()) if ds.label_names else None
     return RawLabelled("classification", splits["train"], splits["valid"], splits["test"], label_order=order)
+
+
+@DATASETS.register("class_files")
+def class_files_splits(ds) -> RawLabelled:
+    """One file per class (``dataset.classes: {label: file}``), one example per line; empty lines skipped."""
+    def read(mapping, key: str) -> RawSplit:
+        texts, labels, dropped, sources = [], [], 0, []
+        for label, file in dict(mapping).items():
+            path = dataset_file(ds, file, f"{key}.{label}")
+            lines, n = read_lines(path, ds.encoding)
+            texts += lines
+            labels += [label] * len(lines)
+            dropped, sources = dropped + n, sources + [str(path)]
+        return RawSplit(texts, labels, " + ".join(sources)), dropped
+
+    train, dropped = read(ds.classes, "dataset.classes")
+    test, dropped_test = read(ds.test_classes, "dataset.test_classes") if ds.test_classes else (None, 0)
+    notes = [f"{n:,} empty line(s) skipped" for n in (dropped + dropped_test,) if n]
+    return RawLabelled("classification", train, None, test, notes=notes, label_order=list(dict(ds.classes)))
 
 
 @DATASETS.register("trec")

@@ -85,11 +85,16 @@ def _unigram_baselines(train: torch.Tensor, valid: torch.Tensor, vocab_size: int
             "unigram_acc": float((valid == counts.argmax()).float().mean())}
 
 
-def load_pretrain_data(cfg, kind: DataKind, device: torch.device, tokenizer=None) -> PretrainData:
-    """``tokenizer``: use this one (init_from: the pretrained tokenizer) instead of fitting one on train."""
+def load_pretrain_data(cfg, kind: DataKind, device: torch.device, tokenizer=None,
+                       extend_vocab: bool = False) -> PretrainData:
+    """``tokenizer``: use this one (init_from: the pretrained tokenizer) instead of fitting one on train;
+    ``extend_vocab``: add the train split's missing tokens to it (init_vocab=extend)."""
     t, ds = cfg.trainer, cfg.dataset
+    if extend_vocab and kind not in ("stream", "windows", "sentences"):
+        raise ConfigError(f"init_vocab=extend applies to text objectives; objective={cfg.objective.name} reads "
+                          f"{kind}: use init_vocab=keep.")
     if kind in ("stream", "windows"):
-        corpus = load_lm_corpus(ds, tokenizer=tokenizer)
+        corpus = load_lm_corpus(ds, tokenizer=tokenizer, extend_vocab=extend_vocab)
         sizes = {s: getattr(corpus, s).numel() for s in ("train", "valid", "test")}
         for s, n in sizes.items():
             if n < 2 * t.batch_size:
@@ -102,7 +107,7 @@ def load_pretrain_data(cfg, kind: DataKind, device: torch.device, tokenizer=None
                             corpus.tokenizer, "tokens", sizes, list(corpus.notes),
                             baselines=_unigram_baselines(corpus.train, corpus.valid, corpus.tokenizer.vocab_size))
     if kind == "sentences":
-        corpus = load_lm_corpus(ds, tokenizer=tokenizer)
+        corpus = load_lm_corpus(ds, tokenizer=tokenizer, extend_vocab=extend_vocab)
         if not bool((corpus.train[: 1_000_000] == EOS_ID).any()):
             raise ConfigError(f"objective={cfg.objective.name} reads one sentence per line, split at <eos>, but the "
                               f"tokenizer of dataset {ds.name!r} adds none; set dataset.tokenizer.add_eos=true.")

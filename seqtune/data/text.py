@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import torch
 
-from seqtune.data.cache import TextSource, cached_tokenizer, encode_cached
+from seqtune.data.cache import TextSource, cached_tokenizer, encode_cached, iter_text
 from seqtune.data.catalog import dataset_file, resolve_folder  # noqa: F401  (resolve_folder: public helper)
 from seqtune.data.formats import read_text
 from seqtune.data.synthetic import generate_sentences
-from seqtune.data.tokenizers import Tokenizer, fit_tokenizer, settings_from_config
+from seqtune.data.tokenizers import Tokenizer, extend_tokenizer, fit_tokenizer, settings_from_config
 from seqtune.errors import ConfigError, DataError
 from seqtune.registry import DATASETS
 
@@ -96,10 +96,12 @@ def text_splits(ds) -> RawSplits:
     return RawSplits(train, splits["valid"], splits["test"], notes)
 
 
-def load_lm_corpus(ds, tokenizer: Tokenizer | None = None) -> LMCorpus:
+def load_lm_corpus(ds, tokenizer: Tokenizer | None = None, extend_vocab: bool = False) -> LMCorpus:
     """Read the splits the dataset config names, fit the tokenizer on train only, encode all three.
 
-    ``tokenizer`` (e.g. from a checkpoint, for a second pretraining stage) is used as given instead.
+    ``tokenizer`` (e.g. from a checkpoint, for a second pretraining stage) is used as given instead, or with
+    ``extend_vocab`` extended by the train split's tokens it lacks (``dataset.tokenizer.min_freq`` occurrences,
+    ``dataset.tokenizer.max_vocab`` in all): ULMFiT's language-model fine-tuning on the target's own words.
     """
     raw = DATASETS.get(ds.format, key="dataset.format")(ds)
     if not isinstance(raw, RawSplits):
@@ -111,6 +113,13 @@ def load_lm_corpus(ds, tokenizer: Tokenizer | None = None) -> LMCorpus:
         raw = lm_splits(raw, ds)
     use_cache = bool(ds.get("token_cache", True))
     tok = tokenizer
+    notes = list(raw.notes)
+    if tok is not None and extend_vocab:
+        texts = iter_text(raw.train) if isinstance(raw.train, TextSource) else [raw.train]
+        tok, added = extend_tokenizer(tok, texts, ds.tokenizer.min_freq, ds.tokenizer.max_vocab)
+        shown = ", ".join(added[:12]) + (", ..." if len(added) > 12 else "")
+        notes.append(f"init_vocab=extend: {len(added):,} tokens of the train split added to the checkpoint's "
+                     f"vocabulary (now {tok.vocab_size:,}; dataset.tokenizer.min_freq={ds.tokenizer.min_freq}): {shown}")
     if tok is None:
         settings = settings_from_config(ds.tokenizer)
         if isinstance(raw.train, TextSource):
@@ -123,7 +132,7 @@ def load_lm_corpus(ds, tokenizer: Tokenizer | None = None) -> LMCorpus:
             return encode_cached(split, tok, use_cache)
         return torch.tensor(tok.encode(split), dtype=torch.long)
 
-    return LMCorpus(encode(raw.train), encode(raw.valid), encode(raw.test), tokenizer=tok, notes=raw.notes)
+    return LMCorpus(encode(raw.train), encode(raw.valid), encode(raw.test), tokenizer=tok, notes=notes)
 
 
 def unigram_log_loss(train: torch.Tensor, target: torch.Tensor, vocab_size: int) -> float:

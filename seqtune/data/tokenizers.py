@@ -322,3 +322,25 @@ def tokenizer_from_dict(d: dict) -> Tokenizer:
 
         return SubwordTokenizer(kind, HFTokenizer.from_str(d["model"]), d.get("add_eos", True))
     raise ConfigError(f"saved tokenizer has unknown kind {kind!r}; this seqtune knows: {', '.join(TOKENIZERS.names())}.")
+
+
+def extend_tokenizer(tok: Tokenizer, texts: Iterable[str], min_freq: int, max_vocab: int | None) -> tuple[Tokenizer, list[str]]:
+    """ULMFiT's second stage on a new corpus: ``tok``'s vocabulary plus the corpus's tokens it lacks.
+
+    New tokens (at least ``min_freq`` occurrences, most frequent first, up to ``max_vocab`` in all) go after the
+    existing ones, so every old id keeps its meaning and pretrained rows stay where they are.  Word-level kinds
+    and characters only: a subword model covers new words by splitting them already.
+    Returns (the extended tokenizer, the tokens added).
+    """
+    if not isinstance(tok, _VocabTokenizer):
+        raise ConfigError(f"init_vocab=extend adds words to a word or character vocabulary; the checkpoint's "
+                          f"tokenizer is {tok.kind!r} (subwords already cover new words): use init_vocab=keep.")
+    counts: Counter = Counter()
+    for text in texts:
+        counts.update(p for p in tok._pieces(text.lower() if tok.lowercase else text) if p not in tok.stoi)
+    ranked = [t for t in _build_vocab(counts, None, min_freq)[len(SPECIAL_TOKENS):]]
+    if max_vocab is not None:
+        ranked = ranked[: max(0, max_vocab - tok.vocab_size)]
+    data = tok.to_dict()
+    data["itos"] = list(tok.itos) + ranked
+    return tokenizer_from_dict(data), ranked

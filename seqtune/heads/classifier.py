@@ -55,11 +55,11 @@ class Classifier(nn.Module):
     default_monitor = "acc"
 
     def __init__(self, input_size: int, labels: list[str], bidirectional: bool, pooling: Pooling = "concat",
-                 hidden_size: int = 0, dropout: float = 0.1):
+                 hidden_size: int = 0, dropout: float = 0.1, batch_norm: bool = False):
         super().__init__()
         self.labels, self.pooling, self.bidirectional = list(labels), pooling, bidirectional
         features = input_size * (3 if pooling == "concat" else 1)
-        self.layers = output_layers(features, len(labels), hidden_size, dropout)
+        self.layers = output_layers(features, len(labels), hidden_size, dropout, batch_norm)
 
     def logits(self, encoder: Encoder, batch: LabelledBatch) -> torch.Tensor:
         out, _ = encoder(batch.tokens, None, batch.lengths)  # (time, batch, hidden * directions)
@@ -93,5 +93,5 @@ class Classifier(nn.Module):
 
 @HEADS.register("classifier")
 def build_classifier(input_size: int, labels: list[str], bidirectional: bool, pooling: Pooling, hidden_size: int,
-                     dropout: float, **_: object) -> Classifier:
-    return Classifier(input_size, labels, bidirectional, pooling, hidden_size, dropout)
+                     dropout: float, batch_norm: bool = False, **_: object) -> Classifier:
+    return Classifier(input_size, labels, bidirectional, pooling, hidden_size, dropout, batch_norm)
