@@ -62,7 +62,7 @@ class Classifier(nn.Module):
         self.layers = output_layers(features, len(labels), hidden_size, dropout, batch_norm)
 
     def logits(self, encoder: Encoder, batch: LabelledBatch) -> torch.Tensor:
-        out, _ = encoder(batch.tokens, None, batch.lengths)  # (time, batch, hidden * directions)
+        out, _ = encoder(batch.tokens, None, batch.lengths, output_dropout=False)  # (time, batch, hidden * directions)
         return self.layers(pool(out, batch.lengths, self.pooling, self.bidirectional)).float()  # (batch, classes)
 
     def forward(self, encoder: Encoder, batch: LabelledBatch, state: State | None = None) -> StepOutput:

@@ -99,9 +99,12 @@ class Encoder(nn.Module):
         return embedding_dropout(self.embedding, inputs, self.embedding_dropout, self.training)
 
     def forward(self, inputs: torch.Tensor, state: State | None = None,
-                lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+                lengths: torch.Tensor | None = None, output_dropout: bool = True) -> tuple[torch.Tensor, State]:
         """``lengths`` (batch,) of a padded batch: a bidirectional encoder then reads each sequence backwards from
-        its own last token, not from the padding, so an example's output does not depend on its batch."""
+        its own last token, not from the padding, so an example's output does not depend on its batch.
+
+        ``output_dropout=False`` leaves the top layer's outputs undropped: a head that pools over time (max, mean)
+        must see the same features in training as in evaluation (the head drops out the pooled features)."""
         emb = self.dropout(self.embed(inputs))  # (time, batch, embedding)
         weights: dict[str, torch.Tensor] = {}
         if self.training and self.weight_drop > 0:
@@ -121,7 +124,7 @@ class Encoder(nn.Module):
             out, state = functional_call(self.rnn, weights, (emb, state))
         else:  # a causal encoder's outputs before the padding never see it
             out, state = self.rnn(emb, state)  # (time, batch, hidden * directions)
-        return self.dropout(out), state
+        return (self.dropout(out) if output_dropout else out), state
 
     def _layer_by_layer(self, x: torch.Tensor, state: State | None,
                         dropped: dict[str, torch.Tensor]) -> tuple[torch.Tensor, State]:
