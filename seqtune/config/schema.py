@@ -549,7 +549,7 @@ def validate(cfg: DictConfig) -> None:
 
 _HEAD_TASKS = {"classifier": "classification", "tagger": "tagging", "regressor": "regression"}
 _POOLINGS = ("last", "mean", "max", "concat")
-_MONITORS = ("auto", "loss", "acc", "f1", "mse", "mae")
+_MONITORS = ("auto", "loss", "acc", "f1", "mse", "mae", "last")
 _AUX_SCHEDULES = ("constant", "linear_decay")
 
 

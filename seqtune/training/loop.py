@@ -320,8 +320,8 @@ def train(
         metrics = evaluate(model, valid_data, device, precision, settings.limit_eval_batches)
         st.last_val = metrics
         st.evaluated_at = st.step
-        value = metrics[settings.monitor]
-        improved = _better(value, st.best_value, settings.monitor_mode)
+        value = float(st.step) if settings.monitor == "last" else metrics[settings.monitor]
+        improved = _better(value, st.best_value, "max" if settings.monitor == "last" else settings.monitor_mode)
         if improved:
             st.best_value, st.best_step, st.evals_since_best = value, st.step, 0
         else:

@@ -178,15 +178,24 @@ def load_matching(model: nn.Module, state: dict[str, torch.Tensor], prefixes: tu
 
 
 def grow_vocab_rows(state: dict[str, torch.Tensor], old_size: int, new_size: int) -> dict[str, torch.Tensor]:
-    """A checkpoint's vocabulary-indexed tensors (embedding, decoder weight and bias) grown from ``old_size`` to
-    ``new_size`` rows; each new row is the mean of the pretrained rows, as fastai's ``convert_weights`` does for
-    words the pretrained vocabulary lacked.  Other tensors are returned as they are."""
+    """A checkpoint's vocabulary-indexed tensors grown from ``old_size`` to ``new_size`` tokens (new tokens are
+    appended): the embedding, a full softmax's decoder weight and bias, and an adaptive softmax's last tail
+    cluster (where tokens past the last cutoff go).  Each new row is the mean of the pretrained rows, as
+    fastai's ``convert_weights`` does for words the pretrained vocabulary lacked.  Other tensors stay as they are."""
     out = dict(state)
+    tails = [n for n in state if re.search(r"asm\.tail\.\d+\.1\.weight$", n)]
+    last_tail = max(tails, key=lambda n: int(re.search(r"tail\.(\d+)\.", n).group(1))) if tails else None
+
+    def grown(tensor: torch.Tensor, skip: int) -> torch.Tensor:
+        mean = tensor[skip:].mean(0, keepdim=True)  # (1, ...) over the real tokens
+        return torch.cat([tensor, mean.expand(new_size - old_size, *tensor.shape[1:])])
+
     for name, tensor in state.items():
-        vocab_indexed = name.endswith("embedding.weight") or ".decoder." in f".{name}"
+        vocab_indexed = name.endswith("embedding.weight") or ".decoder." in f".{name}" and ".asm." not in name
         if vocab_indexed and tensor.dim() >= 1 and tensor.size(0) == old_size:
-            mean = tensor[len(SPECIAL_TOKENS):].mean(0, keepdim=True)  # (1, ...) over the real tokens
-            out[name] = torch.cat([tensor, mean.expand(new_size - old_size, *tensor.shape[1:])])
+            out[name] = grown(tensor, len(SPECIAL_TOKENS))
+        elif name == last_tail:
+            out[name] = grown(tensor, 0)
     return out
 
 

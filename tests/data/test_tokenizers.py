@@ -63,3 +63,24 @@ def test_subword_vocab_size_and_unknown_kind() -> None:
         fit_tokenizer(TokenizerSettings(kind="bpe", vocab_size=6), [TEXT])
     with pytest.raises(ConfigError, match="valid names are"):
         fit_tokenizer(TokenizerSettings(kind="sentencepiece"), [TEXT])
+
+
+def test_extend_tokenizer_appends_missing_words_and_keeps_old_ids():
+    from seqtune.data.tokenizers import TokenizerSettings, extend_tokenizer, fit_tokenizer
+
+    base = fit_tokenizer(TokenizerSettings(kind="word", lowercase=True), ["the cat sat\nthe dog"])
+    extended, added = extend_tokenizer(base, ["The bird sat on the bird", "a Bird flew"], min_freq=2, max_vocab=None)
+    assert added == ["bird"]  # 3 occurrences (lower-cased); "on", "a", "flew" occur once
+    assert extended.itos[: base.vocab_size] == base.itos  # every old id keeps its token
+    assert extended.encode("the bird flew") == [base.stoi["the"], base.vocab_size, 1, 3]  # flew stays <unk>
+    capped, added = extend_tokenizer(base, ["x y x y z z"], min_freq=1, max_vocab=base.vocab_size + 1)
+    assert capped.vocab_size == base.vocab_size + 1 and len(added) == 1
+
+
+def test_extend_tokenizer_refuses_subword_models():
+    from seqtune.data.tokenizers import TokenizerSettings, extend_tokenizer, fit_tokenizer
+    from seqtune.errors import ConfigError
+
+    bpe = fit_tokenizer(TokenizerSettings(kind="bpe", vocab_size=40), ["low lower lowest newer wider"] * 5)
+    with pytest.raises(ConfigError, match="init_vocab=keep"):
+        extend_tokenizer(bpe, ["anything"], 1, None)

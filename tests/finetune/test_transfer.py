@@ -154,3 +154,24 @@ def test_vocabulary_mismatch_is_named():
     big = TaskModel(Encoder("lstm", 40, 6, 8, 3), Classifier(8, ["a", "b"], False, "last"))
     with pytest.raises(CheckpointError, match=r"encoder\.embedding\.weight: checkpoint \(30, 6\), model \(40, 6\)"):
         load_matching(big, state, ("encoder.",), "pre.pt")
+
+
+def test_grow_vocab_rows_appends_mean_rows_to_vocabulary_tensors_only():
+    import torch
+
+    from seqtune.data.tokenizers import SPECIAL_TOKENS
+    from seqtune.training.transfer import grow_vocab_rows
+
+    s = len(SPECIAL_TOKENS)
+    emb = torch.arange(10 * 3, dtype=torch.float).reshape(10, 3)
+    state = {"encoder.embedding.weight": emb, "objective.decoder.weight": emb.clone(),
+             "objective.decoder.bias": torch.arange(10.0), "encoder.rnn.weight_hh_l0": torch.ones(10, 10),
+             "objective.decoder.asm.tail.0.1.weight": torch.ones(4, 2), "objective.decoder.asm.tail.1.1.weight": torch.arange(6.0).reshape(3, 2)}
+    grown = grow_vocab_rows(state, 10, 12)
+    assert grown["encoder.embedding.weight"].shape == (12, 3)
+    assert torch.equal(grown["encoder.embedding.weight"][:10], emb)
+    assert torch.allclose(grown["encoder.embedding.weight"][10], emb[s:].mean(0))  # specials excluded from the mean
+    assert grown["objective.decoder.bias"].shape == (12,)
+    assert torch.equal(grown["encoder.rnn.weight_hh_l0"], state["encoder.rnn.weight_hh_l0"])  # 10 rows, not vocab
+    assert grown["objective.decoder.asm.tail.0.1.weight"].shape == (4, 2)  # not the last cluster
+    assert grown["objective.decoder.asm.tail.1.1.weight"].shape == (5, 2)  # new tokens join the last cluster
