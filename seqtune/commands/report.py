@@ -30,7 +30,7 @@ from rich.table import Table
 
 from seqtune.errors import SeqtuneError
 
-BUDGET_KEYS = ("dataset.labels_per_class", "dataset.train_limit")
+BUDGET_KEYS = ("dataset.label_budget", "dataset.labels_per_class", "dataset.train_limit")
 GROUP_KEYS = ("transfer.name", "transfer")
 
 

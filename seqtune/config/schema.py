@@ -164,6 +164,7 @@ class SyntheticTopicsDatasetConfig(DatasetConfig):
     seed: int = 0
     split_seed: int = 0
     train_limit: Optional[int] = None
+    label_budget: Optional[int] = None  # N labelled examples in all (stratified): validation carved from them
     labels_per_class: Optional[int] = None
     max_length: Optional[int] = None
 

@@ -1,7 +1,19 @@
 """The output stack every head shares: dropout -> [linear -> ReLU -> dropout] -> linear to the labels."""
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import nn
+
+
+class BatchNorm(nn.BatchNorm1d):
+    """BatchNorm1d that also takes a training batch of one example (the last batch of an epoch can be that
+    small): it is normalised with the running statistics, which it leaves as they are."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.size(0) == 1:
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        return super().forward(x)
 
 
 def output_layers(features: int, num_labels: int, hidden_size: int, dropout: float,
@@ -10,9 +22,9 @@ def output_layers(features: int, num_labels: int, hidden_size: int, dropout: flo
 
     ``batch_norm``: standardise the features (and the hidden layer) with BatchNorm1d first, as fastai's
     ULMFiT classifier does."""
-    layers: list[nn.Module] = ([nn.BatchNorm1d(features)] if batch_norm else []) + [nn.Dropout(dropout)]
+    layers: list[nn.Module] = ([BatchNorm(features)] if batch_norm else []) + [nn.Dropout(dropout)]
     if hidden_size > 0:
-        layers += [nn.Linear(features, hidden_size), nn.ReLU()] + ([nn.BatchNorm1d(hidden_size)] if batch_norm else []) + [nn.Dropout(dropout)]
+        layers += [nn.Linear(features, hidden_size), nn.ReLU()] + ([BatchNorm(hidden_size)] if batch_norm else []) + [nn.Dropout(dropout)]
         features = hidden_size
     layers.append(nn.Linear(features, num_labels))
     return nn.Sequential(*layers)
