@@ -7,7 +7,7 @@ best.pt by the monitored validation metric, optional early stopping) -> test sco
 -> summary.json, labels.json, test_predictions.jsonl.  Returns the final metrics.
 
 A text task reads labelled examples (length-bucketed batches); ``head=regressor`` reads windows of a numeric
-series (``series_facts``: horizon, targets and the pretrained encoder's input layout, saved in the checkpoint).
+series (``SeriesFacts``: horizon, targets and the pretrained encoder's input layout, saved in the checkpoint).
 ``transfer=multitask`` wraps the head with the checkpoint's own pretraining objective (``multitask.py``).
 """
 from __future__ import annotations
@@ -22,7 +22,8 @@ from seqtune.training import checkpoint, distributed, resume
 from seqtune.config.schema import model_problems, to_plain, validate_finetune
 from seqtune.data.batching import BucketBatches
 from seqtune.data.labelled import load_labelled
-from seqtune.data.timeseries import ForecastWindows, TimeSeriesData, load_timeseries
+from seqtune.data.records import SeriesLayout
+from seqtune.data.timeseries import ForecastWindows, load_timeseries
 from seqtune.data.tokenizers import tokenizer_from_dict
 from seqtune.errors import ConfigError
 from seqtune.heads import build_head
@@ -41,25 +42,14 @@ from seqtune.training.transfer import (discriminative_param_groups, layer_groups
                               resolve_checkpoint, set_trainable)
 
 MINIMISED = ("loss", "mse", "mae")
-LAYOUT_DEFAULTS = {"channel_independent": True, "subtract_last": True, "segment_length": 1}
+LAYOUT_DEFAULTS = SeriesLayout()
 
 
-def series_facts(head_cfg, series: TimeSeriesData, source_objective: dict | None) -> dict:
-    """Plain facts a regressor is built from (saved in its checkpoint): horizon, targets, normaliser, and how a
-    window is read -- ``head.*`` if set, else the pretraining objective's setting, else ``LAYOUT_DEFAULTS``."""
-    targets = list(range(len(series.columns))) if series.target_index is None else [series.target_index]
-    std = series.normalizer.std if series.normalizer is not None else [1.0] * len(series.columns)
-    layout = {k: head_cfg[k] if head_cfg[k] is not None else (source_objective or {}).get(k, default)
-              for k, default in LAYOUT_DEFAULTS.items()}
-    return {"horizon": series.horizon, "lookback": series.lookback, "target_index": series.target_index,
-            "targets": [series.columns[i] for i in targets], "target_std": [float(std[i]) for i in targets],
-            "num_columns": len(series.columns), "timeseries": series.to_dict(), **layout}
-
-
-def series_width(facts: dict) -> int:
-    """Values per RNN step the layout feeds the encoder (its model.num_features)."""
-    return (1 if facts["channel_independent"] else facts["num_columns"]) * facts["segment_length"]
-
+def series_layout(head_cfg, source_objective: dict | None) -> SeriesLayout:
+    """How a regressor reads a window: ``head.*`` if set, else the pretraining objective's setting, else
+    ``LAYOUT_DEFAULTS``."""
+    return SeriesLayout(**{k: head_cfg[k] if head_cfg[k] is not None else (source_objective or {}).get(k, default)
+                           for k, default in dataclasses.asdict(LAYOUT_DEFAULTS).items()})
 
 
 SMOKE_SIZES = ("embedding_size", "hidden_size", "num_layers")  # the model keys conf/debug/smoke.yaml sets
@@ -112,23 +102,23 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     series = None
     if cfg.head.name == "regressor":
         ts = load_timeseries(cfg.dataset, cfg.head.horizon)
-        series = series_facts(cfg.head, ts, source["config"].get("objective") if source else None)
+        series = ts.facts(series_layout(cfg.head, source["config"].get("objective") if source else None))
         if not model_cfg.get("num_features"):  # no checkpoint: the width comes from the layout
-            model_cfg["num_features"] = series_width(series)
-        if model_cfg.get("input") != "numeric" or model_cfg["num_features"] != series_width(series):
+            model_cfg["num_features"] = series.width
+        if model_cfg.get("input") != "numeric" or model_cfg["num_features"] != series.width:
             raise ConfigError(
-                f"head=regressor feeds the encoder {series_width(series)} values per step (head.channel_independent="
-                f"{series['channel_independent']}, head.segment_length={series['segment_length']}, "
-                f"{series['num_columns']} columns), but the encoder reads model.input={model_cfg.get('input')!r} with "
+                f"head=regressor feeds the encoder {series.width} values per step (head.channel_independent="
+                f"{series.layout.channel_independent}, head.segment_length={series.layout.segment_length}, "
+                f"{series.num_columns} columns), but the encoder reads model.input={model_cfg.get('input')!r} with "
                 f"model.num_features={model_cfg.get('num_features')}; use a checkpoint pretrained on numeric series "
                 "(objective=forecast or masked_values) and leave head.channel_independent/segment_length at null.")
-        labels, task, data_notes = series["targets"], "regression", ts.notes
+        labels, task, data_notes = series.targets, "regression", ts.notes
         batches = [ForecastWindows(part, ts.lookback, ts.horizon, size, shuffle, t.seed, device, ts.target_index)
                    for part, size, shuffle in ((ts.train, t.batch_size, True), (ts.valid, t.eval_batch_size, False),
                                                (ts.test, t.eval_batch_size, False))]
         sizes = [b.num_windows for b in batches]
         if main:
-            (run_dir / "data.json").write_text(json.dumps(series), encoding="utf-8")
+            (run_dir / "data.json").write_text(json.dumps(series.to_dict()), encoding="utf-8")
     else:
         data = load_labelled(cfg.dataset, tokenizer=tokenizer)
         tokenizer, labels, task, data_notes = data.tokenizer, data.labels, data.task, data.notes
@@ -197,7 +187,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     display.message(
         f"run dir {run_dir}\n" + "\n".join(notes) + "".join(f"\n  note: {n}" for n in data_notes)
         + f"\ndata {cfg.dataset.name}: {sizes[0]:,} / {sizes[1]:,} / {sizes[2]:,} train/valid/test "
-        + (f"windows (L={series['lookback']}, H={series['horizon']}), targets {', '.join(labels)}" if series else
+        + (f"windows (L={series.lookback}, H={series.horizon}), targets {', '.join(labels)}" if series else
            f"examples, {len(labels)} labels") + f"\nmodel {model_cfg['name']} {model_cfg['num_layers']}x"
         f"{model_cfg['hidden_size']}{' bidirectional' if model_cfg['bidirectional'] else ''} + {head.name}, "
         f"{count_parameters(model):,} parameters, on {device}; transfer={tr.name} ({strategy.describe}); "
@@ -206,7 +196,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     )
     meta = {"config": plain, "tokenizer": tokenizer.to_dict() if tokenizer is not None else None,
             "objective": head.name, "head": head.name, "labels": labels, "task": task, "transfer": tr.name,
-            "series": series}
+            "series": series.to_dict() if series is not None else None}
 
     # ---- train
     try:

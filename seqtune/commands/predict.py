@@ -12,21 +12,19 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from seqtune.data.labelled import Example, _one_line
-from seqtune.data.tagging import encode_tokens
+from seqtune.data.encoding import encode_input
+from seqtune.data.records import Example, Task
 from seqtune.data.tokenizers import UNK_ID, Tokenizer
 from seqtune.errors import CheckpointError, DataError
 from seqtune.training.inference import open_finetuned, prediction_records, predict_examples, rebuild_finetuned
 
 
-def encode_inputs(lines: list[str], tokenizer: Tokenizer, task: str, max_length: int | None) -> list[Example]:
-    """Raw lines -> examples, exactly as ``load_labelled`` encodes a split (labels are placeholders)."""
-    if task == "classification":
-        return [Example(tokenizer.encode(_one_line(text))[:max_length] or [UNK_ID], 0) for text in lines]
+def encode_inputs(lines: list[str], tokenizer: Tokenizer, task: Task, max_length: int | None) -> list[Example]:
+    """Raw lines -> examples, with the encoder ``load_labelled`` uses (labels are placeholders)."""
     out = []
     for text in lines:
-        ids = encode_tokens(tokenizer, text.split())[:max_length]
-        out.append(Example(ids, [0] * len(ids)))
+        ids = encode_input(tokenizer, task, text)[:max_length]
+        out.append(Example(ids or [UNK_ID], 0) if task == "classification" else Example(ids, [0] * len(ids)))
     return out
 
 

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqtune.training.checkpoint import load_weights
 from seqtune.data.batching import BucketBatches
-from seqtune.data.labelled import Example
+from seqtune.data.records import Example, SeriesFacts
 from seqtune.data.tokenizers import Tokenizer, tokenizer_from_dict
 from seqtune.errors import CheckpointError
 from seqtune.heads import build_head
@@ -58,7 +58,8 @@ def rebuild_finetuned(ckpt: dict, source: str = "checkpoint") -> tuple[TaskModel
     cfg = OmegaConf.create(ckpt["config"])
     tokenizer = tokenizer_from_dict(ckpt["tokenizer"]) if ckpt.get("tokenizer") else None
     encoder = build_encoder(cfg.model, tokenizer.vocab_size if tokenizer is not None else 0)
-    model = TaskModel(encoder, build_head(cfg.head, encoder, ckpt["labels"], ckpt.get("series")))
+    series = SeriesFacts.from_dict(ckpt["series"]) if ckpt.get("series") else None
+    model = TaskModel(encoder, build_head(cfg.head, encoder, ckpt["labels"], series))
     load_weights(model, task_state(ckpt), source)
     model.eval()
     return model, tokenizer, list(ckpt["labels"]), cfg

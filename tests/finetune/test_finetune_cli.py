@@ -11,7 +11,7 @@ import torch
 from seqtune.commands import finetune
 from seqtune.errors import CheckpointError
 
-from seqtune.data.labelled import finish_splits
+from seqtune.data.splits import finish_splits
 from seqtune.registry import DATASETS
 from tests.conftest import TINY, compose_config, read_jsonl, run_cli
 from tests.finetune.conftest import FT_TINY

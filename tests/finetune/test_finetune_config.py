@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from seqtune.config.schema import validate_finetune
+from seqtune.data.records import SeriesFacts
 from seqtune.errors import ConfigError
 from seqtune.heads import build_head
 from seqtune.models.encoder import Encoder
@@ -22,8 +23,8 @@ def test_every_option_composes_validates_and_builds(group):
         cfg = compose_config("finetune", [f"{group}={option}", *extra])
         validate_finetune(cfg)
         if group == "head":
-            series = {"horizon": 3, "target_index": None, "channel_independent": True, "subtract_last": True,
-                      "segment_length": 1, "target_std": [1.0, 2.0]}  # what finetune.series_facts gives a regressor
+            series = SeriesFacts(horizon=3, lookback=4, target_index=None, targets=["a", "b"], target_std=[1.0, 2.0],
+                                 num_columns=2, timeseries={})  # what finetune gives a regressor
             head = build_head(cfg.head, Encoder("lstm", 20, 4, 6, 1), ["a", "b"], series)
             assert head.name == option
         else:

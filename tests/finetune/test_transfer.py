@@ -76,7 +76,7 @@ def test_frozen_parameters_do_not_move_in_a_training_step():
     opt = torch.optim.AdamW(discriminative_param_groups(groups, 0.01, 2.6), weight_decay=0.1)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     from seqtune.data.batching import collate
-    from seqtune.data.labelled import Example
+    from seqtune.data.records import Example
 
     batch = collate([Example([3, 4, 5], 0), Example([6, 7], 2)])
     model(batch).loss.backward()
