@@ -151,7 +151,7 @@ def test_torchrun_two_processes_match_one_and_only_rank_0_writes(tmp_path):
     from seqtune.data.pretraining import load_pretrain_data
     from seqtune.data.tokenizers import tokenizer_from_dict
     from seqtune.training.loop import evaluate
-    from seqtune.commands.pretrain import build_model
+    from seqtune.objectives import build_model
 
     ckpt = checkpoint.load(run_dir / "checkpoints" / "best.pt")
     assert not any(k.startswith("module.") for k in ckpt["model"])

@@ -16,7 +16,8 @@ from seqtune.data.encoding import encode_input
 from seqtune.data.records import Example, Task
 from seqtune.data.tokenizers import UNK_ID, Tokenizer
 from seqtune.errors import CheckpointError, DataError
-from seqtune.training.inference import open_finetuned, prediction_records, predict_examples, rebuild_finetuned
+from seqtune.training.checkpoint import Key
+from seqtune.training.inference import open_run_checkpoint, prediction_records, predict_examples, rebuild_finetuned
 
 
 def encode_inputs(lines: list[str], tokenizer: Tokenizer, task: Task, max_length: int | None) -> list[Example]:
@@ -29,8 +30,8 @@ def encode_inputs(lines: list[str], tokenizer: Tokenizer, task: Task, max_length
 
 
 def run(cfg: DictConfig) -> dict[str, object]:
-    device, path, ckpt = open_finetuned(cfg)
-    if ckpt.get("task") == "regression":
+    device, path, ckpt = open_run_checkpoint(cfg, "finetune")
+    if ckpt.get(Key.TASK) == "regression":
         raise CheckpointError(f"{path} is a regressor on a numeric series; predict labels text lines. Score it with "
                               f"`seqtune evaluate checkpoint={path} split=test` (mse, mae).")
     model, tokenizer, _labels, run_cfg = rebuild_finetuned(ckpt, str(path))
@@ -50,7 +51,7 @@ def run(cfg: DictConfig) -> dict[str, object]:
                             "which is not valid UTF-8; predict reads UTF-8 text. Convert the file (e.g. `iconv -f "
                             "latin1 -t utf-8 in.txt > out.txt`) or fix that byte.") from None
     numbered = [(i + 1, line) for i, line in enumerate(raw) if line.strip()]
-    examples = encode_inputs([line for _, line in numbered], tokenizer, ckpt["task"], run_cfg.dataset.get("max_length"))
+    examples = encode_inputs([line for _, line in numbered], tokenizer, ckpt[Key.TASK], run_cfg.dataset.get("max_length"))
     records = prediction_records(model.objective, predict_examples(model, examples, cfg.batch_size, device)) if examples else []
     try:
         out = sys.stdout if cfg.output == "-" else open(cfg.output, "w", encoding="utf-8")
@@ -59,7 +60,7 @@ def run(cfg: DictConfig) -> dict[str, object]:
                         "output=- for stdout.") from None
     try:
         for (line_no, text), record in zip(numbered, records):
-            key = "text" if ckpt["task"] == "classification" else "tokens"
+            key = "text" if ckpt[Key.TASK] == "classification" else "tokens"
             value = text if key == "text" else text.split()[: len(record["tags"])]
             out.write(json.dumps({"line": line_no, key: value, **record}) + "\n")
     finally:

@@ -45,6 +45,7 @@ from seqtune.loggers import build_loggers
 from seqtune.loggers.metrics import Display, format_metrics
 from seqtune.models.encoder import detach_state
 from seqtune.objectives.base import TaskModel
+from seqtune.training.rundir import RunDir
 
 
 class Batches(Protocol):
@@ -311,7 +312,7 @@ def train(
             return
         checkpoint.replace_with(path, ckpt_dir / "last.pt")  # resume always finds the newest in last.pt
         saved_step = st.step
-        for _, old in checkpoint.step_checkpoints(ckpt_dir)[: -settings.keep_checkpoints]:
+        for _, old in RunDir(run_dir).step_checkpoints()[: -settings.keep_checkpoints]:
             old.unlink(missing_ok=True)
 
     def validate() -> None:

@@ -84,6 +84,37 @@ def set_trainable(groups: ParamGroups, frozen: int) -> int:
     return sum(p.numel() for _, ps in groups[frozen:] for p in ps)
 
 
+class Unfreezing:
+    """Which layer groups train in each epoch (the strategy's plan), and how many parameters that was.
+
+    ``start_epoch(epoch)`` is the loop's ``on_epoch_start``: it sets ``requires_grad`` for the epoch's stage and
+    says which groups train.  A resumed run first calls ``replay(epoch)`` for the epochs before the resumed
+    one, so the summary lists every epoch's trainable count.
+    """
+
+    def __init__(self, strategy: Strategy, groups: ParamGroups, freeze_layers: int, message: Callable[[str], None]):
+        self.strategy, self.groups, self.freeze_layers, self.message = strategy, groups, freeze_layers, message
+        self.trainable_by_epoch: dict[int, int] = {}
+
+    def frozen(self, epoch: int) -> int:
+        return self.strategy.frozen_groups(len(self.groups), epoch, self.freeze_layers)
+
+    def freezes_any(self, max_epochs: int) -> bool:
+        """Whether some epoch freezes a group (DDP must then look for unused parameters)."""
+        return any(self.frozen(e) > 0 for e in range(1, max_epochs + 1))
+
+    def start_epoch(self, epoch: int) -> None:
+        frozen = self.frozen(epoch)
+        self.trainable_by_epoch[epoch] = set_trainable(self.groups, frozen)
+        names = ", ".join(name for name, _ in self.groups[frozen:])
+        self.message(f"epoch {epoch}: training {names} ({self.trainable_by_epoch[epoch]:,} parameters)")
+
+    def replay(self, resumed_epoch: int) -> None:
+        """The stages before ``resumed_epoch`` (a function of the epoch), counted without touching the model."""
+        for epoch in range(1, resumed_epoch):
+            self.trainable_by_epoch[epoch] = sum(p.numel() for _, ps in self.groups[self.frozen(epoch):] for p in ps)
+
+
 def discriminative_lrs(num_groups: int, lr: float, factor: float) -> list[float]:
     """ULMFiT's discriminative fine-tuning: eta^{l-1} = eta^l / factor, from the top group (lr) down."""
     return [lr / factor ** (num_groups - 1 - i) for i in range(num_groups)]
@@ -96,36 +127,6 @@ def discriminative_param_groups(groups: ParamGroups, lr: float, factor: float) -
 
 
 # ------------------------------------------------------------------------------------------ checkpoints
-def find_latest(output_root: str | Path, kind: str) -> Path | None:
-    """Newest ``checkpoints/best.pt`` of a ``kind`` run (pretrain: no labels.json; finetune: labels.json)."""
-    root = Path(output_root)
-    found = []
-    for best in root.glob("**/checkpoints/best.pt"):
-        run = best.parent.parent
-        if (run / "labels.json").exists() == (kind == "finetune"):
-            found.append((best.stat().st_mtime, str(best), best))
-    return max(found)[2] if found else None
-
-
-def resolve_checkpoint(spec: str, output_root: str | Path, kind: str, key: str) -> tuple[Path, str]:
-    """``spec`` (a .pt file, a run directory, or latest) -> (checkpoint path, a line saying how it was chosen)."""
-    if spec == "latest":
-        path = find_latest(output_root, kind)
-        if path is None:
-            make = ("seqtune pretrain   (the built-in corpus, about 2 minutes on a CPU)" if kind == "pretrain"
-                    else "seqtune finetune")
-            raise CheckpointError(
-                f"{key}=latest but there is no {kind} run with checkpoints/best.pt under {Path(output_root).resolve()}. "
-                f"Make one first with `{make}`, or give {key}=path/to/checkpoints/best.pt (or a run directory)"
-                + (", or train from random weights with transfer=scratch." if kind == "pretrain" else ".")
-            )
-        return path, f"{key}=latest: newest {kind} run under {output_root}/ is {path.parent.parent}"
-    path = Path(spec)
-    if path.is_dir():
-        path = path / "checkpoints" / "best.pt"
-    return path, f"{key}: {path}"
-
-
 @dataclass
 class LoadReport:
     loaded: list[str] = field(default_factory=list)
