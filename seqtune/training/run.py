@@ -23,7 +23,8 @@ from seqtune.objectives.base import TaskModel
 from seqtune.training import checkpoint, distributed
 from seqtune.training.checkpoint import Key
 from seqtune.training.environment import seed_everything, set_determinism, write_environment
-from seqtune.training.loop import Batches, LoopSettings, TrainState, evaluate, train
+from seqtune.training.loop import Batches, LoopSettings, evaluate, train
+from seqtune.training.state import LoopState
 from seqtune.training.rundir import RunDir
 from seqtune.training.runtime import tune_malloc
 
@@ -79,7 +80,7 @@ def make_display(t: Any, run: RunDir, total_steps: int, title: str) -> Display:
 
 @dataclass
 class RunResult:
-    state: TrainState  # the loop's final state
+    state: LoopState  # the loop's final state
     best: dict[str, Any]  # best.pt (its weights are in the model now)
     test: dict[str, Any]  # test metrics of the best weights
     skip_nonfinite: bool
