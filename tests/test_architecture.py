@@ -126,8 +126,6 @@ def test_every_module_has_a_layer():
     assert not [m for m in modules() if not any(m == p or m.startswith(p + ".") for p in LAYERS)]
 
 
-@pytest.mark.xfail(reason="data/labelled <-> tagging <-> text: record types and loaders share modules (issue 16, "
-                          "step 2)", strict=True)
 def test_no_import_cycles():
     assert cycles(graph()) == []
 

@@ -11,7 +11,7 @@ from seqtune.config.schema import validate
 from seqtune.data.tokenizers import fit_tokenizer, TokenizerSettings
 from seqtune.errors import ConfigError
 from seqtune.training.optim import build_optimizer, build_schedule
-from seqtune.commands.pretrain import build_model
+from seqtune.objectives import build_model
 from tests.conftest import compose_config, experiment_command, run_cli
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

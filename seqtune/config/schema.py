@@ -308,6 +308,7 @@ class FinetuneTrainerConfig(TrainerConfig):
     # validation metric that picks best.pt: auto (classifier: acc, tagger: f1, regressor: mse) | loss | acc | f1 | mse | mae
     monitor: str = "auto"
     patience: int = 0  # stop after this many validations without improvement of the monitor; 0 = never stop early
+    min_steps: int = 150  # max_epochs=-1 (auto): at least 8 epochs, more when that is fewer optimizer steps than this
 
 
 # ------------------------------------------------------------------------------------- head / transfer
@@ -334,9 +335,7 @@ class TransferConfig:
     lr_factor: float = 1.0  # discriminative lr: a group d groups below the head trains at lr / lr_factor**d
     aux_weight: float = 0.0  # multitask: lambda, the weight of the pretraining objective's loss (0 elsewhere)
     aux_schedule: str = "constant"  # multitask: constant | linear_decay (lambda falls linearly to 0 at the last step)
-    stage_epochs: int = 0  # gradual: epochs per unfreezing stage, each its own lr cycle; 0: one group per epoch, one cycle
-    final_epochs: int = 0  # gradual with stages: epochs of the last stage (everything trains); 0: stage_epochs
-    stage_lr: list[float] = field(default_factory=list)  # gradual with stages: peak lr share per stage (last repeats)
+    stage_epochs: int = 0  # gradual: epochs of each stage before the last (0: an eighth of the run's epochs, >= 1)
 
 
 # ---------------------------------------------------------------------------------------------- root
@@ -461,11 +460,13 @@ def _positive(problems: list[str], key: str, value: float, allow_zero: bool = Fa
         problems.append(f"{key}={value} must be {bound}; set {key} to a {'non-negative' if allow_zero else 'positive'} value.")
 
 
-def trainer_problems(t: DictConfig, o: DictConfig) -> list[str]:
-    """Rules of the trainer and optimizer sections, shared by pretrain and finetune."""
+def trainer_problems(t: DictConfig, o: DictConfig, auto_epochs: bool = False) -> list[str]:
+    """Rules of the trainer and optimizer sections, shared by pretrain and finetune (``auto_epochs``: -1 is a
+    valid trainer.max_epochs, planned from the data)."""
     problems: list[str] = []
     for key in ("batch_size", "bptt", "eval_batch_size", "max_epochs", "log_interval"):
-        _positive(problems, f"trainer.{key}", t[key])
+        if not (key == "max_epochs" and auto_epochs and t[key] == -1):
+            _positive(problems, f"trainer.{key}", t[key])
     _positive(problems, "trainer.eval_interval", t.eval_interval, allow_zero=True)
     _positive(problems, "trainer.checkpoint_every", t.checkpoint_every, allow_zero=True)
     _positive(problems, "trainer.keep_checkpoints", t.keep_checkpoints)
@@ -596,7 +597,9 @@ def validate_finetune(cfg: DictConfig) -> None:
         problems.append(f"transfer.aux_weight={tr.aux_weight} must be >= 0 (the weight of the pretraining loss).")
     if tr.aux_schedule not in _AUX_SCHEDULES:
         problems.append(f"transfer.aux_schedule={tr.aux_schedule!r} is not one of {', '.join(_AUX_SCHEDULES)}.")
-    problems += trainer_problems(t, cfg.optimizer)
+    _positive(problems, "trainer.min_steps", t.min_steps)
+    _positive(problems, "transfer.stage_epochs", tr.stage_epochs, allow_zero=True)
+    problems += trainer_problems(t, cfg.optimizer, auto_epochs=True)
     problems += dataset_problems(cfg.dataset)
     if problems:
         raise ConfigError(problems)

@@ -26,19 +26,12 @@ import numpy as np
 import torch
 
 from seqtune.data.formats import _decode_error_message
+from seqtune.data.records import TextSource
 from seqtune.data.tokenizers import Tokenizer, TokenizerSettings, fit_tokenizer, tokenizer_from_dict, tokenizer_hash
 from seqtune.errors import DataError
 
 CHUNK_BYTES = 4 << 20  # 4 MiB of text per encode call: big enough to amortise Python overhead, small in memory
 _VERSION = 1  # bump when the cache layout or the chunking changes
-
-
-@dataclass(frozen=True)
-class TextSource:
-    """A text file read lazily (a corpus that need not fit in memory)."""
-
-    path: Path
-    encoding: str = "utf-8"
 
 
 def cache_dir(environ: Mapping[str, str] | None = None) -> Path:

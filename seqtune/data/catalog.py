@@ -12,10 +12,12 @@ host with ``<mirror>/<folder>/<name>`` (an institutional mirror, or a loopback s
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable
 
 from hydra.utils import to_absolute_path
 
 from seqtune.data.download import RemoteFile, data_dir, fetch
+from seqtune.data.records import RawSplit
 from seqtune.errors import DataError
 
 _GH = "https://raw.githubusercontent.com"
@@ -129,3 +131,14 @@ def dataset_file(ds, name: str, key: str) -> Path:
         )
         raise DataError(f"{key}: file not found: {path}. {hint}")
     return path
+
+
+def read_split(ds, name: str, reader: Callable[[Path], tuple[list[Any], list[Any]]]) -> RawSplit | None:
+    """Split ``name`` (train / valid / test) of a labelled dataset, read from its file by ``reader``; None if
+    the config names no file for it."""
+    file = ds.get(name)
+    if file is None:
+        return None
+    path = dataset_file(ds, file, f"dataset.{name}")
+    inputs, labels = reader(path)
+    return RawSplit(inputs, labels, str(path))

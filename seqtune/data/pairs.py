@@ -27,23 +27,10 @@ import torch
 from seqtune.data.batching import BucketBatches
 from seqtune.data.catalog import dataset_file
 from seqtune.data.formats import read_table
+from seqtune.data.records import Pair, RawPairs
 from seqtune.data.tokenizers import EOS_ID, PAD_ID, UNK_ID, Tokenizer, fit_tokenizer, settings_from_config
 from seqtune.errors import DataError
 from seqtune.registry import DATASETS
-
-
-@dataclass
-class RawPairs:
-    train: list[tuple[str, str]]
-    valid: list[tuple[str, str]]
-    test: list[tuple[str, str]]
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Pair:
-    tokens: list[int]  # source ids (named like Example.tokens so BucketBatches buckets by source length)
-    target: list[int]  # target ids, ending with <eos> unless truncated
 
 
 @dataclass

@@ -26,8 +26,8 @@ from typing import Any, Literal
 import torch
 
 from seqtune.data.batching import BucketBatches, LMStream
-from seqtune.data.labelled import Example
 from seqtune.data.pairs import PairBatches, load_pairs
+from seqtune.data.records import Example, SeriesLayout
 from seqtune.data.text import load_lm_corpus, unigram_log_loss
 from seqtune.data.timeseries import ForecastWindows, load_timeseries
 from seqtune.data.tokenizers import EOS_ID, Tokenizer
@@ -137,8 +137,9 @@ def load_pretrain_data(cfg, kind: DataKind, device: torch.device, tokenizer=None
                             data.notes)
     if kind == "series":
         series = load_timeseries(ds)
-        std = series.normalizer.std if series.normalizer is not None else [1.0] * len(series.columns)
-        targets = list(range(len(series.columns))) if series.target_index is None else [series.target_index]
+        o = cfg.objective
+        layout = SeriesLayout(channel_independent=bool(o.get("channel_independent")),
+                              segment_length=o.get("segment_length", 1))
 
         def windows(split: torch.Tensor, batch_size: int, shuffle: bool) -> ForecastWindows:
             return ForecastWindows(split, series.lookback, series.horizon, batch_size, shuffle, t.seed, device,
@@ -147,10 +148,5 @@ def load_pretrain_data(cfg, kind: DataKind, device: torch.device, tokenizer=None
         return PretrainData(windows(series.train, t.batch_size, True), windows(series.valid, t.eval_batch_size, False),
                             windows(series.test, t.eval_batch_size, False), None, "rows",
                             {s: getattr(series, s).size(0) for s in ("train", "valid", "test")}, list(series.notes),
-                            info={"num_features": (1 if cfg.objective.get("channel_independent") else len(series.columns))
-                                  * cfg.objective.get("segment_length", 1),
-                                  "num_columns": len(series.columns), "target_index": series.target_index,
-                                  "target_std": [float(std[i]) for i in targets], "horizon": series.horizon,
-                                  "lookback": series.lookback, "timeseries": series.to_dict()},
-                            baselines={})
+                            info=series.facts(layout).pretraining_info(), baselines={})
     raise ValueError(f"unknown data kind {kind!r}")

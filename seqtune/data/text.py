@@ -13,26 +13,19 @@ skips tokenisation.  Splits carved from train are read into memory.
 """
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 import torch
 
-from seqtune.data.cache import TextSource, cached_tokenizer, encode_cached, iter_text
-from seqtune.data.catalog import dataset_file, resolve_folder  # noqa: F401  (resolve_folder: public helper)
+from seqtune.data.cache import cached_tokenizer, encode_cached, iter_text
+from seqtune.data.catalog import dataset_file
 from seqtune.data.formats import read_text
+from seqtune.data.records import RawLabelled, RawSplits, TextSource
+from seqtune.data.splits import carve, lm_splits
 from seqtune.data.synthetic import generate_sentences
 from seqtune.data.tokenizers import Tokenizer, extend_tokenizer, fit_tokenizer, settings_from_config
 from seqtune.errors import ConfigError, DataError
 from seqtune.registry import DATASETS
-
-
-@dataclass
-class RawSplits:
-    train: str | TextSource  # text in memory, or a file streamed through the token cache
-    valid: str | TextSource
-    test: str | TextSource
-    notes: list[str]  # what was done to get them (e.g. "valid carved from train"), for the log
 
 
 @dataclass
@@ -42,24 +35,6 @@ class LMCorpus:
     test: torch.Tensor
     tokenizer: Tokenizer
     notes: list[str]
-
-
-def carve(text: str, fraction: float, seed: int, chunk_lines: int = 50) -> tuple[str, str]:
-    """Split off about ``fraction`` of the lines as seeded, contiguous chunks of ``chunk_lines`` lines.
-
-    Chunks (rather than single lines) keep the local context that a language model uses; the seed makes the
-    split identical in every run.  Returns (kept, carved).
-    """
-    lines = text.splitlines(keepends=True)
-    chunks = [lines[i : i + chunk_lines] for i in range(0, len(lines), chunk_lines)]
-    n_carve = max(1, round(fraction * len(chunks))) if len(chunks) > 1 else 0
-    if n_carve == 0:
-        raise DataError("cannot carve a validation/test split from a training file of a single chunk of lines; "
-                        "give dataset.valid and dataset.test files, or use a longer training file.")
-    picked = set(random.Random(seed).sample(range(len(chunks)), n_carve))
-    kept = "".join(l for i, c in enumerate(chunks) if i not in picked for l in c)
-    carved = "".join(l for i, c in enumerate(chunks) if i in picked for l in c)
-    return kept, carved
 
 
 @DATASETS.register("synthetic")
@@ -105,15 +80,12 @@ def load_lm_corpus(ds, tokenizer: Tokenizer | None = None, extend_vocab: bool = 
     """
     raw = DATASETS.get(ds.format, key="dataset.format")(ds)
     if not isinstance(raw, RawSplits):
-        from seqtune.data.labelled import RawLabelled, lm_splits
-
         if not isinstance(raw, RawLabelled):
             raise ConfigError(f"dataset.format={ds.format!r} holds no text, so it cannot be used for language "
                               "modelling; choose a text or labelled dataset, or a forecasting objective.")
         raw = lm_splits(raw, ds)
     use_cache = bool(ds.get("token_cache", True))
-    tok = tokenizer
-    notes = list(raw.notes)
+    tok, notes = tokenizer, list(raw.notes)
     if tok is not None and extend_vocab:
         texts = iter_text(raw.train) if isinstance(raw.train, TextSource) else [raw.train]
         tok, added = extend_tokenizer(tok, texts, ds.tokenizer.min_freq, ds.tokenizer.max_vocab)

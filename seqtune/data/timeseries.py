@@ -22,6 +22,7 @@ import torch
 
 from seqtune.data.catalog import dataset_file
 from seqtune.data.formats import TimeSeriesTable, ett_split, read_timeseries_csv
+from seqtune.data.records import SeriesFacts, SeriesLayout
 from seqtune.errors import ConfigError, DataError
 from seqtune.registry import DATASETS
 
@@ -75,6 +76,13 @@ class TimeSeriesData:
         """What a later command needs to rebuild the preprocessing (saved with the run)."""
         return {"columns": self.columns, "target_index": self.target_index, "lookback": self.lookback,
                 "horizon": self.horizon, "normalizer": None if self.normalizer is None else self.normalizer.to_dict()}
+
+    def facts(self, layout: SeriesLayout = SeriesLayout()) -> SeriesFacts:
+        """The plain facts of this series' windows read with ``layout`` (targets and their train std)."""
+        targets = list(range(len(self.columns))) if self.target_index is None else [self.target_index]
+        std = self.normalizer.std if self.normalizer is not None else [1.0] * len(self.columns)
+        return SeriesFacts(self.horizon, self.lookback, self.target_index, [self.columns[i] for i in targets],
+                           [float(std[i]) for i in targets], len(self.columns), self.to_dict(), layout)
 
 
 def _fraction_split(n: int, train_fraction: float, valid_fraction: float, lookback: int) -> tuple[slice, slice, slice]:

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from torch import nn
 
+from seqtune.data.records import SeriesFacts
+
 from seqtune.heads import classifier, regressor, tagger  # noqa: F401  (registers them)
 from seqtune.registry import HEADS
 
 TASKS = {"classifier": "classification", "tagger": "tagging", "regressor": "regression"}  # the labelled task each head needs
 
 
-def build_head(head_cfg, encoder, labels: list[str], series: dict | None = None) -> nn.Module:
+def build_head(head_cfg, encoder, labels: list[str], series: SeriesFacts | None = None) -> nn.Module:
     """Read the ``head`` config and call the registered builder with plain values."""
     h = head_cfg
     return HEADS.get(h.name, key="head.name")(

@@ -29,6 +29,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
+from seqtune.data.records import SeriesFacts
 from seqtune.data.tokenizers import PAD_ID
 from seqtune.errors import CheckpointError, ConfigError
 from seqtune.models.encoder import Encoder, State
@@ -101,7 +102,7 @@ class Multitask(nn.Module):
 
 
 def build_multitask(source: dict, source_path: str, encoder: Encoder, tokenizer, head: nn.Module,
-                    weight: float, schedule: str, total_steps: int, series: dict | None) -> tuple[Multitask, str]:
+                    weight: float, schedule: str, total_steps: int, series: SeriesFacts | None) -> tuple[Multitask, str]:
     """The pretraining objective of checkpoint ``source`` on ``encoder``, with its weights; (wrapper, a log line)."""
     name = source.get("objective")
     reads = "tokens" if head.task in ("classification", "tagging") else "series"
@@ -113,10 +114,10 @@ def build_multitask(source: dict, source_path: str, encoder: Encoder, tokenizer,
                           f"of {', '.join(fits)}. Use transfer=full instead.")
     info = source.get("data") or None
     if name == "forecast" and series is not None:
-        if info["horizon"] > series["horizon"] or info["target_index"] != series["target_index"]:
+        if info["horizon"] > series.horizon or info["target_index"] != series.target_index:
             raise ConfigError(f"transfer=multitask: the checkpoint forecasts {info['horizon']} steps of target "
-                              f"column index {info['target_index']}, the regressor {series['horizon']} steps of "
-                              f"{series['target_index']}; the auxiliary forecast reads the task's targets, so its "
+                              f"column index {info['target_index']}, the regressor {series.horizon} steps of "
+                              f"{series.target_index}; the auxiliary forecast reads the task's targets, so its "
                               "horizon must be <= head.horizon and dataset.target_column the same.")
     aux = build_objective(OmegaConf.create(source["config"]), encoder, tokenizer, info)
     prefix = "objective."

@@ -5,7 +5,7 @@ Batches are :class:`~seqtune.data.timeseries.ForecastWindows` of a ``format: tim
 features), y (H, batch, targets), both z-scored per column with the training split's mean and std (the scale
 the ETT literature reports).  The window is read the way the encoder read its series in pretraining
 (``channel_independent``, ``subtract_last``, ``segment_length``: ``objectives.forecast.series_inputs``; by default
-the checkpoint objective's own settings, see ``finetune.series_facts``), so a forecast or masked_values encoder
+the checkpoint objective's own settings, see ``finetune.series_layout``), so a forecast or masked_values encoder
 sees familiar input.  The summary (forward state at the last step, backward state at the first) goes through
 the shared output stack (dropout, optional hidden layer) to all H steps at once.  A scalar target is
 ``head.horizon=1`` with one ``dataset.target_column``.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from seqtune.data.records import SeriesFacts
 from seqtune.heads.layers import output_layers
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
@@ -62,10 +63,11 @@ class Regressor(nn.Module):
 
 
 @HEADS.register("regressor")
-def build_regressor(input_size: int, labels: list[str], hidden_size: int, dropout: float, series: dict | None = None,
-                    **_: object) -> Regressor:
-    """``series``: the plain facts of the task's windows (``finetune.series_facts``; saved in the checkpoint)."""
+def build_regressor(input_size: int, labels: list[str], hidden_size: int, dropout: float,
+                    series: SeriesFacts | None = None, **_: object) -> Regressor:
+    """``series``: the plain facts of the task's windows (saved in the checkpoint)."""
     if series is None:
         raise ValueError("head=regressor is built from the series' facts (horizon, targets, layout)")
-    return Regressor(input_size, labels, series["horizon"], series["target_index"], series["channel_independent"],
-                     series["subtract_last"], series["segment_length"], series["target_std"], hidden_size, dropout)
+    layout = series.layout
+    return Regressor(input_size, labels, series.horizon, series.target_index, layout.channel_independent,
+                     layout.subtract_last, layout.segment_length, series.target_std, hidden_size, dropout)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from seqtune.loggers import register
+from seqtune.loggers.registry import register
 
 
 class TensorBoardLogger:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from torch import nn
 
+from seqtune.models.encoder import build_encoder
 from seqtune.objectives import autoencoder, clm, denoising, forecast, masked_values, mlm, seq2seq  # noqa: F401
+from seqtune.objectives.base import TaskModel
 from seqtune.registry import OBJECTIVES
 
 DATA_KINDS: dict[str, str] = {
@@ -32,3 +34,10 @@ def data_kind(name: str) -> str:
 
 def build_objective(cfg, encoder, tokenizer, info: dict | None = None) -> nn.Module:
     return OBJECTIVES.get(cfg.objective.name, key="objective.name")(encoder, cfg, tokenizer, info)
+
+
+def build_model(cfg, tokenizer, info: dict | None = None) -> TaskModel:
+    """Encoder + objective as the config describes them (also rebuilds a model from a checkpoint's config,
+    tokenizer and ``data`` entry; numeric-input models have no tokenizer)."""
+    encoder = build_encoder(cfg.model, tokenizer.vocab_size if tokenizer is not None else 0)
+    return TaskModel(encoder, build_objective(cfg, encoder, tokenizer, info))

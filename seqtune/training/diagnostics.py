@@ -1,9 +1,8 @@
-"""Checks a fine-tuning run reports about itself: how much of the task its tokenizer cannot read, and whether
-the classifier collapsed to predicting one class.  Plain functions of examples and predictions; the run puts
-their results in its log and ``summary.json``::
+"""Warnings a fine-tuning run gives about itself: too much of the task unreadable by the checkpoint's tokenizer
+(the <unk> shares come with the task data), and a classifier collapsed to predicting one class.  Plain functions;
+the run puts their results in its log and ``summary.json``::
 
-    shares = unk_shares({"train": data.train, "valid": data.valid, "test": data.test})   # {"train": 0.134, ...}
-    warning = unk_warning(shares, checkpoint_path)                                         # str | None
+    warning = unk_warning(data.unk_shares, checkpoint_path, dataset_name)                 # str | None
     counts = predicted_counts(probs, labels)                                              # {"DESC": 500}
     warning = collapse_warning(counts, len(labels), "validation")                         # str | None
 """
@@ -14,23 +13,8 @@ from typing import Sequence
 
 import torch
 
-from seqtune.data.labelled import Example
-from seqtune.data.tokenizers import EOS_ID, UNK_ID
 
 UNK_WARN_SHARE = 0.05  # above this share of <unk> training tokens a run warns (ULMFiT's stage 2 is the fix)
-
-
-def unk_share(examples: Sequence[Example]) -> float:
-    """Share of the examples' tokens (end-of-line markers excluded) that are <unk>."""
-    tokens = unknown = 0
-    for e in examples:
-        tokens += sum(t != EOS_ID for t in e.tokens)
-        unknown += sum(t == UNK_ID for t in e.tokens)
-    return unknown / max(tokens, 1)
-
-
-def unk_shares(splits: dict[str, Sequence[Example]]) -> dict[str, float]:
-    return {name: unk_share(examples) for name, examples in splits.items()}
 
 
 def unk_warning(shares: dict[str, float], checkpoint: str | None, dataset: str) -> str | None:

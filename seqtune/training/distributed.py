@@ -98,6 +98,17 @@ def gpus_for_every_local_rank() -> bool:
     return torch.cuda.is_available() and torch.cuda.device_count() >= local_world
 
 
+def pick_device(name: str) -> torch.device:
+    """``auto``: the GPU if there is one.  In a data-parallel run ``auto`` and ``cuda`` mean the GPU of this
+    process's local rank (``cuda:N`` is taken as given)."""
+    if name == "auto":
+        usable = gpus_for_every_local_rank() if active() else torch.cuda.is_available()
+        name = "cuda" if usable else "cpu"
+    if name == "cuda" and active():
+        return torch.device("cuda", local_rank())
+    return torch.device(name)
+
+
 def same_on_all_ranks(value: str, what: str) -> None:
     """Raise a DataError naming ``what`` unless every rank computed the same ``value`` (e.g. a fitted tokenizer)."""
     if not active():

@@ -1,18 +1,21 @@
 """What a run needs to be reproduced: library versions, machine, git commits, command line; and determinism.
 
 ``write_environment(run_dir)`` writes ``environment.json`` into every run directory.  ``set_determinism(True)``
-makes PyTorch choose deterministic kernels (``trainer.deterministic=true``), at some cost in speed on GPUs.
+makes PyTorch choose deterministic kernels (``trainer.deterministic=true``), at some cost in speed on GPUs;
+``seed_everything(seed)`` seeds python, numpy and torch.
 """
 from __future__ import annotations
 
 import json
 import os
 import platform
+import random
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from seqtune import __version__
@@ -61,3 +64,9 @@ def set_determinism(enabled: bool) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

@@ -23,6 +23,8 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from seqtune.training import checkpoint
+from seqtune.training.checkpoint import Key
+from seqtune.training.rundir import RunDir
 from seqtune.errors import CheckpointError, ConfigError, SeqtuneError
 
 # Keys a resumed run may change: they extend or watch the run without changing what it computes step by step.
@@ -78,20 +80,17 @@ def _job_name(run_dir: Path) -> str | None:
         return None
 
 
-def is_finished(run_dir: Path) -> bool:
-    return (run_dir / "summary.json").is_file()
-
-
 def locate(spec: str) -> tuple[Path, Path | None]:
     """``resume=<run dir | checkpoint file>`` -> (run directory, the checkpoint file if one was named)."""
     path = Path(spec)
     if path.is_file():
-        if path.parent.name != "checkpoints":
+        run = RunDir.of_checkpoint(path)
+        if run is None:
             raise CheckpointError(f"resume={spec}: a checkpoint to resume from lies in a run's checkpoints/ folder "
                                   "(last.pt or step-<N>.pt); give that file or the run directory.")
-        return path.parent.parent, path
+        return run.path, path
     if path.is_dir():
-        if not (path / ".hydra" / "overrides.yaml").is_file():
+        if not RunDir(path).is_run():
             raise CheckpointError(f"resume={spec}: {path} is not a seqtune run directory (no .hydra/overrides.yaml); "
                                   "give the directory a `seqtune pretrain` or `seqtune finetune` run wrote.")
         return path, None
@@ -109,7 +108,7 @@ def find_auto(command: str, overrides: list[str]) -> Path:
     found, other = [], 0
     for hydra_dir in root.glob("**/.hydra") if root.is_dir() else []:
         run = hydra_dir.parent
-        if (is_finished(run) or not (hydra_dir / "overrides.yaml").is_file() or _job_name(run) != command
+        if (RunDir(run).is_finished() or not RunDir(run).is_run() or _job_name(run) != command
                 or not (hydra_dir / "config.yaml").is_file()):  # (a launch killed while Hydra wrote its record)
             continue
         try:
@@ -156,7 +155,7 @@ def prepare_argv(command: str, args: list[str]) -> list[str]:
     job = _job_name(run_dir)
     if job is not None and job != command:
         raise ConfigError(f"resume={spec}: {run_dir} is a `seqtune {job}` run; resume it with `{resume_command(job, run_dir)}`.")
-    if is_finished(run_dir):
+    if RunDir(run_dir).is_finished():
         hint = (f"To train it further, start a new run from its weights: seqtune pretrain init_from={run_dir}"
                 if command == "pretrain" else "Start a new run (without resume=) to train again.")
         raise SeqtuneError(f"resume={spec}: the run {run_dir} has finished (its summary.json is written), so there is "
@@ -190,7 +189,7 @@ def prepare_argv(command: str, args: list[str]) -> list[str]:
 # ------------------------------------------------------------------------------------------ task half
 def _truncate_metrics(run_dir: Path, step: int) -> int:
     """Drop metrics.jsonl records after ``step`` (written after the checkpoint, replayed now); returns how many."""
-    path = run_dir / "metrics.jsonl"
+    path = RunDir(run_dir).metrics
     if not path.is_file():
         return 0
     kept, dropped = [], 0
@@ -216,34 +215,17 @@ def open_checkpoint(spec: str, run_dir: Path, map_location: Any = "cpu") -> tupl
     ``spec`` is a checkpoint file (used as given) or the run directory (the newest of last.pt and step-<N>.pt;
     if last.pt cannot be read, the newest readable step checkpoint).
     """
-    ckpt_dir = run_dir / "checkpoints"
-    if is_finished(run_dir):
+    run = RunDir(run_dir)
+    if run.is_finished():
         raise SeqtuneError(f"resume={spec}: the run {run_dir} has finished (summary.json is written); nothing to resume.")
-    removed = checkpoint.remove_stale_temporaries(ckpt_dir) if ckpt_dir.is_dir() else []
+    removed = checkpoint.remove_stale_temporaries(run.checkpoints) if run.checkpoints.is_dir() else []
     notes = [f"removed {len(removed)} unfinished temporary file(s) a killed process left"] if removed else []
     path = Path(spec)
-    ckpt, chosen, tried = None, None, 0
     if path.is_file():
         ckpt, chosen, tried = checkpoint.load(path, map_location=map_location), path, 1
     else:
-        last = ckpt_dir / "last.pt"
-        if last.is_file():
-            tried += 1
-            try:
-                ckpt, chosen = checkpoint.load(last, map_location=map_location), last
-            except CheckpointError as exc:
-                notes.append(f"skipped {last}: {exc}")
-        # a step file newer than last.pt: killed between writing it and refreshing last.pt
-        for n, p in reversed(checkpoint.step_checkpoints(ckpt_dir) if ckpt_dir.is_dir() else []):
-            if ckpt is not None and n <= ckpt["step"]:
-                break
-            tried += 1
-            try:
-                ckpt, chosen = checkpoint.load(p, map_location=map_location), p
-                break
-            except CheckpointError as exc:
-                notes.append(f"skipped {p}: {exc}")
-    if ckpt is not None and "loop" not in ckpt:
+        ckpt, chosen, tried = _newest_readable(run, map_location, notes)
+    if ckpt is not None and Key.LOOP not in ckpt:
         raise CheckpointError(f"resume={spec}: {chosen} was written by a seqtune without exact resume "
                               "(no 'loop' entry); continue from its weights with init_from= instead.")
     if ckpt is None:
@@ -252,10 +234,32 @@ def open_checkpoint(spec: str, run_dir: Path, map_location: Any = "cpu") -> tupl
         dropped = _truncate_metrics(run_dir, -1)
         return None, "; ".join([*notes, f"resuming {run_dir}: no checkpoint had been written, starting again from "
                                          f"step 0 in the same directory ({dropped} metrics lines dropped)"])
-    for n, p in checkpoint.step_checkpoints(ckpt_dir):
-        if n > ckpt["step"]:  # from an abandoned later timeline (resumed from an older file): never "newest" again
+    for n, p in run.step_checkpoints():
+        if n > ckpt[Key.STEP]:  # from an abandoned later timeline (resumed from an older file): never "newest" again
             p.unlink(missing_ok=True)
-    dropped = _truncate_metrics(run_dir, ckpt["step"])
-    notes.append(f"resuming {run_dir} from {chosen} (step {ckpt['step']}, epoch {ckpt['epoch']}, batch "
-                 f"{ckpt['batch_in_epoch']} of the epoch)" + (f"; {dropped} metrics lines after it dropped" if dropped else ""))
+    dropped = _truncate_metrics(run_dir, ckpt[Key.STEP])
+    notes.append(f"resuming {run_dir} from {chosen} (step {ckpt[Key.STEP]}, epoch {ckpt[Key.EPOCH]}, batch "
+                 f"{ckpt[Key.BATCH_IN_EPOCH]} of the epoch)" + (f"; {dropped} metrics lines after it dropped" if dropped else ""))
     return ckpt, "; ".join(notes)
+
+
+def _newest_readable(run: RunDir, map_location: Any,
+                     notes: list[str]) -> tuple[dict[str, Any] | None, Path | None, int]:
+    """The newest readable of last.pt and the step checkpoints (a step file newer than last.pt: killed between
+    writing it and refreshing last.pt); (checkpoint, its path, files tried).  Unreadable ones go into ``notes``."""
+    ckpt, chosen, tried = None, None, 0
+    if run.last.is_file():
+        tried += 1
+        try:
+            ckpt, chosen = checkpoint.load(run.last, map_location=map_location), run.last
+        except CheckpointError as exc:
+            notes.append(f"skipped {run.last}: {exc}")
+    for n, p in reversed(run.step_checkpoints()):
+        if ckpt is not None and n <= ckpt[Key.STEP]:
+            break
+        tried += 1
+        try:
+            return checkpoint.load(p, map_location=map_location), p, tried
+        except CheckpointError as exc:
+            notes.append(f"skipped {p}: {exc}")
+    return ckpt, chosen, tried

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from seqtune.config.schema import validate_finetune
+from seqtune.data.records import SeriesFacts
 from seqtune.errors import ConfigError
 from seqtune.heads import build_head
 from seqtune.models.encoder import Encoder
@@ -22,8 +23,8 @@ def test_every_option_composes_validates_and_builds(group):
         cfg = compose_config("finetune", [f"{group}={option}", *extra])
         validate_finetune(cfg)
         if group == "head":
-            series = {"horizon": 3, "target_index": None, "channel_independent": True, "subtract_last": True,
-                      "segment_length": 1, "target_std": [1.0, 2.0]}  # what finetune.series_facts gives a regressor
+            series = SeriesFacts(horizon=3, lookback=4, target_index=None, targets=["a", "b"], target_std=[1.0, 2.0],
+                                 num_columns=2, timeseries={})  # what finetune gives a regressor
             head = build_head(cfg.head, Encoder("lstm", 20, 4, 6, 1), ["a", "b"], series)
             assert head.name == option
         else:
@@ -34,8 +35,10 @@ def test_defaults_are_the_ulmfit_recipe_on_the_builtin_task():
     cfg = compose_config("finetune")
     assert (cfg.head.name, cfg.head.pooling, cfg.transfer.name, cfg.dataset.name) == (
         "classifier", "concat", "gradual", "synthetic_topics")
-    assert cfg.transfer.lr_factor == 2.6 and cfg.transfer.checkpoint == "latest"
+    assert cfg.transfer.lr_factor == 1.0 and cfg.transfer.stage_epochs == 0 and cfg.transfer.checkpoint == "latest"
     assert cfg.optimizer.schedule.name == "slanted_triangular" and list(cfg.optimizer.betas) == [0.7, 0.99]
+    assert cfg.optimizer.lr == 0.003 and cfg.head.batch_norm and cfg.trainer.max_epochs == -1
+    assert (cfg.trainer.monitor, cfg.trainer.patience, cfg.trainer.min_steps) == ("auto", 3, 150)
 
 
 def test_finetune_problems_are_reported_together():

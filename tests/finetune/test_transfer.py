@@ -14,6 +14,7 @@ from seqtune.models.encoder import Encoder
 from seqtune.objectives.base import TaskModel
 from seqtune.training.optim import slanted_triangular_factor
 from seqtune.registry import TRANSFERS
+from seqtune.training.stages import stage_at, total_epochs
 from seqtune.training.transfer import (discriminative_lrs, discriminative_param_groups, layer_groups, load_matching,
                               set_trainable)
 
@@ -48,21 +49,22 @@ def test_each_strategy_trains_exactly_its_groups_at_each_epoch(bidirectional):
     assert [g for g, _ in groups] == ["embedding", "rnn.l0", "rnn.l1", "rnn.l2", "head"]
     everything = sum(s.values())
     assert everything == sum(p.numel() for p in model.parameters())
-    expected = {  # (strategy, epoch) -> trainable parameters
-        ("scratch", 1): everything, ("full", 1): everything, ("full", 3): everything,
-        ("frozen", 1): s["head"], ("frozen", 6): s["head"],
+    expected = {  # (strategy, epoch) -> trainable parameters, in a plan of 8 epochs (gradual: 2-epoch stages first)
+        ("scratch", 1): everything, ("full", 1): everything, ("full", 8): everything,
+        ("frozen", 1): s["head"], ("frozen", 8): s["head"],
         ("partial", 1): s["l1"] + s["l2"] + s["head"],  # freeze_layers=1: embedding + l0 frozen
-        ("gradual", 1): s["head"],
-        ("gradual", 2): s["head"] + s["l2"],
-        ("gradual", 3): s["head"] + s["l2"] + s["l1"],
-        ("gradual", 4): s["head"] + s["l2"] + s["l1"] + s["l0"],
-        ("gradual", 5): everything, ("gradual", 9): everything,
+        ("gradual", 1): s["head"], ("gradual", 2): s["head"],
+        ("gradual", 3): s["head"] + s["l2"], ("gradual", 4): s["head"] + s["l2"],
+        ("gradual", 5): s["head"] + s["l2"] + s["l1"], ("gradual", 6): s["head"] + s["l2"] + s["l1"],
+        ("gradual", 7): everything, ("gradual", 14): everything,  # fastai's unfreeze: l0 and the embedding together
     }
     for (name, epoch), count in expected.items():
-        frozen = TRANSFERS.get(name).frozen_groups(len(groups), epoch, 1)
-        assert set_trainable(groups, frozen) == count == trainable(model), (name, epoch)
+        plan = TRANSFERS.get(name).plan(len(groups), 8, 1, 2)
+        assert set_trainable(groups, stage_at(plan, epoch).frozen) == count == trainable(model), (name, epoch)
+    assert total_epochs(TRANSFERS.get("gradual").plan(len(groups), 8, 1, 2)) == 3 * 2 + 8
+    assert total_epochs(TRANSFERS.get("full").plan(len(groups), 8, 1, 2)) == 8
     # partial with 2 frozen layers; requires_grad flags by name
-    set_trainable(groups, TRANSFERS.get("partial").frozen_groups(len(groups), 1, 2))
+    set_trainable(groups, stage_at(TRANSFERS.get("partial").plan(len(groups), 8, 2, 0), 1).frozen)
     frozen_names = {n for n, p in model.named_parameters() if not p.requires_grad}
     assert frozen_names == {n for n in frozen_names if n == "encoder.embedding.weight" or re.search(r"_l[01](_reverse)?$", n)}
     assert any(n.endswith("_l1_reverse") for n in frozen_names) == bidirectional
@@ -72,11 +74,11 @@ def test_each_strategy_trains_exactly_its_groups_at_each_epoch(bidirectional):
 def test_frozen_parameters_do_not_move_in_a_training_step():
     model = make_model()
     groups = layer_groups(model)
-    set_trainable(groups, TRANSFERS.get("frozen").frozen_groups(len(groups), 1, 1))
+    set_trainable(groups, stage_at(TRANSFERS.get("frozen").plan(len(groups), 8, 1, 0), 1).frozen)
     opt = torch.optim.AdamW(discriminative_param_groups(groups, 0.01, 2.6), weight_decay=0.1)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     from seqtune.data.batching import collate
-    from seqtune.data.labelled import Example
+    from seqtune.data.records import Example
 
     batch = collate([Example([3, 4, 5], 0), Example([6, 7], 2)])
     model(batch).loss.backward()
