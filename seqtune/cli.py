@@ -39,13 +39,14 @@ COMMANDS: dict[str, str] = {
     "export": "a run's weights as safetensors with its tokenizer and config (and ONNX with --onnx)",
     "finetune": "fine-tune a pretrained encoder with a task head (classifier, tagger, regressor) on labelled data or a series",
     "ladder": "is pretraining worth it on your data? finetune per label budget x strategy x seed, table and plot",
+    "lr-find": "the learning-rate range test for a pretrain or finetune config: lr_find.png and a suggested lr",
     "evaluate": "score a fine-tuned checkpoint on a split of its dataset (metrics JSON)",
     "predict": "label texts from a file or stdin with a fine-tuned checkpoint (JSON Lines)",
     "generate": "sample text from a language-model checkpoint (prompt, length, temperature, top-k)",
 }
 # Commands that are plain functions of argv rather than Hydra entry points.
 _PLAIN_COMMANDS = {"ls": "seqtune.commands.ls:ls", "report": "seqtune.commands.report:main", "export": "seqtune.commands.export:main",
-                   "ladder": "seqtune.commands.ladder:main"}
+                   "ladder": "seqtune.commands.ladder:main", "lr-find": "seqtune.commands.lr_find:main"}
 
 
 def _report(exc: SeqtuneError) -> None:

@@ -42,7 +42,7 @@ from seqtune.training.stages import Stage, staged_factor, total_epochs
 from seqtune.training.run import (RunSetup, best_and_test, count_parameters, finish_run, loop_settings, make_display,
                                   parallel_note, skipped, start_run, train_and_test)
 from seqtune.training.rundir import resolve_checkpoint
-from seqtune.training.transfer import (ParamGroups, Strategy, Unfreezing, discriminative_param_groups, layer_groups, load_matching,
+from seqtune.training.transfer import (ParamGroups, Strategy, Unfreezing, discriminative_param_groups, layer_groups, load_matching, set_trainable,
                                        merged_model_config)
 
 MINIMISED = ("loss", "mse", "mae")
@@ -63,32 +63,14 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     setup = start_run(t, run_dir, first_launch=not cfg.resume)
     notes: list[str] = []  # shown once the display exists
 
-    # ---- checkpoint (architecture, tokenizer) and data: text encoded with its tokenizer, or a series' windows
-    pre = _pretrained(cfg, notes)
-    data = _task_data(cfg, setup, pre)
-    plain = to_plain(cfg)
-    plain["model"] = pre.model_cfg
-    plain["transfer"]["checkpoint"] = str(pre.path) if pre.path else None  # "latest" resolved, for the record
-    setup.run.write_text(setup.run.config, OmegaConf.to_yaml(OmegaConf.create(plain)))
-
-    # ---- model: encoder (+ pretrained weights) and head (+ the pretraining objective under multitask)
-    encoder = build_encoder(OmegaConf.create(pre.model_cfg), data.tokenizer.vocab_size if data.tokenizer else 0)
-    head = build_head(cfg.head, encoder, data.labels, data.series)
-    if head.task != data.task:
-        raise ConfigError(f"head={head.name} is for {head.task}, but dataset {cfg.dataset.name!r} is {data.task} data; "
-                          f"use head={'tagger' if data.task == 'tagging' else 'classifier'}.")
-    stages = _plan(cfg, strategy, pre, data)
+    parts = build(cfg, setup, strategy, notes)
+    pre, data, head, stages, groups, model, optimizer = (parts.pre, parts.data, parts.head, parts.stages, parts.groups,
+                                                         parts.model, parts.optimizer)
     monitor = _monitor(t.monitor, head, data)
     settings = loop_settings(t, cfg.optimizer, setup.device, monitor=monitor, max_epochs=total_epochs(stages),
                              monitor_mode="min" if monitor in MINIMISED else "max", patience=t.patience,
                              patience_from_epoch=stages[-1].first_epoch)
-    total_steps = settings.total_steps(len(data.train))
-    model = _task_model(TaskModel(encoder, head), strategy, pre, cfg, total_steps, data, notes)
-    model.to(setup.device)
-
-    # ---- optimizer over layer groups (discriminative lrs), a schedule cycle per stage, the unfreezing plan
-    groups = layer_groups(model)
-    optimizer = build_optimizer(cfg.optimizer, discriminative_param_groups(groups, cfg.optimizer.lr, tr.lr_factor))
+    total_steps = parts.total_steps
     scheduler = _schedule(cfg.optimizer.schedule, optimizer, stages, total_steps, len(data.train))
     display = make_display(t, setup.run, total_steps, f"finetune {tr.name}")
     unfreezing = Unfreezing(stages, groups, display.message)
@@ -104,7 +86,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
                     + parallel_note(t.batch_size, t.accumulate_grad_batches)
                     + "".join(f"\n{w}" for w in [unk_warning(data.unk_shares, str(pre.path) if pre.path else None,
                                                                  cfg.dataset.name)] if w))
-    meta = {Key.CONFIG: plain, Key.TOKENIZER: data.tokenizer.to_dict() if data.tokenizer is not None else None,
+    meta = {Key.CONFIG: parts.plain, Key.TOKENIZER: data.tokenizer.to_dict() if data.tokenizer is not None else None,
             Key.OBJECTIVE: head.name, Key.HEAD: head.name, Key.LABELS: data.labels, Key.TASK: data.task,
             Key.TRANSFER: tr.name, Key.SERIES: data.series.to_dict() if data.series is not None else None}
 
@@ -195,6 +177,57 @@ def _prediction_checks(model: TaskModel, head: Any, data: TaskData, test_probs: 
     if warning:
         out["collapse"] = warning
     return out
+
+
+@dataclass
+class Parts:
+    """What a fine-tuning run trains, built from its config (``build``): also what ``seqtune lr-find`` tests."""
+
+    pre: "Pretrained"
+    data: TaskData
+    head: Any
+    stages: list[Stage]
+    model: TaskModel
+    groups: ParamGroups
+    optimizer: torch.optim.Optimizer
+    total_steps: int
+    plain: dict[str, Any]  # the resolved config, as written to config.yaml and saved in checkpoints
+
+
+def build(cfg: DictConfig, setup: RunSetup, strategy: Strategy, notes: list[str]) -> Parts:
+    """Checkpoint (architecture, tokenizer), data (text encoded with its tokenizer, or a series' windows), the
+    model (encoder + pretrained weights, head, the pretraining objective under multitask), the stages, and the
+    optimizer over the layer groups (discriminative lrs); config.yaml written."""
+    t = cfg.trainer
+    pre = _pretrained(cfg, notes)
+    data = _task_data(cfg, setup, pre)
+    plain = to_plain(cfg)
+    plain["model"] = pre.model_cfg
+    plain["transfer"]["checkpoint"] = str(pre.path) if pre.path else None  # "latest" resolved, for the record
+    setup.run.write_text(setup.run.config, OmegaConf.to_yaml(OmegaConf.create(plain)))
+    encoder = build_encoder(OmegaConf.create(pre.model_cfg), data.tokenizer.vocab_size if data.tokenizer else 0)
+    head = build_head(cfg.head, encoder, data.labels, data.series)
+    if head.task != data.task:
+        raise ConfigError(f"head={head.name} is for {head.task}, but dataset {cfg.dataset.name!r} is {data.task} data; "
+                          f"use head={'tagger' if data.task == 'tagging' else 'classifier'}.")
+    stages = _plan(cfg, strategy, pre, data)
+    epochs = total_epochs(stages)
+    total_steps = min(epochs * len(data.train), t.max_steps) if t.max_steps > 0 else epochs * len(data.train)
+    model = _task_model(TaskModel(encoder, head), strategy, pre, cfg, total_steps, data, notes)
+    model.to(setup.device)
+    groups = layer_groups(model)
+    optimizer = build_optimizer(cfg.optimizer, discriminative_param_groups(groups, cfg.optimizer.lr, cfg.transfer.lr_factor))
+    return Parts(pre, data, head, stages, model, groups, optimizer, total_steps, plain)
+
+
+def lr_find_parts(cfg: DictConfig, setup: RunSetup) -> tuple[TaskModel, torch.optim.Optimizer, Any, list[str]]:
+    """``seqtune lr-find finetune``: the run's model, optimizer and training batches, everything trainable (the
+    last stage of any plan), and the lines saying what was built."""
+    validate_finetune(cfg)
+    notes: list[str] = []
+    parts = build(cfg, setup, TRANSFERS.get(cfg.transfer.name, key="transfer.name"), notes)
+    set_trainable(parts.groups, parts.stages[-1].frozen)
+    return parts.model, parts.optimizer, parts.data.train, notes + parts.data.notes
 
 
 @dataclass

@@ -18,6 +18,7 @@ from seqtune.config.schema import to_plain, validate
 from seqtune.data.pretraining import PretrainData, load_pretrain_data
 from seqtune.data.tokenizers import tokenizer_from_dict
 from seqtune.objectives import build_model, data_kind
+from seqtune.objectives.base import TaskModel
 from seqtune.training import checkpoint, distributed, resume
 from seqtune.training.checkpoint import Key
 from seqtune.training.optim import build_optimizer, build_schedule
@@ -39,21 +40,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     setup = start_run(t, run_dir, first_launch=not cfg.resume)
     setup.run.write_text(setup.run.config, OmegaConf.to_yaml(cfg, resolve=True))
 
-    # ---- data: the objective's data path; tokenizer / normaliser fitted on the train split only, saved
-    extend = init is not None and cfg.init_vocab == "extend"
-    data = _load_data(cfg, setup, resumed or init, extend)
+    # ---- data (tokenizer / normaliser fitted on the train split only, saved), encoder + objective, optimizer
+    data, model, optimizer, init_report = _build(cfg, setup, init, resumed)
     tok = data.tokenizer
-
-    # ---- model: encoder + objective
-    model = build_model(cfg, tok, data.info)
-    init_report = ""
-    if init:  # ULMFiT's second stage: continue from the pretrained weights (a new objective's head starts fresh)
-        weights, before = init[Key.MODEL], tokenizer_from_dict(init[Key.TOKENIZER]).vocab_size if extend else 0
-        if extend and tok.vocab_size > before:  # the new words' rows start at the mean pretrained row
-            weights = grow_vocab_rows(weights, before, tok.vocab_size)
-        init_report = "\n" + load_matching(model, weights, ("encoder.", "objective."), init["path"]).lines()
-    model.to(setup.device)
-    optimizer = build_optimizer(cfg.optimizer, model.parameters())
     settings = loop_settings(t, cfg.optimizer, setup.device)
     total_steps = settings.total_steps(len(data.train))
     scheduler = build_schedule(cfg.optimizer.schedule, optimizer, total_steps, len(data.train))
@@ -88,6 +77,31 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         summary["init_from"] = init_path
     finish_run(setup.run, summary, display, f"pretrain {cfg.objective.name} on {cfg.dataset.name}")
     return summary
+
+
+def _build(cfg: DictConfig, setup: RunSetup, init: dict[str, Any] | None,
+           resumed: dict[str, Any] | None) -> tuple[PretrainData, TaskModel, torch.optim.Optimizer, str]:
+    """The objective's data, the model (with init_from's weights: ULMFiT's second stage; a new objective's head
+    starts fresh) and its optimizer; the line saying what init_from loaded."""
+    extend = init is not None and cfg.init_vocab == "extend"
+    data = _load_data(cfg, setup, resumed or init, extend)
+    model = build_model(cfg, data.tokenizer, data.info)
+    init_report = ""
+    if init:
+        weights, before = init[Key.MODEL], tokenizer_from_dict(init[Key.TOKENIZER]).vocab_size if extend else 0
+        if extend and data.tokenizer.vocab_size > before:  # the new words' rows start at the mean pretrained row
+            weights = grow_vocab_rows(weights, before, data.tokenizer.vocab_size)
+        init_report = "\n" + load_matching(model, weights, ("encoder.", "objective."), init["path"]).lines()
+    model.to(setup.device)
+    return data, model, build_optimizer(cfg.optimizer, model.parameters()), init_report
+
+
+def lr_find_parts(cfg: DictConfig, setup: RunSetup) -> tuple[TaskModel, torch.optim.Optimizer, Any, list[str]]:
+    """``seqtune lr-find pretrain``: the run's model, optimizer and training batches, and what was built."""
+    init = _init_source(cfg)
+    validate(cfg)
+    data, model, optimizer, init_report = _build(cfg, setup, init, None)
+    return model, optimizer, data.train, list(data.notes) + ([init_report.strip()] if init_report else [])
 
 
 def _take_architecture(cfg: DictConfig, ckpt: dict[str, Any]) -> None:
