@@ -219,3 +219,33 @@ def test_ladder_settings_are_checked_before_any_run(tmp_path):
     assert "ladder.budgets: '0' is not a number" in res.stderr and "the ladder sets transfer" in res.stderr
     res = run_cli(["ladder", "trainer.max_epoch=3", f"ladder.out={tmp_path / 'l'}"], tmp_path)
     assert res.returncode == 2 and "trainer.max_epoch" in res.stderr and not (tmp_path / "l" / "runs").exists()
+
+
+def test_the_classifier_pools_states_without_output_dropout():
+    """Dropout before max/mean pooling made training features differ from evaluation ones (the frozen probe's
+    defect): the classifier asks the encoder for its undropped top-layer outputs."""
+    from seqtune.models.encoder import Encoder
+
+    enc = Encoder("lstm", vocab_size=20, embedding_size=8, hidden_size=8, num_layers=1, dropout=0.5).train()
+    tokens = torch.randint(6, 20, (5, 3))
+    torch.manual_seed(0)
+    raw, _ = enc(tokens, output_dropout=False)
+    torch.manual_seed(0)
+    dropped, _ = enc(tokens)  # the same embedding-dropout draw, then dropout on the outputs
+    zero = dropped == 0
+    assert zero.any() and torch.allclose(dropped[~zero], raw[~zero] / 0.5)
+    import inspect
+
+    from seqtune.heads.classifier import Classifier
+
+    assert "output_dropout=False" in inspect.getsource(Classifier.logits)
+
+
+def test_head_batch_norm_takes_a_training_batch_of_one():
+    from seqtune.heads.layers import output_layers
+
+    layers = output_layers(6, 3, 0, 0.1, batch_norm=True).train()
+    layers(torch.randn(4, 6))  # running statistics from a real batch
+    stats = layers[0].running_mean.clone()
+    assert layers(torch.randn(1, 6)).shape == (1, 3)  # the last batch of an epoch can hold one example
+    assert torch.equal(layers[0].running_mean, stats)  # ... and it leaves the statistics alone
