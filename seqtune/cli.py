@@ -9,6 +9,7 @@ Data-parallel: ``torchrun --nproc_per_node=N -m seqtune pretrain ...`` runs this
 the process group before Hydra starts, rank 0 picks the run directory and the others receive it
 (:func:`unique_dir`); ranks other than 0 print nothing but errors and write no files.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,9 +27,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from seqtune import __version__
-from seqtune.training import distributed
 from seqtune.config.schema import register_configs
 from seqtune.errors import Interrupted, SeqtuneError
+from seqtune.training import distributed
 
 CONFIG_PATH = "pkg://seqtune.conf"
 
@@ -45,8 +46,13 @@ COMMANDS: dict[str, str] = {
     "generate": "sample text from a language-model checkpoint (prompt, length, temperature, top-k)",
 }
 # Commands that are plain functions of argv rather than Hydra entry points.
-_PLAIN_COMMANDS = {"ls": "seqtune.commands.ls:ls", "report": "seqtune.commands.report:main", "export": "seqtune.commands.export:main",
-                   "ladder": "seqtune.commands.ladder:main", "lr-find": "seqtune.commands.lr_find:main"}
+_PLAIN_COMMANDS = {
+    "ls": "seqtune.commands.ls:ls",
+    "report": "seqtune.commands.report:main",
+    "export": "seqtune.commands.export:main",
+    "ladder": "seqtune.commands.ladder:main",
+    "lr-find": "seqtune.commands.lr_find:main",
+}
 
 
 def _report(exc: SeqtuneError) -> None:
@@ -144,11 +150,13 @@ def _check_output_dir(config: DictConfig, key: str) -> None:
             reason = f"{cause.strerror or cause}{where}"
         else:
             reason = str(cause)
-        _report(SeqtuneError(
-            f"cannot create the run directory {shown}: {reason}. A file is in the way, or the folder is read-only "
-            "or does not exist; choose a writable place with hydra.run.dir=<dir> (sweeps: hydra.sweep.dir) or "
-            "output_root=<dir>, or move the file away. Nothing was written."
-        ))
+        _report(
+            SeqtuneError(
+                f"cannot create the run directory {shown}: {reason}. A file is in the way, or the folder is read-only "
+                "or does not exist; choose a writable place with hydra.run.dir=<dir> (sweeps: hydra.sweep.dir) or "
+                "output_root=<dir>, or move the file away. Nothing was written."
+            )
+        )
         sys.exit(2)
 
 
@@ -204,8 +212,12 @@ def _run_task(command: str, cfg: DictConfig) -> float | None:
     except KeyboardInterrupt:  # a second Ctrl-C: abort at once, nothing more written
         from seqtune.training.resume import resume_command
 
-        print(f"\naborted; the newest checkpoint in {run_dir / 'checkpoints'} (if any) is intact. Resume with:\n  "
-              f"{resume_command(command, run_dir)}", file=sys.stderr, flush=True)
+        print(
+            f"\naborted; the newest checkpoint in {run_dir / 'checkpoints'} (if any) is intact. Resume with:\n  "
+            f"{resume_command(command, run_dir)}",
+            file=sys.stderr,
+            flush=True,
+        )
         sys.exit(130)
     except Exception as exc:
         if hydra_cfg.mode == RunMode.MULTIRUN:
@@ -255,7 +267,11 @@ def _generate(cfg: DictConfig) -> float | None:
 
 
 _ENTRY_POINTS: dict[str, Callable[[], object]] = {
-    "pretrain": _pretrain, "finetune": _finetune, "evaluate": _evaluate, "predict": _predict, "generate": _generate,
+    "pretrain": _pretrain,
+    "finetune": _finetune,
+    "evaluate": _evaluate,
+    "predict": _predict,
+    "generate": _generate,
 }
 
 

@@ -9,6 +9,7 @@ and callers look them up with ``MODELS.get(name, key="model.name")``.  An unknow
 :class:`~seqtune.errors.ConfigError` that lists the valid names.  Names survive refactors; dotted
 ``_target_`` paths do not, and they could import anything.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Generic, TypeVar

@@ -11,6 +11,7 @@ series (``SeriesFacts``: horizon, targets and the pretrained encoder's input lay
 ``data/finetuning.py`` makes either.  ``transfer=multitask`` wraps the head with the checkpoint's own
 pretraining objective (``heads/multitask.py``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,15 +36,33 @@ from seqtune.objectives.base import TaskModel
 from seqtune.registry import TRANSFERS
 from seqtune.training import checkpoint, distributed, resume
 from seqtune.training.checkpoint import Key
-from seqtune.training.inference import prediction_records, predict_examples, score
 from seqtune.training.diagnostics import collapse_warning, predicted_counts, unk_warning
+from seqtune.training.inference import predict_examples, prediction_records, score
 from seqtune.training.optim import build_optimizer, build_schedule, schedule_factor
-from seqtune.training.stages import Stage, staged_factor, total_epochs
-from seqtune.training.run import (RunSetup, best_and_test, count_parameters, finish_run, loop_settings, make_display,
-                                  parallel_note, skipped, start_run, train_and_test)
+from seqtune.training.run import (
+    RunSetup,
+    best_and_test,
+    count_parameters,
+    finish_run,
+    loop_settings,
+    make_display,
+    parallel_note,
+    skipped,
+    start_run,
+    train_and_test,
+)
 from seqtune.training.rundir import resolve_checkpoint
-from seqtune.training.transfer import (ParamGroups, Strategy, Unfreezing, discriminative_param_groups, layer_groups, load_matching, set_trainable,
-                                       merged_model_config)
+from seqtune.training.stages import Stage, staged_factor, total_epochs
+from seqtune.training.transfer import (
+    ParamGroups,
+    Strategy,
+    Unfreezing,
+    discriminative_param_groups,
+    layer_groups,
+    load_matching,
+    merged_model_config,
+    set_trainable,
+)
 
 MINIMISED = ("loss", "mse", "mae")
 AUTO_EPOCHS = 8  # trainer.max_epochs=-1: epochs of a run on plenty of data
@@ -64,12 +83,26 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     notes: list[str] = []  # shown once the display exists
 
     parts = build(cfg, setup, strategy, notes)
-    pre, data, head, stages, groups, model, optimizer = (parts.pre, parts.data, parts.head, parts.stages, parts.groups,
-                                                         parts.model, parts.optimizer)
+    pre, data, head, stages, groups, model, optimizer = (
+        parts.pre,
+        parts.data,
+        parts.head,
+        parts.stages,
+        parts.groups,
+        parts.model,
+        parts.optimizer,
+    )
     monitor = _monitor(t.monitor, head, data)
-    settings = loop_settings(t, cfg.optimizer, setup.device, monitor=monitor, max_epochs=total_epochs(stages),
-                             monitor_mode="min" if monitor in MINIMISED else "max", patience=t.patience,
-                             patience_from_epoch=stages[-1].first_epoch)
+    settings = loop_settings(
+        t,
+        cfg.optimizer,
+        setup.device,
+        monitor=monitor,
+        max_epochs=total_epochs(stages),
+        monitor_mode="min" if monitor in MINIMISED else "max",
+        patience=t.patience,
+        patience_from_epoch=stages[-1].first_epoch,
+    )
     total_steps = parts.total_steps
     scheduler = _schedule(cfg.optimizer.schedule, optimizer, stages, total_steps, len(data.train))
     display = make_display(t, setup.run, total_steps, f"finetune {tr.name}")
@@ -79,20 +112,42 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
         unfreezing.replay(resumed[Key.EPOCH])
         notes.append(resume_note)
     lrs = ", ".join(f"{g['name']} {g['lr']:.3g}" for g in optimizer.param_groups)
-    display.message(f"run dir {setup.run.path}\n" + "\n".join(notes) + "".join(f"\n  note: {n}" for n in data.notes)
-                    + _describe(cfg, data, pre, head, model, setup)
-                    + f"; transfer={tr.name} ({strategy.describe}); lr per group: {lrs}; {total_steps:,} steps "
-                    f"({_stages_text(stages, groups)}); {_monitor_text(monitor, data)}"
-                    + parallel_note(t.batch_size, t.accumulate_grad_batches)
-                    + "".join(f"\n{w}" for w in [unk_warning(data.unk_shares, str(pre.path) if pre.path else None,
-                                                                 cfg.dataset.name)] if w))
-    meta = {Key.CONFIG: parts.plain, Key.TOKENIZER: data.tokenizer.to_dict() if data.tokenizer is not None else None,
-            Key.OBJECTIVE: head.name, Key.HEAD: head.name, Key.LABELS: data.labels, Key.TASK: data.task,
-            Key.TRANSFER: tr.name, Key.SERIES: data.series.to_dict() if data.series is not None else None}
+    display.message(
+        f"run dir {setup.run.path}\n"
+        + "\n".join(notes)
+        + "".join(f"\n  note: {n}" for n in data.notes)
+        + _describe(cfg, data, pre, head, model, setup)
+        + f"; transfer={tr.name} ({strategy.describe}); lr per group: {lrs}; {total_steps:,} steps "
+        f"({_stages_text(stages, groups)}); {_monitor_text(monitor, data)}"
+        + parallel_note(t.batch_size, t.accumulate_grad_batches)
+        + "".join(
+            f"\n{w}" for w in [unk_warning(data.unk_shares, str(pre.path) if pre.path else None, cfg.dataset.name)] if w
+        )
+    )
+    meta = {
+        Key.CONFIG: parts.plain,
+        Key.TOKENIZER: data.tokenizer.to_dict() if data.tokenizer is not None else None,
+        Key.OBJECTIVE: head.name,
+        Key.HEAD: head.name,
+        Key.LABELS: data.labels,
+        Key.TASK: data.task,
+        Key.TRANSFER: tr.name,
+        Key.SERIES: data.series.to_dict() if data.series is not None else None,
+    }
 
     # ---- train, then test with the best weights: loss from the loop's evaluation, scores from the predictions
-    result = train_and_test(model, optimizer, scheduler, (data.train, data.valid, data.test), settings, setup, meta,
-                            display, resume=resumed, on_epoch_start=unfreezing.start_epoch)
+    result = train_and_test(
+        model,
+        optimizer,
+        scheduler,
+        (data.train, data.valid, data.test),
+        settings,
+        setup,
+        meta,
+        display,
+        resume=resumed,
+        on_epoch_start=unfreezing.start_epoch,
+    )
     checks: dict[str, object] = {}
     if data.labelled is not None:  # text: task scores from predictions (a regressor's mse/mae are the loop's own)
         probs = predict_examples(model, data.labelled.test, t.eval_batch_size, setup.device)
@@ -105,12 +160,18 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     state = result.state
     summary: dict[str, object] = {
         **best_and_test(result),
-        "best_step": state.best_step, "best_epoch": result.best[Key.EPOCH], "steps": state.step,
-        "stopped_early": state.stopped_early, "train/examples": data.sizes["train"],
-        "train/seconds": state.train_seconds, "params": count_parameters(model),
-        "trainable_params_by_epoch": unfreezing.trainable_by_epoch, "transfer": tr.name,
+        "best_step": state.best_step,
+        "best_epoch": result.best[Key.EPOCH],
+        "steps": state.step,
+        "stopped_early": state.stopped_early,
+        "train/examples": data.sizes["train"],
+        "train/seconds": state.train_seconds,
+        "params": count_parameters(model),
+        "trainable_params_by_epoch": unfreezing.trainable_by_epoch,
+        "transfer": tr.name,
         "checkpoint": str(pre.path) if pre.path else None,
-        **{f"data/unk_share/{k}": v for k, v in data.unk_shares.items()}, **checks,
+        **{f"data/unk_share/{k}": v for k, v in data.unk_shares.items()},
+        **checks,
         **skipped(result),
     }
     if checks.get("collapse"):
@@ -145,34 +206,46 @@ def _monitor(monitor: str, head: Any, data: TaskData) -> str:
 
 def _monitor_text(monitor: str, data: TaskData) -> str:
     if monitor == "last":
-        return (f"best.pt is the newest weights ({data.sizes['valid']:,} validation examples are too few to pick a "
-                f"checkpoint by; trainer.monitor=loss to do it anyway)")
+        return (
+            f"best.pt is the newest weights ({data.sizes['valid']:,} validation examples are too few to pick a "
+            f"checkpoint by; trainer.monitor=loss to do it anyway)"
+        )
     return f"best.pt by val/{monitor}"
 
 
 def _stages_text(stages: list[Stage], groups: ParamGroups) -> str:
     if len(stages) == 1:
         return f"{stages[0].epochs} epochs"
-    return ", ".join(f"{'+'.join(n for n, _ in groups[s.frozen:]) if s.frozen else 'all'} {s.epochs} epoch"
-                     f"{'s' if s.epochs > 1 else ''}" for s in stages)
+    return ", ".join(
+        f"{'+'.join(n for n, _ in groups[s.frozen :]) if s.frozen else 'all'} {s.epochs} epoch"
+        f"{'s' if s.epochs > 1 else ''}"
+        for s in stages
+    )
 
 
 def _schedule(sched_cfg: Any, optimizer: Any, stages: list[Stage], total_steps: int, steps_per_epoch: int) -> Any:
     """One cycle of the schedule over the run, or one per stage when the plan has several."""
     if len(stages) == 1:
         return build_schedule(sched_cfg, optimizer, total_steps, steps_per_epoch)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, staged_factor(
-        lambda step, total: schedule_factor(sched_cfg, total, steps_per_epoch)(step), stages, steps_per_epoch))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        staged_factor(
+            lambda step, total: schedule_factor(sched_cfg, total, steps_per_epoch)(step), stages, steps_per_epoch
+        ),
+    )
 
 
-def _prediction_checks(model: TaskModel, head: Any, data: TaskData, test_probs: list, batch_size: int,
-                       setup: RunSetup) -> dict[str, object]:
+def _prediction_checks(
+    model: TaskModel, head: Any, data: TaskData, test_probs: list, batch_size: int, setup: RunSetup
+) -> dict[str, object]:
     """How many classes the best weights predict on validation and test; a collapse to one class is a warning."""
     if data.task != "classification":
         return {}
     valid = predicted_counts(predict_examples(model, data.labelled.valid, batch_size, setup.device), data.labels)
-    out: dict[str, object] = {"val/predicted_classes": len(valid),
-                              "test/predicted_classes": len(predicted_counts(test_probs, data.labels))}
+    out: dict[str, object] = {
+        "val/predicted_classes": len(valid),
+        "test/predicted_classes": len(predicted_counts(test_probs, data.labels)),
+    }
     warning = collapse_warning(valid, len(data.labels), "validation")
     if warning:
         out["collapse"] = warning
@@ -208,15 +281,19 @@ def build(cfg: DictConfig, setup: RunSetup, strategy: Strategy, notes: list[str]
     encoder = build_encoder(OmegaConf.create(pre.model_cfg), data.tokenizer.vocab_size if data.tokenizer else 0)
     head = build_head(cfg.head, encoder, data.labels, data.series)
     if head.task != data.task:
-        raise ConfigError(f"head={head.name} is for {head.task}, but dataset {cfg.dataset.name!r} is {data.task} data; "
-                          f"use head={'tagger' if data.task == 'tagging' else 'classifier'}.")
+        raise ConfigError(
+            f"head={head.name} is for {head.task}, but dataset {cfg.dataset.name!r} is {data.task} data; "
+            f"use head={'tagger' if data.task == 'tagging' else 'classifier'}."
+        )
     stages = _plan(cfg, strategy, pre, data)
     epochs = total_epochs(stages)
     total_steps = min(epochs * len(data.train), t.max_steps) if t.max_steps > 0 else epochs * len(data.train)
     model = _task_model(TaskModel(encoder, head), strategy, pre, cfg, total_steps, data, notes)
     model.to(setup.device)
     groups = layer_groups(model)
-    optimizer = build_optimizer(cfg.optimizer, discriminative_param_groups(groups, cfg.optimizer.lr, cfg.transfer.lr_factor))
+    optimizer = build_optimizer(
+        cfg.optimizer, discriminative_param_groups(groups, cfg.optimizer.lr, cfg.transfer.lr_factor)
+    )
     return Parts(pre, data, head, stages, model, groups, optimizer, total_steps, plain)
 
 
@@ -253,15 +330,20 @@ def _pretrained(cfg: DictConfig, notes: list[str]) -> Pretrained:
             shrunk = sorted(k for k in SMOKE_SIZES if k in model_cfg)
             model_cfg = {k: v for k, v in model_cfg.items() if k not in SMOKE_SIZES}
             if shrunk:
-                notes.append(f"debug=smoke: the checkpoint's {', '.join(shrunk)} kept (a pretrained encoder cannot shrink)")
+                notes.append(
+                    f"debug=smoke: the checkpoint's {', '.join(shrunk)} kept (a pretrained encoder cannot shrink)"
+                )
         model_cfg = merged_model_config(source[Key.CONFIG]["model"], model_cfg)
         if source.get(Key.TOKENIZER):
             tokenizer = tokenizer_from_dict(source[Key.TOKENIZER])
-            notes.append(f"architecture and tokenizer ({tokenizer.kind}, {tokenizer.vocab_size:,} tokens) from the "
-                         "checkpoint; dataset.tokenizer is not used")
+            notes.append(
+                f"architecture and tokenizer ({tokenizer.kind}, {tokenizer.vocab_size:,} tokens) from the "
+                "checkpoint; dataset.tokenizer is not used"
+            )
         else:
-            notes.append(f"architecture from the checkpoint (numeric input, {model_cfg.get('num_features')} values "
-                         "per step)")
+            notes.append(
+                f"architecture from the checkpoint (numeric input, {model_cfg.get('num_features')} values per step)"
+            )
     problems = model_problems(OmegaConf.create(model_cfg))
     if problems:
         raise ConfigError(problems)
@@ -271,8 +353,12 @@ def _pretrained(cfg: DictConfig, notes: list[str]) -> Pretrained:
 def series_layout(head_cfg: Any, source_objective: dict[str, Any] | None) -> SeriesLayout:
     """How a regressor reads a window: ``head.*`` if set, else the pretraining objective's setting, else
     ``LAYOUT_DEFAULTS``."""
-    return SeriesLayout(**{k: head_cfg[k] if head_cfg[k] is not None else (source_objective or {}).get(k, default)
-                           for k, default in dataclasses.asdict(LAYOUT_DEFAULTS).items()})
+    return SeriesLayout(
+        **{
+            k: head_cfg[k] if head_cfg[k] is not None else (source_objective or {}).get(k, default)
+            for k, default in dataclasses.asdict(LAYOUT_DEFAULTS).items()
+        }
+    )
 
 
 def _task_data(cfg: DictConfig, setup: RunSetup, pre: Pretrained) -> TaskData:
@@ -280,10 +366,21 @@ def _task_data(cfg: DictConfig, setup: RunSetup, pre: Pretrained) -> TaskData:
     the encoder's input width."""
     t, run = cfg.trainer, setup.run
     reads = "series" if cfg.head.name == "regressor" else "text"
-    layout = series_layout(cfg.head, pre.source[Key.CONFIG].get("objective") if pre.source else None) \
-        if reads == "series" else LAYOUT_DEFAULTS
-    data = load_task_data(cfg.dataset, reads, (t.batch_size, t.eval_batch_size), t.seed, setup.device,
-                          tokenizer=pre.tokenizer, layout=layout, horizon=cfg.head.get("horizon"))
+    layout = (
+        series_layout(cfg.head, pre.source[Key.CONFIG].get("objective") if pre.source else None)
+        if reads == "series"
+        else LAYOUT_DEFAULTS
+    )
+    data = load_task_data(
+        cfg.dataset,
+        reads,
+        (t.batch_size, t.eval_batch_size),
+        t.seed,
+        setup.device,
+        tokenizer=pre.tokenizer,
+        layout=layout,
+        horizon=cfg.head.get("horizon"),
+    )
     if data.series is not None:
         series, model_cfg = data.series, pre.model_cfg
         if not model_cfg.get("num_features"):  # no checkpoint: the width comes from the layout
@@ -294,18 +391,27 @@ def _task_data(cfg: DictConfig, setup: RunSetup, pre: Pretrained) -> TaskData:
                 f"{series.layout.channel_independent}, head.segment_length={series.layout.segment_length}, "
                 f"{series.num_columns} columns), but the encoder reads model.input={model_cfg.get('input')!r} with "
                 f"model.num_features={model_cfg.get('num_features')}; use a checkpoint pretrained on numeric series "
-                "(objective=forecast or masked_values) and leave head.channel_independent/segment_length at null.")
+                "(objective=forecast or masked_values) and leave head.channel_independent/segment_length at null."
+            )
         run.write_json(run.data, series.to_dict())
     else:
-        distributed.same_on_all_ranks(json.dumps([data.tokenizer.to_dict(), data.labels], sort_keys=True),
-                                      "tokenizer or label set")
+        distributed.same_on_all_ranks(
+            json.dumps([data.tokenizer.to_dict(), data.labels], sort_keys=True), "tokenizer or label set"
+        )
         run.write_json(run.tokenizer, data.tokenizer.to_dict())
     run.write_json(run.labels, data.labels, indent=1)
     return data
 
 
-def _task_model(model: TaskModel, strategy: Strategy, pre: Pretrained, cfg: DictConfig, total_steps: int,
-                data: TaskData, notes: list[str]) -> TaskModel:
+def _task_model(
+    model: TaskModel,
+    strategy: Strategy,
+    pre: Pretrained,
+    cfg: DictConfig,
+    total_steps: int,
+    data: TaskData,
+    notes: list[str],
+) -> TaskModel:
     """Pretrained encoder weights loaded (or all fresh for scratch); under multitask the head is wrapped with the
     checkpoint's own pretraining objective (the head's tensors become objective.head.*)."""
     if strategy.loads_checkpoint:
@@ -314,8 +420,17 @@ def _task_model(model: TaskModel, strategy: Strategy, pre: Pretrained, cfg: Dict
         notes.append(f"transfer=scratch: every tensor initialised fresh ({len(model.state_dict())} tensors)")
     if strategy.auxiliary:
         tr = cfg.transfer
-        multitask, line = build_multitask(pre.source, str(pre.path), model.encoder, data.tokenizer, model.objective,
-                                          tr.aux_weight, tr.aux_schedule, total_steps, data.series)
+        multitask, line = build_multitask(
+            pre.source,
+            str(pre.path),
+            model.encoder,
+            data.tokenizer,
+            model.objective,
+            tr.aux_weight,
+            tr.aux_schedule,
+            total_steps,
+            data.series,
+        )
         model = TaskModel(model.encoder, multitask)
         notes.append(line)
     return model
@@ -323,9 +438,14 @@ def _task_model(model: TaskModel, strategy: Strategy, pre: Pretrained, cfg: Dict
 
 def _describe(cfg: DictConfig, data: TaskData, pre: Pretrained, head: Any, model: TaskModel, setup: RunSetup) -> str:
     sizes, m = data.sizes, pre.model_cfg
-    what = (f"windows (L={data.series.lookback}, H={data.series.horizon}), targets {', '.join(data.labels)}"
-            if data.series is not None else f"examples, {len(data.labels)} labels")
-    return (f"\ndata {cfg.dataset.name}: {sizes['train']:,} / {sizes['valid']:,} / {sizes['test']:,} train/valid/test "
-            f"{what}\nmodel {m['name']} {m['num_layers']}x{m['hidden_size']}"
-            f"{' bidirectional' if m['bidirectional'] else ''} + {head.name}, {count_parameters(model):,} parameters, "
-            f"on {setup.device}")
+    what = (
+        f"windows (L={data.series.lookback}, H={data.series.horizon}), targets {', '.join(data.labels)}"
+        if data.series is not None
+        else f"examples, {len(data.labels)} labels"
+    )
+    return (
+        f"\ndata {cfg.dataset.name}: {sizes['train']:,} / {sizes['valid']:,} / {sizes['test']:,} train/valid/test "
+        f"{what}\nmodel {m['name']} {m['num_layers']}x{m['hidden_size']}"
+        f"{' bidirectional' if m['bidirectional'] else ''} + {head.name}, {count_parameters(model):,} parameters, "
+        f"on {setup.device}"
+    )

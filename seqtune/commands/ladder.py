@@ -14,6 +14,7 @@ budget N becomes ``dataset.label_budget=N``: N labelled examples in all, stratif
 with the validation split carved out of them (``dataset.valid_fraction``), so a run never sees more labels than
 its budget; ``all`` is the whole labelled training pool with the dataset's own validation split.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,14 @@ from rich.table import Table
 
 from seqtune.errors import ConfigError, SeqtuneError
 
-DEFAULTS = {"budgets": "100,500,1000,all", "strategies": "scratch,full,gradual", "seeds": "1,2,3",
-            "metric": "test/acc", "jobs": "1", "out": None}
+DEFAULTS = {
+    "budgets": "100,500,1000,all",
+    "strategies": "scratch,full,gradual",
+    "seeds": "1,2,3",
+    "metric": "test/acc",
+    "jobs": "1",
+    "out": None,
+}
 HELP = {
     "budgets": "label budgets, e.g. [100,500,all] (all: the whole labelled pool)",
     "strategies": "transfer strategies; scratch is the baseline the others are compared with",
@@ -69,10 +76,13 @@ def parse(argv: list[str]) -> Ladder:
         if not key.startswith("ladder."):
             overrides.append(arg)
             continue
-        name = key[len("ladder."):]
+        name = key[len("ladder.") :]
         if name not in DEFAULTS or not eq:
-            raise ConfigError(f"unknown ladder setting {arg!r}; the ladder's keys are: "
-                              + ", ".join(f"ladder.{k}" for k in DEFAULTS) + " (seqtune ladder --help).")
+            raise ConfigError(
+                f"unknown ladder setting {arg!r}; the ladder's keys are: "
+                + ", ".join(f"ladder.{k}" for k in DEFAULTS)
+                + " (seqtune ladder --help)."
+            )
         settings[name] = value
     problems = []
     budgets = _items(settings["budgets"])
@@ -90,13 +100,16 @@ def parse(argv: list[str]) -> Ladder:
     for arg in overrides:
         key = arg.partition("=")[0].lstrip("+~")
         if key in ("transfer", "transfer.name", "trainer.seed", "dataset.label_budget", "hydra.run.dir"):
-            problems.append(f"{arg!r}: the ladder sets {key} for each run; choose them with ladder.strategies, "
-                            "ladder.seeds and ladder.budgets.")
+            problems.append(
+                f"{arg!r}: the ladder sets {key} for each run; choose them with ladder.strategies, "
+                "ladder.seeds and ladder.budgets."
+            )
     if problems:
         raise ConfigError(problems)
     out = Path(settings["out"]) if settings["out"] else _default_out(overrides)
-    return Ladder(budgets, strategies, [int(s) for s in seeds], settings["metric"], int(settings["jobs"]), out,
-                  overrides)
+    return Ladder(
+        budgets, strategies, [int(s) for s in seeds], settings["metric"], int(settings["jobs"]), out, overrides
+    )
 
 
 def _default_out(overrides: list[str]) -> Path:
@@ -120,8 +133,9 @@ def check_overrides(ladder: Ladder) -> None:
             try:
                 compose("finetune", overrides=[*ladder.overrides, f"transfer={strategy}", *numeric])
             except (HydraException, OmegaConfBaseException) as exc:
-                raise ConfigError(f"seqtune finetune {' '.join(ladder.overrides)} transfer={strategy}: "
-                                  f"{str(exc).splitlines()[0]}") from None
+                raise ConfigError(
+                    f"seqtune finetune {' '.join(ladder.overrides)} transfer={strategy}: {str(exc).splitlines()[0]}"
+                ) from None
 
 
 def run_dir(ladder: Ladder, strategy: str, budget: str, seed: int) -> Path:
@@ -129,8 +143,17 @@ def run_dir(ladder: Ladder, strategy: str, budget: str, seed: int) -> Path:
 
 
 def finetune_command(ladder: Ladder, strategy: str, budget: str, seed: int) -> list[str]:
-    cmd = [sys.executable, "-m", "seqtune", "finetune", *ladder.overrides, f"transfer={strategy}",
-           f"trainer.seed={seed}", "trainer.progress=quiet", f"hydra.run.dir={run_dir(ladder, strategy, budget, seed)}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "seqtune",
+        "finetune",
+        *ladder.overrides,
+        f"transfer={strategy}",
+        f"trainer.seed={seed}",
+        "trainer.progress=quiet",
+        f"hydra.run.dir={run_dir(ladder, strategy, budget, seed)}",
+    ]
     return cmd + ([f"dataset.label_budget={budget}"] if budget != "all" else [])
 
 
@@ -146,8 +169,9 @@ def run_all(ladder: Ladder, console: Console) -> None:
         while todo and len(running) < ladder.jobs:
             job = todo.pop(0)
             run_dir(ladder, *job).mkdir(parents=True, exist_ok=True)
-            proc = subprocess.Popen(finetune_command(ladder, *job), stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE, text=True, env=env)
+            proc = subprocess.Popen(
+                finetune_command(ladder, *job), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+            )
             running.append((job, proc, time.perf_counter()))
         time.sleep(0.2)
         for item in [r for r in running if r[1].poll() is not None]:
@@ -157,12 +181,16 @@ def run_all(ladder: Ladder, console: Console) -> None:
             if proc.returncode != 0:
                 for _, other, _ in running:
                     other.terminate()
-                raise SeqtuneError(f"ladder: the run {strategy} budget {budget} seed {seed} failed (exit "
-                                   f"{proc.returncode}):\n{stderr.strip()[-2000:]}\nFix the overrides and run the "
-                                   f"same command again with ladder.out={ladder.out}: finished runs are kept.")
+                raise SeqtuneError(
+                    f"ladder: the run {strategy} budget {budget} seed {seed} failed (exit "
+                    f"{proc.returncode}):\n{stderr.strip()[-2000:]}\nFix the overrides and run the "
+                    f"same command again with ladder.out={ladder.out}: finished runs are kept."
+                )
             done += 1
-            console.print(f"  [{done}/{len(ladder.runs())}] {strategy} budget {budget} seed {seed}: "
-                          f"{time.perf_counter() - t0:.0f} s")
+            console.print(
+                f"  [{done}/{len(ladder.runs())}] {strategy} budget {budget} seed {seed}: "
+                f"{time.perf_counter() - t0:.0f} s"
+            )
 
 
 def _cell(values: list[float]) -> str:
@@ -216,9 +244,14 @@ def _gain(per: dict[str, list[float]], lower_better: bool) -> str:
 
 def main(argv: list[str]) -> None:
     if argv and argv[0] in ("-h", "--help"):
-        print(__doc__ + "\nladder settings (ladder.<key>=<value>):\n"
-              + "\n".join(f"  ladder.{k:<11} {HELP[k]} (default: {v if v is not None else 'see above'})"
-                          for k, v in DEFAULTS.items()))
+        print(
+            __doc__
+            + "\nladder settings (ladder.<key>=<value>):\n"
+            + "\n".join(
+                f"  ladder.{k:<11} {HELP[k]} (default: {v if v is not None else 'see above'})"
+                for k, v in DEFAULTS.items()
+            )
+        )
         return
     console = Console(highlight=False)
     ladder = parse(argv)
@@ -226,7 +259,14 @@ def main(argv: list[str]) -> None:
     run_all(ladder, console)
     from seqtune.commands.report import report
 
-    report(ladder.out / "runs", budget_x="dataset.label_budget", group="transfer", budget_metric=ladder.metric,
-           metrics=[ladder.metric], out=ladder.out, console=Console(file=open(os.devnull, "w")))
+    report(
+        ladder.out / "runs",
+        budget_x="dataset.label_budget",
+        group="transfer",
+        budget_metric=ladder.metric,
+        metrics=[ladder.metric],
+        out=ladder.out,
+        console=Console(file=open(os.devnull, "w")),
+    )
     console.print(verdict_table(ladder, results(ladder)))
     console.print(f"runs, report.md and budget.png in {escape(str(ladder.out))}")

@@ -6,6 +6,7 @@ returns the worst value for the sweeper's direction (see :func:`worst_value`) in
 directory when the sweep ends and prints one row per job: its overrides, status, and the config's
 ``optimized_metric`` — or the first line of its error.  A sweep with failed jobs exits with status 1.
 """
+
 from __future__ import annotations
 
 import json
@@ -90,6 +91,8 @@ class SweepSummary(Callback):
         Console(highlight=False).print(table)
         failed = sum(r.status != "ok" for r in rows)
         if failed:
-            print(f"{failed} of {len(rows)} jobs did not finish; their reasons are in <job dir>/error.txt.",
-                  file=sys.stderr)
+            print(
+                f"{failed} of {len(rows)} jobs did not finish; their reasons are in <job dir>/error.txt.",
+                file=sys.stderr,
+            )
             sys.exit(1)

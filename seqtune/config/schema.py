@@ -6,6 +6,7 @@ before a tensor exists, with a message that names the full key.  Rules that span
 decoder needs equal embedding and hidden sizes; causal LM needs a unidirectional encoder) are checked once in
 :func:`validate`, which reports every problem together.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,7 +35,9 @@ class ModelConfig:
     input: str = "tokens"  # tokens (embedding lookup) | numeric (linear projection of num_features values per step)
     num_features: int = 0  # numeric input: values per time step; set from the data by pretrain (0 = not yet known)
     embedding_dropout: float = 0.0  # drop whole embedding rows (words) in training (Gal & Ghahramani); tokens only
-    locked_dropout: float = 0.0  # one dropout mask for all time steps between RNN layers (runs the stack layer by layer)
+    locked_dropout: float = (
+        0.0  # one dropout mask for all time steps between RNN layers (runs the stack layer by layer)
+    )
     weight_drop: float = 0.0  # DropConnect on the hidden-to-hidden weights (AWD-LSTM), by a functional call
 
 
@@ -49,7 +52,9 @@ class ClmObjectiveConfig(ObjectiveConfig):
     # Output layer + cross-entropy computed together in row chunks, gradients on the way (objectives/fused_ce.py):
     # the same maths as the textbook ops, without the (tokens x vocabulary) logits buffers. false: the textbook ops.
     fused_loss: bool = True
-    softmax: str = "full"  # full | adaptive (Grave et al. 2017, objectives/adaptive.py; exact, cheap for large vocabularies)
+    softmax: str = (
+        "full"  # full | adaptive (Grave et al. 2017, objectives/adaptive.py; exact, cheap for large vocabularies)
+    )
     cutoffs: list[int] = field(default_factory=list)  # adaptive: token ranks where clusters start; [] = default rule
     div_value: float = 4.0  # adaptive: each tail cluster's projection is div_value x narrower than the one before
 
@@ -82,7 +87,9 @@ class ForecastObjectiveConfig(ObjectiveConfig):
     head: str = "direct"  # direct (one linear map to all H steps) | autoregressive (roll out one step at a time)
     channel_independent: bool = True  # each column is its own univariate series (PatchTST/SegRNN); false: multivariate
     subtract_last: bool = True  # subtract the window's last value and add it back to the forecast (SegRNN)
-    segment_length: int = 1  # read the look-back in segments of this many steps, one RNN step each (SegRNN); 1: per step
+    segment_length: int = (
+        1  # read the look-back in segments of this many steps, one RNN step each (SegRNN); 1: per step
+    )
 
 
 @dataclass
@@ -293,14 +300,20 @@ class TrainerConfig:
     deterministic: bool = False  # deterministic kernels only (reproducible on GPU, somewhat slower)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "fp32"  # fp32 | bf16 (autocast)
-    tune_malloc: bool = True  # Linux/glibc: raise malloc's mmap/trim thresholds (seqtune/training/runtime.py); no-op elsewhere
+    tune_malloc: bool = (
+        True  # Linux/glibc: raise malloc's mmap/trim thresholds (seqtune/training/runtime.py); no-op elsewhere
+    )
     progress: str = "auto"  # auto (bar on a terminal, log lines otherwise) | bar | log | quiet
     loggers: list[str] = field(default_factory=list)  # extra metric backends beside metrics.jsonl: tensorboard
-    compile: bool = False  # torch.compile the task model (the RNN itself is a graph break: embedding, decoder, loss compile)
+    compile: bool = (
+        False  # torch.compile the task model (the RNN itself is a graph break: embedding, decoder, loss compile)
+    )
     checkpoint_every: int = 0  # also write checkpoints/step-<N>.pt (and refresh last.pt) every N steps; 0 = off
     keep_checkpoints: int = 2  # step checkpoints kept (the newest); older ones are deleted
     skip_nonfinite: bool = False  # a NaN/Inf loss or gradient skips the batch (counted) instead of stopping the run
-    accumulate_grad_batches: int = 1  # micro-batches per optimizer step in each process (batch_size stays the global batch)
+    accumulate_grad_batches: int = (
+        1  # micro-batches per optimizer step in each process (batch_size stays the global batch)
+    )
 
 
 @dataclass
@@ -330,7 +343,9 @@ class HeadConfig:
 @dataclass
 class TransferConfig:
     name: str = MISSING  # scratch | full | frozen | partial | gradual (the TRANSFERS registry)
-    checkpoint: Optional[str] = "latest"  # a .pt file, a run directory, or latest (newest pretraining run under output_root)
+    checkpoint: Optional[str] = (
+        "latest"  # a .pt file, a run directory, or latest (newest pretraining run under output_root)
+    )
     freeze_layers: int = 1  # partial: the embedding and this many bottom RNN layers stay frozen
     lr_factor: float = 1.0  # discriminative lr: a group d groups below the head trains at lr / lr_factor**d
     aux_weight: float = 0.0  # multitask: lambda, the weight of the pretraining objective's loss (0 elsewhere)
@@ -348,8 +363,12 @@ class PretrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     output_root: str = "outputs"  # runs go to <output_root>/<date>/<time>_<command>/
     optimized_metric: str = "val/loss"  # summary.json key a sweep optimises and its end-of-sweep table shows
-    init_from: Optional[str] = None  # continue from a checkpoint (.pt, run directory or latest): weights, architecture, tokenizer
-    init_vocab: str = "keep"  # init_from's vocabulary: keep | extend (add this dataset's missing words, mean-initialised)
+    init_from: Optional[str] = (
+        None  # continue from a checkpoint (.pt, run directory or latest): weights, architecture, tokenizer
+    )
+    init_vocab: str = (
+        "keep"  # init_from's vocabulary: keep | extend (add this dataset's missing words, mean-initialised)
+    )
     smoke: bool = False  # set by debug=smoke (init_from: the checkpoint's architecture is used as always)
     resume: Optional[str] = None  # continue an interrupted run exactly, in its own directory: run dir, .pt file or auto
 
@@ -365,14 +384,18 @@ class FinetuneConfig:
     # transfer.checkpoint=null the whole architecture (+model=lstm).
     model: Any = field(default_factory=dict)
     output_root: str = "outputs"
-    smoke: bool = False  # set by debug=smoke: a loaded checkpoint keeps its sizes (smoke's model.* apply to scratch only)
+    smoke: bool = (
+        False  # set by debug=smoke: a loaded checkpoint keeps its sizes (smoke's model.* apply to scratch only)
+    )
     optimized_metric: str = "val/acc"  # summary.json key a sweep optimises and its end-of-sweep table shows
     resume: Optional[str] = None  # continue an interrupted run exactly, in its own directory: run dir, .pt file or auto
 
 
 @dataclass
 class EvaluateConfig:
-    checkpoint: str = "latest"  # a fine-tuned .pt file or run directory; latest: newest fine-tuning run under output_root
+    checkpoint: str = (
+        "latest"  # a fine-tuned .pt file or run directory; latest: newest fine-tuning run under output_root
+    )
     split: str = "test"  # train | valid | test of the dataset saved with the run
     output: Optional[str] = None  # also write the metrics JSON to this file
     batch_size: Optional[int] = None  # None: the run's trainer.eval_batch_size (the batches of its own evaluation)
@@ -382,7 +405,9 @@ class EvaluateConfig:
 
 @dataclass
 class PredictConfig:
-    checkpoint: str = "latest"  # a fine-tuned .pt file or run directory; latest: newest fine-tuning run under output_root
+    checkpoint: str = (
+        "latest"  # a fine-tuned .pt file or run directory; latest: newest fine-tuning run under output_root
+    )
     input: str = "-"  # text file, one example per line (tagging: whitespace-separated tokens); - = stdin
     output: str = "-"  # JSON Lines file; - = stdout
     batch_size: int = 64
@@ -407,8 +432,12 @@ def register_configs() -> None:
     """Put the schemas into Hydra's ConfigStore (idempotent: the store replaces same-named nodes)."""
     cs = ConfigStore.instance()
     cs.store(name="pretrain_schema", node=PretrainConfig)
-    for name, node in (("finetune", FinetuneConfig), ("evaluate", EvaluateConfig), ("predict", PredictConfig),
-                       ("generate", GenerateConfig)):
+    for name, node in (
+        ("finetune", FinetuneConfig),
+        ("evaluate", EvaluateConfig),
+        ("predict", PredictConfig),
+        ("generate", GenerateConfig),
+    ):
         cs.store(name=f"{name}_schema", node=node)
     cs.store(group="schema/head", name="head", node=HeadConfig)
     cs.store(group="schema/transfer", name="transfer", node=TransferConfig)
@@ -416,17 +445,29 @@ def register_configs() -> None:
     # option extends its schema with `defaults: [/schema/<group>/<name>@_here_, _self_]`.
     cs.store(group="schema/model", name="model", node=ModelConfig)
     cs.store(group="schema/objective", name="objective", node=ObjectiveConfig)
-    for name, node in (("clm", ClmObjectiveConfig), ("mlm", MlmObjectiveConfig), ("decoder", DecoderObjectiveConfig),
-                       ("denoising", DenoisingObjectiveConfig), ("forecast", ForecastObjectiveConfig),
-                       ("masked_values", MaskedValuesObjectiveConfig)):
+    for name, node in (
+        ("clm", ClmObjectiveConfig),
+        ("mlm", MlmObjectiveConfig),
+        ("decoder", DecoderObjectiveConfig),
+        ("denoising", DenoisingObjectiveConfig),
+        ("forecast", ForecastObjectiveConfig),
+        ("masked_values", MaskedValuesObjectiveConfig),
+    ):
         cs.store(group="schema/objective", name=name, node=node)
     cs.store(group="schema/optimizer", name="optimizer", node=OptimizerConfig)
-    for name, node in (("synthetic", SyntheticDatasetConfig), ("text", TextDatasetConfig),
-                       ("synthetic_topics", SyntheticTopicsDatasetConfig), ("table", TableDatasetConfig),
-                       ("trec", TrecDatasetConfig), ("imdb", ImdbDatasetConfig), ("conll", ConllDatasetConfig),
-                       ("class_files", ClassFilesDatasetConfig),
-                       ("timeseries", TimeSeriesDatasetConfig), ("pairs", PairsDatasetConfig),
-                       ("synthetic_pairs", SyntheticPairsDatasetConfig)):
+    for name, node in (
+        ("synthetic", SyntheticDatasetConfig),
+        ("text", TextDatasetConfig),
+        ("synthetic_topics", SyntheticTopicsDatasetConfig),
+        ("table", TableDatasetConfig),
+        ("trec", TrecDatasetConfig),
+        ("imdb", ImdbDatasetConfig),
+        ("conll", ConllDatasetConfig),
+        ("class_files", ClassFilesDatasetConfig),
+        ("timeseries", TimeSeriesDatasetConfig),
+        ("pairs", PairsDatasetConfig),
+        ("synthetic_pairs", SyntheticPairsDatasetConfig),
+    ):
         cs.store(group="schema/dataset", name=name, node=node)
 
 
@@ -457,7 +498,9 @@ def unknown_keys(node: Any, prefix: str = "") -> list[str]:
 def _positive(problems: list[str], key: str, value: float, allow_zero: bool = False) -> None:
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
-        problems.append(f"{key}={value} must be {bound}; set {key} to a {'non-negative' if allow_zero else 'positive'} value.")
+        problems.append(
+            f"{key}={value} must be {bound}; set {key} to a {'non-negative' if allow_zero else 'positive'} value."
+        )
 
 
 def trainer_problems(t: DictConfig, o: DictConfig, auto_epochs: bool = False) -> list[str]:
@@ -475,11 +518,15 @@ def trainer_problems(t: DictConfig, o: DictConfig, auto_epochs: bool = False) ->
 
     slices = distributed.world_size() * t.accumulate_grad_batches
     if t.accumulate_grad_batches > 0 and 0 < t.batch_size < slices:
-        problems.append(f"trainer.batch_size={t.batch_size} is the global batch, cut into {distributed.world_size()} "
-                        f"process(es) x trainer.accumulate_grad_batches={t.accumulate_grad_batches} = {slices} "
-                        f"micro-batches; set trainer.batch_size to at least {slices} or accumulate fewer batches.")
+        problems.append(
+            f"trainer.batch_size={t.batch_size} is the global batch, cut into {distributed.world_size()} "
+            f"process(es) x trainer.accumulate_grad_batches={t.accumulate_grad_batches} = {slices} "
+            f"micro-batches; set trainer.batch_size to at least {slices} or accumulate fewer batches."
+        )
     if t.limit_eval_batches == 0 or t.limit_eval_batches < -1:
-        problems.append(f"trainer.limit_eval_batches={t.limit_eval_batches} must be a positive number of batches, or -1 for all.")
+        problems.append(
+            f"trainer.limit_eval_batches={t.limit_eval_batches} must be a positive number of batches, or -1 for all."
+        )
     if t.max_steps == 0 or t.max_steps < -1:
         problems.append(f"trainer.max_steps={t.max_steps} must be a positive number of steps, or -1 for no step limit.")
     _positive(problems, "optimizer.lr", o.lr)
@@ -505,11 +552,15 @@ def device_problems(key: str, device: str) -> list[str]:
     if name not in _DEVICES or (colon and not index.isdigit()):
         return [f"{key}={device!r} is not one of auto, cpu, cuda, cuda:N (N: a GPU number, 0 for the first)."]
     if name == "cuda" and not torch.cuda.is_available():
-        return [f"{key}={device} but no CUDA device is available on this machine; "
-                f"use {key}=cpu (or auto, which picks the GPU when there is one)."]
+        return [
+            f"{key}={device} but no CUDA device is available on this machine; "
+            f"use {key}=cpu (or auto, which picks the GPU when there is one)."
+        ]
     if name == "cuda" and index and int(index) >= torch.cuda.device_count():
-        return [f"{key}={device} but this machine has {torch.cuda.device_count()} CUDA device(s), numbered from 0; "
-                f"use {key}=cuda:0 (or cuda, or auto)."]
+        return [
+            f"{key}={device} but this machine has {torch.cuda.device_count()} CUDA device(s), numbered from 0; "
+            f"use {key}=cuda:0 (or cuda, or auto)."
+        ]
     return []
 
 
@@ -543,8 +594,10 @@ def validate(cfg: DictConfig) -> None:
     if cfg.get("init_vocab", "keep") not in ("keep", "extend"):
         problems.append(f"init_vocab={cfg.init_vocab!r} is not a choice; use keep or extend.")
     elif cfg.get("init_vocab") == "extend" and cfg.init_from is None:
-        problems.append("init_vocab=extend extends the vocabulary of init_from's checkpoint; give init_from=<run> "
-                        "or leave init_vocab=keep.")
+        problems.append(
+            "init_vocab=extend extends the vocabulary of init_from's checkpoint; give init_from=<run> "
+            "or leave init_vocab=keep."
+        )
     if problems:
         raise ConfigError(problems)
 
@@ -568,8 +621,10 @@ def validate_finetune(cfg: DictConfig) -> None:
     if tr.lr_factor < 1.0:
         problems.append(f"transfer.lr_factor={tr.lr_factor} must be >= 1 (1: one lr for every layer; ULMFiT: 2.6).")
     if tr.checkpoint is None and tr.name != "scratch":
-        problems.append(f"transfer={tr.name} loads pretrained weights, but transfer.checkpoint=null; give a checkpoint "
-                        "(a .pt file, a run directory or latest), or use transfer=scratch.")
+        problems.append(
+            f"transfer={tr.name} loads pretrained weights, but transfer.checkpoint=null; give a checkpoint "
+            "(a .pt file, a run directory or latest), or use transfer=scratch."
+        )
     if tr.checkpoint is None and "name" not in cfg.model:
         problems.append("transfer.checkpoint=null leaves no architecture to read: add +model=lstm (or gru, rnn).")
     if t.monitor not in _MONITORS:
@@ -578,17 +633,24 @@ def validate_finetune(cfg: DictConfig) -> None:
     task = _HEAD_TASKS.get(h.name)
     fmt = cfg.dataset.get("format")
     if task == "tagging" and fmt != "conll":
-        problems.append(f"head=tagger needs token labels, but dataset.format={fmt!r} labels whole texts; use a conll "
-                        "dataset (dataset=conll2003) or head=classifier.")
+        problems.append(
+            f"head=tagger needs token labels, but dataset.format={fmt!r} labels whole texts; use a conll "
+            "dataset (dataset=conll2003) or head=classifier."
+        )
     if task == "classification" and fmt == "conll":
-        problems.append("head=classifier needs one label per text, but dataset.format='conll' labels every token; "
-                        "use head=tagger.")
+        problems.append(
+            "head=classifier needs one label per text, but dataset.format='conll' labels every token; use head=tagger."
+        )
     if task == "regression" and fmt not in _NUMERIC_FORMATS:
-        problems.append(f"head=regressor forecasts numeric values, but dataset.format={fmt!r} is text; use a numeric "
-                        "time-series dataset (dataset=etth1, or dataset=timeseries dataset.file=your.csv), or "
-                        "head=classifier / head=tagger for text.")
+        problems.append(
+            f"head=regressor forecasts numeric values, but dataset.format={fmt!r} is text; use a numeric "
+            "time-series dataset (dataset=etth1, or dataset=timeseries dataset.file=your.csv), or "
+            "head=classifier / head=tagger for text."
+        )
     if task in ("classification", "tagging") and fmt in _NUMERIC_FORMATS:
-        problems.append(f"head={h.name} reads text, but dataset.format={fmt!r} is a numeric series; use head=regressor.")
+        problems.append(
+            f"head={h.name} reads text, but dataset.format={fmt!r} is a numeric series; use head=regressor."
+        )
     if h.horizon is not None and h.horizon < 1:
         problems.append(f"head.horizon={h.horizon} must be >= 1 (steps to forecast), or null for dataset.horizon.")
     if h.segment_length is not None and h.segment_length < 1:
@@ -621,72 +683,104 @@ def objective_problems(cfg: DictConfig) -> list[str]:
     if m.input not in ("tokens", "numeric"):
         problems.append(f"model.input={m.input!r} is not one of tokens, numeric.")
     if m.input == "numeric" and m.embedding_dropout > 0:
-        problems.append(f"model.embedding_dropout={m.embedding_dropout} drops token embeddings, but model.input=numeric "
-                        "has none; set model.embedding_dropout=0.")
+        problems.append(
+            f"model.embedding_dropout={m.embedding_dropout} drops token embeddings, but model.input=numeric "
+            "has none; set model.embedding_dropout=0."
+        )
     if m.input == "numeric" and m.tie_weights:
-        problems.append("model.tie_weights=true needs a token embedding, but model.input=numeric; set model.tie_weights=false.")
+        problems.append(
+            "model.tie_weights=true needs a token embedding, but model.input=numeric; set model.tie_weights=false."
+        )
     if name == "mlm" and not m.bidirectional:
-        problems.append("objective=mlm (masked language model) needs a bidirectional encoder to see both sides of each "
-                        "masked token; set model.bidirectional=true.")
+        problems.append(
+            "objective=mlm (masked language model) needs a bidirectional encoder to see both sides of each "
+            "masked token; set model.bidirectional=true."
+        )
     if name in _NUMERIC_OBJECTIVES:
         if fmt not in _NUMERIC_FORMATS:
-            problems.append(f"objective={name} needs a numeric time-series dataset, but dataset.format={fmt!r}; use "
-                            "dataset=etth1 (or another format: timeseries dataset).")
+            problems.append(
+                f"objective={name} needs a numeric time-series dataset, but dataset.format={fmt!r}; use "
+                "dataset=etth1 (or another format: timeseries dataset)."
+            )
         if m.input != "numeric":
-            problems.append(f"objective={name} reads numeric values, but model.input={m.input!r}; set model.input=numeric.")
+            problems.append(
+                f"objective={name} reads numeric values, but model.input={m.input!r}; set model.input=numeric."
+            )
     else:
         if m.input != "tokens":
             problems.append(f"objective={name} reads tokens, but model.input={m.input!r}; set model.input=tokens.")
         if fmt in _NUMERIC_FORMATS:
-            problems.append(f"objective={name} reads text, but dataset.format={fmt!r} is numeric; use objective=forecast "
-                            "or objective=masked_values, or a text dataset.")
+            problems.append(
+                f"objective={name} reads text, but dataset.format={fmt!r} is numeric; use objective=forecast "
+                "or objective=masked_values, or a text dataset."
+            )
     if (name == "seq2seq") != (fmt in _PAIR_FORMATS):
         if name == "seq2seq":
-            problems.append(f"objective=seq2seq needs source/target pairs, but dataset.format={fmt!r}; use "
-                            "dataset=reversal (format: synthetic_pairs) or dataset=pairs with a TSV file.")
+            problems.append(
+                f"objective=seq2seq needs source/target pairs, but dataset.format={fmt!r}; use "
+                "dataset=reversal (format: synthetic_pairs) or dataset=pairs with a TSV file."
+            )
         else:
-            problems.append(f"dataset.format={fmt!r} holds source/target pairs, which only objective=seq2seq reads; "
-                            "set objective=seq2seq or choose a text dataset.")
+            problems.append(
+                f"dataset.format={fmt!r} holds source/target pairs, which only objective=seq2seq reads; "
+                "set objective=seq2seq or choose a text dataset."
+            )
     if name == "clm":
         problems += softmax_problems(o, m)
     if name == "mlm":
         if not 0.0 < o.mask_rate < 1.0:
             problems.append(f"objective.mask_rate={o.mask_rate} must be between 0 and 1 (exclusive), e.g. 0.15.")
         if o.mask_token_rate < 0 or o.random_token_rate < 0 or o.mask_token_rate + o.random_token_rate > 1.0:
-            problems.append(f"objective.mask_token_rate ({o.mask_token_rate}) + objective.random_token_rate "
-                            f"({o.random_token_rate}) must be non-negative and sum to at most 1 (BERT: 0.8 + 0.1).")
+            problems.append(
+                f"objective.mask_token_rate ({o.mask_token_rate}) + objective.random_token_rate "
+                f"({o.random_token_rate}) must be non-negative and sum to at most 1 (BERT: 0.8 + 0.1)."
+            )
     if name == "denoising":
         for key in ("mask_rate", "delete_rate"):
             if not 0.0 <= o[key] < 1.0:
                 problems.append(f"objective.{key}={o[key]} must be in [0, 1).")
         if o.span_length < 1 or o.shuffle_distance < 0:
-            problems.append(f"objective.span_length={o.span_length} must be >= 1 and objective.shuffle_distance="
-                            f"{o.shuffle_distance} >= 0.")
+            problems.append(
+                f"objective.span_length={o.span_length} must be >= 1 and objective.shuffle_distance="
+                f"{o.shuffle_distance} >= 0."
+            )
     if name in ("autoencoder", "denoising", "seq2seq"):
         if o.decoder_layers < 1 or o.max_length < 2 or o.decoder_embedding_size < 0:
-            problems.append(f"objective.decoder_layers={o.decoder_layers} must be >= 1, objective.max_length="
-                            f"{o.max_length} >= 2 and objective.decoder_embedding_size >= 0 (0: model.embedding_size).")
+            problems.append(
+                f"objective.decoder_layers={o.decoder_layers} must be >= 1, objective.max_length="
+                f"{o.max_length} >= 2 and objective.decoder_embedding_size >= 0 (0: model.embedding_size)."
+            )
     if name == "forecast":
         if o.head not in ("direct", "autoregressive"):
             problems.append(f"objective.head={o.head!r} is not one of direct, autoregressive.")
         elif o.head == "autoregressive" and m.bidirectional:
-            problems.append("objective.head=autoregressive rolls the encoder forward one step at a time, which a "
-                            "bidirectional encoder cannot do; set model.bidirectional=false or objective.head=direct.")
+            problems.append(
+                "objective.head=autoregressive rolls the encoder forward one step at a time, which a "
+                "bidirectional encoder cannot do; set model.bidirectional=false or objective.head=direct."
+            )
         elif o.head == "autoregressive" and not o.channel_independent and ds.get("target_column") is not None:
-            problems.append(f"objective.head=autoregressive feeds each forecast back as the next input, so it must "
-                            f"forecast every column, but dataset.target_column={ds.target_column!r}; set "
-                            "dataset.target_column=null or objective.channel_independent=true.")
+            problems.append(
+                f"objective.head=autoregressive feeds each forecast back as the next input, so it must "
+                f"forecast every column, but dataset.target_column={ds.target_column!r}; set "
+                "dataset.target_column=null or objective.channel_independent=true."
+            )
     if name == "forecast" and o.segment_length != 1:
         lookback = ds.get("lookback")
         if o.segment_length < 1 or (lookback is not None and lookback % o.segment_length):
-            problems.append(f"objective.segment_length={o.segment_length} must be >= 1 and divide dataset.lookback "
-                            f"({lookback}); e.g. objective.segment_length=12 for lookback 96 or 336.")
+            problems.append(
+                f"objective.segment_length={o.segment_length} must be >= 1 and divide dataset.lookback "
+                f"({lookback}); e.g. objective.segment_length=12 for lookback 96 or 336."
+            )
         if o.head == "autoregressive":
-            problems.append(f"objective.segment_length={o.segment_length} reads segments, but objective.head="
-                            "autoregressive feeds back single steps; set objective.segment_length=1 or objective.head=direct.")
+            problems.append(
+                f"objective.segment_length={o.segment_length} reads segments, but objective.head="
+                "autoregressive feeds back single steps; set objective.segment_length=1 or objective.head=direct."
+            )
     if name == "masked_values" and (not 0.0 < o.mask_rate < 1.0 or o.span_length < 1):
-        problems.append(f"objective.mask_rate={o.mask_rate} must be between 0 and 1 (exclusive) and "
-                        f"objective.span_length={o.span_length} >= 1.")
+        problems.append(
+            f"objective.mask_rate={o.mask_rate} must be between 0 and 1 (exclusive) and "
+            f"objective.span_length={o.span_length} >= 1."
+        )
     return problems
 
 
@@ -699,20 +793,24 @@ def softmax_problems(o: DictConfig, m: DictConfig) -> list[str]:
     problems = []
     cutoffs = list(o.cutoffs)
     if any(c < 1 for c in cutoffs) or any(b <= a for a, b in zip(cutoffs, cutoffs[1:])):
-        problems.append(f"objective.cutoffs={cutoffs} must be strictly increasing positive token ranks, e.g. "
-                        "[2000,10000]; or [] for the default split.")
+        problems.append(
+            f"objective.cutoffs={cutoffs} must be strictly increasing positive token ranks, e.g. "
+            "[2000,10000]; or [] for the default split."
+        )
     if o.div_value < 1.0:
         problems.append(f"objective.div_value={o.div_value} must be >= 1 (4: each cluster 4x narrower).")
     if m.tie_weights:
-        problems.append("model.tie_weights=true shares the embedding with a full softmax's decoder, which "
-                        "objective.softmax=adaptive does not have; set model.tie_weights=false or objective.softmax=full.")
+        problems.append(
+            "model.tie_weights=true shares the embedding with a full softmax's decoder, which "
+            "objective.softmax=adaptive does not have; set model.tie_weights=false or objective.softmax=full."
+        )
     return problems
 
 
 def dataset_problems(ds: DictConfig) -> list[str]:
     """Value rules of the dataset group (shared by every command that reads data); one line per problem."""
-    from seqtune.registry import TOKENIZERS
     import seqtune.data.tokenizers  # noqa: F401  (registers the tokenizer kinds)
+    from seqtune.registry import TOKENIZERS
 
     problems: list[str] = []
     tok = ds.get("tokenizer")

@@ -8,6 +8,7 @@ text            ``BucketBatches`` of encoded examples (``labelled``)  the label 
 series          ``ForecastWindows`` of the normalised series          the forecast columns (``SeriesFacts``)
 =============== =================================================== ==========================================
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -50,25 +51,60 @@ def unk_share(examples: list[Example]) -> float:
     return unknown / max(tokens, 1)
 
 
-def load_task_data(ds: Any, reads: Literal["text", "series"], batch_sizes: tuple[int, int], seed: int,
-                   device: torch.device, tokenizer: Tokenizer | None = None, labels: list[str] | None = None,
-                   layout: SeriesLayout = SeriesLayout(), horizon: int | None = None,
-                   shuffle_train: bool = True) -> TaskData:
+def load_task_data(
+    ds: Any,
+    reads: Literal["text", "series"],
+    batch_sizes: tuple[int, int],
+    seed: int,
+    device: torch.device,
+    tokenizer: Tokenizer | None = None,
+    labels: list[str] | None = None,
+    layout: SeriesLayout = SeriesLayout(),
+    horizon: int | None = None,
+    shuffle_train: bool = True,
+) -> TaskData:
     """Text (encoded with ``tokenizer``, fitted on train when None; ``labels``: a fixed vocabulary) or windows of a
     series read with ``layout`` (``horizon`` replaces dataset.horizon).  ``batch_sizes``: (train, evaluation)."""
     sizes = dict(zip(SPLITS, (batch_sizes[0], batch_sizes[1], batch_sizes[1])))
     shuffled = {"train": shuffle_train, "valid": False, "test": False}
     if reads == "series":
         ts = load_timeseries(ds, horizon)
-        windows = {s: ForecastWindows(getattr(ts, s), ts.lookback, ts.horizon, sizes[s], shuffled[s], seed, device,
-                                      ts.target_index) for s in SPLITS}
+        windows = {
+            s: ForecastWindows(
+                getattr(ts, s), ts.lookback, ts.horizon, sizes[s], shuffled[s], seed, device, ts.target_index
+            )
+            for s in SPLITS
+        }
         facts = ts.facts(layout)
-        return TaskData(*windows.values(), facts.targets, "regression", {s: w.num_windows for s, w in windows.items()},
-                        "windows", list(ts.notes), series=facts)
+        return TaskData(
+            *windows.values(),
+            facts.targets,
+            "regression",
+            {s: w.num_windows for s, w in windows.items()},
+            "windows",
+            list(ts.notes),
+            series=facts,
+        )
     data = load_labelled(ds, tokenizer=tokenizer, labels=labels)
-    batches = {s: BucketBatches(getattr(data, s), sizes[s], shuffle=shuffled[s], seed=seed if shuffled[s] else 0,
-                                device=device) for s in SPLITS}
+    batches = {
+        s: BucketBatches(
+            getattr(data, s), sizes[s], shuffle=shuffled[s], seed=seed if shuffled[s] else 0, device=device
+        )
+        for s in SPLITS
+    }
     unk = {s: unk_share(getattr(data, s)) for s in SPLITS}
-    notes = [*data.notes, "tokens unknown to the tokenizer (<unk>): " + ", ".join(f"{s} {v:.1%}" for s, v in unk.items())]
-    return TaskData(*batches.values(), data.labels, data.task, {s: len(getattr(data, s)) for s in SPLITS}, "examples",
-                    notes, data.tokenizer, labelled=data, unk_shares=unk)
+    notes = [
+        *data.notes,
+        "tokens unknown to the tokenizer (<unk>): " + ", ".join(f"{s} {v:.1%}" for s, v in unk.items()),
+    ]
+    return TaskData(
+        *batches.values(),
+        data.labels,
+        data.task,
+        {s: len(getattr(data, s)) for s in SPLITS},
+        "examples",
+        notes,
+        data.tokenizer,
+        labelled=data,
+        unk_shares=unk,
+    )

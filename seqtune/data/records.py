@@ -11,6 +11,7 @@ table).  Loaders turn them into encoded records: :class:`Example` and :class:`La
 :class:`SeriesFacts` are the plain facts of a numeric series' windows that a regressor (and a forecasting
 objective) is built from; saved in checkpoints as a dict.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -134,11 +135,25 @@ class SeriesFacts:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SeriesFacts:
         layout = SeriesLayout(**{k: d[k] for k in ("channel_independent", "subtract_last", "segment_length")})
-        return cls(d["horizon"], d["lookback"], d["target_index"], list(d["targets"]), list(d["target_std"]),
-                   d["num_columns"], d["timeseries"], layout)
+        return cls(
+            d["horizon"],
+            d["lookback"],
+            d["target_index"],
+            list(d["targets"]),
+            list(d["target_std"]),
+            d["num_columns"],
+            d["timeseries"],
+            layout,
+        )
 
     def pretraining_info(self) -> dict[str, Any]:
         """A forecasting objective's checkpoint ``"data"`` entry (its layout is in its own config)."""
-        return {"num_features": self.width, "num_columns": self.num_columns, "target_index": self.target_index,
-                "target_std": self.target_std, "horizon": self.horizon, "lookback": self.lookback,
-                "timeseries": self.timeseries}
+        return {
+            "num_features": self.width,
+            "num_columns": self.num_columns,
+            "target_index": self.target_index,
+            "target_std": self.target_std,
+            "horizon": self.horizon,
+            "lookback": self.lookback,
+            "timeseries": self.timeseries,
+        }

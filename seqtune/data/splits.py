@@ -8,6 +8,7 @@
   the 50-label subset is contained in the 100-label one.
 * :func:`lm_splits` reads a labelled dataset as language-model text (labels ignored, test never read).
 """
+
 from __future__ import annotations
 
 import random
@@ -27,8 +28,10 @@ def carve(text: str, fraction: float, seed: int, chunk_lines: int = 50) -> tuple
     chunks = [lines[i : i + chunk_lines] for i in range(0, len(lines), chunk_lines)]
     n_carve = max(1, round(fraction * len(chunks))) if len(chunks) > 1 else 0
     if n_carve == 0:
-        raise DataError("cannot carve a validation/test split from a training file of a single chunk of lines; "
-                        "give dataset.valid and dataset.test files, or use a longer training file.")
+        raise DataError(
+            "cannot carve a validation/test split from a training file of a single chunk of lines; "
+            "give dataset.valid and dataset.test files, or use a longer training file."
+        )
     picked = set(random.Random(seed).sample(range(len(chunks)), n_carve))
     kept = "".join(l for i, c in enumerate(chunks) if i not in picked for l in c)
     carved = "".join(l for i, c in enumerate(chunks) if i in picked for l in c)
@@ -87,11 +90,15 @@ def _carve(train: RawSplit, name: str, frac: float, seed: int, stratified: bool)
     """(carved part, the rest of train, a note): ``frac`` of train, seeded (stratified by label), becomes ``name``."""
     kept, carved = stratified_split(train.labels if stratified else [""] * len(train.labels), frac, seed, name)
     if not carved or not kept:
-        raise DataError(f"cannot carve a {name} split ({frac:.0%}) from the {len(train.labels)} training "
-                        f"examples of {train.source}; give dataset.{name}, or use more data.")
+        raise DataError(
+            f"cannot carve a {name} split ({frac:.0%}) from the {len(train.labels)} training "
+            f"examples of {train.source}; give dataset.{name}, or use more data."
+        )
     part = take(train, carved, f"{train.source} ({name} part carved from train)")
-    note = (f"{name} split carved from train: {len(carved):,} examples "
-            f"({frac:.0%}{', stratified by label' if stratified else ''}, split_seed {seed})")
+    note = (
+        f"{name} split carved from train: {len(carved):,} examples "
+        f"({frac:.0%}{', stratified by label' if stratified else ''}, split_seed {seed})"
+    )
     return part, take(train, kept), note
 
 
@@ -118,33 +125,52 @@ def finish_splits(raw: RawLabelled, ds) -> tuple[RawSplit, RawSplit, RawSplit, R
     full_train = train
     limit, per_class = ds.get("train_limit"), ds.get("labels_per_class")
     if per_class is not None and raw.task != "classification":
-        raise ConfigError("dataset.labels_per_class applies to classification only (a tagging example has many "
-                          "labels); use dataset.train_limit to keep N training sentences.")
+        raise ConfigError(
+            "dataset.labels_per_class applies to classification only (a tagging example has many "
+            "labels); use dataset.train_limit to keep N training sentences."
+        )
     if limit is not None or per_class is not None:
         keep = stratified_subset(train.labels if stratified else [""] * len(train.labels), seed, limit, per_class)
         train = take(train, keep)
-        what = " and ".join(x for x in (f"{per_class} per class" if per_class else "",
-                                        f"at most {limit} in all" if limit else "") if x)
-        notes.append(f"low-resource training subset: {len(keep):,} of {len(full_train.labels):,} examples "
-                     f"({what}, stratified, split_seed {seed})")
+        what = " and ".join(
+            x for x in (f"{per_class} per class" if per_class else "", f"at most {limit} in all" if limit else "") if x
+        )
+        notes.append(
+            f"low-resource training subset: {len(keep):,} of {len(full_train.labels):,} examples "
+            f"({what}, stratified, split_seed {seed})"
+        )
     return full_train, train, valid, test, notes
 
 
-def _budget_splits(pool: RawSplit, official_valid: RawSplit | None, test: RawSplit, notes: list[str], budget: int,
-                   ds, seed: int, stratified: bool) -> tuple[RawSplit, RawSplit, RawSplit, RawSplit, list[str]]:
+def _budget_splits(
+    pool: RawSplit,
+    official_valid: RawSplit | None,
+    test: RawSplit,
+    notes: list[str],
+    budget: int,
+    ds,
+    seed: int,
+    stratified: bool,
+) -> tuple[RawSplit, RawSplit, RawSplit, RawSplit, list[str]]:
     """``label_budget``: N of the pool (stratified), then the validation split carved out of those N."""
     if ds.get("train_limit") is not None or ds.get("labels_per_class") is not None:
-        raise ConfigError("dataset.label_budget replaces dataset.train_limit and dataset.labels_per_class; "
-                          "set only one of them.")
+        raise ConfigError(
+            "dataset.label_budget replaces dataset.train_limit and dataset.labels_per_class; set only one of them."
+        )
     if budget > len(pool.labels):
-        raise ConfigError(f"dataset.label_budget={budget} is more than the {len(pool.labels):,} labelled examples "
-                          f"of {pool.source}; use at most that many, or leave it unset for all of them.")
+        raise ConfigError(
+            f"dataset.label_budget={budget} is more than the {len(pool.labels):,} labelled examples "
+            f"of {pool.source}; use at most that many, or leave it unset for all of them."
+        )
     if official_valid is not None:
         notes.append(f"dataset.label_budget={budget}: the dataset's own validation split is not used")
     chosen = take(pool, stratified_subset(pool.labels if stratified else [""] * len(pool.labels), seed, budget))
     valid, train, note = _carve(chosen, "valid", ds.get("valid_fraction", 0.1), seed, stratified)
-    notes += [note, f"label budget: {budget:,} of {len(pool.labels):,} labelled examples (stratified, split_seed "
-                    f"{seed}): {len(train.labels):,} train + {len(valid.labels):,} validation"]
+    notes += [
+        note,
+        f"label budget: {budget:,} of {len(pool.labels):,} labelled examples (stratified, split_seed "
+        f"{seed}): {len(train.labels):,} train + {len(valid.labels):,} validation",
+    ]
     return pool, train, valid, test, notes
 
 
@@ -162,5 +188,6 @@ def lm_splits(raw: RawLabelled, ds) -> RawSplits:
     notes = [n for n in notes if not n.startswith("low-resource")] + [
         f"labelled dataset read as text: labels ignored, {len(train.inputs):,} train + "
         f"{len(raw.unlabelled):,} unlabelled documents; the labelled test split is not used, so LM 'test' "
-        f"metrics are computed on the {len(valid.inputs):,} validation documents"]
+        f"metrics are computed on the {len(valid.inputs):,} validation documents"
+    ]
     return RawSplits(train_text, valid_text, valid_text, notes)

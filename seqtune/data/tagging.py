@@ -5,6 +5,7 @@ Registered as the ``conll`` format; :func:`seqtune.data.labelled.load_labelled` 
 IOB2 by default (CoNLL-2003's original files are IOB1); ``-DOCSTART-`` lines are skipped.  Each token maps to
 exactly one id, so tagging needs a word-level tokenizer (``word`` or ``basic_english``; ``encoding.py``).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,8 +19,14 @@ from seqtune.registry import DATASETS
 @DATASETS.register("conll")
 def conll_splits(ds) -> RawLabelled:
     def reader(path: Path) -> tuple[list[list[str]], list[list[str]]]:
-        return read_conll(path, token_column=ds.token_column, tag_column=ds.tag_column, encoding=ds.encoding,
-                          scheme=ds.scheme, to_scheme=ds.to_scheme)
+        return read_conll(
+            path,
+            token_column=ds.token_column,
+            tag_column=ds.tag_column,
+            encoding=ds.encoding,
+            scheme=ds.scheme,
+            to_scheme=ds.to_scheme,
+        )
 
     splits: dict[str, RawSplit | None] = {name: read_split(ds, name, reader) for name in ("train", "valid", "test")}
     note = f"tags converted to {ds.to_scheme.upper()}" if ds.to_scheme else "tags as written"

@@ -11,6 +11,7 @@ A split given as a file is streamed (:class:`~seqtune.data.cache.TextSource`): t
 a cached id file that is memory-mapped, so a corpus larger than RAM loads with flat memory and a second run
 skips tokenisation.  Splits carved from train are read into memory.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,9 +56,12 @@ def synthetic_splits(ds) -> RawSplits:
 def text_splits(ds) -> RawSplits:
     train_path = dataset_file(ds, ds.train, "dataset.train")
     if ds.valid is not None and ds.test is not None:  # every split is a file: stream them
-        return RawSplits(TextSource(train_path, ds.encoding),
-                         TextSource(dataset_file(ds, ds.valid, "dataset.valid"), ds.encoding),
-                         TextSource(dataset_file(ds, ds.test, "dataset.test"), ds.encoding), notes=[])
+        return RawSplits(
+            TextSource(train_path, ds.encoding),
+            TextSource(dataset_file(ds, ds.valid, "dataset.valid"), ds.encoding),
+            TextSource(dataset_file(ds, ds.test, "dataset.test"), ds.encoding),
+            notes=[],
+        )
     train = read_text(train_path, encoding=ds.encoding)
     notes: list[str] = []
     splits = {}
@@ -81,8 +85,10 @@ def load_lm_corpus(ds, tokenizer: Tokenizer | None = None, extend_vocab: bool = 
     raw = DATASETS.get(ds.format, key="dataset.format")(ds)
     if not isinstance(raw, RawSplits):
         if not isinstance(raw, RawLabelled):
-            raise ConfigError(f"dataset.format={ds.format!r} holds no text, so it cannot be used for language "
-                              "modelling; choose a text or labelled dataset, or a forecasting objective.")
+            raise ConfigError(
+                f"dataset.format={ds.format!r} holds no text, so it cannot be used for language "
+                "modelling; choose a text or labelled dataset, or a forecasting objective."
+            )
         raw = lm_splits(raw, ds)
     use_cache = bool(ds.get("token_cache", True))
     tok, notes = tokenizer, list(raw.notes)
@@ -90,8 +96,10 @@ def load_lm_corpus(ds, tokenizer: Tokenizer | None = None, extend_vocab: bool = 
         texts = iter_text(raw.train) if isinstance(raw.train, TextSource) else [raw.train]
         tok, added = extend_tokenizer(tok, texts, ds.tokenizer.min_freq, ds.tokenizer.max_vocab)
         shown = ", ".join(added[:12]) + (", ..." if len(added) > 12 else "")
-        notes.append(f"init_vocab=extend: {len(added):,} tokens of the train split added to the checkpoint's "
-                     f"vocabulary (now {tok.vocab_size:,}; dataset.tokenizer.min_freq={ds.tokenizer.min_freq}): {shown}")
+        notes.append(
+            f"init_vocab=extend: {len(added):,} tokens of the train split added to the checkpoint's "
+            f"vocabulary (now {tok.vocab_size:,}; dataset.tokenizer.min_freq={ds.tokenizer.min_freq}): {shown}"
+        )
     if tok is None:
         settings = settings_from_config(ds.tokenizer)
         if isinstance(raw.train, TextSource):

@@ -8,23 +8,32 @@ task's windows, for the regressor)::
     head = HEADS.get("classifier")(input_size=encoder.output_size, labels=["neg", "pos"], bidirectional=False,
                                    pooling="concat", hidden_size=0, dropout=0.1)
 """
+
 from __future__ import annotations
 
 from torch import nn
 
 from seqtune.data.records import SeriesFacts
-
 from seqtune.heads import classifier, regressor, tagger  # noqa: F401  (registers them)
 from seqtune.registry import HEADS
 
-TASKS = {"classifier": "classification", "tagger": "tagging", "regressor": "regression"}  # the labelled task each head needs
+TASKS = {
+    "classifier": "classification",
+    "tagger": "tagging",
+    "regressor": "regression",
+}  # the labelled task each head needs
 
 
 def build_head(head_cfg, encoder, labels: list[str], series: SeriesFacts | None = None) -> nn.Module:
     """Read the ``head`` config and call the registered builder with plain values."""
     h = head_cfg
     return HEADS.get(h.name, key="head.name")(
-        input_size=encoder.output_size, labels=list(labels), bidirectional=encoder.num_directions == 2,
-        pooling=h.pooling, hidden_size=h.hidden_size, dropout=h.dropout, series=series,
+        input_size=encoder.output_size,
+        labels=list(labels),
+        bidirectional=encoder.num_directions == 2,
+        pooling=h.pooling,
+        hidden_size=h.hidden_size,
+        dropout=h.dropout,
+        series=series,
         batch_norm=h.get("batch_norm", False),
     )

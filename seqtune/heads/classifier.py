@@ -10,6 +10,7 @@ Pooling (``LabelledBatch`` is time-major and padded; ``lengths`` says where each
 Sums returned per step: ``loss``, ``correct`` and per class ``tp/i``, ``pred/i``, ``gold/i`` (scalar device
 tensors), so the loop's running means give accuracy and macro-F1 without a host sync per step.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -19,11 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqtune.data.batching import LabelledBatch
+from seqtune.heads.layers import output_layers
+from seqtune.heads.scores import macro_f1
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
-from seqtune.heads.layers import output_layers
 from seqtune.registry import HEADS
-from seqtune.heads.scores import macro_f1
 
 Pooling = Literal["last", "mean", "max", "concat"]
 
@@ -54,8 +55,16 @@ class Classifier(nn.Module):
     task = "classification"
     default_monitor = "acc"
 
-    def __init__(self, input_size: int, labels: list[str], bidirectional: bool, pooling: Pooling = "concat",
-                 hidden_size: int = 0, dropout: float = 0.1, batch_norm: bool = False):
+    def __init__(
+        self,
+        input_size: int,
+        labels: list[str],
+        bidirectional: bool,
+        pooling: Pooling = "concat",
+        hidden_size: int = 0,
+        dropout: float = 0.1,
+        batch_norm: bool = False,
+    ):
         super().__init__()
         self.labels, self.pooling, self.bidirectional = list(labels), pooling, bidirectional
         features = input_size * (3 if pooling == "concat" else 1)
@@ -92,6 +101,14 @@ class Classifier(nn.Module):
 
 
 @HEADS.register("classifier")
-def build_classifier(input_size: int, labels: list[str], bidirectional: bool, pooling: Pooling, hidden_size: int,
-                     dropout: float, batch_norm: bool = False, **_: object) -> Classifier:
+def build_classifier(
+    input_size: int,
+    labels: list[str],
+    bidirectional: bool,
+    pooling: Pooling,
+    hidden_size: int,
+    dropout: float,
+    batch_norm: bool = False,
+    **_: object,
+) -> Classifier:
     return Classifier(input_size, labels, bidirectional, pooling, hidden_size, dropout, batch_norm)

@@ -13,6 +13,7 @@ the shared output stack (dropout, optional hidden layer) to all H steps at once.
 Metrics (sums per value, so the loop's means are per forecast value): loss = mse, mse and mae on the
 normalised scale, mse_raw and mae_raw on the original scale (errors times the column's train std).
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,14 +32,27 @@ class Regressor(nn.Module):
     task = "regression"
     default_monitor = "mse"
 
-    def __init__(self, input_size: int, targets: list[str], horizon: int, target_index: int | None,
-                 channel_independent: bool, subtract_last: bool, segment_length: int, target_std: list[float],
-                 hidden_size: int = 0, dropout: float = 0.0):
+    def __init__(
+        self,
+        input_size: int,
+        targets: list[str],
+        horizon: int,
+        target_index: int | None,
+        channel_independent: bool,
+        subtract_last: bool,
+        segment_length: int,
+        target_std: list[float],
+        hidden_size: int = 0,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.labels = list(targets)  # the forecast columns, in output order (labels.json)
         self.horizon, self.target_index = horizon, target_index
-        self.channel_independent, self.subtract_last, self.segment_length = (channel_independent, subtract_last,
-                                                                             segment_length)
+        self.channel_independent, self.subtract_last, self.segment_length = (
+            channel_independent,
+            subtract_last,
+            segment_length,
+        )
         self.per_step = 1 if channel_independent else len(targets)  # values per series per step
         self.layers = output_layers(input_size, horizon * self.per_step, hidden_size, dropout)
         self.register_buffer("target_std", torch.tensor(target_std, dtype=torch.float32), persistent=False)
@@ -46,14 +60,17 @@ class Regressor(nn.Module):
     def predict(self, encoder: Encoder, x: torch.Tensor) -> torch.Tensor:
         """x (L, batch, features) -> forecast (H, batch, targets) on the normalised scale."""
         batch = x.size(1)
-        inputs, last = series_inputs(x, self.target_index, self.channel_independent, self.subtract_last,
-                                     self.segment_length)  # (steps, series, width), (1, series, per_step)
+        inputs, last = series_inputs(
+            x, self.target_index, self.channel_independent, self.subtract_last, self.segment_length
+        )  # (steps, series, width), (1, series, per_step)
         out, _ = encoder(inputs)  # (steps, series, output)
         pred = self.layers(encoder.summary(out)).float()  # (series, H * per_step)
         pred = pred.view(-1, self.horizon, self.per_step).transpose(0, 1) + last  # (H, series, per_step)
         return pred.reshape(self.horizon, batch, -1)  # (H, batch, targets)
 
-    def forward(self, encoder: Encoder, batch: tuple[torch.Tensor, torch.Tensor], state: State | None = None) -> StepOutput:
+    def forward(
+        self, encoder: Encoder, batch: tuple[torch.Tensor, torch.Tensor], state: State | None = None
+    ) -> StepOutput:
         x, y = batch  # (L, batch, features), (H, batch, targets)
         err = self.predict(encoder, x) - y  # (H, batch, targets)
         return StepOutput(err.pow(2).mean(), None, error_sums(err, self.target_std), err.numel())
@@ -63,11 +80,22 @@ class Regressor(nn.Module):
 
 
 @HEADS.register("regressor")
-def build_regressor(input_size: int, labels: list[str], hidden_size: int, dropout: float,
-                    series: SeriesFacts | None = None, **_: object) -> Regressor:
+def build_regressor(
+    input_size: int, labels: list[str], hidden_size: int, dropout: float, series: SeriesFacts | None = None, **_: object
+) -> Regressor:
     """``series``: the plain facts of the task's windows (saved in the checkpoint)."""
     if series is None:
         raise ValueError("head=regressor is built from the series' facts (horizon, targets, layout)")
     layout = series.layout
-    return Regressor(input_size, labels, series.horizon, series.target_index, layout.channel_independent,
-                     layout.subtract_last, layout.segment_length, series.target_std, hidden_size, dropout)
+    return Regressor(
+        input_size,
+        labels,
+        series.horizon,
+        series.target_index,
+        layout.channel_independent,
+        layout.subtract_last,
+        layout.segment_length,
+        series.target_std,
+        hidden_size,
+        dropout,
+    )

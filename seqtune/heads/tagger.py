@@ -5,6 +5,7 @@ Padding positions carry label ``IGNORE_INDEX`` and count nowhere.  During evalua
 entity counts by conlleval's rules (``ent_correct``, ``ent_pred``, ``ent_gold``), so validation reports
 entity precision/recall/F1; training steps skip that host-side decoding.
 """
+
 from __future__ import annotations
 
 import torch
@@ -12,11 +13,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqtune.data.batching import IGNORE_INDEX, LabelledBatch
+from seqtune.heads.layers import output_layers
+from seqtune.heads.scores import entity_counts, prf
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
-from seqtune.heads.layers import output_layers
 from seqtune.registry import HEADS
-from seqtune.heads.scores import entity_counts, prf
 
 
 class Tagger(nn.Module):
@@ -48,8 +49,11 @@ class Tagger(nn.Module):
         if not self.training:  # entity decoding happens on the host: evaluation only
             gold = self.tag_lists(batch.labels.clamp(min=0), batch.lengths)
             correct, n_pred, n_gold = entity_counts(gold, self.tag_lists(pred, batch.lengths))
-            sums.update(ent_correct=torch.tensor(float(correct)), ent_pred=torch.tensor(float(n_pred)),
-                        ent_gold=torch.tensor(float(n_gold)))
+            sums.update(
+                ent_correct=torch.tensor(float(correct)),
+                ent_pred=torch.tensor(float(n_pred)),
+                ent_gold=torch.tensor(float(n_gold)),
+            )
         return StepOutput(loss, None, sums, n)
 
     @torch.no_grad()

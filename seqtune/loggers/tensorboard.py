@@ -2,6 +2,7 @@
 
 Needs the ``tensorboard`` package: ``pip install "seqtune[tensorboard]"``.
 """
+
 from __future__ import annotations
 
 import math

@@ -13,6 +13,7 @@ Regularisers (``seqtune/models/regularizers.py``) are off by default, and then t
 ``torch.func.functional_call`` (parameters are never re-assigned); ``locked_dropout`` runs the stack layer by
 layer (the same parameters, through one-layer functional calls) to put a time-constant mask between layers.
 """
+
 from __future__ import annotations
 
 from typing import Literal, Union
@@ -61,8 +62,11 @@ class Encoder(nn.Module):
             self.input_projection = nn.Linear(num_features, embedding_size)  # replaces the token embedding
         rnn_class = _RNN_CLASSES[cell]
         self.rnn = rnn_class(
-            embedding_size, hidden_size, num_layers,
-            dropout=dropout if num_layers > 1 and locked_dropout == 0 else 0.0, bidirectional=bidirectional,
+            embedding_size,
+            hidden_size,
+            num_layers,
+            dropout=dropout if num_layers > 1 and locked_dropout == 0 else 0.0,
+            bidirectional=bidirectional,
         )
         self.dropout = nn.Dropout(dropout)
         if init_range > 0:
@@ -76,9 +80,15 @@ class Encoder(nn.Module):
         self._layer_shells: tuple[nn.RNNBase, ...] = ()
         if locked_dropout > 0:
             self._layer_shells = tuple(
-                rnn_class(embedding_size if k == 0 else self.output_size, hidden_size, 1,
-                          bidirectional=bidirectional, device="meta")
-                for k in range(num_layers))
+                rnn_class(
+                    embedding_size if k == 0 else self.output_size,
+                    hidden_size,
+                    1,
+                    bidirectional=bidirectional,
+                    device="meta",
+                )
+                for k in range(num_layers)
+            )
 
     @property
     def output_size(self) -> int:
@@ -98,8 +108,13 @@ class Encoder(nn.Module):
             return self.input_projection(inputs)
         return embedding_dropout(self.embedding, inputs, self.embedding_dropout, self.training)
 
-    def forward(self, inputs: torch.Tensor, state: State | None = None,
-                lengths: torch.Tensor | None = None, output_dropout: bool = True) -> tuple[torch.Tensor, State]:
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        state: State | None = None,
+        lengths: torch.Tensor | None = None,
+        output_dropout: bool = True,
+    ) -> tuple[torch.Tensor, State]:
         """``lengths`` (batch,) of a padded batch: a bidirectional encoder then reads each sequence backwards from
         its own last token, not from the padding, so an example's output does not depend on its batch.
 
@@ -126,8 +141,9 @@ class Encoder(nn.Module):
             out, state = self.rnn(emb, state)  # (time, batch, hidden * directions)
         return (self.dropout(out) if output_dropout else out), state
 
-    def _layer_by_layer(self, x: torch.Tensor, state: State | None,
-                        dropped: dict[str, torch.Tensor]) -> tuple[torch.Tensor, State]:
+    def _layer_by_layer(
+        self, x: torch.Tensor, state: State | None, dropped: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, State]:
         """The stack one layer at a time with a locked-dropout mask between layers (same parameters)."""
         d = self.num_directions
         h_out, c_out = [], []
@@ -141,8 +157,11 @@ class Encoder(nn.Module):
                     params[f"{kind}_l0{suffix}"] = dropped.get(name, getattr(self.rnn, name))
             layer_state = None
             if state is not None:
-                layer_state = tuple(s[k * d:(k + 1) * d] for s in state) if isinstance(state, tuple) \
-                    else state[k * d:(k + 1) * d]
+                layer_state = (
+                    tuple(s[k * d : (k + 1) * d] for s in state)
+                    if isinstance(state, tuple)
+                    else state[k * d : (k + 1) * d]
+                )
             x, s = functional_call(shell, params, (x, layer_state))  # (time, batch, hidden * directions)
             if isinstance(s, tuple):
                 h_out.append(s[0])
@@ -163,7 +182,7 @@ class Encoder(nn.Module):
         forward = out[last, batch, : self.hidden_size]  # (batch, hidden)
         if self.num_directions == 1:
             return forward
-        return torch.cat([forward, out[0, :, self.hidden_size:]], dim=-1)  # (batch, 2 * hidden)
+        return torch.cat([forward, out[0, :, self.hidden_size :]], dim=-1)  # (batch, 2 * hidden)
 
 
 _CPU_RNN_AUTOCAST: bool | None = None  # whether this CPU runs an RNN under bf16 autocast; probed once
@@ -201,11 +220,35 @@ def detach_state(state: State | None) -> State | None:
 
 
 def _builder(cell: CellKind):
-    def build(vocab_size: int, embedding_size: int, hidden_size: int, num_layers: int, dropout: float,
-              bidirectional: bool, init_range: float, input: InputKind = "tokens", num_features: int = 0,
-              embedding_dropout: float = 0.0, locked_dropout: float = 0.0, weight_drop: float = 0.0) -> Encoder:
-        return Encoder(cell, vocab_size, embedding_size, hidden_size, num_layers, dropout, bidirectional, init_range,
-                       input, num_features, embedding_dropout, locked_dropout, weight_drop)
+    def build(
+        vocab_size: int,
+        embedding_size: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        bidirectional: bool,
+        init_range: float,
+        input: InputKind = "tokens",
+        num_features: int = 0,
+        embedding_dropout: float = 0.0,
+        locked_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+    ) -> Encoder:
+        return Encoder(
+            cell,
+            vocab_size,
+            embedding_size,
+            hidden_size,
+            num_layers,
+            dropout,
+            bidirectional,
+            init_range,
+            input,
+            num_features,
+            embedding_dropout,
+            locked_dropout,
+            weight_drop,
+        )
 
     build.__doc__ = f"Embedding -> {cell.upper()} stack."
     return build
@@ -219,9 +262,16 @@ def build_encoder(model_cfg, vocab_size: int) -> Encoder:
     """Read the ``model`` config and call the registered builder with plain values."""
     m = model_cfg
     return MODELS.get(m.name, key="model.name")(
-        vocab_size=vocab_size, embedding_size=m.embedding_size, hidden_size=m.hidden_size,
-        num_layers=m.num_layers, dropout=m.dropout, bidirectional=m.bidirectional, init_range=m.init_range,
-        input=m.get("input", "tokens"), num_features=m.get("num_features", 0),
-        embedding_dropout=m.get("embedding_dropout", 0.0), locked_dropout=m.get("locked_dropout", 0.0),
+        vocab_size=vocab_size,
+        embedding_size=m.embedding_size,
+        hidden_size=m.hidden_size,
+        num_layers=m.num_layers,
+        dropout=m.dropout,
+        bidirectional=m.bidirectional,
+        init_range=m.init_range,
+        input=m.get("input", "tokens"),
+        num_features=m.get("num_features", 0),
+        embedding_dropout=m.get("embedding_dropout", 0.0),
+        locked_dropout=m.get("locked_dropout", 0.0),
         weight_drop=m.get("weight_drop", 0.0),
     )

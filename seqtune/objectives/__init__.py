@@ -7,6 +7,7 @@ columns and target std, see ``seqtune/data/pretraining.py``; saved in checkpoint
 ``DATA_KINDS`` says which data path each objective reads (``load_pretrain_data``): objectives differ in their
 data, and this table is the one place that says how.
 """
+
 from __future__ import annotations
 
 from torch import nn

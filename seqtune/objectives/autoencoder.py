@@ -6,6 +6,7 @@ that vector) and is teacher-forced during training.  Metrics: reconstruction los
 ``LabelledBatch``es (one line = one sequence, label unused; ``data_kind = "sentences"``).  The encoder is what
 transfers; the decoder stays behind.
 """
+
 from __future__ import annotations
 
 from torch import nn
@@ -25,8 +26,9 @@ class SequenceAutoencoder(nn.Module):
         self.decoder = build_decoder(encoder, encoder.cell, decoder_embedding_size, decoder_layers)
 
     def forward(self, encoder: Encoder, batch: LabelledBatch, state: State | None) -> StepOutput:
-        loss, sums, n = reconstruction_step(encoder, self.decoder, batch.tokens, batch.lengths, batch.tokens,
-                                            greedy=not self.training)
+        loss, sums, n = reconstruction_step(
+            encoder, self.decoder, batch.tokens, batch.lengths, batch.tokens, greedy=not self.training
+        )
         return StepOutput(loss, None, sums, n)
 
     def summarize(self, means: dict[str, float]) -> dict[str, float]:

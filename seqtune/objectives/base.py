@@ -5,6 +5,7 @@ the mean loss to back-propagate, the recurrent state to carry (or None), and *su
 tensors with the count they sum over.  The loop adds sums up on the device and reads them only at log
 intervals, so a step never waits for the GPU.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -9,6 +9,7 @@ with the loss, see ``fused_ce.py``) or ``adaptive`` (``adaptive.py``: an exact a
 large vocabularies).  Everything that scores the vocabulary goes through :meth:`CausalLM.scores`
 (generation, export) or :meth:`CausalLM.token_loss` (training, evaluation, a multitask auxiliary loss).
 """
+
 from __future__ import annotations
 
 import math
@@ -27,8 +28,15 @@ from seqtune.registry import OBJECTIVES
 class CausalLM(nn.Module):
     name = "clm"
 
-    def __init__(self, encoder: Encoder, tie_weights: bool, char_level: bool = False, fused_loss: bool = True,
-                 adaptive_cutoffs: list[int] | None = None, div_value: float = 4.0):
+    def __init__(
+        self,
+        encoder: Encoder,
+        tie_weights: bool,
+        char_level: bool = False,
+        fused_loss: bool = True,
+        adaptive_cutoffs: list[int] | None = None,
+        div_value: float = 4.0,
+    ):
         super().__init__()
         self.fused_loss = fused_loss  # decoder + cross-entropy in one chunked step (fused_ce.py); same maths
         self.char_level = char_level  # one token per character: report bits per character too
@@ -84,6 +92,11 @@ def build_clm(encoder: Encoder, cfg, tokenizer, info: dict | None = None) -> Cau
     cutoffs = None
     if o.get("softmax", "full") == "adaptive":  # the vocabulary is known only now, after the tokenizer was fitted
         cutoffs = check_cutoffs(list(o.get("cutoffs", [])), encoder.vocab_size)
-    return CausalLM(encoder, tie_weights=cfg.model.tie_weights, char_level=tokenizer.kind == "char",
-                    fused_loss=o.get("fused_loss", True), adaptive_cutoffs=cutoffs,
-                    div_value=float(o.get("div_value", 4.0)))
+    return CausalLM(
+        encoder,
+        tie_weights=cfg.model.tie_weights,
+        char_level=tokenizer.kind == "char",
+        fused_loss=o.get("fused_loss", True),
+        adaptive_cutoffs=cutoffs,
+        div_value=float(o.get("div_value", 4.0)),
+    )

@@ -17,6 +17,7 @@ targets)``, z-scored with train-split statistics (saved with the run).  The enco
 Metrics: MSE and MAE on the normalised scale (the ETT literature's convention; ``loss`` is the MSE) and on
 the original scale (``mse_raw``, ``mae_raw``: errors times the column's train std).
 """
+
 from __future__ import annotations
 
 import torch
@@ -30,12 +31,17 @@ from seqtune.registry import OBJECTIVES
 def error_sums(err: torch.Tensor, std: torch.Tensor) -> dict[str, torch.Tensor]:
     """err (..., targets) on the normalised scale, std (targets,) -> summed squared/absolute errors, both scales."""
     raw = err * std
-    return {"se": err.detach().pow(2).sum(), "ae": err.detach().abs().sum(),
-            "se_raw": raw.detach().pow(2).sum(), "ae_raw": raw.detach().abs().sum()}
+    return {
+        "se": err.detach().pow(2).sum(),
+        "ae": err.detach().abs().sum(),
+        "se_raw": raw.detach().pow(2).sum(),
+        "ae_raw": raw.detach().abs().sum(),
+    }
 
 
-def series_inputs(x: torch.Tensor, target_index: int | None, channel_independent: bool, subtract_last: bool,
-                  segment_length: int) -> tuple[torch.Tensor, torch.Tensor]:
+def series_inputs(
+    x: torch.Tensor, target_index: int | None, channel_independent: bool, subtract_last: bool, segment_length: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A window x (L, batch, features) -> (encoder input, the value added back to every forecast step).
 
     Shared by this objective and the regressor head (heads/regressor.py), so a fine-tuned encoder reads its
@@ -58,15 +64,30 @@ def series_inputs(x: torch.Tensor, target_index: int | None, channel_independent
 
 
 def summarize_errors(means: dict[str, float]) -> dict[str, float]:
-    return {"loss": means["se"], "mse": means["se"], "mae": means["ae"], "mse_raw": means["se_raw"],
-            "mae_raw": means["ae_raw"]}
+    return {
+        "loss": means["se"],
+        "mse": means["se"],
+        "mae": means["ae"],
+        "mse_raw": means["se_raw"],
+        "mae_raw": means["ae_raw"],
+    }
 
 
 class Forecast(nn.Module):
     name = "forecast"
 
-    def __init__(self, encoder: Encoder, horizon: int, num_targets: int, target_index: int | None, head: str,
-                 channel_independent: bool, subtract_last: bool, target_std: list[float], segment_length: int = 1):
+    def __init__(
+        self,
+        encoder: Encoder,
+        horizon: int,
+        num_targets: int,
+        target_index: int | None,
+        head: str,
+        channel_independent: bool,
+        subtract_last: bool,
+        target_std: list[float],
+        segment_length: int = 1,
+    ):
         super().__init__()
         self.segment_length = segment_length
         self.horizon, self.head_kind, self.target_index = horizon, head, target_index
@@ -78,8 +99,9 @@ class Forecast(nn.Module):
     def predict(self, encoder: Encoder, x: torch.Tensor) -> torch.Tensor:
         """x (L, batch, features) -> forecast (H, batch, targets) on the normalised scale."""
         batch = x.size(1)
-        x, last = series_inputs(x, self.target_index, self.channel_independent, self.subtract_last,
-                                self.segment_length)  # (L or L / w, series, w * f), (1, series, per_step)
+        x, last = series_inputs(
+            x, self.target_index, self.channel_independent, self.subtract_last, self.segment_length
+        )  # (L or L / w, series, w * f), (1, series, per_step)
         out, state = encoder(x)  # (L or L / w, series, output)
         if self.head_kind == "direct":
             summary = encoder.summary(out)  # (series, output)
@@ -108,5 +130,14 @@ def build_forecast(encoder: Encoder, cfg, tokenizer, info: dict | None = None) -
     if info is None:
         raise ValueError("objective=forecast is built from the data's facts (target_std, target_index, horizon)")
     o = cfg.objective
-    return Forecast(encoder, info["horizon"], len(info["target_std"]), info["target_index"], o.head,
-                    o.channel_independent, o.subtract_last, info["target_std"], o.segment_length)
+    return Forecast(
+        encoder,
+        info["horizon"],
+        len(info["target_std"]),
+        info["target_index"],
+        o.head,
+        o.channel_independent,
+        o.subtract_last,
+        info["target_std"],
+        o.segment_length,
+    )

@@ -6,6 +6,7 @@ bidirectional, ``model.input=numeric``) reads the masked window and a linear hea
 at every step.  Loss (MSE) and metrics count the masked steps only.  ``channel_independent`` masks and
 reconstructs each column as its own series.
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,8 +18,14 @@ from seqtune.objectives.forecast import error_sums, summarize_errors
 from seqtune.registry import OBJECTIVES
 
 
-def span_mask(length: int, batch: int, mask_rate: float, span_length: int, device: torch.device,
-              generator: torch.Generator | None = None) -> torch.Tensor:
+def span_mask(
+    length: int,
+    batch: int,
+    mask_rate: float,
+    span_length: int,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """(length, batch) bool: spans of ``span_length`` steps start at rate mask_rate / span_length.
 
     The masked share is about ``1 - (1 - mask_rate / span_length) ** span_length`` (0.34 for 0.4 and 5).
@@ -33,8 +40,15 @@ def span_mask(length: int, batch: int, mask_rate: float, span_length: int, devic
 class MaskedValues(nn.Module):
     name = "masked_values"
 
-    def __init__(self, encoder: Encoder, num_features: int, mask_rate: float, span_length: int,
-                 channel_independent: bool, feature_std: list[float]):
+    def __init__(
+        self,
+        encoder: Encoder,
+        num_features: int,
+        mask_rate: float,
+        span_length: int,
+        channel_independent: bool,
+        feature_std: list[float],
+    ):
         super().__init__()
         self.mask_rate, self.span_length, self.channel_independent = mask_rate, span_length, channel_independent
         self.head = nn.Linear(encoder.output_size, 1 if channel_independent else num_features)

@@ -5,6 +5,7 @@ reverse/sort/copy tasks of ``format: synthetic_pairs``).  The decoder (``decoder
 encoder's summary of the source.  Metrics: loss, teacher-forced token accuracy and, at evaluation, greedy token
 accuracy and exact match (the whole target, up to its <eos>, decoded right).
 """
+
 from __future__ import annotations
 
 from torch import nn
@@ -24,8 +25,9 @@ class Seq2Seq(nn.Module):
         self.decoder = build_decoder(encoder, encoder.cell, decoder_embedding_size, decoder_layers)
 
     def forward(self, encoder: Encoder, batch: PairBatch, state: State | None) -> StepOutput:
-        loss, sums, n = reconstruction_step(encoder, self.decoder, batch.source, batch.source_lengths, batch.target,
-                                            greedy=not self.training)
+        loss, sums, n = reconstruction_step(
+            encoder, self.decoder, batch.source, batch.source_lengths, batch.target, greedy=not self.training
+        )
         return StepOutput(loss, None, sums, n)
 
     def summarize(self, means: dict[str, float]) -> dict[str, float]:

@@ -23,6 +23,7 @@ before, so a run resumed with another number of processes can recompute its data
 replaced by a copy of the batch's first example with weight 0: the rank still runs forward/backward (DDP
 needs every rank in the gradient all-reduce) but adds nothing to the gradient or the metrics.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -119,9 +120,11 @@ def same_on_all_ranks(value: str, what: str) -> None:
 
     digests = _gather(hashlib.sha256(value.encode("utf-8")).hexdigest())
     if len(set(digests)) > 1:
-        raise DataError(f"the {what} differs between the data-parallel processes (rank digests {digests}); every "
-                        "process must read the same data with the same settings. Fit it once (e.g. run "
-                        "`seqtune pretrain` in one process first) or check that every node sees the same files.")
+        raise DataError(
+            f"the {what} differs between the data-parallel processes (rank digests {digests}); every "
+            "process must read the same data with the same settings. Fit it once (e.g. run "
+            "`seqtune pretrain` in one process first) or check that every node sees the same files."
+        )
 
 
 def is_main() -> bool:
@@ -157,8 +160,9 @@ def all_reduce_int(value: int) -> int:
     return int(t.item())
 
 
-def all_reduce_sums(sums: dict[str, torch.Tensor], count: int,
-                    device: torch.device) -> tuple[dict[str, torch.Tensor], int]:
+def all_reduce_sums(
+    sums: dict[str, torch.Tensor], count: int, device: torch.device
+) -> tuple[dict[str, torch.Tensor], int]:
     """Metric sums (device tensors, scalars or vectors) and their count, summed over ranks.
 
     A rank may lack a key (it saw only zero-weight batches), so the key set is agreed first.
@@ -169,8 +173,12 @@ def all_reduce_sums(sums: dict[str, torch.Tensor], count: int,
     for per_rank in _gather({k: tuple(v.shape) for k, v in sums.items()}):
         known.update(per_rank)
     keys, shapes = sorted(known), known
-    flat = [sums[k].detach().reshape(-1).to(device, torch.float64) if k in sums
-            else torch.zeros(int(torch.Size(shapes[k]).numel()), dtype=torch.float64, device=device) for k in keys]
+    flat = [
+        sums[k].detach().reshape(-1).to(device, torch.float64)
+        if k in sums
+        else torch.zeros(int(torch.Size(shapes[k]).numel()), dtype=torch.float64, device=device)
+        for k in keys
+    ]
     packed = torch.cat([*flat, torch.tensor([float(count)], dtype=torch.float64, device=device)])
     dist.all_reduce(packed)
     out, offset = {}, 0
@@ -186,7 +194,6 @@ def _gather(obj: Any) -> list[Any]:
     gathered: list[Any] = [None] * world_size()
     dist.all_gather_object(gathered, obj)
     return gathered
-
 
 
 # ------------------------------------------------------------------------------------------ the model
@@ -236,6 +243,7 @@ def slice_batch(batch: Any, start: int, stop: int) -> Any:
     """Examples ``start:stop`` of a batch: every batch kind here is time-major (``(time, batch, ...)``) with
     per-example vectors (lengths, class labels) of shape ``(batch,)``; slicing keeps the padded length, so
     each example is computed exactly as in the whole batch."""
+
     def cut(t: Any) -> Any:
         if not isinstance(t, torch.Tensor):
             return t
@@ -254,8 +262,9 @@ def shard_bounds(size: int, parts: int, index: int) -> tuple[int, int]:
     return start, start + base + (1 if index < extra else 0)
 
 
-def micro_batches(batch: Any, accumulate: int, rank_: int | None = None,
-                  world: int | None = None) -> list[tuple[Any, bool]]:
+def micro_batches(
+    batch: Any, accumulate: int, rank_: int | None = None, world: int | None = None
+) -> list[tuple[Any, bool]]:
     """This rank's ``accumulate`` micro-batches of a global batch, each with whether it counts (see the
     module docstring: an empty slice becomes a zero-weight copy of the first example)."""
     world = world_size() if world is None else world

@@ -4,6 +4,7 @@
 makes PyTorch choose deterministic kernels (``trainer.deterministic=true``), at some cost in speed on GPUs;
 ``seed_everything(seed)`` seeds python, numpy and torch.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,13 @@ def _git_commit(folder: Path) -> dict[str, object] | None:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5)
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
-                               capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return None

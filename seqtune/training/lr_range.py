@@ -10,6 +10,7 @@ Every optimizer group keeps its ratio to the top group (discriminative learning 
 rising value is what ``optimizer.lr`` would be.  The test stops early once the smoothed loss exceeds
 ``diverge`` times its minimum, or turns non-finite.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,10 @@ class Curve:
         the plot read.  Its window is a twentieth of the curve (at least 5 steps), shrinking at the ends."""
         half = max(2, len(self.losses) // 40)
         n = len(self.losses)
-        return [sum(self.losses[max(0, i - half):i + half + 1]) / (min(n, i + half + 1) - max(0, i - half))
-                for i in range(n)]
+        return [
+            sum(self.losses[max(0, i - half) : i + half + 1]) / (min(n, i + half + 1) - max(0, i - half))
+            for i in range(n)
+        ]
 
 
 @dataclass
@@ -62,8 +65,16 @@ def _batches(data: Any) -> Iterator[Any]:
         epoch += 1
 
 
-def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: Any, settings: Any,
-               start_lr: float, end_lr: float, steps: int, diverge: float = 4.0) -> Curve:
+def range_test(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: Any,
+    settings: Any,
+    start_lr: float,
+    end_lr: float,
+    steps: int,
+    diverge: float = 4.0,
+) -> Curve:
     """Train ``steps`` steps at lr = start_lr * (end_lr / start_lr) ** (i / (steps - 1)) (the top group's)."""
     top = optimizer.param_groups[-1]["lr"]
     ratios = [g["lr"] / top for g in optimizer.param_groups]

@@ -10,6 +10,7 @@ of the epoch and a resumed run restores it::
     stage_at(plan, epoch=2)                                          # Stage(first_epoch=2, epochs=1, frozen=2)
     factor = staged_factor(lambda step, total: stlr(step, total), plan, steps_per_epoch=10)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -66,12 +67,15 @@ def stage_at(stages: Sequence[Stage], epoch: int) -> Stage:
     return stages[-1]
 
 
-def staged_factor(base: Callable[[int, int], float], stages: Sequence[Stage],
-                  steps_per_epoch: int) -> Callable[[int], float]:
+def staged_factor(
+    base: Callable[[int, int], float], stages: Sequence[Stage], steps_per_epoch: int
+) -> Callable[[int], float]:
     """lr multiplier at a global step: ``base(step within its stage, the stage's steps)``; every stage is one
     whole cycle of the schedule."""
+
     def factor(step: int) -> float:
         stage = stage_at(stages, step // max(1, steps_per_epoch) + 1)
         start = (stage.first_epoch - 1) * steps_per_epoch
         return base(step - start, stage.epochs * steps_per_epoch)
+
     return factor

@@ -24,6 +24,7 @@ Usage in ``finetune.py``::
     stages = strategy.plan(len(groups), epochs, freeze_layers, stage_epochs)
     trainable = set_trainable(groups, stage_at(stages, epoch).frozen)
 """
+
 from __future__ import annotations
 
 import re
@@ -49,20 +50,42 @@ class Strategy:
     # (num_groups, epochs, freeze_layers, stage_epochs) -> the stages of the run (stages.py)
     plan: Callable[[int, int, int, int], list[Stage]]
     describe: str
-    auxiliary: bool = False  # the pretraining objective is rebuilt from the checkpoint and trained alongside (multitask)
+    auxiliary: bool = (
+        False  # the pretraining objective is rebuilt from the checkpoint and trained alongside (multitask)
+    )
 
 
-TRANSFERS.register("scratch")(Strategy(False, lambda n, e, k, s: single_stage(e, 0),
-                                       "random initialisation, everything trains"))
-TRANSFERS.register("full")(Strategy(True, lambda n, e, k, s: single_stage(e, 0), "pretrained encoder, everything trains"))
-TRANSFERS.register("frozen")(Strategy(True, lambda n, e, k, s: single_stage(e, n - 1),
-                                      "pretrained encoder frozen, the head trains"))
-TRANSFERS.register("partial")(Strategy(True, lambda n, e, k, s: single_stage(e, min(n - 1, 1 + k)),
-                                       "embedding and the bottom freeze_layers RNN layers frozen"))
-TRANSFERS.register("gradual")(Strategy(True, lambda n, e, k, s: gradual_stages(n, e, s), "the head alone, then one more RNN layer per stage, then "
-                                       "everything; each stage its own lr cycle"))
-TRANSFERS.register("multitask")(Strategy(True, lambda n, e, k, s: single_stage(e, 0), "pretrained encoder, everything "
-                                         "trains, plus lambda x the pretraining objective's loss", auxiliary=True))
+TRANSFERS.register("scratch")(
+    Strategy(False, lambda n, e, k, s: single_stage(e, 0), "random initialisation, everything trains")
+)
+TRANSFERS.register("full")(
+    Strategy(True, lambda n, e, k, s: single_stage(e, 0), "pretrained encoder, everything trains")
+)
+TRANSFERS.register("frozen")(
+    Strategy(True, lambda n, e, k, s: single_stage(e, n - 1), "pretrained encoder frozen, the head trains")
+)
+TRANSFERS.register("partial")(
+    Strategy(
+        True,
+        lambda n, e, k, s: single_stage(e, min(n - 1, 1 + k)),
+        "embedding and the bottom freeze_layers RNN layers frozen",
+    )
+)
+TRANSFERS.register("gradual")(
+    Strategy(
+        True,
+        lambda n, e, k, s: gradual_stages(n, e, s),
+        "the head alone, then one more RNN layer per stage, then everything; each stage its own lr cycle",
+    )
+)
+TRANSFERS.register("multitask")(
+    Strategy(
+        True,
+        lambda n, e, k, s: single_stage(e, 0),
+        "pretrained encoder, everything trains, plus lambda x the pretraining objective's loss",
+        auxiliary=True,
+    )
+)
 
 
 def layer_groups(model: nn.Module) -> ParamGroups:
@@ -120,7 +143,7 @@ class Unfreezing:
     def replay(self, resumed_epoch: int) -> None:
         """The stages before ``resumed_epoch`` (a function of the epoch), counted without touching the model."""
         for epoch in range(1, resumed_epoch):
-            self.trainable_by_epoch[epoch] = sum(p.numel() for _, ps in self.groups[self.frozen(epoch):] for p in ps)
+            self.trainable_by_epoch[epoch] = sum(p.numel() for _, ps in self.groups[self.frozen(epoch) :] for p in ps)
 
 
 def discriminative_lrs(num_groups: int, lr: float, factor: float) -> list[float]:
@@ -145,12 +168,16 @@ class LoadReport:
         def names(xs: list[str]) -> str:
             return ", ".join(xs) if xs else "none"
 
-        return (f"loaded from checkpoint ({len(self.loaded)} tensors): {names(self.loaded)}\n"
-                f"initialised fresh ({len(self.fresh)} tensors): {names(self.fresh)}\n"
-                f"in the checkpoint but not used ({len(self.unused)} tensors): {names(self.unused)}")
+        return (
+            f"loaded from checkpoint ({len(self.loaded)} tensors): {names(self.loaded)}\n"
+            f"initialised fresh ({len(self.fresh)} tensors): {names(self.fresh)}\n"
+            f"in the checkpoint but not used ({len(self.unused)} tensors): {names(self.unused)}"
+        )
 
 
-def load_matching(model: nn.Module, state: dict[str, torch.Tensor], prefixes: tuple[str, ...], source: str) -> LoadReport:
+def load_matching(
+    model: nn.Module, state: dict[str, torch.Tensor], prefixes: tuple[str, ...], source: str
+) -> LoadReport:
     """Copy the checkpoint tensors whose names start with ``prefixes`` into ``model``; a shape mismatch is an error.
 
     A missing tensor (the model has it, the checkpoint does not) stays as initialised and is reported fresh.
@@ -169,11 +196,14 @@ def load_matching(model: nn.Module, state: dict[str, torch.Tensor], prefixes: tu
         # A unidirectional checkpoint would load into the forward half of a bidirectional encoder (its reverse
         # weights left random) without any shape error on one layer: a changed direction is a mismatch too.
         def direction(names) -> str:
-            return "bidirectional" if any(n.startswith("encoder.") and "_reverse" in n for n in names) else "unidirectional"
+            return (
+                "bidirectional"
+                if any(n.startswith("encoder.") and "_reverse" in n for n in names)
+                else "unidirectional"
+            )
 
         if direction(state) != direction(own):
-            mismatched.append(f"direction: checkpoint {direction(state)}, model {direction(own)} "
-                              "(model.bidirectional)")
+            mismatched.append(f"direction: checkpoint {direction(state)}, model {direction(own)} (model.bidirectional)")
     if mismatched:
         raise CheckpointError(
             f"checkpoint {source} does not fit the model: " + "; ".join(mismatched) + ". The vocabulary, embedding "
@@ -211,6 +241,10 @@ def merged_model_config(checkpoint_model: dict, overrides: dict) -> dict:
     """The checkpoint's architecture with the user's ``model`` overrides on top (unknown keys are errors)."""
     unknown = sorted(set(overrides) - set(checkpoint_model))
     if unknown:
-        raise ConfigError([f"unknown config key model.{k}; the checkpoint's model has: {', '.join(checkpoint_model)}."
-                           for k in unknown])
+        raise ConfigError(
+            [
+                f"unknown config key model.{k}; the checkpoint's model has: {', '.join(checkpoint_model)}."
+                for k in unknown
+            ]
+        )
     return {**checkpoint_model, **overrides}

@@ -1,4 +1,5 @@
 """Helpers shared by the data tests (typed dataset configs without Hydra, the real-data location)."""
+
 from __future__ import annotations
 
 import os

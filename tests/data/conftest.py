@@ -1,4 +1,5 @@
 """Fixtures for the data tests: an isolated cache and data directory per test, a loopback HTTP server."""
+
 from __future__ import annotations
 
 import http.server

@@ -1,5 +1,6 @@
 """The few-labels recipe: label budgets with validation out of the budget, the <unk> share, the single-class guard,
 the vocabulary extension of ULMFiT's second stage, the one-file-per-class reader, lr-find and the ladder."""
+
 from __future__ import annotations
 
 import json
@@ -56,10 +57,25 @@ def test_a_collapsed_classifier_is_named_and_counted(tmp_path):
     # every text is the same, so any classifier predicts one class for all of them: the guard must say so
     rows = [("the same words every time", "pos" if i % 2 else "neg") for i in range(120)]
     data = _table(tmp_path / "same.csv", rows)
-    res = run_cli(["finetune", "dataset=table", f"dataset.train={data}", "transfer=scratch", "transfer.checkpoint=null",
-                   "+model=lstm", "model.hidden_size=16", "model.embedding_size=8", "model.num_layers=1",
-                   "trainer.max_epochs=2", "trainer.batch_size=16", "trainer.device=cpu", "trainer.progress=log",
-                   f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    res = run_cli(
+        [
+            "finetune",
+            "dataset=table",
+            f"dataset.train={data}",
+            "transfer=scratch",
+            "transfer.checkpoint=null",
+            "+model=lstm",
+            "model.hidden_size=16",
+            "model.embedding_size=8",
+            "model.num_layers=1",
+            "trainer.max_epochs=2",
+            "trainer.batch_size=16",
+            "trainer.device=cpu",
+            "trainer.progress=log",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["val/predicted_classes"] == 1 and summary["test/predicted_classes"] == 1
@@ -84,12 +100,19 @@ def unknown_words_task(tmp_path_factory) -> Path:
     return _table(folder / "task.csv", rows)
 
 
-def test_unk_share_is_reported_and_warned_and_extending_the_vocabulary_removes_it(pretrained_run, unknown_words_task,
-                                                                                 tmp_path):
-    common = ["dataset=table", f"dataset.train={unknown_words_task}", *FT_TINY[3:], "trainer.max_epochs=1",
-              "transfer=full"]
-    res = run_cli(["finetune", *common, f"transfer.checkpoint={pretrained_run}", f"hydra.run.dir={tmp_path / 'ft'}"],
-                  tmp_path)
+def test_unk_share_is_reported_and_warned_and_extending_the_vocabulary_removes_it(
+    pretrained_run, unknown_words_task, tmp_path
+):
+    common = [
+        "dataset=table",
+        f"dataset.train={unknown_words_task}",
+        *FT_TINY[3:],
+        "trainer.max_epochs=1",
+        "transfer=full",
+    ]
+    res = run_cli(
+        ["finetune", *common, f"transfer.checkpoint={pretrained_run}", f"hydra.run.dir={tmp_path / 'ft'}"], tmp_path
+    )
     assert res.returncode == 0, res.stderr
     summary = json.loads((tmp_path / "ft" / "summary.json").read_text())
     assert summary["data/unk_share/train"] == pytest.approx(0.75)  # 3 of the 4 words of every text
@@ -98,10 +121,23 @@ def test_unk_share_is_reported_and_warned_and_extending_the_vocabulary_removes_i
 
     # ULMFiT's second stage on the task's text, with its words added, then the same fine-tuning
     stage2 = tmp_path / "stage2"
-    res = run_cli(["pretrain", "dataset=table", f"dataset.train={unknown_words_task}", f"init_from={pretrained_run}",
-                   "init_vocab=extend", "trainer.max_epochs=1", "trainer.batch_size=4", "trainer.bptt=8",
-                   "trainer.eval_batch_size=2", "trainer.device=cpu", "trainer.progress=log", f"hydra.run.dir={stage2}"],
-                  tmp_path)
+    res = run_cli(
+        [
+            "pretrain",
+            "dataset=table",
+            f"dataset.train={unknown_words_task}",
+            f"init_from={pretrained_run}",
+            "init_vocab=extend",
+            "trainer.max_epochs=1",
+            "trainer.batch_size=4",
+            "trainer.bptt=8",
+            "trainer.eval_batch_size=2",
+            "trainer.device=cpu",
+            "trainer.progress=log",
+            f"hydra.run.dir={stage2}",
+        ],
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     assert "init_vocab=extend: 6 tokens of the train split added" in res.stdout
     base = torch.load(pretrained_run / "checkpoints" / "best.pt", weights_only=True)
@@ -122,7 +158,7 @@ def test_grow_vocab_rows_start_at_the_mean_pretrained_row(pretrained_run):
     state = torch.load(pretrained_run / "checkpoints" / "best.pt", weights_only=True)["model"]
     emb = state["encoder.embedding.weight"]
     grown = grow_vocab_rows(state, emb.shape[0], emb.shape[0] + 3)
-    assert torch.allclose(grown["encoder.embedding.weight"][-1], emb[len(SPECIAL_TOKENS):].mean(0))
+    assert torch.allclose(grown["encoder.embedding.weight"][-1], emb[len(SPECIAL_TOKENS) :].mean(0))
     assert grown["objective.decoder.weight"].shape[0] == emb.shape[0] + 3
 
 
@@ -133,8 +169,15 @@ def test_class_files_reads_one_file_per_class(tmp_path):
 
     from seqtune.data.labelled import class_files_splits
 
-    ds = OmegaConf.create({"classes": {"pos": "pos.txt", "neg": "neg.txt"}, "test_classes": None,
-                           "folder": str(tmp_path), "encoding": "utf-8", "download": False})
+    ds = OmegaConf.create(
+        {
+            "classes": {"pos": "pos.txt", "neg": "neg.txt"},
+            "test_classes": None,
+            "folder": str(tmp_path),
+            "encoding": "utf-8",
+            "download": False,
+        }
+    )
     raw = class_files_splits(ds)
     assert raw.train.inputs == ["good film", "great plot", "lovely", "bad film", "boring"]
     assert raw.train.labels == ["pos"] * 3 + ["neg"] * 2 and raw.label_order == ["pos", "neg"]
@@ -151,8 +194,10 @@ def _curve(lrs: list[float], losses: list[float]) -> Curve:
 def test_suggest_picks_the_steepest_fall_before_the_minimum():
     lrs = [10 ** (-6 + 6 * i / 99) for i in range(100)]
     # flat, then a fall that is steepest at 1e-3 (a logistic in log10 lr), a minimum near 0.1, then divergence
-    losses = [2.0 - 1.5 / (1 + math.exp(-4 * (math.log10(lr) + 3))) + (8 * (math.log10(lr) + 1) ** 2 if lr > 0.1 else 0)
-              for lr in lrs]
+    losses = [
+        2.0 - 1.5 / (1 + math.exp(-4 * (math.log10(lr) + 3))) + (8 * (math.log10(lr) + 1) ** 2 if lr > 0.1 else 0)
+        for lr in lrs
+    ]
     pick = suggest(_curve(lrs, losses))
     assert 5e-4 < pick.lr < 2e-3 and 0.03 < pick.minimum < 0.3
 
@@ -160,10 +205,19 @@ def test_suggest_picks_the_steepest_fall_before_the_minimum():
 def test_lr_find_suggests_a_rate_that_trains_better_than_far_smaller_or_larger_ones(tmp_path):
     """On the built-in corpus with plain SGD the good band is known by trying: the suggestion must beat a
     learning rate 100x smaller (too slow) and one 30x larger (unstable)."""
-    base = [*TINY, "optimizer=sgd", "optimizer.clip_grad_norm=0", "optimizer.schedule.name=constant",
-            "model.dropout=0"]
-    res = run_cli(["lr-find", "pretrain", *base, "lr_find.steps=120", "lr_find.start_lr=1e-4", "lr_find.end_lr=1000",
-                   f"lr_find.out={tmp_path / 'lrf'}"], tmp_path)
+    base = [*TINY, "optimizer=sgd", "optimizer.clip_grad_norm=0", "optimizer.schedule.name=constant", "model.dropout=0"]
+    res = run_cli(
+        [
+            "lr-find",
+            "pretrain",
+            *base,
+            "lr_find.steps=120",
+            "lr_find.start_lr=1e-4",
+            "lr_find.end_lr=1000",
+            f"lr_find.out={tmp_path / 'lrf'}",
+        ],
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     summary = json.loads((tmp_path / "lrf" / "summary.json").read_text())
     lr = summary["suggested_lr"]
@@ -173,8 +227,18 @@ def test_lr_find_suggests_a_rate_that_trains_better_than_far_smaller_or_larger_o
 
     def final_loss(rate: float, name: str) -> float:
         run = tmp_path / name
-        out = run_cli(["pretrain", *base, f"optimizer.lr={rate}", "trainer.max_epochs=1", "trainer.max_steps=60",
-                       "trainer.eval_interval=60", f"hydra.run.dir={run}"], tmp_path)
+        out = run_cli(
+            [
+                "pretrain",
+                *base,
+                f"optimizer.lr={rate}",
+                "trainer.max_epochs=1",
+                "trainer.max_steps=60",
+                "trainer.eval_interval=60",
+                f"hydra.run.dir={run}",
+            ],
+            tmp_path,
+        )
         assert out.returncode in (0, 2), out.stderr  # 2: a diverged run stops with a non-finite loss
         summary_path = run / "summary.json"
         return json.loads(summary_path.read_text())["val/loss"] if summary_path.exists() else math.inf
@@ -196,9 +260,17 @@ def test_lr_find_errors_are_clear(tmp_path):
 
 def test_ladder_runs_every_budget_strategy_and_seed_and_compares_with_scratch(pretrained_run, tmp_path):
     out = tmp_path / "ladder"
-    args = ["ladder", f"transfer.checkpoint={pretrained_run}", *FT_TINY[3:], "trainer.max_epochs=1",
-            "trainer.min_steps=1", "ladder.budgets=[40,all]", "ladder.strategies=[scratch,full]",
-            "ladder.seeds=[1,2]", f"ladder.out={out}"]
+    args = [
+        "ladder",
+        f"transfer.checkpoint={pretrained_run}",
+        *FT_TINY[3:],
+        "trainer.max_epochs=1",
+        "trainer.min_steps=1",
+        "ladder.budgets=[40,all]",
+        "ladder.strategies=[scratch,full]",
+        "ladder.seeds=[1,2]",
+        f"ladder.out={out}",
+    ]
     res = run_cli(args, tmp_path, timeout=600)
     assert res.returncode == 0, res.stderr
     runs = sorted(p.name for p in (out / "runs").iterdir())

@@ -1,4 +1,5 @@
 """`seqtune finetune`, `evaluate`, `predict`, `generate` and `pretrain init_from=` through the real CLI."""
+
 from __future__ import annotations
 
 import json
@@ -9,17 +10,26 @@ import pytest
 import torch
 
 from seqtune.commands import finetune
-from seqtune.errors import CheckpointError
-
 from seqtune.data.splits import finish_splits
+from seqtune.errors import CheckpointError
 from seqtune.registry import DATASETS
 from tests.conftest import TINY, compose_config, read_jsonl, run_cli
 from tests.finetune.conftest import FT_TINY
 
 EXPECTED_FILES = {
-    ".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "finetune.log", "config.yaml",
-    "metrics.jsonl", "summary.json", "tokenizer.json", "labels.json", "test_predictions.jsonl",
-    "checkpoints/best.pt", "checkpoints/last.pt", "environment.json",
+    ".hydra/config.yaml",
+    ".hydra/hydra.yaml",
+    ".hydra/overrides.yaml",
+    "finetune.log",
+    "config.yaml",
+    "metrics.jsonl",
+    "summary.json",
+    "tokenizer.json",
+    "labels.json",
+    "test_predictions.jsonl",
+    "checkpoints/best.pt",
+    "checkpoints/last.pt",
+    "environment.json",
 }
 
 
@@ -96,21 +106,50 @@ def test_no_checkpoint_and_mismatched_checkpoint_are_named_errors(pretrained_run
 
 
 def test_tagger_on_a_bidirectional_encoder_from_scratch(tmp_path):
-    words = [("John", "B-PER"), ("Smith", "I-PER"), ("visited", "O"), ("Paris", "B-LOC"), ("and", "O"),
-             ("Berlin", "B-LOC"), ("with", "O"), ("Acme", "B-ORG"), ("Corp", "I-ORG"), (".", "O")]
+    words = [
+        ("John", "B-PER"),
+        ("Smith", "I-PER"),
+        ("visited", "O"),
+        ("Paris", "B-LOC"),
+        ("and", "O"),
+        ("Berlin", "B-LOC"),
+        ("with", "O"),
+        ("Acme", "B-ORG"),
+        ("Corp", "I-ORG"),
+        (".", "O"),
+    ]
     lines = []
     for i in range(60):
-        sentence = words[i % 4:] + words[: i % 4]
+        sentence = words[i % 4 :] + words[: i % 4]
         lines += [f"{w} {t}" for w, t in sentence] + [""]
     for split in ("train", "valid", "test"):
         (tmp_path / f"{split}.txt").write_text("\n".join(lines) + "\n")
-    cfg = compose_config("finetune", [
-        "dataset=conll", f"dataset.train={tmp_path / 'train.txt'}", f"dataset.valid={tmp_path / 'valid.txt'}",
-        f"dataset.test={tmp_path / 'test.txt'}", "head=tagger", "transfer=scratch", "transfer.checkpoint=null",
-        "+model=lstm", "model.bidirectional=true", "model.hidden_size=16", "model.embedding_size=8",
-        "model.num_layers=1", "optimizer=adamw", "optimizer.lr=0.05", "optimizer.schedule.warmup_steps=0",
-        "trainer.max_epochs=8", "trainer.patience=1", "trainer.monitor=f1", "trainer.batch_size=8", "trainer.device=cpu",
-        "trainer.progress=quiet"])
+    cfg = compose_config(
+        "finetune",
+        [
+            "dataset=conll",
+            f"dataset.train={tmp_path / 'train.txt'}",
+            f"dataset.valid={tmp_path / 'valid.txt'}",
+            f"dataset.test={tmp_path / 'test.txt'}",
+            "head=tagger",
+            "transfer=scratch",
+            "transfer.checkpoint=null",
+            "+model=lstm",
+            "model.bidirectional=true",
+            "model.hidden_size=16",
+            "model.embedding_size=8",
+            "model.num_layers=1",
+            "optimizer=adamw",
+            "optimizer.lr=0.05",
+            "optimizer.schedule.warmup_steps=0",
+            "trainer.max_epochs=8",
+            "trainer.patience=1",
+            "trainer.monitor=f1",
+            "trainer.batch_size=8",
+            "trainer.device=cpu",
+            "trainer.progress=quiet",
+        ],
+    )
     finetune.run(cfg, tmp_path / "run")
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["test/f1"] > 0.9 and 0 <= summary["test/precision"] <= 1 and 0 <= summary["test/recall"] <= 1
@@ -120,16 +159,29 @@ def test_tagger_on_a_bidirectional_encoder_from_scratch(tmp_path):
 
 
 def test_generate_and_continued_pretraining(pretrained_run, tmp_path):
-    res = run_cli(["generate", f"checkpoint={pretrained_run}", "prompt=the cook", "length=8", "temperature=0",
-                   "num_samples=2"], tmp_path)
+    res = run_cli(
+        ["generate", f"checkpoint={pretrained_run}", "prompt=the cook", "length=8", "temperature=0", "num_samples=2"],
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     first, second = res.stdout.split("--- sample 2 ---\n")
     first = first.removeprefix("--- sample 1 ---\n")
     assert first == second and first.startswith("the cook") and len(first.split()) >= 4  # greedy: deterministic
     shrink = [o for o in TINY if not o.startswith("dataset.")]
-    res = run_cli(["pretrain", *shrink, "dataset=synthetic_topics", "dataset.train_docs=100", "dataset.valid_docs=20",
-                   "dataset.test_docs=20", f"init_from={pretrained_run}", "trainer.max_epochs=1",
-                   f"hydra.run.dir={tmp_path}/stage2"], tmp_path)
+    res = run_cli(
+        [
+            "pretrain",
+            *shrink,
+            "dataset=synthetic_topics",
+            "dataset.train_docs=100",
+            "dataset.valid_docs=20",
+            "dataset.test_docs=20",
+            f"init_from={pretrained_run}",
+            "trainer.max_epochs=1",
+            f"hydra.run.dir={tmp_path}/stage2",
+        ],
+        tmp_path,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     assert "architecture and tokenizer from it" in res.stdout and "initialised fresh (0 tensors)" in res.stdout
     stage2 = torch.load(tmp_path / "stage2" / "checkpoints" / "best.pt", weights_only=True)
@@ -141,8 +193,10 @@ def test_evaluate_sweep_records_each_job_and_prints_the_table(finetuned_run, tmp
     run_dir, _ = finetuned_run
     summary = json.loads((run_dir / "summary.json").read_text())
     sweep = tmp_path / "sweep"
-    res = run_cli(["evaluate", "-m", f"checkpoint={run_dir},{tmp_path / 'missing'}", "split=test",
-                   f"hydra.sweep.dir={sweep}"], tmp_path)
+    res = run_cli(
+        ["evaluate", "-m", f"checkpoint={run_dir},{tmp_path / 'missing'}", "split=test", f"hydra.sweep.dir={sweep}"],
+        tmp_path,
+    )
     assert res.returncode == 1, res.stdout + res.stderr  # one job failed: the sweep says so
     ok, failed = sweep / "0", sweep / "1"
     assert json.loads((ok / "summary.json").read_text())["loss"] == pytest.approx(summary["test/loss"], abs=1e-6)

@@ -1,4 +1,5 @@
 """Fine-tuning plans in stages (seqtune/training/stages.py): which groups train when, and the lr per step."""
+
 from __future__ import annotations
 
 import math
@@ -6,8 +7,15 @@ import math
 import pytest
 
 from seqtune.training.optim import slanted_triangular_factor
-from seqtune.training.stages import (Stage, auto_stage_epochs, gradual_frozen, gradual_stages, stage_at, staged_factor,
-                                     total_epochs)
+from seqtune.training.stages import (
+    Stage,
+    auto_stage_epochs,
+    gradual_frozen,
+    gradual_stages,
+    stage_at,
+    staged_factor,
+    total_epochs,
+)
 
 
 def test_gradual_frozen_unfreezes_the_head_then_one_layer_per_stage_then_everything():

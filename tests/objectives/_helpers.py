@@ -1,4 +1,5 @@
 """Tiny generated data and a few-step trainer for the objective tests."""
+
 from __future__ import annotations
 
 from typing import Any, Callable

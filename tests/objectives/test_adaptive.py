@@ -1,5 +1,6 @@
 """objective.softmax=adaptive: exact, normalised log-probabilities; the same distribution in training, evaluation,
 generation and export (ONNX included); clear errors for settings that cannot work."""
+
 from __future__ import annotations
 
 import json
@@ -75,9 +76,17 @@ def test_multitask_auxiliary_loss_skips_padding_with_adaptive_softmax():
 
 
 def test_bad_settings_are_clear_errors():
-    cfg = compose_config("pretrain", ["objective.softmax=adaptive", "objective.cutoffs=[50,20]",
-                                      "objective.div_value=0.5", "model.tie_weights=true", "model.embedding_size=64",
-                                      "model.hidden_size=64"])
+    cfg = compose_config(
+        "pretrain",
+        [
+            "objective.softmax=adaptive",
+            "objective.cutoffs=[50,20]",
+            "objective.div_value=0.5",
+            "model.tie_weights=true",
+            "model.embedding_size=64",
+            "model.hidden_size=64",
+        ],
+    )
     from seqtune.config.schema import validate
 
     with pytest.raises(ConfigError) as err:
@@ -89,16 +98,20 @@ def test_bad_settings_are_clear_errors():
     cfg = compose_config("pretrain", ["objective.softmax=sampled"])
     with pytest.raises(ConfigError, match="objective.softmax='sampled' is not one of full, adaptive"):
         validate(cfg)
-    with pytest.raises(ConfigError, match=r"objective.cutoffs=\[10, 200\] must be strictly increasing token ranks "
-                                          r"between 1 and the vocabulary size minus one \(99\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"objective.cutoffs=\[10, 200\] must be strictly increasing token ranks "
+        r"between 1 and the vocabulary size minus one \(99\)",
+    ):
         check_cutoffs([10, 200], 100)
 
 
 def test_pretrain_generate_and_onnx_export_with_adaptive_softmax(tmp_path):
     pytest.importorskip("onnxruntime", reason="the 'export' extra is not installed")
     run = tmp_path / "run"
-    res = run_cli(["pretrain", *TINY, "objective.softmax=adaptive", "objective.cutoffs=[12,30]",
-                   f"hydra.run.dir={run}"], tmp_path)
+    res = run_cli(
+        ["pretrain", *TINY, "objective.softmax=adaptive", "objective.cutoffs=[12,30]", f"hydra.run.dir={run}"], tmp_path
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     train = [r["train/loss"] for r in read_jsonl(run / "metrics.jsonl") if "train/loss" in r]
     assert sum(train[-2:]) / 2 < sum(train[:2]) / 2 - 0.3, train
@@ -122,8 +135,19 @@ def test_pretrain_generate_and_onnx_export_with_adaptive_softmax(tmp_path):
 
 
 def test_vocabulary_smaller_than_the_cutoffs_fails_before_training(tmp_path):
-    res = run_cli(["pretrain", *TINY, "objective.softmax=adaptive", "objective.cutoffs=[12,100000]",
-                   f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    res = run_cli(
+        [
+            "pretrain",
+            *TINY,
+            "objective.softmax=adaptive",
+            "objective.cutoffs=[12,100000]",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        tmp_path,
+    )
     assert res.returncode == 2
-    assert "objective.cutoffs=[12, 100000] must be strictly increasing token ranks between 1 and the vocabulary size" \
-        in res.stderr and "Traceback" not in res.stderr
+    assert (
+        "objective.cutoffs=[12, 100000] must be strictly increasing token ranks between 1 and the vocabulary size"
+        in res.stderr
+        and "Traceback" not in res.stderr
+    )
