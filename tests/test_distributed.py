@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from seqtune.training import checkpoint, distributed
 from seqtune.data.batching import BucketBatches, LMStream
 from seqtune.data.records import Example
-from seqtune.config.schema import validate
+from seqtune.training.validation import validate_pretrain as validate
 from seqtune.errors import ConfigError
 from tests.conftest import TINY, compose_config, read_jsonl, run_cli
 from tests.test_pretrain import EXPECTED_FILES

@@ -21,12 +21,13 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from seqtune.config.schema import model_problems, to_plain, validate_finetune
+from seqtune.config.rules import model_problems
+from seqtune.config.schema import to_plain
 from seqtune.data.finetuning import TaskData, load_task_data
 from seqtune.data.records import SeriesLayout
 from seqtune.data.tokenizers import Tokenizer, tokenizer_from_dict
 from seqtune.errors import ConfigError
-from seqtune.heads import build_head
+from seqtune.heads import build_head, head_spec
 from seqtune.heads.multitask import build_multitask
 from seqtune.models.encoder import build_encoder
 from seqtune.objectives.base import TaskModel
@@ -38,6 +39,7 @@ from seqtune.training.optim import build_optimizer, build_schedule
 from seqtune.training.run import (RunSetup, best_and_test, count_parameters, finish_run, loop_settings, make_display,
                                   parallel_note, skipped, start_run, train_and_test)
 from seqtune.training.rundir import resolve_checkpoint
+from seqtune.training.validation import validate_finetune
 from seqtune.training.transfer import (Strategy, Unfreezing, discriminative_param_groups, layer_groups, load_matching,
                                        merged_model_config)
 
@@ -171,7 +173,7 @@ def _task_data(cfg: DictConfig, setup: RunSetup, pre: Pretrained) -> TaskData:
     """The task's batches and labels (labels.json, and tokenizer.json or data.json, written); a series must fit
     the encoder's input width."""
     t, run = cfg.trainer, setup.run
-    reads = "series" if cfg.head.name == "regressor" else "text"
+    reads = head_spec(cfg.head.name).reads
     layout = series_layout(cfg.head, pre.source[Key.CONFIG].get("objective") if pre.source else None) \
         if reads == "series" else LAYOUT_DEFAULTS
     data = load_task_data(cfg.dataset, reads, (t.batch_size, t.eval_batch_size), t.seed, setup.device,

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from seqtune.config.schema import to_plain, validate
+from seqtune.config.schema import to_plain
 from seqtune.data.pretraining import PretrainData, load_pretrain_data
 from seqtune.data.tokenizers import tokenizer_from_dict
 from seqtune.objectives import build_model, data_kind
@@ -26,6 +26,7 @@ from seqtune.training.run import (RunSetup, best_and_test, count_parameters, fin
                                   parallel_note, skipped, start_run, train_and_test)
 from seqtune.training.runtime import cpu_has_native_bf16
 from seqtune.training.transfer import load_matching
+from seqtune.training.validation import validate_pretrain
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
@@ -34,7 +35,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     if resumed is not None:
         _take_architecture(cfg, resumed)
     init = _init_source(cfg) if resumed is None else None  # init_from: its architecture replaces cfg.model
-    validate(cfg)
+    validate_pretrain(cfg)
     t = cfg.trainer
     setup = start_run(t, run_dir, first_launch=not cfg.resume)
     setup.run.write_text(setup.run.config, OmegaConf.to_yaml(cfg, resolve=True))

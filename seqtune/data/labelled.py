@@ -23,7 +23,7 @@ from pathlib import Path
 from seqtune.data.catalog import dataset_file, read_split
 from seqtune.data.encoding import check_tagging_tokenizer, encode_input, lines_for_fitting
 from seqtune.data.formats import read_table, read_text, read_trec
-from seqtune.data.records import Example, LabelledData, RawLabelled, RawSplit, RawSplits, Task
+from seqtune.data.records import Example, LabelledData, RawLabelled, RawSplit, RawSplits, Task, dataset_format
 from seqtune.data.splits import finish_splits
 from seqtune.data.synthetic import generate_sentences
 from seqtune.data.tokenizers import EOS_ID, Tokenizer, fit_tokenizer, settings_from_config
@@ -108,7 +108,7 @@ def encode_split(name: str, split: RawSplit, tokenizer: Tokenizer, task: Task, i
 
 
 # -------------------------------------------------------------------------------------------- formats
-@DATASETS.register("table")
+@dataset_format("table", holds="labelled")
 def table_splits(ds) -> RawLabelled:
     def reader(path: Path) -> tuple[list[str], list[str]]:
         texts, labels = read_table(path, text_columns=list(ds.text_columns), label_column=ds.label_column,
@@ -124,7 +124,7 @@ def table_splits(ds) -> RawLabelled:
     return RawLabelled("classification", splits["train"], splits["valid"], splits["test"], label_order=order)
 
 
-@DATASETS.register("trec")
+@dataset_format("trec", holds="labelled")
 def trec_splits(ds) -> RawLabelled:
     def reader(path: Path) -> tuple[list[str], list[str]]:
         return read_trec(path, encoding=ds.encoding, fine=ds.fine)
@@ -134,7 +134,7 @@ def trec_splits(ds) -> RawLabelled:
                        notes=[f"TREC-{50 if ds.fine else 6} labels"])
 
 
-@DATASETS.register("synthetic_topics")
+@dataset_format("synthetic_topics", holds="labelled")
 def synthetic_topic_splits(ds) -> RawLabelled:
     """Documents of 1..max_sentences sentences of one topic from the built-in grammar; label = topic."""
 
@@ -160,7 +160,7 @@ def synthetic_topic_splits(ds) -> RawLabelled:
                        split(ds.test_docs, s + 2), notes=[f"built-in topic documents, seed {ds.seed}"])
 
 
-@DATASETS.register("imdb")
+@dataset_format("imdb", holds="labelled")
 def imdb_splits(ds) -> RawLabelled:
     """The official aclImdb layout: <split>/{pos,neg}/*.txt, and train/unsup/*.txt for language modelling."""
     from hydra.utils import to_absolute_path

@@ -27,7 +27,7 @@ import torch
 from seqtune.data.batching import BucketBatches
 from seqtune.data.catalog import dataset_file
 from seqtune.data.formats import read_table
-from seqtune.data.records import Pair, RawPairs
+from seqtune.data.records import Pair, RawPairs, dataset_format
 from seqtune.data.tokenizers import EOS_ID, PAD_ID, UNK_ID, Tokenizer, fit_tokenizer, settings_from_config
 from seqtune.errors import DataError
 from seqtune.registry import DATASETS
@@ -90,7 +90,7 @@ def generate_pairs(task: str, n: int, num_symbols: int, min_length: int, max_len
     return out
 
 
-@DATASETS.register("synthetic_pairs")
+@dataset_format("synthetic_pairs", holds="pairs")
 def synthetic_pairs(ds) -> RawPairs:
     if not 1 <= ds.min_length <= ds.max_length:
         raise DataError(f"dataset.min_length={ds.min_length} and dataset.max_length={ds.max_length} need "
@@ -101,7 +101,7 @@ def synthetic_pairs(ds) -> RawPairs:
                      f"seed {ds.seed}"])
 
 
-@DATASETS.register("pairs")
+@dataset_format("pairs", holds="pairs")
 def table_pairs(ds) -> RawPairs:
     def read(name: str) -> list[tuple[str, str]]:
         path = dataset_file(ds, ds[name], f"dataset.{name}")

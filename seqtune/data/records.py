@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from seqtune.data.tokenizers import Tokenizer
+from seqtune.registry import DATASETS
 
 Task = Literal["classification", "tagging"]
 
@@ -142,3 +143,32 @@ class SeriesFacts:
         return {"num_features": self.width, "num_columns": self.num_columns, "target_index": self.target_index,
                 "target_std": self.target_std, "horizon": self.horizon, "lookback": self.lookback,
                 "timeseries": self.timeseries}
+
+
+# ------------------------------------------------------------------------------------------- formats
+Holds = Literal["text", "labelled", "tagged", "pairs", "series"]
+
+
+@dataclass(frozen=True)
+class DatasetFormat:
+    """A registered dataset format: its reader (dataset config -> a raw record) and what it holds."""
+
+    read: Callable[[Any], Any]
+    holds: Holds
+
+    def __call__(self, ds: Any) -> Any:
+        return self.read(ds)
+
+
+def dataset_format(name: str, holds: Holds) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
+    """Register a reader as dataset format ``name`` (``dataset.format``); ``holds``: what it returns."""
+    def register(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        DATASETS.register(name)(DatasetFormat(read, holds))
+        return read
+
+    return register
+
+
+def dataset_holds(fmt: str | None) -> Holds | None:
+    """What dataset format ``fmt`` holds (None for a name no reader registered)."""
+    return DATASETS.get(fmt).holds if fmt in DATASETS else None

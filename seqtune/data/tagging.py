@@ -11,11 +11,11 @@ from pathlib import Path
 
 from seqtune.data.catalog import read_split
 from seqtune.data.formats import read_conll
-from seqtune.data.records import RawLabelled, RawSplit
+from seqtune.data.records import RawLabelled, RawSplit, dataset_format
 from seqtune.registry import DATASETS
 
 
-@DATASETS.register("conll")
+@dataset_format("conll", holds="tagged")
 def conll_splits(ds) -> RawLabelled:
     def reader(path: Path) -> tuple[list[list[str]], list[list[str]]]:
         return read_conll(path, token_column=ds.token_column, tag_column=ds.tag_column, encoding=ds.encoding,

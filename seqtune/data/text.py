@@ -20,7 +20,7 @@ import torch
 from seqtune.data.cache import cached_tokenizer, encode_cached
 from seqtune.data.catalog import dataset_file
 from seqtune.data.formats import read_text
-from seqtune.data.records import RawLabelled, RawSplits, TextSource
+from seqtune.data.records import RawLabelled, RawSplits, TextSource, dataset_format
 from seqtune.data.splits import carve, lm_splits
 from seqtune.data.synthetic import generate_sentences
 from seqtune.data.tokenizers import Tokenizer, fit_tokenizer, settings_from_config
@@ -37,7 +37,7 @@ class LMCorpus:
     notes: list[str]
 
 
-@DATASETS.register("synthetic")
+@dataset_format("synthetic", holds="text")
 def synthetic_splits(ds) -> RawSplits:
     def text(n: int, seed: int) -> str:
         return "\n".join(s.text for s in generate_sentences(n, seed)) + "\n"
@@ -51,7 +51,7 @@ def synthetic_splits(ds) -> RawSplits:
     )
 
 
-@DATASETS.register("text")
+@dataset_format("text", holds="text")
 def text_splits(ds) -> RawSplits:
     train_path = dataset_file(ds, ds.train, "dataset.train")
     if ds.valid is not None and ds.test is not None:  # every split is a file: stream them

@@ -22,7 +22,7 @@ import torch
 
 from seqtune.data.catalog import dataset_file
 from seqtune.data.formats import TimeSeriesTable, ett_split, read_timeseries_csv
-from seqtune.data.records import SeriesFacts, SeriesLayout
+from seqtune.data.records import SeriesFacts, SeriesLayout, dataset_format
 from seqtune.errors import ConfigError, DataError
 from seqtune.registry import DATASETS
 
@@ -94,7 +94,7 @@ def _fraction_split(n: int, train_fraction: float, valid_fraction: float, lookba
     return slice(0, train_end), slice(max(0, train_end - lookback), valid_end), slice(max(0, valid_end - lookback), n)
 
 
-@DATASETS.register("timeseries")
+@dataset_format("timeseries", holds="series")
 def timeseries_splits(ds) -> TimeSeriesRaw:
     path = dataset_file(ds, ds.file, "dataset.file")
     table = read_timeseries_csv(path, timestamp_column=ds.timestamp_column,

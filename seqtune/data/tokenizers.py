@@ -322,3 +322,20 @@ def tokenizer_from_dict(d: dict) -> Tokenizer:
 
         return SubwordTokenizer(kind, HFTokenizer.from_str(d["model"]), d.get("add_eos", True))
     raise ConfigError(f"saved tokenizer has unknown kind {kind!r}; this seqtune knows: {', '.join(TOKENIZERS.names())}.")
+
+
+SUBWORD_KINDS = ("bpe", "wordpiece", "unigram")  # trained to ``vocab_size`` pieces
+
+
+def tokenizer_problems(key: str, tok) -> list[str]:
+    """The rules of a tokenizer config node (``dataset.tokenizer``); one line per problem."""
+    if tok is None:
+        return []
+    problems: list[str] = []
+    if tok.min_freq < 1:
+        problems.append(f"{key}.min_freq={tok.min_freq} must be >= 1.")
+    if tok.kind not in TOKENIZERS:
+        problems.append(f"{key}.kind={tok.kind!r} is not one of {', '.join(TOKENIZERS.names())}.")
+    elif tok.kind in SUBWORD_KINDS and tok.vocab_size <= len(SPECIAL_TOKENS):
+        problems.append(f"{key}.vocab_size={tok.vocab_size} must exceed the {len(SPECIAL_TOKENS)} special tokens.")
+    return problems

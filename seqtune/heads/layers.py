@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from seqtune.config.rules import positive
+
 
 def output_layers(features: int, num_labels: int, hidden_size: int, dropout: float) -> nn.Sequential:
     """``hidden_size`` 0: one linear map from the features to the labels (after dropout)."""
@@ -12,3 +14,12 @@ def output_layers(features: int, num_labels: int, hidden_size: int, dropout: flo
         features = hidden_size
     layers.append(nn.Linear(features, num_labels))
     return nn.Sequential(*layers)
+
+
+def output_rules(h) -> list[str]:
+    """The output stack's options (every head has them): head.hidden_size and head.dropout."""
+    problems: list[str] = []
+    if not 0.0 <= h.dropout < 1.0:
+        problems.append(f"head.dropout={h.dropout} must be in [0, 1).")
+    positive(problems, "head.hidden_size", h.hidden_size, allow_zero=True)
+    return problems

@@ -26,9 +26,10 @@ from seqtune.models.regularizers import dropped_hh_weights, embedding_dropout, l
 from seqtune.registry import MODELS
 
 State = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]  # h, or (h, c) for an LSTM; (layers*dirs, batch, hidden)
-CellKind = Literal["rnn", "lstm", "gru"]
+CellKind = str  # a key of RNN_CLASSES
 InputKind = Literal["tokens", "numeric"]
-_RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+# The cells of every recurrent stack (the encoder's and the decoder objectives'): a new cell is one entry here.
+RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class Encoder(nn.Module):
@@ -59,7 +60,7 @@ class Encoder(nn.Module):
             if num_features < 1:
                 raise ValueError(f"a numeric-input encoder needs num_features >= 1, got {num_features}")
             self.input_projection = nn.Linear(num_features, embedding_size)  # replaces the token embedding
-        rnn_class = _RNN_CLASSES[cell]
+        rnn_class = RNN_CLASSES[cell]
         self.rnn = rnn_class(
             embedding_size, hidden_size, num_layers,
             dropout=dropout if num_layers > 1 and locked_dropout == 0 else 0.0, bidirectional=bidirectional,
@@ -208,7 +209,7 @@ def _builder(cell: CellKind):
     return build
 
 
-for _cell in ("rnn", "lstm", "gru"):
+for _cell in RNN_CLASSES:
     MODELS.register(_cell)(_builder(_cell))  # type: ignore[arg-type]
 
 

@@ -7,15 +7,19 @@ are returned as device tensors so the loop can accumulate them without a host sy
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from omegaconf import MISSING
 from torch import nn
 
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
 from seqtune.objectives.fused_ce import linear_cross_entropy
-from seqtune.registry import OBJECTIVES
+from seqtune.data.tokenizers import PAD_ID
+from seqtune.objectives.spec import ObjectiveSpec, register_objective
 
 
 class CausalLM(nn.Module):
@@ -56,9 +60,32 @@ class CausalLM(nn.Module):
             out["bpc"] = loss / math.log(2)
         return out
 
+    def task_loss(self, encoder: Encoder, batch: Any) -> torch.Tensor:
+        """transfer=multitask: the next token of a task batch's texts (padding not scored)."""
+        return clm_loss(self.decoder, encoder, batch.tokens)
 
-@OBJECTIVES.register("clm")
+
+def clm_loss(decoder: nn.Linear, encoder: Encoder, tokens: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy over a padded (time, batch) batch; padded targets are not scored."""
+    inputs, targets = tokens[:-1], tokens[1:]  # (time - 1, batch) each
+    hidden, _ = encoder(inputs)  # (time - 1, batch, hidden)
+    real = targets != PAD_ID
+    logits = decoder(hidden[real]).float()  # (real targets, vocab)
+    return F.cross_entropy(logits, targets[real], reduction="sum") / real.sum().clamp(min=1)
+
+
 def build_clm(encoder: Encoder, cfg, tokenizer, info: dict | None = None) -> CausalLM:
     """Builder: reads the config, passes plain values."""
     return CausalLM(encoder, tie_weights=cfg.model.tie_weights, char_level=tokenizer.kind == "char",
                     fused_loss=cfg.objective.get("fused_loss", True))
+
+
+@dataclass
+class ClmObjectiveConfig:
+    name: str = MISSING
+    fused_loss: bool = MISSING  # output layer + cross-entropy together, in row chunks (fused_ce.py); false: textbook ops
+
+
+SPEC = register_objective(ObjectiveSpec(
+    name="clm", title="causal language model", schema=ClmObjectiveConfig, build=build_clm, data_kind="stream",
+    direction="unidirectional", multitask=True))

@@ -34,24 +34,7 @@ from typing import Any, Iterator
 import torch
 import torch.distributed as dist
 
-
-def _env_world() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def launched_by_torchrun() -> bool:
-    return "RANK" in os.environ and "MASTER_ADDR" in os.environ and _env_world() > 1
-
-
-def in_submitit_tasks() -> bool:
-    """Inside a submitit job with several tasks (one process per task): the tasks form the process group."""
-    if not os.environ.get("SUBMITIT_EXECUTOR"):
-        return False
-    try:
-        from submitit import JobEnvironment
-    except ImportError:
-        return False
-    return JobEnvironment().num_tasks > 1
+from seqtune.training.launch import in_submitit_tasks, launched_by_torchrun, local_rank
 
 
 def init() -> bool:
@@ -86,10 +69,6 @@ def world_size() -> int:
 
 def rank() -> int:
     return dist.get_rank() if active() else 0
-
-
-def local_rank() -> int:
-    return int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def gpus_for_every_local_rank() -> bool:

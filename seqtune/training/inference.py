@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from seqtune.config.schema import device_problems
+from seqtune.config.rules import device_problems
 from seqtune.data.batching import BucketBatches
 from seqtune.data.records import Example, SeriesFacts
 from seqtune.data.tokenizers import Tokenizer, tokenizer_from_dict
