@@ -9,6 +9,7 @@ Data-parallel: ``torchrun --nproc_per_node=N -m seqtune pretrain ...`` runs this
 the process group before Hydra starts, rank 0 picks the run directory and the others receive it
 (:func:`unique_dir`); ranks other than 0 print nothing but errors and write no files.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,9 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -26,9 +28,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from seqtune import __version__
-from seqtune.training import launch
 from seqtune.config.schema import register_configs
 from seqtune.errors import Interrupted, SeqtuneError
+from seqtune.training import launch
 
 CONFIG_PATH = "pkg://seqtune.conf"
 
@@ -37,13 +39,18 @@ COMMANDS: dict[str, str] = {
     "ls": "list config groups and their options (`seqtune ls <group>` shows each option's settings)",
     "report": "compare runs: table of overrides vs metrics, report.csv/.md, learning-curve and label-budget plots",
     "export": "a run's weights as safetensors with its tokenizer and config (and ONNX with --onnx)",
-    "finetune": "fine-tune a pretrained encoder with a task head (classifier, tagger, regressor) on labelled data or a series",
+    "finetune": "fine-tune a pretrained encoder with a task head (classifier, tagger, regressor) on labelled data "
+    "or a series",
     "evaluate": "score a fine-tuned checkpoint on a split of its dataset (metrics JSON)",
     "predict": "label texts from a file or stdin with a fine-tuned checkpoint (JSON Lines)",
     "generate": "sample text from a language-model checkpoint (prompt, length, temperature, top-k)",
 }
 # Commands that are plain functions of argv rather than Hydra entry points.
-_PLAIN_COMMANDS = {"ls": "seqtune.commands.ls:ls", "report": "seqtune.commands.report:main", "export": "seqtune.commands.export:main"}
+_PLAIN_COMMANDS = {
+    "ls": "seqtune.commands.ls:ls",
+    "report": "seqtune.commands.report:main",
+    "export": "seqtune.commands.export:main",
+}
 
 
 def _report(exc: SeqtuneError) -> None:
@@ -154,11 +161,13 @@ def _check_output_dir(config: DictConfig, key: str) -> None:
             reason = f"{cause.strerror or cause}{where}"
         else:
             reason = str(cause)
-        _report(SeqtuneError(
-            f"cannot create the run directory {shown}: {reason}. A file is in the way, or the folder is read-only "
-            "or does not exist; choose a writable place with hydra.run.dir=<dir> (sweeps: hydra.sweep.dir) or "
-            "output_root=<dir>, or move the file away. Nothing was written."
-        ))
+        _report(
+            SeqtuneError(
+                f"cannot create the run directory {shown}: {reason}. A file is in the way, or the folder is read-only "
+                "or does not exist; choose a writable place with hydra.run.dir=<dir> (sweeps: hydra.sweep.dir) or "
+                "output_root=<dir>, or move the file away. Nothing was written."
+            )
+        )
         sys.exit(2)
 
 
@@ -187,6 +196,7 @@ def _run_task(command: str, cfg: DictConfig) -> float | None:
         _quiet_rank()
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    summary: Any
     try:
         if command == "pretrain":
             from seqtune.commands import pretrain
@@ -215,8 +225,12 @@ def _run_task(command: str, cfg: DictConfig) -> float | None:
     except KeyboardInterrupt:  # a second Ctrl-C: abort at once, nothing more written
         from seqtune.training.resume import resume_command
 
-        print(f"\naborted; the newest checkpoint in {run_dir / 'checkpoints'} (if any) is intact. Resume with:\n  "
-              f"{resume_command(command, run_dir)}", file=sys.stderr, flush=True)
+        print(
+            f"\naborted; the newest checkpoint in {run_dir / 'checkpoints'} (if any) is intact. Resume with:\n  "
+            f"{resume_command(command, run_dir)}",
+            file=sys.stderr,
+            flush=True,
+        )
         sys.exit(130)
     except Exception as exc:
         if hydra_cfg.mode == RunMode.MULTIRUN:
@@ -266,7 +280,11 @@ def _generate(cfg: DictConfig) -> float | None:
 
 
 _ENTRY_POINTS: dict[str, Callable[[], object]] = {
-    "pretrain": _pretrain, "finetune": _finetune, "evaluate": _evaluate, "predict": _predict, "generate": _generate,
+    "pretrain": _pretrain,
+    "finetune": _finetune,
+    "evaluate": _evaluate,
+    "predict": _predict,
+    "generate": _generate,
 }
 
 
@@ -283,7 +301,8 @@ def _quiet_rank() -> None:
 def _usage() -> str:
     width = max(len(c) for c in COMMANDS)
     lines = [
-        f"seqtune {__version__}: pretrain recurrent networks (RNN, LSTM, GRU) on unlabelled sequences and transfer them.",
+        f"seqtune {__version__}: pretrain recurrent networks (RNN, LSTM, GRU) on unlabelled sequences and transfer "
+        "them.",
         "",
         "usage: seqtune <command> [overrides ...] [hydra flags]",
         "",

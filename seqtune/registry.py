@@ -9,9 +9,11 @@ and callers look them up with ``MODELS.get(name, key="model.name")``.  An unknow
 :class:`~seqtune.errors.ConfigError` that lists the valid names.  Names survive refactors; dotted
 ``_target_`` paths do not, and they could import anything.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from seqtune.errors import ConfigError
 

@@ -3,6 +3,7 @@
 The dataset config, tokenizer, labels and evaluation batch size are those saved with the run, so evaluating
 ``split=test`` reproduces the ``test/*`` metrics of the run's summary.json.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,9 +25,17 @@ def run(cfg: DictConfig) -> dict[str, object]:
     model.to(device)
     batch_size = cfg.batch_size or run_cfg.trainer.eval_batch_size
     # the run's own preprocessing: its tokenizer and labels, or its series normalised with the train statistics
-    data = load_task_data(run_cfg.dataset, "series" if ckpt[Key.TASK] == "regression" else "text",
-                          (batch_size, batch_size), 0, device, tokenizer=tokenizer, labels=labels,
-                          horizon=run_cfg.head.get("horizon"), shuffle_train=False)
+    data = load_task_data(
+        run_cfg.dataset,
+        "series" if ckpt[Key.TASK] == "regression" else "text",
+        (batch_size, batch_size),
+        0,
+        device,
+        tokenizer=tokenizer,
+        labels=labels,
+        horizon=run_cfg.head.get("horizon"),
+        shuffle_train=False,
+    )
     metrics: dict[str, object] = dict(evaluate(model, getattr(data, cfg.split), device, run_cfg.trainer.precision))
     if data.labelled is not None:
         examples = getattr(data.labelled, cfg.split)
@@ -38,6 +47,8 @@ def run(cfg: DictConfig) -> dict[str, object]:
         try:
             Path(cfg.output).write_text(text + "\n", encoding="utf-8")
         except OSError as exc:
-            raise DataError(f"output={cfg.output}: cannot write the metrics there ({exc.strerror}); give a writable "
-                            "file path, or leave output unset (the metrics are printed above).") from None
+            raise DataError(
+                f"output={cfg.output}: cannot write the metrics there ({exc.strerror}); give a writable "
+                "file path, or leave output unset (the metrics are printed above)."
+            ) from None
     return result

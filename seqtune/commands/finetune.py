@@ -11,6 +11,7 @@ series (``SeriesFacts``: horizon, targets and the pretrained encoder's input lay
 ``data/finetuning.py`` makes either.  ``transfer=multitask`` wraps the head with the checkpoint's own
 pretraining objective (``heads/multitask.py``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,14 +35,30 @@ from seqtune.objectives.base import TaskModel
 from seqtune.registry import TRANSFERS
 from seqtune.training import checkpoint, distributed, resume
 from seqtune.training.checkpoint import Key
-from seqtune.training.inference import prediction_records, predict_examples, score
+from seqtune.training.inference import predict_examples, prediction_records, score
 from seqtune.training.optim import build_optimizer, build_schedule
-from seqtune.training.run import (RunSetup, best_and_test, count_parameters, finish_run, loop_settings, make_display,
-                                  parallel_note, skipped, start_run, train_and_test)
+from seqtune.training.run import (
+    RunSetup,
+    best_and_test,
+    count_parameters,
+    finish_run,
+    loop_settings,
+    make_display,
+    parallel_note,
+    skipped,
+    start_run,
+    train_and_test,
+)
 from seqtune.training.rundir import resolve_checkpoint
+from seqtune.training.transfer import (
+    Strategy,
+    Unfreezing,
+    discriminative_param_groups,
+    layer_groups,
+    load_matching,
+    merged_model_config,
+)
 from seqtune.training.validation import validate_finetune
-from seqtune.training.transfer import (Strategy, Unfreezing, discriminative_param_groups, layer_groups, load_matching,
-                                       merged_model_config)
 
 MINIMISED = ("loss", "mse", "mae")
 LAYOUT_DEFAULTS = SeriesLayout()
@@ -71,11 +88,19 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     encoder = build_encoder(OmegaConf.create(pre.model_cfg), data.tokenizer.vocab_size if data.tokenizer else 0)
     head = build_head(cfg.head, encoder, data.labels, data.series)
     if head.task != data.task:
-        raise ConfigError(f"head={head.name} is for {head.task}, but dataset {cfg.dataset.name!r} is {data.task} data; "
-                          f"use head={'tagger' if data.task == 'tagging' else 'classifier'}.")
+        raise ConfigError(
+            f"head={head.name} is for {head.task}, but dataset {cfg.dataset.name!r} is {data.task} data; "
+            f"use head={'tagger' if data.task == 'tagging' else 'classifier'}."
+        )
     monitor = head.default_monitor if t.monitor == "auto" else t.monitor
-    settings = loop_settings(t, cfg.optimizer, setup.device, monitor=monitor,
-                             monitor_mode="min" if monitor in MINIMISED else "max", patience=t.patience)
+    settings = loop_settings(
+        t,
+        cfg.optimizer,
+        setup.device,
+        monitor=monitor,
+        monitor_mode="min" if monitor in MINIMISED else "max",
+        patience=t.patience,
+    )
     total_steps = settings.total_steps(len(data.train))
     model = _task_model(TaskModel(encoder, head), strategy, pre, cfg, total_steps, data, notes)
     model.to(setup.device)
@@ -92,17 +117,38 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
         unfreezing.replay(resumed[Key.EPOCH])
         notes.append(resume_note)
     lrs = ", ".join(f"{g['name']} {g['lr']:.3g}" for g in optimizer.param_groups)
-    display.message(f"run dir {setup.run.path}\n" + "\n".join(notes) + "".join(f"\n  note: {n}" for n in data.notes)
-                    + _describe(cfg, data, pre, head, model, setup)
-                    + f"; transfer={tr.name} ({strategy.describe}); lr per group: {lrs}; {total_steps:,} steps; "
-                    f"best.pt by val/{monitor}" + parallel_note(t.batch_size, t.accumulate_grad_batches))
-    meta = {Key.CONFIG: plain, Key.TOKENIZER: data.tokenizer.to_dict() if data.tokenizer is not None else None,
-            Key.OBJECTIVE: head.name, Key.HEAD: head.name, Key.LABELS: data.labels, Key.TASK: data.task,
-            Key.TRANSFER: tr.name, Key.SERIES: data.series.to_dict() if data.series is not None else None}
+    display.message(
+        f"run dir {setup.run.path}\n"
+        + "\n".join(notes)
+        + "".join(f"\n  note: {n}" for n in data.notes)
+        + _describe(cfg, data, pre, head, model, setup)
+        + f"; transfer={tr.name} ({strategy.describe}); lr per group: {lrs}; {total_steps:,} steps; "
+        f"best.pt by val/{monitor}" + parallel_note(t.batch_size, t.accumulate_grad_batches)
+    )
+    meta = {
+        Key.CONFIG: plain,
+        Key.TOKENIZER: data.tokenizer.to_dict() if data.tokenizer is not None else None,
+        Key.OBJECTIVE: head.name,
+        Key.HEAD: head.name,
+        Key.LABELS: data.labels,
+        Key.TASK: data.task,
+        Key.TRANSFER: tr.name,
+        Key.SERIES: data.series.to_dict() if data.series is not None else None,
+    }
 
     # ---- train, then test with the best weights: loss from the loop's evaluation, scores from the predictions
-    result = train_and_test(model, optimizer, scheduler, (data.train, data.valid, data.test), settings, setup, meta,
-                            display, resume=resumed, on_epoch_start=unfreezing.start_epoch)
+    result = train_and_test(
+        model,
+        optimizer,
+        scheduler,
+        (data.train, data.valid, data.test),
+        settings,
+        setup,
+        meta,
+        display,
+        resume=resumed,
+        on_epoch_start=unfreezing.start_epoch,
+    )
     if data.labelled is not None:  # text: task scores from predictions (a regressor's mse/mae are the loop's own)
         probs = predict_examples(model, data.labelled.test, t.eval_batch_size, setup.device)
         result.test.update(score(head, data.labelled.test, probs))
@@ -113,10 +159,15 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     state = result.state
     summary: dict[str, object] = {
         **best_and_test(result),
-        "best_step": state.best_step, "best_epoch": result.best[Key.EPOCH], "steps": state.step,
-        "stopped_early": state.stopped_early, "train/examples": data.sizes["train"],
-        "train/seconds": state.train_seconds, "params": count_parameters(model),
-        "trainable_params_by_epoch": unfreezing.trainable_by_epoch, "transfer": tr.name,
+        "best_step": state.best_step,
+        "best_epoch": result.best[Key.EPOCH],
+        "steps": state.step,
+        "stopped_early": state.stopped_early,
+        "train/examples": data.sizes["train"],
+        "train/seconds": state.train_seconds,
+        "params": count_parameters(model),
+        "trainable_params_by_epoch": unfreezing.trainable_by_epoch,
+        "transfer": tr.name,
         "checkpoint": str(pre.path) if pre.path else None,
         **skipped(result),
     }
@@ -147,15 +198,20 @@ def _pretrained(cfg: DictConfig, notes: list[str]) -> Pretrained:
             shrunk = sorted(k for k in SMOKE_SIZES if k in model_cfg)
             model_cfg = {k: v for k, v in model_cfg.items() if k not in SMOKE_SIZES}
             if shrunk:
-                notes.append(f"debug=smoke: the checkpoint's {', '.join(shrunk)} kept (a pretrained encoder cannot shrink)")
+                notes.append(
+                    f"debug=smoke: the checkpoint's {', '.join(shrunk)} kept (a pretrained encoder cannot shrink)"
+                )
         model_cfg = merged_model_config(source[Key.CONFIG]["model"], model_cfg)
         if source.get(Key.TOKENIZER):
             tokenizer = tokenizer_from_dict(source[Key.TOKENIZER])
-            notes.append(f"architecture and tokenizer ({tokenizer.kind}, {tokenizer.vocab_size:,} tokens) from the "
-                         "checkpoint; dataset.tokenizer is not used")
+            notes.append(
+                f"architecture and tokenizer ({tokenizer.kind}, {tokenizer.vocab_size:,} tokens) from the "
+                "checkpoint; dataset.tokenizer is not used"
+            )
         else:
-            notes.append(f"architecture from the checkpoint (numeric input, {model_cfg.get('num_features')} values "
-                         "per step)")
+            notes.append(
+                f"architecture from the checkpoint (numeric input, {model_cfg.get('num_features')} values per step)"
+            )
     problems = model_problems(OmegaConf.create(model_cfg))
     if problems:
         raise ConfigError(problems)
@@ -165,8 +221,12 @@ def _pretrained(cfg: DictConfig, notes: list[str]) -> Pretrained:
 def series_layout(head_cfg: Any, source_objective: dict[str, Any] | None) -> SeriesLayout:
     """How a regressor reads a window: ``head.*`` if set, else the pretraining objective's setting, else
     ``LAYOUT_DEFAULTS``."""
-    return SeriesLayout(**{k: head_cfg[k] if head_cfg[k] is not None else (source_objective or {}).get(k, default)
-                           for k, default in dataclasses.asdict(LAYOUT_DEFAULTS).items()})
+    return SeriesLayout(
+        **{
+            k: head_cfg[k] if head_cfg[k] is not None else (source_objective or {}).get(k, default)
+            for k, default in dataclasses.asdict(LAYOUT_DEFAULTS).items()
+        }
+    )
 
 
 def _task_data(cfg: DictConfig, setup: RunSetup, pre: Pretrained) -> TaskData:
@@ -174,10 +234,21 @@ def _task_data(cfg: DictConfig, setup: RunSetup, pre: Pretrained) -> TaskData:
     the encoder's input width."""
     t, run = cfg.trainer, setup.run
     reads = head_spec(cfg.head.name).reads
-    layout = series_layout(cfg.head, pre.source[Key.CONFIG].get("objective") if pre.source else None) \
-        if reads == "series" else LAYOUT_DEFAULTS
-    data = load_task_data(cfg.dataset, reads, (t.batch_size, t.eval_batch_size), t.seed, setup.device,
-                          tokenizer=pre.tokenizer, layout=layout, horizon=cfg.head.get("horizon"))
+    layout = (
+        series_layout(cfg.head, pre.source[Key.CONFIG].get("objective") if pre.source else None)
+        if reads == "series"
+        else LAYOUT_DEFAULTS
+    )
+    data = load_task_data(
+        cfg.dataset,
+        reads,
+        (t.batch_size, t.eval_batch_size),
+        t.seed,
+        setup.device,
+        tokenizer=pre.tokenizer,
+        layout=layout,
+        horizon=cfg.head.get("horizon"),
+    )
     if data.series is not None:
         series, model_cfg = data.series, pre.model_cfg
         if not model_cfg.get("num_features"):  # no checkpoint: the width comes from the layout
@@ -188,28 +259,49 @@ def _task_data(cfg: DictConfig, setup: RunSetup, pre: Pretrained) -> TaskData:
                 f"{series.layout.channel_independent}, head.segment_length={series.layout.segment_length}, "
                 f"{series.num_columns} columns), but the encoder reads model.input={model_cfg.get('input')!r} with "
                 f"model.num_features={model_cfg.get('num_features')}; use a checkpoint pretrained on numeric series "
-                "(objective=forecast or masked_values) and leave head.channel_independent/segment_length at null.")
+                "(objective=forecast or masked_values) and leave head.channel_independent/segment_length at null."
+            )
         run.write_json(run.data, series.to_dict())
     else:
-        distributed.same_on_all_ranks(json.dumps([data.tokenizer.to_dict(), data.labels], sort_keys=True),
-                                      "tokenizer or label set")
+        assert data.tokenizer is not None  # text is read with a tokenizer
+        distributed.same_on_all_ranks(
+            json.dumps([data.tokenizer.to_dict(), data.labels], sort_keys=True), "tokenizer or label set"
+        )
         run.write_json(run.tokenizer, data.tokenizer.to_dict())
     run.write_json(run.labels, data.labels, indent=1)
     return data
 
 
-def _task_model(model: TaskModel, strategy: Strategy, pre: Pretrained, cfg: DictConfig, total_steps: int,
-                data: TaskData, notes: list[str]) -> TaskModel:
+def _task_model(
+    model: TaskModel,
+    strategy: Strategy,
+    pre: Pretrained,
+    cfg: DictConfig,
+    total_steps: int,
+    data: TaskData,
+    notes: list[str],
+) -> TaskModel:
     """Pretrained encoder weights loaded (or all fresh for scratch); under multitask the head is wrapped with the
     checkpoint's own pretraining objective (the head's tensors become objective.head.*)."""
     if strategy.loads_checkpoint:
+        assert pre.source is not None  # validation: a strategy that loads has transfer.checkpoint
         notes.append(load_matching(model, pre.source[Key.MODEL], ("encoder.",), str(pre.path)).lines())
     else:
         notes.append(f"transfer=scratch: every tensor initialised fresh ({len(model.state_dict())} tensors)")
     if strategy.auxiliary:
+        assert pre.source is not None
         tr = cfg.transfer
-        multitask, line = build_multitask(pre.source, str(pre.path), model.encoder, data.tokenizer, model.objective,
-                                          tr.aux_weight, tr.aux_schedule, total_steps, data.series)
+        multitask, line = build_multitask(
+            pre.source,
+            str(pre.path),
+            model.encoder,
+            data.tokenizer,
+            model.objective,
+            tr.aux_weight,
+            tr.aux_schedule,
+            total_steps,
+            data.series,
+        )
         model = TaskModel(model.encoder, multitask)
         notes.append(line)
     return model
@@ -217,9 +309,14 @@ def _task_model(model: TaskModel, strategy: Strategy, pre: Pretrained, cfg: Dict
 
 def _describe(cfg: DictConfig, data: TaskData, pre: Pretrained, head: Any, model: TaskModel, setup: RunSetup) -> str:
     sizes, m = data.sizes, pre.model_cfg
-    what = (f"windows (L={data.series.lookback}, H={data.series.horizon}), targets {', '.join(data.labels)}"
-            if data.series is not None else f"examples, {len(data.labels)} labels")
-    return (f"\ndata {cfg.dataset.name}: {sizes['train']:,} / {sizes['valid']:,} / {sizes['test']:,} train/valid/test "
-            f"{what}\nmodel {m['name']} {m['num_layers']}x{m['hidden_size']}"
-            f"{' bidirectional' if m['bidirectional'] else ''} + {head.name}, {count_parameters(model):,} parameters, "
-            f"on {setup.device}")
+    what = (
+        f"windows (L={data.series.lookback}, H={data.series.horizon}), targets {', '.join(data.labels)}"
+        if data.series is not None
+        else f"examples, {len(data.labels)} labels"
+    )
+    return (
+        f"\ndata {cfg.dataset.name}: {sizes['train']:,} / {sizes['valid']:,} / {sizes['test']:,} train/valid/test "
+        f"{what}\nmodel {m['name']} {m['num_layers']}x{m['hidden_size']}"
+        f"{' bidirectional' if m['bidirectional'] else ''} + {head.name}, {count_parameters(model):,} parameters, "
+        f"on {setup.device}"
+    )

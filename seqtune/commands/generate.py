@@ -4,6 +4,7 @@ temperature 0 is greedy decoding; otherwise tokens are sampled from softmax(logi
 ``top_k`` most likely when top_k > 0.  The seed fixes the samples.  The prompt is encoded with the run's own
 tokenizer (without the end-of-line token a word tokenizer appends), an empty prompt starts at a line boundary.
 """
+
 from __future__ import annotations
 
 import torch
@@ -38,8 +39,10 @@ def run(cfg: DictConfig) -> dict[str, object]:
         problems.append("length and num_samples must be >= 1 and top_k >= 0.")
     device, path, ckpt = open_run_checkpoint(cfg, "pretrain", problems)
     if ckpt.get(Key.OBJECTIVE) != "clm":
-        raise CheckpointError(f"{path} holds a {ckpt.get(Key.OBJECTIVE)!r} model; generate needs a causal language "
-                              "model (a checkpoint of seqtune pretrain objective=clm).")
+        raise CheckpointError(
+            f"{path} holds a {ckpt.get(Key.OBJECTIVE)!r} model; generate needs a causal language "
+            "model (a checkpoint of seqtune pretrain objective=clm)."
+        )
     tokenizer = tokenizer_from_dict(ckpt[Key.TOKENIZER])
     model = rebuild_pretrained(ckpt, path).to(device)
     prompt = tokenizer.encode(cfg.prompt) if cfg.prompt else []
@@ -48,8 +51,9 @@ def run(cfg: DictConfig) -> dict[str, object]:
     prompt = prompt or [EOS_ID]
     generator = torch.Generator().manual_seed(cfg.seed)
     shown = prompt if cfg.prompt else []
-    samples = [tokenizer.decode(shown + continuation(model, prompt, cfg, generator, device))
-               for _ in range(cfg.num_samples)]
+    samples = [
+        tokenizer.decode(shown + continuation(model, prompt, cfg, generator, device)) for _ in range(cfg.num_samples)
+    ]
     for i, text in enumerate(samples):
         if len(samples) > 1:  # a sample may span lines (generated line ends): a header line separates them
             print(f"--- sample {i + 1} ---")
@@ -57,8 +61,9 @@ def run(cfg: DictConfig) -> dict[str, object]:
     return {"samples": samples}
 
 
-def continuation(model: TaskModel, prompt: list[int], cfg: DictConfig, generator: torch.Generator,
-                 device: torch.device) -> list[int]:
+def continuation(
+    model: TaskModel, prompt: list[int], cfg: DictConfig, generator: torch.Generator, device: torch.device
+) -> list[int]:
     """``cfg.length`` token ids after ``prompt``, each fed back through the encoder's carried state."""
     tokens = torch.tensor(prompt, device=device).unsqueeze(1)  # (time, 1)
     hidden, state = model.encoder(tokens)

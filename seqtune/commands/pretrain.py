@@ -5,6 +5,7 @@ objective) -> optimizer and schedule -> loop (validation, best/last checkpoints,
 evaluation with the best weights -> summary.json and a summary table.  Returns the final metrics.
 Each objective names its data kind (its spec); ``data/pretraining.py`` builds the batches.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,9 +22,19 @@ from seqtune.objectives import build_model, data_kind
 from seqtune.training import checkpoint, distributed, resume
 from seqtune.training.checkpoint import Key
 from seqtune.training.optim import build_optimizer, build_schedule
+from seqtune.training.run import (
+    RunSetup,
+    best_and_test,
+    count_parameters,
+    finish_run,
+    loop_settings,
+    make_display,
+    parallel_note,
+    skipped,
+    start_run,
+    train_and_test,
+)
 from seqtune.training.rundir import resolve_checkpoint
-from seqtune.training.run import (RunSetup, best_and_test, count_parameters, finish_run, loop_settings, make_display,
-                                  parallel_note, skipped, start_run, train_and_test)
 from seqtune.training.runtime import cpu_has_native_bf16
 from seqtune.training.transfer import load_matching
 from seqtune.training.validation import validate_pretrain
@@ -55,19 +66,30 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     total_steps = settings.total_steps(len(data.train))
     scheduler = build_schedule(cfg.optimizer.schedule, optimizer, total_steps, len(data.train))
     display = make_display(t, setup.run, total_steps, f"pretrain {cfg.objective.name}")
-    display.message(_describe(cfg, data, model, setup, total_steps, init_report)
-                    + (f"\n{resume_note}" if resume_note else "") + parallel_note(t.batch_size, t.accumulate_grad_batches))
+    display.message(
+        _describe(cfg, data, model, setup, total_steps, init_report)
+        + (f"\n{resume_note}" if resume_note else "")
+        + parallel_note(t.batch_size, t.accumulate_grad_batches)
+    )
     if setup.device.type == "cpu" and t.precision == "bf16" and not cpu_has_native_bf16():
-        display.message("[warn] trainer.precision=bf16 on a CPU without bf16 instructions (AVX-512 BF16/AMX): "
-                        "bf16 is emulated and much slower than fp32 here; the LSTM/GRU runs in fp32. "
-                        "Use trainer.precision=fp32 on this machine.")
+        display.message(
+            "[warn] trainer.precision=bf16 on a CPU without bf16 instructions (AVX-512 BF16/AMX): "
+            "bf16 is emulated and much slower than fp32 here; the LSTM/GRU runs in fp32. "
+            "Use trainer.precision=fp32 on this machine."
+        )
     init_path = init["path"] if init else (resumed or {}).get(Key.INIT_FROM)
-    meta = {Key.CONFIG: to_plain(cfg), Key.TOKENIZER: tok.to_dict() if tok is not None else None,
-            Key.OBJECTIVE: cfg.objective.name, Key.DATA: data.info, Key.INIT_FROM: init_path}
+    meta = {
+        Key.CONFIG: to_plain(cfg),
+        Key.TOKENIZER: tok.to_dict() if tok is not None else None,
+        Key.OBJECTIVE: cfg.objective.name,
+        Key.DATA: data.info,
+        Key.INIT_FROM: init_path,
+    }
 
     # ---- train, then test with the best weights
-    result = train_and_test(model, optimizer, scheduler, (data.train, data.valid, data.test), settings, setup, meta,
-                            display, resume=resumed)
+    result = train_and_test(
+        model, optimizer, scheduler, (data.train, data.valid, data.test), settings, setup, meta, display, resume=resumed
+    )
     state = result.state
     summary: dict[str, Any] = {
         **best_and_test(result),
@@ -123,13 +145,21 @@ def _load_data(cfg: DictConfig, setup: RunSetup, source: dict[str, Any] | None) 
     return data
 
 
-def _describe(cfg: DictConfig, data: PretrainData, model: torch.nn.Module, setup: RunSetup, total_steps: int,
-              init_report: str) -> str:
+def _describe(
+    cfg: DictConfig, data: PretrainData, model: torch.nn.Module, setup: RunSetup, total_steps: int, init_report: str
+) -> str:
     """The run's opening lines: where it writes, the data (and what init_from loaded), the model, the steps."""
     sizes, tok = data.sizes, data.tokenizer
-    vocab = f", vocabulary {tok.vocab_size:,} ({tok.kind})" if tok is not None else \
-        f", {data.info.get('num_columns')} columns"
-    return (f"run dir {setup.run.path}\ndata {cfg.dataset.name}: {sizes['train']:,} / {sizes['valid']:,} / "
-            f"{sizes['test']:,} train/valid/test {data.unit}{vocab}" + "".join(f"\n  note: {n}" for n in data.notes) + init_report
-            + f"\nmodel {cfg.model.name} {cfg.model.num_layers}x{cfg.model.hidden_size}, {count_parameters(model):,} "
-            f"parameters, on {setup.device}; {total_steps:,} steps ({len(data.train):,} per epoch)")
+    vocab = (
+        f", vocabulary {tok.vocab_size:,} ({tok.kind})"
+        if tok is not None
+        else f", {data.info.get('num_columns')} columns"
+    )
+    return (
+        f"run dir {setup.run.path}\ndata {cfg.dataset.name}: {sizes['train']:,} / {sizes['valid']:,} / "
+        f"{sizes['test']:,} train/valid/test {data.unit}{vocab}"
+        + "".join(f"\n  note: {n}" for n in data.notes)
+        + init_report
+        + f"\nmodel {cfg.model.name} {cfg.model.num_layers}x{cfg.model.hidden_size}, {count_parameters(model):,} "
+        f"parameters, on {setup.device}; {total_steps:,} steps ({len(data.train):,} per epoch)"
+    )

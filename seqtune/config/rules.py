@@ -6,6 +6,7 @@ full key, the bad value and the fix, so that all problems are reported together:
 
     problems = model_problems(cfg.model) + trainer_problems(cfg.trainer, world_size=1) + ...
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,7 +26,7 @@ def unknown_keys(node: Any, prefix: str = "") -> list[str]:
     schema = OmegaConf.get_type(node)
     declared = {f.name for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else None
     for key in node.keys():
-        full = f"{prefix}{key}"
+        full = f"{prefix}{key!s}"
         if declared is not None and key not in declared and full != "hydra":
             problems.append(unknown_key(full, declared, prefix))
         elif OmegaConf.is_dict(node._get_node(key)):
@@ -34,7 +35,7 @@ def unknown_keys(node: Any, prefix: str = "") -> list[str]:
 
 
 def unknown_key(full: str, declared: set[str], prefix: str) -> str:
-    close = difflib.get_close_matches(full[len(prefix):], sorted(declared), n=1)
+    close = difflib.get_close_matches(full[len(prefix) :], sorted(declared), n=1)
     hint = f" Did you mean {prefix}{close[0]}?" if close else f" Valid keys: {', '.join(sorted(declared))}."
     return f"unknown config key {full}.{hint}"
 
@@ -42,7 +43,9 @@ def unknown_key(full: str, declared: set[str], prefix: str) -> str:
 def positive(problems: list[str], key: str, value: float, allow_zero: bool = False) -> None:
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
-        problems.append(f"{key}={value} must be {bound}; set {key} to a {'non-negative' if allow_zero else 'positive'} value.")
+        problems.append(
+            f"{key}={value} must be {bound}; set {key} to a {'non-negative' if allow_zero else 'positive'} value."
+        )
 
 
 def unit_interval(problems: list[str], key: str, value: float, hint: str = "") -> None:
@@ -69,10 +72,14 @@ def model_problems(m: DictConfig) -> list[str]:
     if kind not in ("tokens", "numeric"):
         problems.append(f"model.input={kind!r} is not one of tokens, numeric.")
     if kind == "numeric" and m.get("embedding_dropout", 0.0) > 0:
-        problems.append(f"model.embedding_dropout={m.embedding_dropout} drops token embeddings, but model.input=numeric "
-                        "has none; set model.embedding_dropout=0.")
+        problems.append(
+            f"model.embedding_dropout={m.embedding_dropout} drops token embeddings, but model.input=numeric "
+            "has none; set model.embedding_dropout=0."
+        )
     if kind == "numeric" and m.tie_weights:
-        problems.append("model.tie_weights=true needs a token embedding, but model.input=numeric; set model.tie_weights=false.")
+        problems.append(
+            "model.tie_weights=true needs a token embedding, but model.input=numeric; set model.tie_weights=false."
+        )
     return problems
 
 
@@ -87,11 +94,15 @@ def trainer_problems(t: DictConfig, world_size: int) -> list[str]:
     positive(problems, "trainer.accumulate_grad_batches", t.accumulate_grad_batches)
     slices = world_size * t.accumulate_grad_batches
     if t.accumulate_grad_batches > 0 and 0 < t.batch_size < slices:
-        problems.append(f"trainer.batch_size={t.batch_size} is the global batch, cut into {world_size} "
-                        f"process(es) x trainer.accumulate_grad_batches={t.accumulate_grad_batches} = {slices} "
-                        f"micro-batches; set trainer.batch_size to at least {slices} or accumulate fewer batches.")
+        problems.append(
+            f"trainer.batch_size={t.batch_size} is the global batch, cut into {world_size} "
+            f"process(es) x trainer.accumulate_grad_batches={t.accumulate_grad_batches} = {slices} "
+            f"micro-batches; set trainer.batch_size to at least {slices} or accumulate fewer batches."
+        )
     if t.limit_eval_batches == 0 or t.limit_eval_batches < -1:
-        problems.append(f"trainer.limit_eval_batches={t.limit_eval_batches} must be a positive number of batches, or -1 for all.")
+        problems.append(
+            f"trainer.limit_eval_batches={t.limit_eval_batches} must be a positive number of batches, or -1 for all."
+        )
     if t.max_steps == 0 or t.max_steps < -1:
         problems.append(f"trainer.max_steps={t.max_steps} must be a positive number of steps, or -1 for no step limit.")
     problems += device_problems("trainer.device", t.device)
@@ -122,11 +133,15 @@ def device_problems(key: str, device: str) -> list[str]:
     import torch
 
     if not torch.cuda.is_available():
-        return [f"{key}={device} but no CUDA device is available on this machine; "
-                f"use {key}=cpu (or auto, which picks the GPU when there is one)."]
+        return [
+            f"{key}={device} but no CUDA device is available on this machine; "
+            f"use {key}=cpu (or auto, which picks the GPU when there is one)."
+        ]
     if index and int(index) >= torch.cuda.device_count():
-        return [f"{key}={device} but this machine has {torch.cuda.device_count()} CUDA device(s), numbered from 0; "
-                f"use {key}=cuda:0 (or cuda, or auto)."]
+        return [
+            f"{key}={device} but this machine has {torch.cuda.device_count()} CUDA device(s), numbered from 0; "
+            f"use {key}=cuda:0 (or cuda, or auto)."
+        ]
     return []
 
 
@@ -152,8 +167,10 @@ def transfer_problems(tr: DictConfig, model: DictConfig) -> list[str]:
     if tr.lr_factor < 1.0:
         problems.append(f"transfer.lr_factor={tr.lr_factor} must be >= 1 (1: one lr for every layer; ULMFiT: 2.6).")
     if tr.checkpoint is None and tr.name != "scratch":
-        problems.append(f"transfer={tr.name} loads pretrained weights, but transfer.checkpoint=null; give a checkpoint "
-                        "(a .pt file, a run directory or latest), or use transfer=scratch.")
+        problems.append(
+            f"transfer={tr.name} loads pretrained weights, but transfer.checkpoint=null; give a checkpoint "
+            "(a .pt file, a run directory or latest), or use transfer=scratch."
+        )
     if tr.checkpoint is None and "name" not in model:
         problems.append("transfer.checkpoint=null leaves no architecture to read: add +model=lstm (or gru, rnn).")
     if tr.aux_weight < 0:

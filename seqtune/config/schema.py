@@ -11,11 +11,12 @@ Each default is stated once.  A field that every option (or root) of its group s
 the YAML states it, with the comment a user reads); a field some options leave out has its default here, and no
 YAML restates it.  Dataset formats keep their defaults here: a dataset YAML states what it changes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -89,7 +90,7 @@ class ModelConfig:
 class TokenizerConfig:
     kind: str = "word"  # char | word | basic_english | bpe | wordpiece | unigram (the TOKENIZERS registry)
     lowercase: bool = False
-    max_vocab: Optional[int] = None  # char/word/basic_english: keep the most frequent tokens (specials included)
+    max_vocab: int | None = None  # char/word/basic_english: keep the most frequent tokens (specials included)
     min_freq: int = 1  # rarer tokens become <unk> (bpe/wordpiece: minimum pair frequency)
     add_eos: bool = True  # an <eos> token at every line end (the classic word-LM convention)
     vocab_size: int = 8000  # bpe | wordpiece | unigram: size of the trained vocabulary (specials included)
@@ -115,17 +116,17 @@ class SyntheticDatasetConfig(DatasetConfig):
 class FileDatasetConfig(DatasetConfig):
     # Folder holding the files; a relative folder is looked up under the data directory
     # ($SEQTUNE_DATA_DIR, else ~/.cache/seqtune/data).  None: file paths are taken as given (relative to cwd).
-    folder: Optional[str] = None
+    folder: str | None = None
     encoding: str = "utf-8"
     download: bool = True  # named datasets: fetch a missing file from its canonical URL (sha256-checked)
-    mirror: Optional[str] = None  # base URL that replaces the canonical host: <mirror>/<folder>/<file>
+    mirror: str | None = None  # base URL that replaces the canonical host: <mirror>/<folder>/<file>
 
 
 @dataclass
 class TextDatasetConfig(FileDatasetConfig):
     train: str = MISSING
-    valid: Optional[str] = None  # None: carved from the end of train (valid_fraction)
-    test: Optional[str] = None  # None: carved from the end of train (test_fraction)
+    valid: str | None = None  # None: carved from the end of train (valid_fraction)
+    test: str | None = None  # None: carved from the end of train (test_fraction)
     valid_fraction: float = 0.05
     test_fraction: float = 0.05
     token_cache: bool = True  # tokenise once into a memory-mapped id file under $SEQTUNE_CACHE_DIR
@@ -135,14 +136,14 @@ class TextDatasetConfig(FileDatasetConfig):
 class LabelledDatasetConfig(FileDatasetConfig):
     # Files of the official splits.  valid/test None: carved from train (stratified, seeded by split_seed).
     train: str = MISSING
-    valid: Optional[str] = None
-    test: Optional[str] = None
+    valid: str | None = None
+    test: str | None = None
     valid_fraction: float = 0.1
     test_fraction: float = 0.1
     split_seed: int = 0  # seeds carved splits and the low-resource subsets: same data in every run
-    train_limit: Optional[int] = None  # keep N training examples (stratified by label)
-    labels_per_class: Optional[int] = None  # keep N training examples per class
-    max_length: Optional[int] = None  # truncate each example to this many tokens; None: no limit
+    train_limit: int | None = None  # keep N training examples (stratified by label)
+    labels_per_class: int | None = None  # keep N training examples per class
+    max_length: int | None = None  # truncate each example to this many tokens; None: no limit
 
 
 @dataclass
@@ -154,9 +155,9 @@ class SyntheticTopicsDatasetConfig(DatasetConfig):
     max_sentences: int = 3
     seed: int = 0
     split_seed: int = 0
-    train_limit: Optional[int] = None
-    labels_per_class: Optional[int] = None
-    max_length: Optional[int] = None
+    train_limit: int | None = None
+    labels_per_class: int | None = None
+    max_length: int | None = None
 
 
 @dataclass
@@ -164,10 +165,10 @@ class TableDatasetConfig(LabelledDatasetConfig):
     # CSV / TSV / JSON Lines (format from the suffix unless delimiter is set).
     text_columns: list[Any] = field(default_factory=lambda: ["text"])  # names (or 0-based indices); joined
     label_column: Any = "label"
-    delimiter: Optional[str] = None  # "," or "\t"; None: from the file suffix
+    delimiter: str | None = None  # "," or "\t"; None: from the file suffix
     has_header: bool = True
     join_with: str = " "
-    label_names: Optional[dict[str, str]] = None  # rename labels as written in the file (e.g. "1" -> World)
+    label_names: dict[str, str] | None = None  # rename labels as written in the file (e.g. "1" -> World)
 
 
 @dataclass
@@ -180,7 +181,7 @@ class TrecDatasetConfig(LabelledDatasetConfig):
 class ImdbDatasetConfig(LabelledDatasetConfig):
     # The official aclImdb_v1.tar.gz layout: aclImdb/{train,test}/{pos,neg}/*.txt, aclImdb/train/unsup/*.txt
     train: str = "aclImdb/train"
-    test: Optional[str] = "aclImdb/test"
+    test: str | None = "aclImdb/test"
     archive: str = "aclImdb_v1.tar.gz"  # downloaded and extracted when aclImdb/ is missing
     unlabelled_for_lm: bool = True  # language-model stages also read the 50,000 unlabelled reviews
 
@@ -190,15 +191,15 @@ class ConllDatasetConfig(LabelledDatasetConfig):
     token_column: int = 0
     tag_column: int = -1
     scheme: str = "auto"  # iob1 | iob2 | auto (how the file is written)
-    to_scheme: Optional[str] = "iob2"  # iob2, or null to keep the tags as written (e.g. POS tags)
+    to_scheme: str | None = "iob2"  # iob2, or null to keep the tags as written (e.g. POS tags)
 
 
 @dataclass
 class TimeSeriesDatasetConfig(FileDatasetConfig):
     file: str = MISSING
-    timestamp_column: Optional[str] = "date"
-    feature_columns: Optional[list[str]] = None  # None: every numeric column
-    target_column: Optional[str] = None
+    timestamp_column: str | None = "date"
+    feature_columns: list[str] | None = None  # None: every numeric column
+    target_column: str | None = None
     split: SeriesSplit = SeriesSplit.fraction
     train_fraction: float = 0.7
     valid_fraction: float = 0.1
@@ -211,14 +212,14 @@ class TimeSeriesDatasetConfig(FileDatasetConfig):
 class PairsDatasetConfig(FileDatasetConfig):
     # Source/target pairs from CSV / TSV / JSON Lines (seq2seq); valid/test None: carved from train (seeded).
     train: str = MISSING
-    valid: Optional[str] = None
-    test: Optional[str] = None
+    valid: str | None = None
+    test: str | None = None
     valid_fraction: float = 0.1
     test_fraction: float = 0.1
     split_seed: int = 0
     source_column: Any = "source"  # name (or 0-based index)
     target_column: Any = "target"
-    delimiter: Optional[str] = None  # "," or "\t"; None: from the file suffix
+    delimiter: str | None = None  # "," or "\t"; None: from the file suffix
     has_header: bool = True
 
 
@@ -295,7 +296,7 @@ class FinetuneTrainerConfig(TrainerConfig):
 @dataclass
 class TransferConfig:
     name: str = MISSING  # scratch | full | frozen | partial | gradual | multitask (the TRANSFERS registry)
-    checkpoint: Optional[str] = MISSING  # a .pt file, a run directory, or latest; null: no checkpoint (+model=...)
+    checkpoint: str | None = MISSING  # a .pt file, a run directory, or latest; null: no checkpoint (+model=...)
     freeze_layers: int = 1  # partial: the embedding and this many bottom RNN layers stay frozen
     lr_factor: float = 1.0  # discriminative lr: a group d groups below the head trains at lr / lr_factor**d
     aux_weight: float = 0.0  # multitask: lambda, the weight of the pretraining objective's loss
@@ -312,9 +313,9 @@ class PretrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     output_root: str = MISSING
     optimized_metric: str = MISSING
-    init_from: Optional[str] = MISSING
+    init_from: str | None = MISSING
     smoke: bool = False  # set by debug=smoke (init_from: the checkpoint's architecture is used as always)
-    resume: Optional[str] = MISSING
+    resume: str | None = MISSING
 
 
 @dataclass
@@ -326,17 +327,19 @@ class FinetuneConfig:
     trainer: FinetuneTrainerConfig = field(default_factory=FinetuneTrainerConfig)
     model: Any = MISSING  # architecture changes on top of the checkpoint's model; +model=lstm without a checkpoint
     output_root: str = MISSING
-    smoke: bool = False  # set by debug=smoke: a loaded checkpoint keeps its sizes (smoke's model.* apply to scratch only)
+    smoke: bool = (
+        False  # set by debug=smoke: a loaded checkpoint keeps its sizes (smoke's model.* apply to scratch only)
+    )
     optimized_metric: str = MISSING
-    resume: Optional[str] = MISSING
+    resume: str | None = MISSING
 
 
 @dataclass
 class EvaluateConfig:
     checkpoint: str = MISSING
     split: str = MISSING  # train | valid | test
-    output: Optional[str] = MISSING
-    batch_size: Optional[int] = MISSING
+    output: str | None = MISSING
+    batch_size: int | None = MISSING
     device: str = MISSING
     output_root: str = MISSING
 
@@ -365,25 +368,37 @@ class GenerateConfig:
 
 
 DATASET_SCHEMAS: dict[str, type] = {  # dataset format -> its schema (a YAML option extends /schema/dataset/<name>)
-    "synthetic": SyntheticDatasetConfig, "text": TextDatasetConfig, "synthetic_topics": SyntheticTopicsDatasetConfig,
-    "table": TableDatasetConfig, "trec": TrecDatasetConfig, "imdb": ImdbDatasetConfig, "conll": ConllDatasetConfig,
-    "timeseries": TimeSeriesDatasetConfig, "pairs": PairsDatasetConfig, "synthetic_pairs": SyntheticPairsDatasetConfig,
+    "synthetic": SyntheticDatasetConfig,
+    "text": TextDatasetConfig,
+    "synthetic_topics": SyntheticTopicsDatasetConfig,
+    "table": TableDatasetConfig,
+    "trec": TrecDatasetConfig,
+    "imdb": ImdbDatasetConfig,
+    "conll": ConllDatasetConfig,
+    "timeseries": TimeSeriesDatasetConfig,
+    "pairs": PairsDatasetConfig,
+    "synthetic_pairs": SyntheticPairsDatasetConfig,
 }
 
 
 def register_configs() -> None:
     """Put the schemas into Hydra's ConfigStore (idempotent: the store replaces same-named nodes)."""
     cs = ConfigStore.instance()
-    for name, node in (("pretrain", PretrainConfig), ("finetune", FinetuneConfig), ("evaluate", EvaluateConfig),
-                       ("predict", PredictConfig), ("generate", GenerateConfig)):
+    for name, node in (
+        ("pretrain", PretrainConfig),
+        ("finetune", FinetuneConfig),
+        ("evaluate", EvaluateConfig),
+        ("predict", PredictConfig),
+        ("generate", GenerateConfig),
+    ):
         cs.store(name=f"{name}_schema", node=node)
     # Group schemas live apart from the groups' options so that `--help` lists only real choices; a YAML
     # option extends its schema with `defaults: [/schema/<group>/<name>@_here_, _self_]`.
     cs.store(group="schema/model", name="model", node=ModelConfig)
     cs.store(group="schema/optimizer", name="optimizer", node=OptimizerConfig)
     cs.store(group="schema/transfer", name="transfer", node=TransferConfig)
-    for name, node in DATASET_SCHEMAS.items():
-        cs.store(group="schema/dataset", name=name, node=node)
+    for fmt, schema in DATASET_SCHEMAS.items():
+        cs.store(group="schema/dataset", name=fmt, node=schema)
 
 
 def to_plain(cfg: DictConfig) -> dict:

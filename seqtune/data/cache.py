@@ -12,6 +12,7 @@ path, size and modification time, the encoding and a hash of the tokenizer; chan
 tokenised again.  The cache lives in ``$SEQTUNE_CACHE_DIR`` (else ``$XDG_CACHE_HOME/seqtune/tokens``, else
 ``~/.cache/seqtune/tokens``); delete it freely.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -19,7 +20,6 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,8 +53,10 @@ def iter_text(source: TextSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[st
     try:
         codec = codecs.lookup(source.encoding)
     except LookupError:
-        raise DataError(f"Cannot read {where}: unknown text encoding {source.encoding!r}. Set dataset.encoding "
-                        "to a codec name Python knows, such as utf-8, latin-1 or cp1252.") from None
+        raise DataError(
+            f"Cannot read {where}: unknown text encoding {source.encoding!r}. Set dataset.encoding "
+            "to a codec name Python knows, such as utf-8, latin-1 or cp1252."
+        ) from None
     try:
         fh = open(source.path, "rb")
     except FileNotFoundError:
@@ -78,8 +80,11 @@ def iter_text(source: TextSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[st
                 msg = _decode_error_message(where, piece, exc, codec.name)
                 # Re-anchor the chunk-relative line and offset to the whole file.
                 local_line = piece.count(b"\n", 0, exc.start) + 1
-                msg = msg.replace(f"line {local_line}, byte offset {exc.start}",
-                                  f"line {lines_before + local_line}, byte offset {offset + exc.start}", 1)
+                msg = msg.replace(
+                    f"line {local_line}, byte offset {exc.start}",
+                    f"line {lines_before + local_line}, byte offset {offset + exc.start}",
+                    1,
+                )
                 raise DataError(msg) from None
             if first and codec.name == "utf-8" and text.startswith("\ufeff"):
                 text = text[1:]
@@ -94,8 +99,13 @@ def iter_text(source: TextSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[st
 
 def _source_key(source: TextSource) -> dict:
     st = os.stat(source.path)
-    return {"path": os.path.abspath(source.path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "encoding": source.encoding, "version": _VERSION}
+    return {
+        "path": os.path.abspath(source.path),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "encoding": source.encoding,
+        "version": _VERSION,
+    }
 
 
 def _digest(obj: dict) -> str:

@@ -9,6 +9,7 @@ A classification example is one line (line breaks inside a document become space
 ``<eos>`` per line, and a document must not be split).  Tagging needs one id per given token, so only a
 word-level tokenizer can serve it (:func:`check_tagging_tokenizer`).
 """
+
 from __future__ import annotations
 
 from seqtune.data.records import Task
@@ -25,8 +26,10 @@ def one_line(text: str) -> str:
 
 def check_tagging_tokenizer(kind: str) -> None:
     if kind not in WORD_LEVEL:
-        raise ConfigError(f"dataset.tokenizer.kind={kind!r} cannot be used for tagging: every token needs exactly "
-                          f"one id and one tag. Use dataset.tokenizer.kind=word or basic_english.")
+        raise ConfigError(
+            f"dataset.tokenizer.kind={kind!r} cannot be used for tagging: every token needs exactly "
+            f"one id and one tag. Use dataset.tokenizer.kind=word or basic_english."
+        )
 
 
 def encode_tokens(tok: Tokenizer, words: list[str]) -> list[int]:

@@ -8,6 +8,7 @@ text            ``BucketBatches`` of encoded examples (``labelled``)  the label 
 series          ``ForecastWindows`` of the normalised series          the forecast columns (``SeriesFacts``)
 =============== =================================================== ==========================================
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -39,23 +40,58 @@ class TaskData:
     series: SeriesFacts | None = None  # series tasks: what the regressor is built from
 
 
-def load_task_data(ds: Any, reads: Literal["text", "series"], batch_sizes: tuple[int, int], seed: int,
-                   device: torch.device, tokenizer: Tokenizer | None = None, labels: list[str] | None = None,
-                   layout: SeriesLayout = SeriesLayout(), horizon: int | None = None,
-                   shuffle_train: bool = True) -> TaskData:
+def load_task_data(
+    ds: Any,
+    reads: Literal["text", "series"],
+    batch_sizes: tuple[int, int],
+    seed: int,
+    device: torch.device,
+    tokenizer: Tokenizer | None = None,
+    labels: list[str] | None = None,
+    layout: SeriesLayout = SeriesLayout(),
+    horizon: int | None = None,
+    shuffle_train: bool = True,
+) -> TaskData:
     """Text (encoded with ``tokenizer``, fitted on train when None; ``labels``: a fixed vocabulary) or windows of a
     series read with ``layout`` (``horizon`` replaces dataset.horizon).  ``batch_sizes``: (train, evaluation)."""
     sizes = dict(zip(SPLITS, (batch_sizes[0], batch_sizes[1], batch_sizes[1])))
     shuffled = {"train": shuffle_train, "valid": False, "test": False}
     if reads == "series":
         ts = load_timeseries(ds, horizon)
-        windows = {s: ForecastWindows(getattr(ts, s), ts.lookback, ts.horizon, sizes[s], shuffled[s], seed, device,
-                                      ts.target_index) for s in SPLITS}
+        windows = {
+            s: ForecastWindows(
+                getattr(ts, s), ts.lookback, ts.horizon, sizes[s], shuffled[s], seed, device, ts.target_index
+            )
+            for s in SPLITS
+        }
         facts = ts.facts(layout)
-        return TaskData(*windows.values(), facts.targets, "regression", {s: w.num_windows for s, w in windows.items()},
-                        "windows", list(ts.notes), series=facts)
+        return TaskData(
+            windows["train"],
+            windows["valid"],
+            windows["test"],
+            facts.targets,
+            "regression",
+            {s: w.num_windows for s, w in windows.items()},
+            "windows",
+            list(ts.notes),
+            series=facts,
+        )
     data = load_labelled(ds, tokenizer=tokenizer, labels=labels)
-    batches = {s: BucketBatches(getattr(data, s), sizes[s], shuffle=shuffled[s], seed=seed if shuffled[s] else 0,
-                                device=device) for s in SPLITS}
-    return TaskData(*batches.values(), data.labels, data.task, {s: len(getattr(data, s)) for s in SPLITS}, "examples",
-                    data.notes, data.tokenizer, labelled=data)
+    batches = {
+        s: BucketBatches(
+            getattr(data, s), sizes[s], shuffle=shuffled[s], seed=seed if shuffled[s] else 0, device=device
+        )
+        for s in SPLITS
+    }
+    return TaskData(
+        batches["train"],
+        batches["valid"],
+        batches["test"],
+        data.labels,
+        data.task,
+        {s: len(getattr(data, s)) for s in SPLITS},
+        "examples",
+        data.notes,
+        data.tokenizer,
+        labelled=data,
+    )

@@ -15,12 +15,13 @@ low-resource subsets; :func:`~seqtune.data.encoding.encode_input` turns each tex
 The label vocabulary comes from the full training split (or a fixed order the dataset gives); a label in
 validation or test data that training never had raises a DataError naming it, its file and the known labels.
 """
+
 from __future__ import annotations
 
 import random
 from pathlib import Path
 
-from seqtune.data.catalog import dataset_file, read_split
+from seqtune.data.catalog import dataset_file, read_splits
 from seqtune.data.encoding import check_tagging_tokenizer, encode_input, lines_for_fitting
 from seqtune.data.formats import read_table, read_text, read_trec
 from seqtune.data.records import Example, LabelledData, RawLabelled, RawSplit, RawSplits, Task, dataset_format
@@ -54,8 +55,10 @@ def load_labelled(ds, tokenizer: Tokenizer | None = None, labels: list[str] | No
     raw = DATASETS.get(ds.format, key="dataset.format")(ds)
     if not isinstance(raw, RawLabelled):
         kind = "text" if isinstance(raw, RawSplits) else "numeric"
-        raise ConfigError(f"dataset.format={ds.format!r} ({ds.name}) is {kind} data without labels; fine-tuning "
-                          "needs a labelled format: table, trec, imdb, conll or synthetic_topics.")
+        raise ConfigError(
+            f"dataset.format={ds.format!r} ({ds.name}) is {kind} data without labels; fine-tuning "
+            "needs a labelled format: table, trec, imdb, conll or synthetic_topics."
+        )
     full_train, train, valid, test, notes = finish_splits(raw, ds)
     labels = label_vocabulary(raw, full_train) if labels is None else labels
     index = {label: i for i, label in enumerate(labels)}
@@ -67,12 +70,16 @@ def load_labelled(ds, tokenizer: Tokenizer | None = None, labels: list[str] | No
             check_tagging_tokenizer(settings.kind)
         tokenizer = fit_tokenizer(settings, [lines_for_fitting(raw.task, train.inputs)])
     counts: dict[str, dict[str, int]] = {"skipped": {}, "truncated": {}}  # split -> examples
-    encoded = [encode_split(name, split, tokenizer, raw.task, index, ds.get("max_length"), counts)
-               for name, split in (("train", train), ("valid", valid), ("test", test))]
-    data = LabelledData(*encoded, labels, tokenizer, raw.task, notes)
+    encoded = [
+        encode_split(name, split, tokenizer, raw.task, index, ds.get("max_length"), counts)
+        for name, split in (("train", train), ("valid", valid), ("test", test))
+    ]
+    data = LabelledData(encoded[0], encoded[1], encoded[2], labels, tokenizer, raw.task, notes)
     data.notes += [f"{name}: {n:,} example(s) with empty text skipped" for name, n in counts["skipped"].items()]
-    data.notes += [f"{name}: {n:,} example(s) truncated to dataset.max_length={ds.get('max_length')} tokens"
-                   for name, n in counts["truncated"].items()]
+    data.notes += [
+        f"{name}: {n:,} example(s) truncated to dataset.max_length={ds.get('max_length')} tokens"
+        for name, n in counts["truncated"].items()
+    ]
     return data
 
 
@@ -85,8 +92,15 @@ def label_vocabulary(raw: RawLabelled, full_train: RawSplit) -> list[str]:
     return sorted({t for tags in full_train.labels for t in tags})
 
 
-def encode_split(name: str, split: RawSplit, tokenizer: Tokenizer, task: Task, index: dict[str, int],
-                 max_length: int | None, counts: dict[str, dict[str, int]]) -> list[Example]:
+def encode_split(
+    name: str,
+    split: RawSplit,
+    tokenizer: Tokenizer,
+    task: Task,
+    index: dict[str, int],
+    max_length: int | None,
+    counts: dict[str, dict[str, int]],
+) -> list[Example]:
     """One split's examples (``encode_input``); empty documents are skipped and long ones truncated, both
     counted in ``counts``."""
     out = []
@@ -102,8 +116,10 @@ def encode_split(name: str, split: RawSplit, tokenizer: Tokenizer, task: Task, i
             ids, counts["truncated"][name] = ids[:max_length], counts["truncated"].get(name, 0) + 1
         out.append(Example(ids, index[label] if task == "classification" else [index[t] for t in label][: len(ids)]))
     if not out:
-        raise DataError(f"the {name} split ({split.source}) has no example with any text; put data in it or "
-                        f"point dataset.{name} to another file.")
+        raise DataError(
+            f"the {name} split ({split.source}) has no example with any text; put data in it or "
+            f"point dataset.{name} to another file."
+        )
     return out
 
 
@@ -111,17 +127,26 @@ def encode_split(name: str, split: RawSplit, tokenizer: Tokenizer, task: Task, i
 @dataset_format("table", holds="labelled")
 def table_splits(ds) -> RawLabelled:
     def reader(path: Path) -> tuple[list[str], list[str]]:
-        texts, labels = read_table(path, text_columns=list(ds.text_columns), label_column=ds.label_column,
-                                   delimiter=ds.delimiter, has_header=ds.has_header, encoding=ds.encoding,
-                                   join_with=ds.join_with)
+        texts, labels = read_table(
+            path,
+            text_columns=list(ds.text_columns),
+            label_column=ds.label_column,
+            delimiter=ds.delimiter,
+            has_header=ds.has_header,
+            encoding=ds.encoding,
+            join_with=ds.join_with,
+        )
+        if labels is None:
+            raise ConfigError(
+                f"dataset.label_column=null: {path} has no labels to fine-tune on; name its label column."
+            )
         if ds.label_names:
             names = dict(ds.label_names)
             labels = [names.get(label, label) for label in labels]
         return texts, labels
 
-    splits = {name: read_split(ds, name, reader) for name in ("train", "valid", "test")}
     order = list(dict(ds.label_names).values()) if ds.label_names else None
-    return RawLabelled("classification", splits["train"], splits["valid"], splits["test"], label_order=order)
+    return RawLabelled("classification", *read_splits(ds, reader), label_order=order)
 
 
 @dataset_format("trec", holds="labelled")
@@ -129,9 +154,11 @@ def trec_splits(ds) -> RawLabelled:
     def reader(path: Path) -> tuple[list[str], list[str]]:
         return read_trec(path, encoding=ds.encoding, fine=ds.fine)
 
-    splits = {name: read_split(ds, name, reader) for name in ("train", "valid", "test")}
-    return RawLabelled("classification", splits["train"], splits["valid"], splits["test"],
-                       notes=[f"TREC-{50 if ds.fine else 6} labels"])
+    return RawLabelled(
+        "classification",
+        *read_splits(ds, reader),
+        notes=[f"TREC-{50 if ds.fine else 6} labels"],
+    )
 
 
 @dataset_format("synthetic_topics", holds="labelled")
@@ -156,8 +183,13 @@ def synthetic_topic_splits(ds) -> RawLabelled:
         return RawSplit(texts, labels, f"synthetic_topics (seed {seed})")
 
     s = ds.seed * 3 + 100  # distinct from the synthetic LM corpus' seeds
-    return RawLabelled("classification", split(ds.train_docs, s), split(ds.valid_docs, s + 1),
-                       split(ds.test_docs, s + 2), notes=[f"built-in topic documents, seed {ds.seed}"])
+    return RawLabelled(
+        "classification",
+        split(ds.train_docs, s),
+        split(ds.valid_docs, s + 1),
+        split(ds.test_docs, s + 2),
+        notes=[f"built-in topic documents, seed {ds.seed}"],
+    )
 
 
 @dataset_format("imdb", holds="labelled")
@@ -178,14 +210,17 @@ def imdb_splits(ds) -> RawLabelled:
         for label in ("neg", "pos"):
             sub = base / rel / label
             if not sub.is_dir():
-                raise DataError(f"dataset.{key}: folder {sub} is missing; the IMDB layout is "
-                                "aclImdb/{train,test}/{pos,neg}/*.txt. Re-extract aclImdb_v1.tar.gz there.")
+                raise DataError(
+                    f"dataset.{key}: folder {sub} is missing; the IMDB layout is "
+                    "aclImdb/{train,test}/{pos,neg}/*.txt. Re-extract aclImdb_v1.tar.gz there."
+                )
             for f in sorted(sub.glob("*.txt")):
                 texts.append(read_text(f, ds.encoding))
                 labels.append(label)
         return RawSplit(texts, labels, str(base / rel))
 
     train, valid, test = read_dir(ds.train, "train"), read_dir(ds.valid, "valid"), read_dir(ds.test, "test")
+    assert train is not None  # dataset.train is required (the schema gives aclImdb/train)
     unlabelled: list[str] = []
     unsup = base / ds.train / "unsup"
     if ds.unlabelled_for_lm and unsup.is_dir():
@@ -207,7 +242,9 @@ def _extract_archive(ds, folder: Path, root: Path) -> None:
             tar.extractall(tmp, filter="data")
         os.replace(tmp / root.name, root)
     except (tarfile.TarError, OSError) as exc:
-        raise DataError(f"could not extract {archive} into {folder}: {exc}. Delete the archive so it is "
-                        "downloaded again, or extract it there by hand.") from None
+        raise DataError(
+            f"could not extract {archive} into {folder}: {exc}. Delete the archive so it is "
+            "downloaded again, or extract it there by hand."
+        ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

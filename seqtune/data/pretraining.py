@@ -18,6 +18,7 @@ series      ``ForecastWindows`` of numeric rows (``timeseries.py``)            f
 data path (saved in every checkpoint under ``"data"``), e.g. ``num_features`` and the normaliser of a series,
 fitted on the train split only.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -51,12 +52,15 @@ class PretrainData:
     unit: str  # what `sizes` counts: tokens, sentences, pairs, rows
     sizes: dict[str, int]
     notes: list[str] = field(default_factory=list)
-    info: dict[str, Any] = field(default_factory=dict)  # plain facts the objective builder needs (num_features = encoder input width, ...)
+    info: dict[str, Any] = field(
+        default_factory=dict
+    )  # plain facts the objective builder needs (num_features = encoder input width, ...)
     baselines: dict[str, float] = field(default_factory=dict)  # reference numbers for the summary (val/...)
 
 
 def split_sentences(ids: torch.Tensor, max_length: int) -> tuple[list[Example], int]:
-    """A token stream -> one Example per line (each ending with its <eos>), truncated; returns (examples, n_truncated)."""
+    """A token stream -> one Example per line (each ending with its <eos>), truncated; returns (examples,
+    n_truncated)."""
     ends = (ids == EOS_ID).nonzero().flatten() + 1  # exclusive end of every line
     pieces = torch.tensor_split(ids, ends.cpu())
     examples, truncated = [], 0
@@ -81,8 +85,10 @@ def _empty_lines(ids: torch.Tensor) -> int:
 def _unigram_baselines(train: torch.Tensor, valid: torch.Tensor, vocab_size: int) -> dict[str, float]:
     """The bars a model must clear: unigram perplexity, and accuracy of always guessing the most frequent token."""
     counts = torch.bincount(train, minlength=vocab_size)
-    return {"unigram_ppl": float(torch.exp(torch.tensor(unigram_log_loss(train, valid, vocab_size)))),
-            "unigram_acc": float((valid == counts.argmax()).float().mean())}
+    return {
+        "unigram_ppl": float(torch.exp(torch.tensor(unigram_log_loss(train, valid, vocab_size)))),
+        "unigram_acc": float((valid == counts.argmax()).float().mean()),
+    }
 
 
 def load_pretrain_data(cfg, kind: DataKind, device: torch.device, tokenizer=None) -> PretrainData:
@@ -93,19 +99,28 @@ def load_pretrain_data(cfg, kind: DataKind, device: torch.device, tokenizer=None
         sizes = {s: getattr(corpus, s).numel() for s in ("train", "valid", "test")}
         for s, n in sizes.items():
             if n < 2 * t.batch_size:
-                raise ConfigError(f"the {s} split of dataset {ds.name!r} has only {n} tokens, too few for "
-                                  f"trainer.batch_size={t.batch_size}; use a smaller batch size or more data.")
+                raise ConfigError(
+                    f"the {s} split of dataset {ds.name!r} has only {n} tokens, too few for "
+                    f"trainer.batch_size={t.batch_size}; use a smaller batch size or more data."
+                )
         make = LMStream if kind == "stream" else LMWindows
-        return PretrainData(make(corpus.train, t.batch_size, t.bptt, device),
-                            make(corpus.valid, t.eval_batch_size, t.bptt, device),
-                            make(corpus.test, t.eval_batch_size, t.bptt, device),
-                            corpus.tokenizer, "tokens", sizes, list(corpus.notes),
-                            baselines=_unigram_baselines(corpus.train, corpus.valid, corpus.tokenizer.vocab_size))
+        return PretrainData(
+            make(corpus.train, t.batch_size, t.bptt, device),
+            make(corpus.valid, t.eval_batch_size, t.bptt, device),
+            make(corpus.test, t.eval_batch_size, t.bptt, device),
+            corpus.tokenizer,
+            "tokens",
+            sizes,
+            list(corpus.notes),
+            baselines=_unigram_baselines(corpus.train, corpus.valid, corpus.tokenizer.vocab_size),
+        )
     if kind == "sentences":
         corpus = load_lm_corpus(ds, tokenizer=tokenizer)
-        if not bool((corpus.train[: 1_000_000] == EOS_ID).any()):
-            raise ConfigError(f"objective={cfg.objective.name} reads one sentence per line, split at <eos>, but the "
-                              f"tokenizer of dataset {ds.name!r} adds none; set dataset.tokenizer.add_eos=true.")
+        if not bool((corpus.train[:1_000_000] == EOS_ID).any()):
+            raise ConfigError(
+                f"objective={cfg.objective.name} reads one sentence per line, split at <eos>, but the "
+                f"tokenizer of dataset {ds.name!r} adds none; set dataset.tokenizer.add_eos=true."
+            )
         splits, notes = {}, list(corpus.notes)
         for s in ("train", "valid", "test"):
             ids = getattr(corpus, s)
@@ -116,32 +131,52 @@ def load_pretrain_data(cfg, kind: DataKind, device: torch.device, tokenizer=None
             if empty:
                 notes.append(f"{s}: {empty:,} empty line(s) skipped (a sentence needs at least one token)")
             if cut:
-                notes.append(f"{s}: {cut:,} of {len(splits[s]):,} sentences truncated to objective.max_length="
-                             f"{cfg.objective.max_length} tokens")
-        return PretrainData(BucketBatches(splits["train"], t.batch_size, True, t.seed, device),
-                            BucketBatches(splits["valid"], t.eval_batch_size, False, t.seed, device),
-                            BucketBatches(splits["test"], t.eval_batch_size, False, t.seed, device),
-                            corpus.tokenizer, "sentences", {s: len(v) for s, v in splits.items()}, notes,
-                            baselines=_unigram_baselines(corpus.train, corpus.valid, corpus.tokenizer.vocab_size))
+                notes.append(
+                    f"{s}: {cut:,} of {len(splits[s]):,} sentences truncated to objective.max_length="
+                    f"{cfg.objective.max_length} tokens"
+                )
+        return PretrainData(
+            BucketBatches(splits["train"], t.batch_size, True, t.seed, device),
+            BucketBatches(splits["valid"], t.eval_batch_size, False, t.seed, device),
+            BucketBatches(splits["test"], t.eval_batch_size, False, t.seed, device),
+            corpus.tokenizer,
+            "sentences",
+            {s: len(v) for s, v in splits.items()},
+            notes,
+            baselines=_unigram_baselines(corpus.train, corpus.valid, corpus.tokenizer.vocab_size),
+        )
     if kind == "pairs":
         data = load_pairs(ds, cfg.objective.max_length)
-        return PretrainData(PairBatches(data.train, t.batch_size, True, t.seed, device),
-                            PairBatches(data.valid, t.eval_batch_size, False, t.seed, device),
-                            PairBatches(data.test, t.eval_batch_size, False, t.seed, device),
-                            data.tokenizer, "pairs", {s: len(getattr(data, s)) for s in ("train", "valid", "test")},
-                            data.notes)
+        return PretrainData(
+            PairBatches(data.train, t.batch_size, True, t.seed, device),
+            PairBatches(data.valid, t.eval_batch_size, False, t.seed, device),
+            PairBatches(data.test, t.eval_batch_size, False, t.seed, device),
+            data.tokenizer,
+            "pairs",
+            {s: len(getattr(data, s)) for s in ("train", "valid", "test")},
+            data.notes,
+        )
     if kind == "series":
         series = load_timeseries(ds)
         o = cfg.objective
-        layout = SeriesLayout(channel_independent=bool(o.get("channel_independent")),
-                              segment_length=o.get("segment_length", 1))
+        layout = SeriesLayout(
+            channel_independent=bool(o.get("channel_independent")), segment_length=o.get("segment_length", 1)
+        )
 
         def windows(split: torch.Tensor, batch_size: int, shuffle: bool) -> ForecastWindows:
-            return ForecastWindows(split, series.lookback, series.horizon, batch_size, shuffle, t.seed, device,
-                                   series.target_index)
+            return ForecastWindows(
+                split, series.lookback, series.horizon, batch_size, shuffle, t.seed, device, series.target_index
+            )
 
-        return PretrainData(windows(series.train, t.batch_size, True), windows(series.valid, t.eval_batch_size, False),
-                            windows(series.test, t.eval_batch_size, False), None, "rows",
-                            {s: getattr(series, s).size(0) for s in ("train", "valid", "test")}, list(series.notes),
-                            info=series.facts(layout).pretraining_info(), baselines={})
+        return PretrainData(
+            windows(series.train, t.batch_size, True),
+            windows(series.valid, t.eval_batch_size, False),
+            windows(series.test, t.eval_batch_size, False),
+            None,
+            "rows",
+            {s: getattr(series, s).size(0) for s in ("train", "valid", "test")},
+            list(series.notes),
+            info=series.facts(layout).pretraining_info(),
+            baselines={},
+        )
     raise ValueError(f"unknown data kind {kind!r}")

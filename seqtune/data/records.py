@@ -11,11 +11,13 @@ table).  Loaders turn them into encoded records: :class:`Example` and :class:`La
 :class:`SeriesFacts` are the plain facts of a numeric series' windows that a regressor (and a forecasting
 objective) is built from; saved in checkpoints as a dict.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from seqtune.data.tokenizers import Tokenizer
 from seqtune.registry import DATASETS
@@ -135,14 +137,28 @@ class SeriesFacts:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SeriesFacts:
         layout = SeriesLayout(**{k: d[k] for k in ("channel_independent", "subtract_last", "segment_length")})
-        return cls(d["horizon"], d["lookback"], d["target_index"], list(d["targets"]), list(d["target_std"]),
-                   d["num_columns"], d["timeseries"], layout)
+        return cls(
+            d["horizon"],
+            d["lookback"],
+            d["target_index"],
+            list(d["targets"]),
+            list(d["target_std"]),
+            d["num_columns"],
+            d["timeseries"],
+            layout,
+        )
 
     def pretraining_info(self) -> dict[str, Any]:
         """A forecasting objective's checkpoint ``"data"`` entry (its layout is in its own config)."""
-        return {"num_features": self.width, "num_columns": self.num_columns, "target_index": self.target_index,
-                "target_std": self.target_std, "horizon": self.horizon, "lookback": self.lookback,
-                "timeseries": self.timeseries}
+        return {
+            "num_features": self.width,
+            "num_columns": self.num_columns,
+            "target_index": self.target_index,
+            "target_std": self.target_std,
+            "horizon": self.horizon,
+            "lookback": self.lookback,
+            "timeseries": self.timeseries,
+        }
 
 
 # ------------------------------------------------------------------------------------------- formats
@@ -162,6 +178,7 @@ class DatasetFormat:
 
 def dataset_format(name: str, holds: Holds) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
     """Register a reader as dataset format ``name`` (``dataset.format``); ``holds``: what it returns."""
+
     def register(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
         DATASETS.register(name)(DatasetFormat(read, holds))
         return read
@@ -171,4 +188,4 @@ def dataset_format(name: str, holds: Holds) -> Callable[[Callable[[Any], Any]], 
 
 def dataset_holds(fmt: str | None) -> Holds | None:
     """What dataset format ``fmt`` holds (None for a name no reader registered)."""
-    return DATASETS.get(fmt).holds if fmt in DATASETS else None
+    return DATASETS.get(fmt).holds if fmt is not None and fmt in DATASETS else None

@@ -8,6 +8,7 @@
   the 50-label subset is contained in the 100-label one.
 * :func:`lm_splits` reads a labelled dataset as language-model text (labels ignored, test never read).
 """
+
 from __future__ import annotations
 
 import random
@@ -27,11 +28,13 @@ def carve(text: str, fraction: float, seed: int, chunk_lines: int = 50) -> tuple
     chunks = [lines[i : i + chunk_lines] for i in range(0, len(lines), chunk_lines)]
     n_carve = max(1, round(fraction * len(chunks))) if len(chunks) > 1 else 0
     if n_carve == 0:
-        raise DataError("cannot carve a validation/test split from a training file of a single chunk of lines; "
-                        "give dataset.valid and dataset.test files, or use a longer training file.")
+        raise DataError(
+            "cannot carve a validation/test split from a training file of a single chunk of lines; "
+            "give dataset.valid and dataset.test files, or use a longer training file."
+        )
     picked = set(random.Random(seed).sample(range(len(chunks)), n_carve))
-    kept = "".join(l for i, c in enumerate(chunks) if i not in picked for l in c)
-    carved = "".join(l for i, c in enumerate(chunks) if i in picked for l in c)
+    kept = "".join(line for i, c in enumerate(chunks) if i not in picked for line in c)
+    carved = "".join(line for i, c in enumerate(chunks) if i in picked for line in c)
     return kept, carved
 
 
@@ -95,25 +98,35 @@ def finish_splits(raw: RawLabelled, ds) -> tuple[RawSplit, RawSplit, RawSplit, R
             continue
         kept, carved = stratified_split(strata(train), frac, seed, name)
         if not carved or not kept:
-            raise DataError(f"cannot carve a {name} split ({frac:.0%}) from the {len(train.labels)} training "
-                            f"examples of {train.source}; give dataset.{name}, or use more data.")
+            raise DataError(
+                f"cannot carve a {name} split ({frac:.0%}) from the {len(train.labels)} training "
+                f"examples of {train.source}; give dataset.{name}, or use more data."
+            )
         part = take(train, carved, f"{train.source} ({name} part carved from train)")
         train = take(train, kept)
         test, valid = (part, valid) if name == "test" else (test, part)
-        notes.append(f"{name} split carved from train: {len(carved):,} examples "
-                     f"({frac:.0%}{', stratified by label' if raw.task == 'classification' else ''}, split_seed {seed})")
+        notes.append(
+            f"{name} split carved from train: {len(carved):,} examples "
+            f"({frac:.0%}{', stratified by label' if raw.task == 'classification' else ''}, split_seed {seed})"
+        )
+    assert valid is not None and test is not None  # both given or carved above
     full_train = train
     limit, per_class = ds.get("train_limit"), ds.get("labels_per_class")
     if per_class is not None and raw.task != "classification":
-        raise ConfigError("dataset.labels_per_class applies to classification only (a tagging example has many "
-                          "labels); use dataset.train_limit to keep N training sentences.")
+        raise ConfigError(
+            "dataset.labels_per_class applies to classification only (a tagging example has many "
+            "labels); use dataset.train_limit to keep N training sentences."
+        )
     if limit is not None or per_class is not None:
         keep = stratified_subset(strata(train), seed, limit, per_class)
         train = take(train, keep)
-        what = " and ".join(x for x in (f"{per_class} per class" if per_class else "",
-                                        f"at most {limit} in all" if limit else "") if x)
-        notes.append(f"low-resource training subset: {len(keep):,} of {len(full_train.labels):,} examples "
-                     f"({what}, stratified, split_seed {seed})")
+        what = " and ".join(
+            x for x in (f"{per_class} per class" if per_class else "", f"at most {limit} in all" if limit else "") if x
+        )
+        notes.append(
+            f"low-resource training subset: {len(keep):,} of {len(full_train.labels):,} examples "
+            f"({what}, stratified, split_seed {seed})"
+        )
     return full_train, train, valid, test, notes
 
 
@@ -131,5 +144,6 @@ def lm_splits(raw: RawLabelled, ds) -> RawSplits:
     notes = [n for n in notes if not n.startswith("low-resource")] + [
         f"labelled dataset read as text: labels ignored, {len(train.inputs):,} train + "
         f"{len(raw.unlabelled):,} unlabelled documents; the labelled test split is not used, so LM 'test' "
-        f"metrics are computed on the {len(valid.inputs):,} validation documents"]
+        f"metrics are computed on the {len(valid.inputs):,} validation documents"
+    ]
     return RawSplits(train_text, valid_text, valid_text, notes)

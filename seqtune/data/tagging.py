@@ -5,22 +5,27 @@ Registered as the ``conll`` format; :func:`seqtune.data.labelled.load_labelled` 
 IOB2 by default (CoNLL-2003's original files are IOB1); ``-DOCSTART-`` lines are skipped.  Each token maps to
 exactly one id, so tagging needs a word-level tokenizer (``word`` or ``basic_english``; ``encoding.py``).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from seqtune.data.catalog import read_split
+from seqtune.data.catalog import read_splits
 from seqtune.data.formats import read_conll
-from seqtune.data.records import RawLabelled, RawSplit, dataset_format
-from seqtune.registry import DATASETS
+from seqtune.data.records import RawLabelled, dataset_format
 
 
 @dataset_format("conll", holds="tagged")
 def conll_splits(ds) -> RawLabelled:
     def reader(path: Path) -> tuple[list[list[str]], list[list[str]]]:
-        return read_conll(path, token_column=ds.token_column, tag_column=ds.tag_column, encoding=ds.encoding,
-                          scheme=ds.scheme, to_scheme=ds.to_scheme)
+        return read_conll(
+            path,
+            token_column=ds.token_column,
+            tag_column=ds.tag_column,
+            encoding=ds.encoding,
+            scheme=ds.scheme,
+            to_scheme=ds.to_scheme,
+        )
 
-    splits: dict[str, RawSplit | None] = {name: read_split(ds, name, reader) for name in ("train", "valid", "test")}
     note = f"tags converted to {ds.to_scheme.upper()}" if ds.to_scheme else "tags as written"
-    return RawLabelled("tagging", splits["train"], splits["valid"], splits["test"], notes=[note])
+    return RawLabelled("tagging", *read_splits(ds, reader), notes=[note])

@@ -11,6 +11,7 @@ A split given as a file is streamed (:class:`~seqtune.data.cache.TextSource`): t
 a cached id file that is memory-mapped, so a corpus larger than RAM loads with flat memory and a second run
 skips tokenisation.  Splits carved from train are read into memory.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from seqtune.data.records import RawLabelled, RawSplits, TextSource, dataset_for
 from seqtune.data.splits import carve, lm_splits
 from seqtune.data.synthetic import generate_sentences
 from seqtune.data.tokenizers import Tokenizer, fit_tokenizer, settings_from_config
-from seqtune.errors import ConfigError, DataError
+from seqtune.errors import ConfigError
 from seqtune.registry import DATASETS
 
 
@@ -55,9 +56,12 @@ def synthetic_splits(ds) -> RawSplits:
 def text_splits(ds) -> RawSplits:
     train_path = dataset_file(ds, ds.train, "dataset.train")
     if ds.valid is not None and ds.test is not None:  # every split is a file: stream them
-        return RawSplits(TextSource(train_path, ds.encoding),
-                         TextSource(dataset_file(ds, ds.valid, "dataset.valid"), ds.encoding),
-                         TextSource(dataset_file(ds, ds.test, "dataset.test"), ds.encoding), notes=[])
+        return RawSplits(
+            TextSource(train_path, ds.encoding),
+            TextSource(dataset_file(ds, ds.valid, "dataset.valid"), ds.encoding),
+            TextSource(dataset_file(ds, ds.test, "dataset.test"), ds.encoding),
+            notes=[],
+        )
     train = read_text(train_path, encoding=ds.encoding)
     notes: list[str] = []
     splits = {}
@@ -79,8 +83,10 @@ def load_lm_corpus(ds, tokenizer: Tokenizer | None = None) -> LMCorpus:
     raw = DATASETS.get(ds.format, key="dataset.format")(ds)
     if not isinstance(raw, RawSplits):
         if not isinstance(raw, RawLabelled):
-            raise ConfigError(f"dataset.format={ds.format!r} holds no text, so it cannot be used for language "
-                              "modelling; choose a text or labelled dataset, or a forecasting objective.")
+            raise ConfigError(
+                f"dataset.format={ds.format!r} holds no text, so it cannot be used for language "
+                "modelling; choose a text or labelled dataset, or a forecasting objective."
+            )
         raw = lm_splits(raw, ds)
     use_cache = bool(ds.get("token_cache", True))
     tok = tokenizer

@@ -8,6 +8,7 @@ for evaluation and inference, and the attributes ``name``, ``task``, ``labels`` 
 
     head = build_head(cfg.head, encoder, labels=["neg", "pos"])     # the head's typed config, plain values inside
 """
+
 from __future__ import annotations
 
 import importlib

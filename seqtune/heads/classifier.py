@@ -10,6 +10,7 @@ Pooling (``LabelledBatch`` is time-major and padded; ``lengths`` says where each
 Sums returned per step: ``loss``, ``correct`` and per class ``tp/i``, ``pred/i``, ``gold/i`` (scalar device
 tensors), so the loop's running means give accuracy and macro-F1 without a host sync per step.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,12 +23,11 @@ from torch import nn
 from seqtune.config.schema import Choice
 from seqtune.data.batching import LabelledBatch
 from seqtune.data.records import SeriesFacts, dataset_holds
+from seqtune.heads.layers import output_layers, output_rules
+from seqtune.heads.scores import macro_f1
+from seqtune.heads.spec import HeadSpec, Task, register_head
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
-from seqtune.heads.layers import output_layers, output_rules
-from seqtune.heads.spec import HeadSpec, register_head
-from seqtune.heads.scores import macro_f1
-
 
 
 class Pooling(Choice):
@@ -60,11 +60,18 @@ def pool(out: torch.Tensor, lengths: torch.Tensor, pooling: Pooling, bidirection
 
 class Classifier(nn.Module):
     name = "classifier"
-    task = "classification"
+    task: Task = "classification"
     default_monitor = "acc"
 
-    def __init__(self, input_size: int, labels: list[str], bidirectional: bool, pooling: Pooling = "concat",
-                 hidden_size: int = 0, dropout: float = 0.1):
+    def __init__(
+        self,
+        input_size: int,
+        labels: list[str],
+        bidirectional: bool,
+        pooling: Pooling = Pooling.concat,
+        hidden_size: int = 0,
+        dropout: float = 0.1,
+    ):
         super().__init__()
         self.labels, self.pooling, self.bidirectional = list(labels), pooling, bidirectional
         features = input_size * (3 if pooling == "concat" else 1)
@@ -112,10 +119,13 @@ def classifier_rules(cfg) -> list[str]:
     fmt = cfg.dataset.get("format")
     problems = output_rules(cfg.head)
     if dataset_holds(fmt) == "tagged":
-        problems.append(f"head=classifier needs one label per text, but dataset.format={fmt!r} labels every token; "
-                        "use head=tagger.")
+        problems.append(
+            f"head=classifier needs one label per text, but dataset.format={fmt!r} labels every token; use head=tagger."
+        )
     if dataset_holds(fmt) == "series":
-        problems.append(f"head=classifier reads text, but dataset.format={fmt!r} is a numeric series; use head=regressor.")
+        problems.append(
+            f"head=classifier reads text, but dataset.format={fmt!r} is a numeric series; use head=regressor."
+        )
     return problems
 
 
@@ -123,5 +133,13 @@ def build_classifier(h, encoder, labels: list[str], series: SeriesFacts | None =
     return Classifier(encoder.output_size, labels, encoder.num_directions == 2, h.pooling, h.hidden_size, h.dropout)
 
 
-SPEC = register_head(HeadSpec(name="classifier", task=Classifier.task, schema=ClassifierHeadConfig,
-                              build=build_classifier, default_monitor=Classifier.default_monitor, rules=classifier_rules))
+SPEC = register_head(
+    HeadSpec(
+        name="classifier",
+        task=Classifier.task,
+        schema=ClassifierHeadConfig,
+        build=build_classifier,
+        default_monitor=Classifier.default_monitor,
+        rules=classifier_rules,
+    )
+)

@@ -1,4 +1,5 @@
 """The output stack every head shares: dropout -> [linear -> ReLU -> dropout] -> linear to the labels."""
+
 from __future__ import annotations
 
 from torch import nn

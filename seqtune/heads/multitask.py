@@ -16,6 +16,7 @@ the task loss, so monitors and summaries mean the same as in the other strategie
 ``aux_loss`` and ``aux_weight``.  In a checkpoint the head's tensors are ``objective.head.*``; evaluate and
 predict keep only those (:func:`task_state`).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,6 +32,7 @@ from seqtune.objectives import build_objective
 from seqtune.objectives.base import StepOutput
 from seqtune.registry import OBJECTIVES
 
+
 def aux_weight(schedule: str, weight: float, step: int, total_steps: int) -> float:
     """lambda at optimizer step ``step`` (0-based) of ``total_steps``."""
     if schedule == "constant":
@@ -41,8 +43,10 @@ def aux_weight(schedule: str, weight: float, step: int, total_steps: int) -> flo
 class Multitask(nn.Module):
     """The task head plus the pretraining objective; the loop sees one objective with the head's metrics."""
 
-    def __init__(self, head: nn.Module, aux: nn.Module, aux_name: str, weight: float, schedule: str,
-                 total_steps: int):
+    head: Any
+    aux: Any
+
+    def __init__(self, head: nn.Module, aux: nn.Module, aux_name: str, weight: float, schedule: str, total_steps: int):
         super().__init__()
         self.head, self.aux = head, aux
         self.aux_name, self.weight, self.schedule, self.total_steps = aux_name, weight, schedule, total_steps
@@ -63,8 +67,12 @@ class Multitask(nn.Module):
             self.step += 1
         aux = self.aux_loss(encoder, batch)
         n = out.count
-        sums = {**out.sums, "task_loss": out.loss.detach() * n, "aux_loss": aux.detach() * n,
-                "aux_weight": torch.tensor(lam * n)}
+        sums = {
+            **out.sums,
+            "task_loss": out.loss.detach() * n,
+            "aux_loss": aux.detach() * n,
+            "aux_weight": torch.tensor(lam * n),
+        }
         return StepOutput(out.loss + lam * aux, out.state, sums, n)
 
     def predict(self, encoder: Encoder, batch: Any) -> torch.Tensor:
@@ -81,34 +89,51 @@ class Multitask(nn.Module):
         self.step = int(state["step"])
 
 
-def build_multitask(source: dict, source_path: str, encoder: Encoder, tokenizer, head: nn.Module,
-                    weight: float, schedule: str, total_steps: int, series: SeriesFacts | None) -> tuple[Multitask, str]:
+def build_multitask(
+    source: dict,
+    source_path: str,
+    encoder: Encoder,
+    tokenizer,
+    head: nn.Module,
+    weight: float,
+    schedule: str,
+    total_steps: int,
+    series: SeriesFacts | None,
+) -> tuple[Multitask, str]:
     """The pretraining objective of checkpoint ``source`` on ``encoder``, with its weights; (wrapper, a log line)."""
     name = source.get("objective")
     reads = "tokens" if head.task in ("classification", "tagging") else "numeric"
     fits = [n for n in OBJECTIVES.names() if OBJECTIVES.get(n).multitask and OBJECTIVES.get(n).input == reads]
     if name not in fits:
-        raise ConfigError(f"transfer=multitask trains the checkpoint's pretraining objective on the task's batches, "
-                          f"but {source_path} was pretrained with objective={name!r}, which cannot read "
-                          f"{'text' if reads == 'tokens' else 'numeric windows'}; for head={head.name} it must be one "
-                          f"of {', '.join(fits)}. Use transfer=full instead.")
+        raise ConfigError(
+            f"transfer=multitask trains the checkpoint's pretraining objective on the task's batches, "
+            f"but {source_path} was pretrained with objective={name!r}, which cannot read "
+            f"{'text' if reads == 'tokens' else 'numeric windows'}; for head={head.name} it must be one "
+            f"of {', '.join(fits)}. Use transfer=full instead."
+        )
     info = source.get("data") or None
-    if name == "forecast" and series is not None:
+    if name == "forecast" and series is not None and info is not None:
         if info["horizon"] > series.horizon or info["target_index"] != series.target_index:
-            raise ConfigError(f"transfer=multitask: the checkpoint forecasts {info['horizon']} steps of target "
-                              f"column index {info['target_index']}, the regressor {series.horizon} steps of "
-                              f"{series.target_index}; the auxiliary forecast reads the task's targets, so its "
-                              "horizon must be <= head.horizon and dataset.target_column the same.")
+            raise ConfigError(
+                f"transfer=multitask: the checkpoint forecasts {info['horizon']} steps of target "
+                f"column index {info['target_index']}, the regressor {series.horizon} steps of "
+                f"{series.target_index}; the auxiliary forecast reads the task's targets, so its "
+                "horizon must be <= head.horizon and dataset.target_column the same."
+            )
     aux = build_objective(OmegaConf.create(source["config"]), encoder, tokenizer, info)
     prefix = "objective."
-    state = {k[len(prefix):]: v for k, v in source["model"].items() if k.startswith(prefix)}
+    state = {k[len(prefix) :]: v for k, v in source["model"].items() if k.startswith(prefix)}
     missing, unexpected = aux.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise CheckpointError(f"{source_path}: the {name} objective's tensors do not fit the rebuilt objective "
-                              f"(missing {missing}, unexpected {unexpected}); was the checkpoint written by another "
-                              "seqtune version? Use transfer=full instead.")
-    line = (f"transfer=multitask: pretraining objective {name} rebuilt from the checkpoint, {len(state)} tensors "
-            f"loaded ({', '.join(state) or 'none'}); aux_weight {weight}, {schedule}")
+        raise CheckpointError(
+            f"{source_path}: the {name} objective's tensors do not fit the rebuilt objective "
+            f"(missing {missing}, unexpected {unexpected}); was the checkpoint written by another "
+            "seqtune version? Use transfer=full instead."
+        )
+    line = (
+        f"transfer=multitask: pretraining objective {name} rebuilt from the checkpoint, {len(state)} tensors "
+        f"loaded ({', '.join(state) or 'none'}); aux_weight {weight}, {schedule}"
+    )
     return Multitask(head, aux, name, weight, schedule, total_steps), line
 
 
@@ -118,5 +143,7 @@ def task_state(ckpt: dict) -> dict[str, torch.Tensor]:
     if ckpt.get("transfer") != "multitask":
         return state
     head = "objective.head."
-    return {**{k: v for k, v in state.items() if k.startswith("encoder.")},
-            **{"objective." + k[len(head):]: v for k, v in state.items() if k.startswith(head)}}
+    return {
+        **{k: v for k, v in state.items() if k.startswith("encoder.")},
+        **{"objective." + k[len(head) :]: v for k, v in state.items() if k.startswith(head)},
+    }

@@ -4,10 +4,12 @@ Each head module ends with ``register_head(HeadSpec(...))``; the package imports
 head is one Python file plus one YAML file under ``conf/head/``.  A spec's ``rules(cfg)`` get the whole composed
 finetune config (the head group already typed by ``schema``) and return one line per problem.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from seqtune.registry import HEADS
 

@@ -15,6 +15,7 @@ A new backend (MLflow, W&B) is one file in this package that registers itself (`
 imported here, plus the
 package its ``requires`` names (checked before the run starts, so a missing extra never costs a run).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -50,4 +51,3 @@ def build_loggers(run_dir: Path, names: tuple[str, ...] | list[str] = (), enable
     if not enabled:
         return MultiLogger([])
     return MultiLogger([MetricsLogger(run_dir)] + [LOGGERS.get(n, key="trainer.loggers")(run_dir) for n in names])
-

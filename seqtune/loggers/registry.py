@@ -1,8 +1,10 @@
 """The logger registry and the rule that checks ``trainer.loggers``; backends register here (see ``__init__``)."""
+
 from __future__ import annotations
 
 import importlib.util
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from seqtune.registry import Registry
 
@@ -32,6 +34,8 @@ def logger_problems(key: str, names: list[str]) -> list[str]:
             problems.append(f"{key} has unknown logger {name!r}; valid names are: {', '.join(LOGGERS.names())}.")
         elif name in REQUIRES and importlib.util.find_spec(REQUIRES[name][0]) is None:
             module, extra = REQUIRES[name]
-            problems.append(f"{key} includes {name!r}, which needs the {module!r} package: "
-                            f"pip install \"seqtune[{extra}]\" (or pip install {module}), or remove it from {key}.")
+            problems.append(
+                f"{key} includes {name!r}, which needs the {module!r} package: "
+                f'pip install "seqtune[{extra}]" (or pip install {module}), or remove it from {key}.'
+            )
     return problems

@@ -6,6 +6,7 @@ Each spec's ``build(encoder, cfg, tokenizer, info=None) -> nn.Module`` reads wha
 config; ``info`` holds plain facts of the data (a series' number of columns and target std, see
 ``seqtune/data/pretraining.py``; saved in checkpoints under ``"data"``).
 """
+
 from __future__ import annotations
 
 import importlib

@@ -4,6 +4,7 @@ Used by ``pretrain`` with :class:`~seqtune.data.batching.LMStream` windows; the 
 across windows by the loop.  The loss is the per-token mean cross-entropy; the summed loss and the token count
 are returned as device tensors so the loop can accumulate them without a host sync per step.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,10 +16,10 @@ import torch.nn.functional as F
 from omegaconf import MISSING
 from torch import nn
 
+from seqtune.data.tokenizers import PAD_ID
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
 from seqtune.objectives.fused_ce import linear_cross_entropy
-from seqtune.data.tokenizers import PAD_ID
 from seqtune.objectives.spec import ObjectiveSpec, register_objective
 
 
@@ -38,14 +39,14 @@ class CausalLM(nn.Module):
         inputs, targets = batch  # (time, batch) each
         hidden, state = encoder(inputs, state)  # (time, batch, hidden)
         if self.fused_loss:  # no vocabulary-sized tensors kept for backward, no zero-filled logits gradient
-            loss = linear_cross_entropy(hidden.reshape(-1, hidden.size(-1)), self.decoder.weight, self.decoder.bias,
-                                        targets.reshape(-1))
+            loss = linear_cross_entropy(
+                hidden.reshape(-1, hidden.size(-1)), self.decoder.weight, self.decoder.bias, targets.reshape(-1)
+            )
         else:
             logits = self.decoder(hidden)  # (time, batch, vocab)
             loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
         n = targets.numel()
         return StepOutput(loss, state, {"loss": loss.detach() * n}, n)
-
 
     def predict(self, encoder: Encoder, tokens: torch.Tensor) -> torch.Tensor:
         """Next-token logits (time, batch, vocab) for inference and export (no state carried in)."""
@@ -76,16 +77,30 @@ def clm_loss(decoder: nn.Linear, encoder: Encoder, tokens: torch.Tensor) -> torc
 
 def build_clm(encoder: Encoder, cfg, tokenizer, info: dict | None = None) -> CausalLM:
     """Builder: reads the config, passes plain values."""
-    return CausalLM(encoder, tie_weights=cfg.model.tie_weights, char_level=tokenizer.kind == "char",
-                    fused_loss=cfg.objective.get("fused_loss", True))
+    return CausalLM(
+        encoder,
+        tie_weights=cfg.model.tie_weights,
+        char_level=tokenizer.kind == "char",
+        fused_loss=cfg.objective.get("fused_loss", True),
+    )
 
 
 @dataclass
 class ClmObjectiveConfig:
     name: str = MISSING
-    fused_loss: bool = MISSING  # output layer + cross-entropy together, in row chunks (fused_ce.py); false: textbook ops
+    fused_loss: bool = (
+        MISSING  # output layer + cross-entropy together, in row chunks (fused_ce.py); false: textbook ops
+    )
 
 
-SPEC = register_objective(ObjectiveSpec(
-    name="clm", title="causal language model", schema=ClmObjectiveConfig, build=build_clm, data_kind="stream",
-    direction="unidirectional", multitask=True))
+SPEC = register_objective(
+    ObjectiveSpec(
+        name="clm",
+        title="causal language model",
+        schema=ClmObjectiveConfig,
+        build=build_clm,
+        data_kind="stream",
+        direction="unidirectional",
+        multitask=True,
+    )
+)

@@ -9,6 +9,7 @@ in every layer (Dai & Le's SA-LSTM reconstructs from the final state alone, no a
     logits = dec.teacher_forced(summary, target)     # (T, batch, vocab): step t sees target[:t] after <bos>
     pred = dec.greedy(summary, steps=T)              # (T, batch): argmax fed back
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,8 +62,14 @@ def build_decoder(encoder: Encoder, cell: str, embedding_size: int, num_layers: 
     return RNNDecoder(cell, encoder.vocab_size, emb, encoder.output_size, num_layers)
 
 
-def reconstruction_step(encoder: Encoder, decoder: RNNDecoder, source: torch.Tensor, source_lengths: torch.Tensor,
-                        target: torch.Tensor, greedy: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
+def reconstruction_step(
+    encoder: Encoder,
+    decoder: RNNDecoder,
+    source: torch.Tensor,
+    source_lengths: torch.Tensor,
+    target: torch.Tensor,
+    greedy: bool,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
     """Encode ``source``, decode ``target`` (both time-major, PAD-padded).
 
     Returns the mean loss over real target tokens, summed metrics and the target-token count:
@@ -75,8 +82,9 @@ def reconstruction_step(encoder: Encoder, decoder: RNNDecoder, source: torch.Ten
     logits = decoder.teacher_forced(summary, target)  # (T, batch, vocab)
     real = target != PAD_ID  # (T, batch)
     n = int(real.sum())
-    loss_sum = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), target.reshape(-1),
-                               ignore_index=PAD_ID, reduction="sum")
+    loss_sum = F.cross_entropy(
+        logits.float().reshape(-1, logits.size(-1)), target.reshape(-1), ignore_index=PAD_ID, reduction="sum"
+    )
     sums = {"loss": loss_sum.detach(), "acc": ((logits.argmax(-1) == target) & real).sum()}
     if greedy:
         pred = decoder.greedy(summary, target.size(0))  # (T, batch)
@@ -110,6 +118,8 @@ class DecoderObjectiveConfig:
 def decoder_rules(cfg) -> list[str]:
     o = cfg.objective
     if o.decoder_layers < 1 or o.max_length < 2 or o.decoder_embedding_size < 0:
-        return [f"objective.decoder_layers={o.decoder_layers} must be >= 1, objective.max_length="
-                f"{o.max_length} >= 2 and objective.decoder_embedding_size >= 0 (0: model.embedding_size)."]
+        return [
+            f"objective.decoder_layers={o.decoder_layers} must be >= 1, objective.max_length="
+            f"{o.max_length} >= 2 and objective.decoder_embedding_size >= 0 (0: model.embedding_size)."
+        ]
     return []

@@ -6,6 +6,7 @@ bidirectional, ``model.input=numeric``) reads the masked window and a linear hea
 at every step.  Loss (MSE) and metrics count the masked steps only.  ``channel_independent`` masks and
 reconstructs each column as its own series.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,8 +21,14 @@ from seqtune.objectives.forecast import error_sums, summarize_errors
 from seqtune.objectives.spec import ObjectiveSpec, register_objective
 
 
-def span_mask(length: int, batch: int, mask_rate: float, span_length: int, device: torch.device,
-              generator: torch.Generator | None = None) -> torch.Tensor:
+def span_mask(
+    length: int,
+    batch: int,
+    mask_rate: float,
+    span_length: int,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """(length, batch) bool: spans of ``span_length`` steps start at rate mask_rate / span_length.
 
     The masked share is about ``1 - (1 - mask_rate / span_length) ** span_length`` (0.34 for 0.4 and 5).
@@ -35,9 +42,17 @@ def span_mask(length: int, batch: int, mask_rate: float, span_length: int, devic
 
 class MaskedValues(nn.Module):
     name = "masked_values"
+    feature_std: torch.Tensor  # a buffer (not saved: it comes from the data's facts)
 
-    def __init__(self, encoder: Encoder, num_features: int, mask_rate: float, span_length: int,
-                 channel_independent: bool, feature_std: list[float]):
+    def __init__(
+        self,
+        encoder: Encoder,
+        num_features: int,
+        mask_rate: float,
+        span_length: int,
+        channel_independent: bool,
+        feature_std: list[float],
+    ):
         super().__init__()
         self.mask_rate, self.span_length, self.channel_independent = mask_rate, span_length, channel_independent
         self.head = nn.Linear(encoder.output_size, 1 if channel_independent else num_features)
@@ -87,11 +102,22 @@ class MaskedValuesObjectiveConfig:
 def masked_values_rules(cfg) -> list[str]:
     o = cfg.objective
     if not 0.0 < o.mask_rate < 1.0 or o.span_length < 1:
-        return [f"objective.mask_rate={o.mask_rate} must be between 0 and 1 (exclusive) and "
-                f"objective.span_length={o.span_length} >= 1."]
+        return [
+            f"objective.mask_rate={o.mask_rate} must be between 0 and 1 (exclusive) and "
+            f"objective.span_length={o.span_length} >= 1."
+        ]
     return []
 
 
-SPEC = register_objective(ObjectiveSpec(
-    name="masked_values", title="masked-value modelling", schema=MaskedValuesObjectiveConfig,
-    build=build_masked_values, data_kind="series", input="numeric", multitask=True, rules=masked_values_rules))
+SPEC = register_objective(
+    ObjectiveSpec(
+        name="masked_values",
+        title="masked-value modelling",
+        schema=MaskedValuesObjectiveConfig,
+        build=build_masked_values,
+        data_kind="series",
+        input="numeric",
+        multitask=True,
+        rules=masked_values_rules,
+    )
+)

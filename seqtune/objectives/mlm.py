@@ -7,6 +7,7 @@ the loss, accuracy and perplexity are over the picked positions only.  Batches a
 windows, no carried state) or any time-major ``(tokens, ...)`` tuple.
 Its spec asks for a bidirectional encoder (``model.bidirectional: true``).
 """
+
 from __future__ import annotations
 
 import math
@@ -24,16 +25,26 @@ from seqtune.objectives.base import StepOutput
 from seqtune.objectives.spec import ObjectiveSpec, register_objective
 
 
-def mask_tokens(tokens: torch.Tensor, vocab_size: int, mask_rate: float, mask_token_rate: float,
-                random_token_rate: float, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_tokens(
+    tokens: torch.Tensor,
+    vocab_size: int,
+    mask_rate: float,
+    mask_token_rate: float,
+    random_token_rate: float,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """tokens (time, batch) -> (inputs, targets), both (time, batch).
 
     targets hold the original token at the picked positions and IGNORE_INDEX elsewhere; inputs are the tokens
     with the picked positions replaced by <mask> / a random token / themselves.
     """
+
     def uniform() -> torch.Tensor:
-        return torch.rand(tokens.shape, generator=generator, device=tokens.device) if generator is None \
+        return (
+            torch.rand(tokens.shape, generator=generator, device=tokens.device)
+            if generator is None
             else torch.rand(tokens.shape, generator=generator).to(tokens.device)
+        )
 
     picked = (uniform() < mask_rate) & (tokens != PAD_ID)  # (time, batch) bool
     targets = torch.where(picked, tokens, torch.full_like(tokens, IGNORE_INDEX))
@@ -70,8 +81,9 @@ class MaskedLM(nn.Module):
 
     def forward(self, encoder: Encoder, batch, state: State | None) -> StepOutput:
         tokens = batch[0] if isinstance(batch, (tuple, list)) else batch.tokens  # (time, batch)
-        inputs, targets = mask_tokens(tokens, encoder.vocab_size, self.mask_rate, self.mask_token_rate,
-                                      self.random_token_rate)
+        inputs, targets = mask_tokens(
+            tokens, encoder.vocab_size, self.mask_rate, self.mask_token_rate, self.random_token_rate
+        )
         hidden, _ = encoder(inputs)  # (time, batch, 2 * hidden); no carried state: each window is seen whole
         picked = targets != IGNORE_INDEX  # (time, batch)
         # The vocabulary projection only where it is scored: ~mask_rate of the positions (6x less softmax work).
@@ -87,14 +99,19 @@ class MaskedLM(nn.Module):
         """Ratios of sums: loss (nats per masked token), masked-token accuracy and perplexity."""
         masked = max(means["masked"], 1e-12)
         loss = means["loss_sum"] / masked
-        return {"loss": loss, "acc": means["correct"] / masked, "ppl": math.exp(min(loss, 50.0)),
-                "mask_share": means["masked"]}
+        return {
+            "loss": loss,
+            "acc": means["correct"] / masked,
+            "ppl": math.exp(min(loss, 50.0)),
+            "mask_share": means["masked"],
+        }
 
 
 def build_mlm(encoder: Encoder, cfg, tokenizer, info: dict | None = None) -> MaskedLM:
     o = cfg.objective
-    return MaskedLM(encoder, mask_rate=o.mask_rate, mask_token_rate=o.mask_token_rate,
-                    random_token_rate=o.random_token_rate)
+    return MaskedLM(
+        encoder, mask_rate=o.mask_rate, mask_token_rate=o.mask_token_rate, random_token_rate=o.random_token_rate
+    )
 
 
 @dataclass
@@ -110,11 +127,22 @@ def mlm_rules(cfg) -> list[str]:
     if not 0.0 < o.mask_rate < 1.0:
         problems.append(f"objective.mask_rate={o.mask_rate} must be between 0 and 1 (exclusive), e.g. 0.15.")
     if o.mask_token_rate < 0 or o.random_token_rate < 0 or o.mask_token_rate + o.random_token_rate > 1.0:
-        problems.append(f"objective.mask_token_rate ({o.mask_token_rate}) + objective.random_token_rate "
-                        f"({o.random_token_rate}) must be non-negative and sum to at most 1 (BERT: 0.8 + 0.1).")
+        problems.append(
+            f"objective.mask_token_rate ({o.mask_token_rate}) + objective.random_token_rate "
+            f"({o.random_token_rate}) must be non-negative and sum to at most 1 (BERT: 0.8 + 0.1)."
+        )
     return problems
 
 
-SPEC = register_objective(ObjectiveSpec(
-    name="mlm", title="masked language model", schema=MlmObjectiveConfig, build=build_mlm, data_kind="windows",
-    direction="bidirectional", multitask=True, rules=mlm_rules))
+SPEC = register_objective(
+    ObjectiveSpec(
+        name="mlm",
+        title="masked language model",
+        schema=MlmObjectiveConfig,
+        build=build_mlm,
+        data_kind="windows",
+        direction="bidirectional",
+        multitask=True,
+        rules=mlm_rules,
+    )
+)

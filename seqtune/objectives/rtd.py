@@ -10,6 +10,7 @@ context too.  Batches: ``windows`` (LM windows without a carried state), or a ta
 Metrics: ``loss`` (binary cross-entropy per position), ``acc`` (positions judged right), ``f1`` of finding the
 replaced positions, and ``replaced_share``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -56,9 +57,14 @@ class ReplacedTokenDetection(nn.Module):
         real = tokens != PAD_ID
         loss_sum = F.binary_cross_entropy_with_logits(logits[real], replaced[real].float(), reduction="sum")
         flagged = (logits > 0) & real
-        sums = {"loss_sum": loss_sum.detach(), "correct": ((logits > 0) == replaced)[real].sum(),
-                "positions": real.sum(), "found": (flagged & replaced).sum(), "flagged": flagged.sum(),
-                "replaced": replaced.sum()}
+        sums = {
+            "loss_sum": loss_sum.detach(),
+            "correct": ((logits > 0) == replaced)[real].sum(),
+            "positions": real.sum(),
+            "found": (flagged & replaced).sum(),
+            "flagged": flagged.sum(),
+            "replaced": replaced.sum(),
+        }
         # The loop divides sums by an int count known without a device sync: the window's size; summarize()
         # takes ratios of sums.
         return StepOutput(loss_sum / real.sum().clamp(min=1), None, sums, tokens.numel())
@@ -67,9 +73,12 @@ class ReplacedTokenDetection(nn.Module):
         positions = max(means["positions"], 1e-12)
         precision = means["found"] / max(means["flagged"], 1e-12)
         recall = means["found"] / max(means["replaced"], 1e-12)
-        return {"loss": means["loss_sum"] / positions, "acc": means["correct"] / positions,
-                "f1": 2 * precision * recall / max(precision + recall, 1e-12),
-                "replaced_share": means["replaced"] / positions}
+        return {
+            "loss": means["loss_sum"] / positions,
+            "acc": means["correct"] / positions,
+            "f1": 2 * precision * recall / max(precision + recall, 1e-12),
+            "replaced_share": means["replaced"] / positions,
+        }
 
 
 def rtd_rules(cfg) -> list[str]:
@@ -83,6 +92,14 @@ def build_rtd(encoder: Encoder, cfg, tokenizer, info: dict | None = None) -> Rep
     return ReplacedTokenDetection(encoder, cfg.objective.replace_rate)
 
 
-SPEC = register_objective(ObjectiveSpec(
-    name="rtd", title="replaced-token detection", schema=RtdObjectiveConfig, build=build_rtd, data_kind="windows",
-    multitask=True, rules=rtd_rules))
+SPEC = register_objective(
+    ObjectiveSpec(
+        name="rtd",
+        title="replaced-token detection",
+        schema=RtdObjectiveConfig,
+        build=build_rtd,
+        data_kind="windows",
+        multitask=True,
+        rules=rtd_rules,
+    )
+)

@@ -10,10 +10,12 @@ typed with when a command validates it, its own rules, and whether ``transfer=mu
 a task's batches.  A spec's ``rules(cfg)`` get the whole composed config (its own group already typed) and return
 one line per problem, each naming the key, the bad value and the fix.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from seqtune.registry import OBJECTIVES
 

@@ -5,6 +5,7 @@ are named once, in :class:`Key` (the file format: a renamed entry would orphan e
 before).  The config and the tokenizer are enough to rebuild the model:
 ``inference.rebuild_pretrained(ckpt)`` / ``inference.rebuild_finetuned(ckpt)``.
 """
+
 from __future__ import annotations
 
 import os
@@ -49,7 +50,7 @@ class Key:
 
 
 def rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
+    np_state: tuple[Any, ...] = np.random.get_state(legacy=True)  # type: ignore[assignment]
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -152,7 +153,9 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     """Read a checkpoint safely; every failure is a CheckpointError that names the file and the fix."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}. Give the path of a .pt file under a run's checkpoints/ folder.")
+        raise CheckpointError(
+            f"checkpoint not found: {path}. Give the path of a .pt file under a run's checkpoints/ folder."
+        )
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zip, random bytes, a pickle with objects in it, ...
@@ -172,7 +175,9 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
             "Use another checkpoint (checkpoints/best.pt or last.pt of the run) or re-create it."
         ) from exc
     if not isinstance(ckpt, dict) or Key.MODEL not in ckpt or Key.VERSION not in ckpt:
-        raise CheckpointError(f"{path} is a PyTorch file but not a seqtune checkpoint (no 'model'/'seqtune_version' entries).")
+        raise CheckpointError(
+            f"{path} is a PyTorch file but not a seqtune checkpoint (no 'model'/'seqtune_version' entries)."
+        )
     if _version_tuple(ckpt[Key.VERSION]) > _version_tuple(__version__):
         raise CheckpointError(
             f"{path} was written by seqtune {ckpt[Key.VERSION]}, newer than this seqtune {__version__}. "
@@ -185,8 +190,11 @@ def load_weights(model: torch.nn.Module, state: dict[str, Any], source: str | Pa
     """``model.load_state_dict(state)``, but a checkpoint whose tensors do not fit the model it describes (an edited
     or mixed-up file: vocabulary, sizes, layers or direction differ) is a CheckpointError naming the tensors."""
     own = model.state_dict()
-    problems = [f"{n}: checkpoint {tuple(t.shape)}, model {tuple(own[n].shape)}"
-                for n, t in state.items() if n in own and hasattr(t, "shape") and own[n].shape != t.shape]
+    problems = [
+        f"{n}: checkpoint {tuple(t.shape)}, model {tuple(own[n].shape)}"
+        for n, t in state.items()
+        if n in own and hasattr(t, "shape") and own[n].shape != t.shape
+    ]
     missing = [n for n in own if n not in state]
     unexpected = [n for n in state if n not in own]
     if missing:
@@ -196,7 +204,8 @@ def load_weights(model: torch.nn.Module, state: dict[str, Any], source: str | Pa
     if problems:
         raise CheckpointError(
             f"the weights in {source} do not fit the model its own config and tokenizer describe: "
-            + "; ".join(problems) + ". The file was edited or assembled from different runs; use the run's own "
+            + "; ".join(problems)
+            + ". The file was edited or assembled from different runs; use the run's own "
             "checkpoints/best.pt or last.pt, or re-create it."
         )
     model.load_state_dict(state)

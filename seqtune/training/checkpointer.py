@@ -4,6 +4,7 @@ One payload for all of them: the run's ``meta`` (config, tokenizer, ...), the mo
 states, the loop's state (:meth:`LoopState.checkpoint_entries`) and every RNG.  ``last.pt`` always holds the
 newest state (a step checkpoint is hard-linked to it), so ``resume=<run dir>`` finds it there.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,8 +25,18 @@ def all_finite(tensors: list[torch.Tensor]) -> bool:
 
 
 class Checkpointer:
-    def __init__(self, run: RunDir, meta: dict[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                 scheduler: Any, clock: TrainClock, layout: list[int], settings: Any, saved_step: int | None = None):
+    def __init__(
+        self,
+        run: RunDir,
+        meta: dict[str, Any],
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+        clock: TrainClock,
+        layout: list[int],
+        settings: Any,
+        saved_step: int | None = None,
+    ):
         self.run, self.meta, self.clock, self.layout = run, meta, clock, layout
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.skip_nonfinite, self.keep = settings.skip_nonfinite, settings.keep_checkpoints
@@ -33,9 +44,14 @@ class Checkpointer:
         self.saved_step = saved_step  # step of last.pt on disk (None: none written yet)
 
     def payload(self, st: LoopState) -> dict[str, Any]:
-        return {**self.meta, Key.MODEL: self.model.state_dict(), Key.OPTIMIZER: self.optimizer.state_dict(),
-                Key.SCHEDULER: self.scheduler.state_dict(), Key.RNG: checkpoint.rng_state(),
-                **st.checkpoint_entries(self.clock.elapsed(), self.layout)}
+        return {
+            **self.meta,
+            Key.MODEL: self.model.state_dict(),
+            Key.OPTIMIZER: self.optimizer.state_dict(),
+            Key.SCHEDULER: self.scheduler.state_dict(),
+            Key.RNG: checkpoint.rng_state(),
+            **st.checkpoint_entries(self.clock.elapsed(), self.layout),
+        }
 
     def save(self, path: Path, st: LoopState) -> Path:
         """``path`` with the current state (rank 0); refuses weights or a log window that are not finite."""
@@ -71,10 +87,14 @@ class Checkpointer:
         return Interrupted(signum, st.step, str(self.run.last))
 
     def nonfinite(self, what: str, st: LoopState) -> TrainingError:
-        where = (f"the last good checkpoint, {self.run.last} (step {self.saved_step}), is left as it was"
-                 if self.saved_step is not None else "no checkpoint had been written yet")
+        where = (
+            f"the last good checkpoint, {self.run.last} (step {self.saved_step}), is left as it was"
+            if self.saved_step is not None
+            else "no checkpoint had been written yet"
+        )
         return TrainingError(
             f"non-finite {what} (epoch {st.epoch}): training stopped; {where}. Lower optimizer.lr, "
             "set optimizer.clip_grad_norm (e.g. 0.25) or use trainer.precision=fp32; or skip such batches with "
-            f"trainer.skip_nonfinite=true (to go on from the checkpoint: resume={self.run.path} trainer.skip_nonfinite=true)."
+            f"trainer.skip_nonfinite=true (to go on from the checkpoint: resume={self.run.path} "
+            "trainer.skip_nonfinite=true)."
         )

@@ -4,6 +4,7 @@
 makes PyTorch choose deterministic kernels (``trainer.deterministic=true``), at some cost in speed on GPUs;
 ``seed_everything(seed)`` seeds python, numpy and torch.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,15 +28,20 @@ def _git_commit(folder: Path) -> dict[str, object] | None:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5)
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
-                               capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return None
 
 
 def describe() -> dict[str, object]:
-    versions = {"seqtune": __version__, "python": platform.python_version()}
+    versions: dict[str, str | None] = {"seqtune": __version__, "python": platform.python_version()}
     for dist in ("torch", "hydra-core", "omegaconf", "numpy", "tokenizers", "rich"):
         try:
             versions[dist] = metadata.version(dist)

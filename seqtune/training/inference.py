@@ -9,11 +9,13 @@ tokenizer and its label list), so ``evaluate`` reproduces the run's own test met
     probs = predict_examples(model, examples, batch_size=64, device=device)   # one tensor per example
     metrics = score(model.objective, examples, probs)
 """
+
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -34,8 +36,9 @@ from seqtune.training.checkpoint import Key
 from seqtune.training.rundir import RunKind, resolve_checkpoint
 
 
-def open_run_checkpoint(cfg: DictConfig, kind: RunKind,
-                        problems: list[str] | None = None) -> tuple[torch.device, Path, dict[str, Any]]:
+def open_run_checkpoint(
+    cfg: DictConfig, kind: RunKind, problems: list[str] | None = None
+) -> tuple[torch.device, Path, dict[str, Any]]:
     """evaluate/predict/generate: check ``device`` (plus the caller's ``problems``), resolve ``checkpoint`` (a run
     of ``kind``, a .pt file or latest; which one is printed) and load it -> (device, path, checkpoint dict)."""
     problems = device_problems("device", cfg.device) + list(problems or [])
@@ -55,14 +58,17 @@ def rebuild_pretrained(ckpt: dict[str, Any], source: str | Path = "the checkpoin
     return model.eval()
 
 
-def rebuild_finetuned(ckpt: dict[str, Any],
-                      source: str = "checkpoint") -> tuple[TaskModel, Tokenizer | None, list[str], DictConfig]:
+def rebuild_finetuned(
+    ckpt: dict[str, Any], source: str = "checkpoint"
+) -> tuple[TaskModel, Tokenizer | None, list[str], DictConfig]:
     """A fine-tuning checkpoint -> (model with its weights, tokenizer (None for a numeric series), labels (a
     regressor's: its target columns), resolved config of the run).  A multitask run's pretraining objective is
     left out: evaluation and prediction need the encoder and the head only."""
     if Key.LABELS not in ckpt or Key.HEAD not in ckpt:
-        raise CheckpointError(f"{source} is a pretraining checkpoint (no head, no labels); evaluate and predict need a "
-                              "fine-tuned one (seqtune finetune writes it), and generate takes language models.")
+        raise CheckpointError(
+            f"{source} is a pretraining checkpoint (no head, no labels); evaluate and predict need a "
+            "fine-tuned one (seqtune finetune writes it), and generate takes language models."
+        )
     cfg = OmegaConf.create(ckpt[Key.CONFIG])
     tokenizer = tokenizer_from_dict(ckpt[Key.TOKENIZER]) if ckpt.get(Key.TOKENIZER) else None
     encoder = build_encoder(cfg.model, tokenizer.vocab_size if tokenizer is not None else 0)
@@ -74,8 +80,9 @@ def rebuild_finetuned(ckpt: dict[str, Any],
 
 
 @torch.inference_mode()
-def predict_examples(model: TaskModel, examples: Sequence[Example], batch_size: int,
-                     device: torch.device) -> list[torch.Tensor]:
+def predict_examples(
+    model: TaskModel, examples: Sequence[Example], batch_size: int, device: torch.device
+) -> list[torch.Tensor]:
     """Probabilities per example, in the order given: (classes,) or (length, tags), on the CPU."""
     model.eval()
     batches = BucketBatches(examples, batch_size, shuffle=False, seed=0, device=device)
@@ -87,21 +94,22 @@ def predict_examples(model: TaskModel, examples: Sequence[Example], batch_size: 
     return out  # type: ignore[return-value]
 
 
-def score(head: torch.nn.Module, examples: Sequence[Example], probs: Sequence[torch.Tensor]) -> dict[str, object]:
+def score(head: Any, examples: Sequence[Example], probs: Sequence[torch.Tensor]) -> dict[str, Any]:
     """Task scores of predictions: acc, macro-F1, confusion (classification); entity P/R/F1, token acc (tagging)."""
     if head.task == "classification":
-        pred = [int(p.argmax()) for p in probs]
-        return classification_scores([e.label for e in examples], pred, len(head.labels))
+        predicted = [int(p.argmax()) for p in probs]
+        return classification_scores([cast(int, e.label) for e in examples], predicted, len(head.labels))
     names = head.labels
-    gold = [[names[t] for t in e.label] for e in examples]
-    pred = [[names[t] for t in p.argmax(-1).tolist()] for p in probs]
-    return entity_scores(gold, pred)
+    gold = [[names[t] for t in cast(list[int], e.label)] for e in examples]
+    tags = [[names[t] for t in p.argmax(-1).tolist()] for p in probs]
+    return entity_scores(gold, tags)
 
 
-def prediction_records(head: torch.nn.Module, probs: Sequence[torch.Tensor]) -> list[dict]:
+def prediction_records(head: Any, probs: Sequence[torch.Tensor]) -> list[dict[str, Any]]:
     """JSON-ready predictions: label and probabilities per label, or one tag per token."""
     names = head.labels
     if head.task == "classification":
-        return [{"label": names[int(p.argmax())], "probs": {n: round(float(x), 6) for n, x in zip(names, p)}}
-                for p in probs]
+        return [
+            {"label": names[int(p.argmax())], "probs": {n: round(float(x), 6) for n, x in zip(names, p)}} for p in probs
+        ]
     return [{"tags": [names[t] for t in p.argmax(-1).tolist()]} for p in probs]

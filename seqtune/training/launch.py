@@ -3,6 +3,7 @@
 Read from the environment only (no torch), so the CLI can tell before importing anything heavy; joining the
 process group is ``distributed.init()``.
 """
+
 from __future__ import annotations
 
 import os

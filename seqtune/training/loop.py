@@ -22,6 +22,7 @@ resume: ``train(..., resume=ckpt)`` restores the state a checkpoint holds, after
 parameters train, so the next step is the one that would have come.  Data-parallel (``torchrun``): metric sums
 are all-reduced at log and evaluation points only; only rank 0 writes metrics and checkpoints.
 """
+
 from __future__ import annotations
 
 import math
@@ -84,8 +85,9 @@ class LoopSettings:
 
 
 @torch.inference_mode()
-def evaluate(model: TaskModel, data: Batches, device: torch.device, precision: str,
-             limit_batches: int = -1) -> dict[str, float]:
+def evaluate(
+    model: TaskModel, data: Batches, device: torch.device, precision: str, limit_batches: int = -1
+) -> dict[str, float]:
     """Mean of every summed metric over the split, or its first ``limit_batches`` (state carried through LM streams)."""
     was_training = model.training
     model.eval()
@@ -114,8 +116,9 @@ def evaluate(model: TaskModel, data: Batches, device: torch.device, precision: s
 EPOCH_END = object()  # what epoch_batches yields after an epoch's last batch
 
 
-def epoch_batches(st: LoopState, data: Batches, total_steps: int, max_epochs: int,
-                  on_epoch_start: Callable[[int], None]) -> Iterator[Any]:
+def epoch_batches(
+    st: LoopState, data: Batches, total_steps: int, max_epochs: int, on_epoch_start: Callable[[int], None]
+) -> Iterator[Any]:
     """The batches of every epoch from the state's position (a resumed epoch goes on where it stopped), with
     ``EPOCH_END`` after each epoch's last one; the consumer advances the state and stops when it is done."""
     while st.step < total_steps and st.epoch <= max_epochs:
@@ -129,8 +132,16 @@ class Validation:
     """Evaluate the validation split, keep the best value and the patience count, log val/*, write best.pt (when
     improved) and last.pt; validation time is not training time."""
 
-    def __init__(self, model: TaskModel, data: Batches, settings: LoopSettings, ckpt: Checkpointer,
-                 logger: MultiLogger, display: Display, clock: TrainClock):
+    def __init__(
+        self,
+        model: TaskModel,
+        data: Batches,
+        settings: LoopSettings,
+        ckpt: Checkpointer,
+        logger: MultiLogger,
+        display: Display,
+        clock: TrainClock,
+    ):
         self.model, self.data, self.settings, self.ckpt = model, data, settings, ckpt
         self.logger, self.display, self.clock = logger, display, clock
 
@@ -145,21 +156,38 @@ class Validation:
                 self.ckpt.save_best(st)  # writes the same best.pt again
             self.ckpt.save_last(st)
             self.display.message(
-                f"[eval] step {st.step} epoch {st.epoch}  {format_metrics(shown)}" + ("  (best so far)" if improved else "")
-                + (f"  (no improvement in {st.evals_since_best} validations: stopping)" if st.stopped_early else ""))
+                f"[eval] step {st.step} epoch {st.epoch}  {format_metrics(shown)}"
+                + ("  (best so far)" if improved else "")
+                + (f"  (no improvement in {st.evals_since_best} validations: stopping)" if st.stopped_early else "")
+            )
         st.window.restart_clock()
 
 
-def log_train(st: LoopState, model: TaskModel, optimizer: torch.optim.Optimizer, settings: LoopSettings,
-              logger: MultiLogger, display: Display, ckpt: Checkpointer) -> None:
+def log_train(
+    st: LoopState,
+    model: TaskModel,
+    optimizer: torch.optim.Optimizer,
+    settings: LoopSettings,
+    logger: MultiLogger,
+    display: Display,
+    ckpt: Checkpointer,
+) -> None:
     """The window's train/* line (one host sync): loss and metrics, lr, tokens/s; a non-finite loss stops the
     run here when it was not checked every step (CUDA)."""
     metrics, rate = st.window.flush(settings.device, model.objective.summarize)
     if not all(math.isfinite(v) for v in metrics.values()) and not settings.skip_nonfinite:
-        raise ckpt.nonfinite(f"training metrics {metrics} in the steps up to step {st.step} (on CUDA the loss is "
-                             "checked at log intervals)", st)
-    record = {"step": st.step, "epoch": st.epoch, **{f"train/{k}": v for k, v in metrics.items()},
-              "train/lr": optimizer.param_groups[0]["lr"], "train/tokens_per_s": rate}
+        raise ckpt.nonfinite(
+            f"training metrics {metrics} in the steps up to step {st.step} (on CUDA the loss is "
+            "checked at log intervals)",
+            st,
+        )
+    record = {
+        "step": st.step,
+        "epoch": st.epoch,
+        **{f"train/{k}": v for k, v in metrics.items()},
+        "train/lr": optimizer.param_groups[0]["lr"],
+        "train/tokens_per_s": rate,
+    }
     if settings.skip_nonfinite:
         record["train/skipped_batches"] = st.skipped_batches
     logger.log(record)
@@ -199,8 +227,17 @@ def train(
     else:
         st = _restore(resume, model, optimizer, scheduler, epoch_start, s.device, layout, display)
     clock = TrainClock(before=st.train_seconds)
-    ckpt = Checkpointer(RunDir(run_dir), checkpoint_meta, model, optimizer, scheduler, clock, layout, s,
-                        saved_step=st.step if resume is not None else None)
+    ckpt = Checkpointer(
+        RunDir(run_dir),
+        checkpoint_meta,
+        model,
+        optimizer,
+        scheduler,
+        clock,
+        layout,
+        s,
+        saved_step=st.step if resume is not None else None,
+    )
     logger = build_loggers(run_dir, s.loggers, enabled=distributed.is_main())
     validate = Validation(model, valid_data, s, ckpt, logger, display, clock)
     if s.compile:
@@ -224,8 +261,10 @@ def train(
                     raise ckpt.nonfinite(f"training loss ({bad.shown()}) at step {st.step + 1}", st) from None
                 st.after_step(result.states, result.sums, result.count, result.global_count, result.skipped)
                 if result.skipped:
-                    display.message(f"[warn] step {st.step}: non-finite loss or gradient, batch skipped "
-                                    f"({st.skipped_batches} so far)")
+                    display.message(
+                        f"[warn] step {st.step}: non-finite loss or gradient, batch skipped "
+                        f"({st.skipped_batches} so far)"
+                    )
                 if st.step % s.log_interval == 0 or st.step == total_steps:
                     log_train(st, model, optimizer, s, logger, display, ckpt)
                 if s.eval_interval > 0 and st.step % s.eval_interval == 0:
@@ -250,7 +289,8 @@ class EpochStart:
     prepared again when the loop reaches it."""
 
     def __init__(self, on_epoch_start: Callable[[int], None] | None):
-        self.on_epoch_start, self.prepared = on_epoch_start, None
+        self.on_epoch_start = on_epoch_start
+        self.prepared: int | None = None
 
     def prepare(self, epoch: int) -> None:
         if self.on_epoch_start is not None:
@@ -263,8 +303,16 @@ class EpochStart:
         self.prepared = None
 
 
-def _restore(ckpt: dict[str, Any], model: TaskModel, optimizer: torch.optim.Optimizer, scheduler: Any,
-             epoch_start: EpochStart, device: torch.device, layout: list[int], display: Display) -> LoopState:
+def _restore(
+    ckpt: dict[str, Any],
+    model: TaskModel,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    epoch_start: EpochStart,
+    device: torch.device,
+    layout: list[int],
+    display: Display,
+) -> LoopState:
     """The state of a checkpoint, with its epoch's trainable parameters set before the optimizer state loads,
     and every RNG restored last (nothing may draw a random number before the next batch)."""
     epoch_start.prepare(ckpt[Key.EPOCH])  # requires_grad of this epoch's stage, before the optimizer state loads
@@ -299,8 +347,11 @@ def stop_on_signals() -> Iterator[StopRequest]:
             return
         request.signum = signum
         # os.write, not print: a handler may run in the middle of another write to the same stream
-        os.write(2, f"\n{signal.Signals(signum).name}: stopping after the current step and writing last.pt "
-                    "(Ctrl-C again to abort without saving)\n".encode())
+        os.write(
+            2,
+            f"\n{signal.Signals(signum).name}: stopping after the current step and writing last.pt "
+            "(Ctrl-C again to abort without saving)\n".encode(),
+        )
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:

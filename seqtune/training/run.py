@@ -10,11 +10,13 @@ A command reads top to bottom around it::
     summary = {**best_and_test(result), ...the command's own entries..., **run_figures(result, model)}
     finish_run(setup.run, summary, display, title)
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -24,9 +26,9 @@ from seqtune.training import checkpoint, distributed
 from seqtune.training.checkpoint import Key
 from seqtune.training.environment import seed_everything, set_determinism, write_environment
 from seqtune.training.loop import Batches, LoopSettings, evaluate, train
-from seqtune.training.state import LoopState
 from seqtune.training.rundir import RunDir
 from seqtune.training.runtime import tune_malloc
+from seqtune.training.state import LoopState
 
 
 @dataclass(frozen=True)
@@ -54,11 +56,22 @@ def loop_settings(t: Any, o: Any, device: torch.device, **extra: Any) -> LoopSet
     """The loop's settings from the trainer and optimizer configs, by keyword; ``extra``: the command's own
     (monitor, patience, find_unused_parameters)."""
     return LoopSettings(
-        max_epochs=t.max_epochs, max_steps=t.max_steps, eval_interval=t.eval_interval, log_interval=t.log_interval,
-        clip_grad_norm=o.clip_grad_norm, precision=t.precision, device=device, limit_eval_batches=t.limit_eval_batches,
-        loggers=tuple(t.loggers), compile=t.compile, checkpoint_every=t.checkpoint_every,
-        keep_checkpoints=t.keep_checkpoints, skip_nonfinite=t.skip_nonfinite,
-        accumulate_grad_batches=t.accumulate_grad_batches, **extra)
+        max_epochs=t.max_epochs,
+        max_steps=t.max_steps,
+        eval_interval=t.eval_interval,
+        log_interval=t.log_interval,
+        clip_grad_norm=o.clip_grad_norm,
+        precision=t.precision,
+        device=device,
+        limit_eval_batches=t.limit_eval_batches,
+        loggers=tuple(t.loggers),
+        compile=t.compile,
+        checkpoint_every=t.checkpoint_every,
+        keep_checkpoints=t.keep_checkpoints,
+        skip_nonfinite=t.skip_nonfinite,
+        accumulate_grad_batches=t.accumulate_grad_batches,
+        **extra,
+    )
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -70,8 +83,10 @@ def parallel_note(batch_size: int, accumulate: int) -> str:
     world = distributed.world_size()
     if world == 1 and accumulate == 1:
         return ""
-    return (f"\nglobal batch {batch_size} = {world} process(es) x {accumulate} micro-batch(es) of about "
-            f"{batch_size / (world * accumulate):.3g}")
+    return (
+        f"\nglobal batch {batch_size} = {world} process(es) x {accumulate} micro-batch(es) of about "
+        f"{batch_size / (world * accumulate):.3g}"
+    )
 
 
 def make_display(t: Any, run: RunDir, total_steps: int, title: str) -> Display:
@@ -86,15 +101,34 @@ class RunResult:
     skip_nonfinite: bool
 
 
-def train_and_test(model: TaskModel, optimizer: torch.optim.Optimizer, scheduler: Any,
-                   data: tuple[Batches, Batches, Batches], settings: LoopSettings, setup: RunSetup,
-                   meta: dict[str, Any], display: Display, resume: dict[str, Any] | None = None,
-                   on_epoch_start: Callable[[int], None] | None = None) -> RunResult:
+def train_and_test(
+    model: TaskModel,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    data: tuple[Batches, Batches, Batches],
+    settings: LoopSettings,
+    setup: RunSetup,
+    meta: dict[str, Any],
+    display: Display,
+    resume: dict[str, Any] | None = None,
+    on_epoch_start: Callable[[int], None] | None = None,
+) -> RunResult:
     """Train (validation, best/last checkpoints, metrics.jsonl), then load best.pt and evaluate the test split."""
     train_data, valid_data, test_data = data
     try:
-        state = train(model, optimizer, scheduler, train_data, valid_data, settings, setup.run.path, meta, display,
-                      resume=resume, on_epoch_start=on_epoch_start)
+        state = train(
+            model,
+            optimizer,
+            scheduler,
+            train_data,
+            valid_data,
+            settings,
+            setup.run.path,
+            meta,
+            display,
+            resume=resume,
+            on_epoch_start=on_epoch_start,
+        )
     finally:
         display.close()
     distributed.barrier()  # rank 0 has written best.pt
@@ -106,8 +140,10 @@ def train_and_test(model: TaskModel, optimizer: torch.optim.Optimizer, scheduler
 
 def best_and_test(result: RunResult) -> dict[str, Any]:
     """The summary's first entries: val/* of the best checkpoint and test/* of its weights."""
-    return {**{f"val/{k}": v for k, v in result.best[Key.METRICS].items()},
-            **{f"test/{k}": v for k, v in result.test.items()}}
+    return {
+        **{f"val/{k}": v for k, v in result.best[Key.METRICS].items()},
+        **{f"test/{k}": v for k, v in result.test.items()},
+    }
 
 
 def skipped(result: RunResult) -> dict[str, Any]:

@@ -15,6 +15,7 @@ newest state (the newest readable of ``last.pt`` and ``step-<N>.pt``, ``resume.o
 
 Nothing here imports torch: the CLI and ``seqtune report`` read run directories too.
 """
+
 from __future__ import annotations
 
 import json
@@ -99,7 +100,9 @@ class RunDir:
         """``checkpoints/step-<N>.pt`` files as (N, path), oldest first."""
         if not self.checkpoints.is_dir():
             return []
-        found = [(int(m.group(1)), p) for p in self.checkpoints.glob("step-*.pt") if (m := _STEP_FILE.fullmatch(p.name))]
+        found = [
+            (int(m.group(1)), p) for p in self.checkpoints.glob("step-*.pt") if (m := _STEP_FILE.fullmatch(p.name))
+        ]
         return sorted(found)
 
     def checkpoint(self) -> Path:
@@ -135,10 +138,14 @@ def resolve_checkpoint(spec: str, output_root: str | Path, kind: RunKind, key: s
     if spec == "latest":
         path = find_latest(output_root, kind)
         if path is None:
-            make = ("seqtune pretrain   (the built-in corpus, about 2 minutes on a CPU)" if kind == "pretrain"
-                    else "seqtune finetune")
+            make = (
+                "seqtune pretrain   (the built-in corpus, about 2 minutes on a CPU)"
+                if kind == "pretrain"
+                else "seqtune finetune"
+            )
             raise CheckpointError(
-                f"{key}=latest but there is no {kind} run with checkpoints/best.pt under {Path(output_root).resolve()}. "
+                f"{key}=latest but there is no {kind} run with checkpoints/best.pt under "
+                f"{Path(output_root).resolve()}. "
                 f"Make one first with `{make}`, or give {key}=path/to/checkpoints/best.pt (or a run directory)"
                 + (", or train from random weights with transfer=scratch." if kind == "pretrain" else ".")
             )

@@ -6,6 +6,7 @@ LM stream (one per micro-batch) and the half-summed :class:`LogWindow`.  ``check
 a checkpoint and ``LoopState.from_checkpoint()`` reads it back; the entry names are ``checkpoint.Key``'s.
 :class:`TrainClock` counts the wall time spent in training steps (validation excluded) across launches.
 """
+
 from __future__ import annotations
 
 import time
@@ -39,8 +40,9 @@ class LogWindow:
         """After a validation: the rate counts training time only."""
         self.started = time.perf_counter()
 
-    def flush(self, device: torch.device,
-              summarize: Callable[[dict[str, float]], dict[str, float]]) -> tuple[dict[str, float], float]:
+    def flush(
+        self, device: torch.device, summarize: Callable[[dict[str, float]], dict[str, float]]
+    ) -> tuple[dict[str, float], float]:
         """(metrics of the window, all ranks' tokens per second); the window starts again, empty."""
         now = time.perf_counter()
         sums, count = distributed.all_reduce_sums(self.sums, self.count, device)
@@ -55,8 +57,11 @@ class LogWindow:
 
     @classmethod
     def from_checkpoint(cls, loop: dict[str, Any], device: torch.device) -> LogWindow:
-        return cls({k: v.to(device) for k, v in loop.get("window_sums", {}).items()}, loop.get("window_count", 0),
-                   loop.get("window_tokens", 0))
+        return cls(
+            {k: v.to(device) for k, v in loop.get("window_sums", {}).items()},
+            loop.get("window_count", 0),
+            loop.get("window_tokens", 0),
+        )
 
 
 @dataclass
@@ -87,21 +92,38 @@ class LoopState:
     def checkpoint_entries(self, train_seconds: float, layout: list[int]) -> dict[str, Any]:
         """This state's checkpoint entries; ``layout``: [processes, micro-batches] the carried states belong to."""
         return {
-            Key.STEP: self.step, Key.EPOCH: self.epoch, Key.BATCH_IN_EPOCH: self.batch_in_epoch,
-            Key.BEST_VALUE: self.best_value, Key.BEST_STEP: self.best_step, Key.METRICS: dict(self.last_val),
-            Key.LOOP: {**{k: getattr(self, k) for k in self.RESTORED}, "train_seconds": train_seconds,
-                       "rnn_states": self.rnn_states, "rnn_layout": layout, **self.window.to_checkpoint()},
+            Key.STEP: self.step,
+            Key.EPOCH: self.epoch,
+            Key.BATCH_IN_EPOCH: self.batch_in_epoch,
+            Key.BEST_VALUE: self.best_value,
+            Key.BEST_STEP: self.best_step,
+            Key.METRICS: dict(self.last_val),
+            Key.LOOP: {
+                **{k: getattr(self, k) for k in self.RESTORED},
+                "train_seconds": train_seconds,
+                "rnn_states": self.rnn_states,
+                "rnn_layout": layout,
+                **self.window.to_checkpoint(),
+            },
         }
 
     @classmethod
-    def from_checkpoint(cls, ckpt: dict[str, Any], device: torch.device, layout: list[int],
-                        warn: Callable[[str], None]) -> LoopState:
+    def from_checkpoint(
+        cls, ckpt: dict[str, Any], device: torch.device, layout: list[int], warn: Callable[[str], None]
+    ) -> LoopState:
         """The state a checkpoint holds.  Its carried BPTT states are used only under the same layout of one
         process (another split of the stream columns starts its next windows from a zero state, said by ``warn``)."""
         loop = ckpt.get(Key.LOOP, {})
-        st = cls(step=ckpt[Key.STEP], epoch=ckpt[Key.EPOCH], batch_in_epoch=ckpt[Key.BATCH_IN_EPOCH],
-                 best_value=ckpt[Key.BEST_VALUE], best_step=ckpt[Key.BEST_STEP], last_val=dict(ckpt[Key.METRICS]),
-                 rnn_states=[None] * layout[1], window=LogWindow.from_checkpoint(loop, device))
+        st = cls(
+            step=ckpt[Key.STEP],
+            epoch=ckpt[Key.EPOCH],
+            batch_in_epoch=ckpt[Key.BATCH_IN_EPOCH],
+            best_value=ckpt[Key.BEST_VALUE],
+            best_step=ckpt[Key.BEST_STEP],
+            last_val=dict(ckpt[Key.METRICS]),
+            rnn_states=[None] * layout[1],
+            window=LogWindow.from_checkpoint(loop, device),
+        )
         for key in cls.RESTORED:
             if key in loop:
                 setattr(st, key, loop[key])
@@ -110,13 +132,16 @@ class LoopState:
         if isinstance(saved, list) and saved_layout == layout and layout[0] == 1:
             st.rnn_states = [_to_device(x, device) for x in saved]
         elif saved is not None and any(x is not None for x in saved):
-            warn("[resume] the carried BPTT state does not fit this number of processes x "
-                 "trainer.accumulate_grad_batches: the next windows start from a zero state")
+            warn(
+                "[resume] the carried BPTT state does not fit this number of processes x "
+                "trainer.accumulate_grad_batches: the next windows start from a zero state"
+            )
         return st
 
     # ---- transitions
-    def after_step(self, states: list[Any], sums: dict[str, torch.Tensor], count: int, global_count: int,
-                   skipped: bool) -> None:
+    def after_step(
+        self, states: list[Any], sums: dict[str, torch.Tensor], count: int, global_count: int, skipped: bool
+    ) -> None:
         """One optimizer step done (or skipped for a non-finite loss: its sums and states are dropped)."""
         self.step += 1
         self.batch_in_epoch += 1

@@ -10,6 +10,7 @@ Non-finite losses: checked every step where that costs no wait (the CPU, or ``sk
 in the default (stop) mode a bad loss raises :class:`NonFiniteLoss` (the loop turns it into a TrainingError naming
 the last good checkpoint), with ``skip_nonfinite`` the batch is skipped: no update, but the schedule advances.
 """
+
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
@@ -53,8 +54,16 @@ def grad_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
 
 
-def train_step(model: torch.nn.Module, batch: Any, states: list[Any], optimizer: torch.optim.Optimizer,
-               scheduler: Any, params: list[torch.nn.Parameter], settings: Any, stateful: bool) -> StepResult:
+def train_step(
+    model: torch.nn.Module,
+    batch: Any,
+    states: list[Any],
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    params: list[torch.nn.Parameter],
+    settings: Any,
+    stateful: bool,
+) -> StepResult:
     """Forward and backward over this rank's micro-batches of ``batch``, then (unless skipped) clip and update;
     the schedule always advances.  ``model``: the module to step (DDP-wrapped in several processes);
     ``states``: the carried state per micro-batch; ``stateful``: carry the new ones (LM streams)."""

@@ -16,22 +16,23 @@ frozen in a given epoch, a pure function of the epoch so a resumed run restores 
 Discriminative learning rates (ULMFiT): group ``d`` levels below the head trains at ``lr / lr_factor**d``.
 Usage in ``finetune.py``::
 
-    groups = layer_groups(model)                          # [("embedding", [...]), ("rnn.l0", [...]), ..., ("head", [...])]
+    groups = layer_groups(model)  # [("embedding", [...]), ("rnn.l0", [...]), ..., ("head", [...])]
     optimizer = build_optimizer(cfg.optimizer, discriminative_param_groups(groups, lr, factor))
     strategy = TRANSFERS.get(name)
     trainable = set_trainable(groups, strategy.frozen_groups(len(groups), epoch, freeze_layers))
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 
 from seqtune.errors import CheckpointError, ConfigError
+from seqtune.objectives.base import TaskModel
 from seqtune.registry import TRANSFERS
 
 ParamGroups = list[tuple[str, list[nn.Parameter]]]
@@ -43,21 +44,31 @@ class Strategy:
     loads_checkpoint: bool
     frozen_groups: Callable[[int, int, int], int]  # (num_groups, epoch 1-based, freeze_layers) -> bottom groups frozen
     describe: str
-    auxiliary: bool = False  # the pretraining objective is rebuilt from the checkpoint and trained alongside (multitask)
+    auxiliary: bool = (
+        False  # the pretraining objective is rebuilt from the checkpoint and trained alongside (multitask)
+    )
 
 
 TRANSFERS.register("scratch")(Strategy(False, lambda n, e, k: 0, "random initialisation, everything trains"))
 TRANSFERS.register("full")(Strategy(True, lambda n, e, k: 0, "pretrained encoder, everything trains"))
 TRANSFERS.register("frozen")(Strategy(True, lambda n, e, k: n - 1, "pretrained encoder frozen, the head trains"))
-TRANSFERS.register("partial")(Strategy(True, lambda n, e, k: min(n - 1, 1 + k),
-                                       "embedding and the bottom freeze_layers RNN layers frozen"))
-TRANSFERS.register("gradual")(Strategy(True, lambda n, e, k: max(0, n - e),
-                                       "one more layer group trains each epoch, from the head down"))
-TRANSFERS.register("multitask")(Strategy(True, lambda n, e, k: 0, "pretrained encoder, everything trains, plus "
-                                         "lambda x the pretraining objective's loss", auxiliary=True))
+TRANSFERS.register("partial")(
+    Strategy(True, lambda n, e, k: min(n - 1, 1 + k), "embedding and the bottom freeze_layers RNN layers frozen")
+)
+TRANSFERS.register("gradual")(
+    Strategy(True, lambda n, e, k: max(0, n - e), "one more layer group trains each epoch, from the head down")
+)
+TRANSFERS.register("multitask")(
+    Strategy(
+        True,
+        lambda n, e, k: 0,
+        "pretrained encoder, everything trains, plus lambda x the pretraining objective's loss",
+        auxiliary=True,
+    )
+)
 
 
-def layer_groups(model: nn.Module) -> ParamGroups:
+def layer_groups(model: TaskModel) -> ParamGroups:
     """(name, parameters) bottom to top: embedding, rnn.l0 .. rnn.l{L-1}, head (a TaskModel's ``objective``).
 
     A numeric-input encoder's input projection is its "embedding" group; under transfer=multitask the head group
@@ -68,7 +79,9 @@ def layer_groups(model: nn.Module) -> ParamGroups:
     groups: ParamGroups = [("embedding", list(bottom.parameters()))]
     by_layer: dict[int, list[nn.Parameter]] = {}
     for name, p in encoder.rnn.named_parameters():
-        layer = int(re.search(r"_l(\d+)", name).group(1))  # weight_ih_l0, bias_hh_l1_reverse, ...
+        found = re.search(r"_l(\d+)", name)  # weight_ih_l0, bias_hh_l1_reverse, ...
+        assert found is not None, name
+        layer = int(found.group(1))
         by_layer.setdefault(layer, []).append(p)
     groups += [(f"rnn.l{i}", by_layer[i]) for i in sorted(by_layer)]
     seen = {id(p) for _, ps in groups for p in ps}
@@ -112,7 +125,7 @@ class Unfreezing:
     def replay(self, resumed_epoch: int) -> None:
         """The stages before ``resumed_epoch`` (a function of the epoch), counted without touching the model."""
         for epoch in range(1, resumed_epoch):
-            self.trainable_by_epoch[epoch] = sum(p.numel() for _, ps in self.groups[self.frozen(epoch):] for p in ps)
+            self.trainable_by_epoch[epoch] = sum(p.numel() for _, ps in self.groups[self.frozen(epoch) :] for p in ps)
 
 
 def discriminative_lrs(num_groups: int, lr: float, factor: float) -> list[float]:
@@ -137,12 +150,16 @@ class LoadReport:
         def names(xs: list[str]) -> str:
             return ", ".join(xs) if xs else "none"
 
-        return (f"loaded from checkpoint ({len(self.loaded)} tensors): {names(self.loaded)}\n"
-                f"initialised fresh ({len(self.fresh)} tensors): {names(self.fresh)}\n"
-                f"in the checkpoint but not used ({len(self.unused)} tensors): {names(self.unused)}")
+        return (
+            f"loaded from checkpoint ({len(self.loaded)} tensors): {names(self.loaded)}\n"
+            f"initialised fresh ({len(self.fresh)} tensors): {names(self.fresh)}\n"
+            f"in the checkpoint but not used ({len(self.unused)} tensors): {names(self.unused)}"
+        )
 
 
-def load_matching(model: nn.Module, state: dict[str, torch.Tensor], prefixes: tuple[str, ...], source: str) -> LoadReport:
+def load_matching(
+    model: nn.Module, state: dict[str, torch.Tensor], prefixes: tuple[str, ...], source: str
+) -> LoadReport:
     """Copy the checkpoint tensors whose names start with ``prefixes`` into ``model``; a shape mismatch is an error.
 
     A missing tensor (the model has it, the checkpoint does not) stays as initialised and is reported fresh.
@@ -161,16 +178,20 @@ def load_matching(model: nn.Module, state: dict[str, torch.Tensor], prefixes: tu
         # A unidirectional checkpoint would load into the forward half of a bidirectional encoder (its reverse
         # weights left random) without any shape error on one layer: a changed direction is a mismatch too.
         def direction(names) -> str:
-            return "bidirectional" if any(n.startswith("encoder.") and "_reverse" in n for n in names) else "unidirectional"
+            return (
+                "bidirectional"
+                if any(n.startswith("encoder.") and "_reverse" in n for n in names)
+                else "unidirectional"
+            )
 
         if direction(state) != direction(own):
-            mismatched.append(f"direction: checkpoint {direction(state)}, model {direction(own)} "
-                              "(model.bidirectional)")
+            mismatched.append(f"direction: checkpoint {direction(state)}, model {direction(own)} (model.bidirectional)")
     if mismatched:
         raise CheckpointError(
             f"checkpoint {source} does not fit the model: " + "; ".join(mismatched) + ". The vocabulary, embedding "
             "size, hidden size, number of layers and direction must match the pretrained encoder: remove the "
-            "+model.* overrides that change them (the architecture is read from the checkpoint), or use transfer=scratch."
+            "+model.* overrides that change them (the architecture is read from the checkpoint), or use "
+            "transfer=scratch."
         )
     report.fresh = [n for n in own if n not in report.loaded]
     model.load_state_dict({n: state[n] for n in report.loaded}, strict=False)
@@ -181,6 +202,10 @@ def merged_model_config(checkpoint_model: dict, overrides: dict) -> dict:
     """The checkpoint's architecture with the user's ``model`` overrides on top (unknown keys are errors)."""
     unknown = sorted(set(overrides) - set(checkpoint_model))
     if unknown:
-        raise ConfigError([f"unknown config key model.{k}; the checkpoint's model has: {', '.join(checkpoint_model)}."
-                           for k in unknown])
+        raise ConfigError(
+            [
+                f"unknown config key model.{k}; the checkpoint's model has: {', '.join(checkpoint_model)}."
+                for k in unknown
+            ]
+        )
     return {**checkpoint_model, **overrides}
