@@ -38,6 +38,7 @@ from seqtune.training.checkpoint import Key
 from seqtune.training.inference import predict_examples, prediction_records, score
 from seqtune.training.optim import build_optimizer, build_schedule
 from seqtune.training.run import (
+    RunResult,
     RunSetup,
     best_and_test,
     count_parameters,
@@ -79,28 +80,14 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     # ---- checkpoint (architecture, tokenizer) and data: text encoded with its tokenizer, or a series' windows
     pre = _pretrained(cfg, notes)
     data = _task_data(cfg, setup, pre)
-    plain = to_plain(cfg)
-    plain["model"] = pre.model_cfg
-    plain["transfer"]["checkpoint"] = str(pre.path) if pre.path else None  # "latest" resolved, for the record
-    setup.run.write_text(setup.run.config, OmegaConf.to_yaml(OmegaConf.create(plain)))
+    plain = _resolved_config(cfg, pre, setup)
 
     # ---- model: encoder (+ pretrained weights) and head (+ the pretraining objective under multitask)
     encoder = build_encoder(OmegaConf.create(pre.model_cfg), data.tokenizer.vocab_size if data.tokenizer else 0)
-    head = build_head(cfg.head, encoder, data.labels, data.series)
-    if head.task != data.task:
-        raise ConfigError(
-            f"head={head.name} is for {head.task}, but dataset {cfg.dataset.name!r} is {data.task} data; "
-            f"use head={'tagger' if data.task == 'tagging' else 'classifier'}."
-        )
+    head = _head(cfg, encoder, data)
     monitor = head.default_monitor if t.monitor == "auto" else t.monitor
-    settings = loop_settings(
-        t,
-        cfg.optimizer,
-        setup.device,
-        monitor=monitor,
-        monitor_mode="min" if monitor in MINIMISED else "max",
-        patience=t.patience,
-    )
+    mode = "min" if monitor in MINIMISED else "max"
+    settings = loop_settings(t, cfg.optimizer, setup.device, monitor=monitor, monitor_mode=mode, patience=t.patience)
     total_steps = settings.total_steps(len(data.train))
     model = _task_model(TaskModel(encoder, head), strategy, pre, cfg, total_steps, data, notes)
     model.to(setup.device)
@@ -125,39 +112,39 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
         + f"; transfer={tr.name} ({strategy.describe}); lr per group: {lrs}; {total_steps:,} steps; "
         f"best.pt by val/{monitor}" + parallel_note(t.batch_size, t.accumulate_grad_batches)
     )
-    meta = {
+    meta = _checkpoint_meta(plain, data, head, tr.name)
+
+    # ---- train, then test with the best weights: loss from the loop's evaluation, scores from the predictions
+    batches = (data.train, data.valid, data.test)
+    result = train_and_test(
+        model, optimizer, scheduler, batches, settings, setup, meta, display, resumed, unfreezing.start_epoch
+    )
+    if data.labelled is not None:  # text: task scores from predictions (a regressor's mse/mae are the loop's own)
+        _test_scores(model, head, data.labelled.test, t.eval_batch_size, setup, result)
+    summary = _summary(result, data, model, unfreezing, tr.name, pre)
+    finish_run(setup.run, summary, display, f"finetune {tr.name} {head.name} on {cfg.dataset.name}")
+    return summary
+
+
+def _checkpoint_meta(plain: dict[str, Any], data: TaskData, head: Any, transfer: str) -> dict[str, Any]:
+    """What a fine-tuning checkpoint says about itself beside its weights (evaluate and predict rebuild from it)."""
+    return {
         Key.CONFIG: plain,
         Key.TOKENIZER: data.tokenizer.to_dict() if data.tokenizer is not None else None,
         Key.OBJECTIVE: head.name,
         Key.HEAD: head.name,
         Key.LABELS: data.labels,
         Key.TASK: data.task,
-        Key.TRANSFER: tr.name,
+        Key.TRANSFER: transfer,
         Key.SERIES: data.series.to_dict() if data.series is not None else None,
     }
 
-    # ---- train, then test with the best weights: loss from the loop's evaluation, scores from the predictions
-    result = train_and_test(
-        model,
-        optimizer,
-        scheduler,
-        (data.train, data.valid, data.test),
-        settings,
-        setup,
-        meta,
-        display,
-        resume=resumed,
-        on_epoch_start=unfreezing.start_epoch,
-    )
-    if data.labelled is not None:  # text: task scores from predictions (a regressor's mse/mae are the loop's own)
-        probs = predict_examples(model, data.labelled.test, t.eval_batch_size, setup.device)
-        result.test.update(score(head, data.labelled.test, probs))
-        if setup.run.main:
-            with open(setup.run.path / "test_predictions.jsonl", "w", encoding="utf-8") as fh:
-                for record in prediction_records(head, probs):
-                    fh.write(json.dumps(record) + "\n")
+
+def _summary(
+    result: RunResult, data: TaskData, model: TaskModel, unfreezing: Unfreezing, transfer: str, pre: Pretrained
+) -> dict[str, object]:
     state = result.state
-    summary: dict[str, object] = {
+    return {
         **best_and_test(result),
         "best_step": state.best_step,
         "best_epoch": result.best[Key.EPOCH],
@@ -167,12 +154,41 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
         "train/seconds": state.train_seconds,
         "params": count_parameters(model),
         "trainable_params_by_epoch": unfreezing.trainable_by_epoch,
-        "transfer": tr.name,
+        "transfer": transfer,
         "checkpoint": str(pre.path) if pre.path else None,
         **skipped(result),
     }
-    finish_run(setup.run, summary, display, f"finetune {tr.name} {head.name} on {cfg.dataset.name}")
-    return summary
+
+
+def _resolved_config(cfg: DictConfig, pre: Pretrained, setup: RunSetup) -> dict[str, Any]:
+    """The run's config as it ran (the merged architecture, ``latest`` resolved), written to config.yaml."""
+    plain = to_plain(cfg)
+    plain["model"] = pre.model_cfg
+    plain["transfer"]["checkpoint"] = str(pre.path) if pre.path else None
+    setup.run.write_text(setup.run.config, OmegaConf.to_yaml(OmegaConf.create(plain)))
+    return plain
+
+
+def _head(cfg: DictConfig, encoder: Any, data: TaskData) -> Any:
+    head = build_head(cfg.head, encoder, data.labels, data.series)
+    if head.task != data.task:
+        raise ConfigError(
+            f"head={head.name} is for {head.task}, but dataset {cfg.dataset.name!r} is {data.task} data; "
+            f"use head={'tagger' if data.task == 'tagging' else 'classifier'}."
+        )
+    return head
+
+
+def _test_scores(
+    model: TaskModel, head: Any, examples: list[Any], batch_size: int, setup: RunSetup, result: RunResult
+) -> None:
+    """Task scores of the best weights' test predictions (into ``result.test``), and test_predictions.jsonl."""
+    probs = predict_examples(model, examples, batch_size, setup.device)
+    result.test.update(score(head, examples, probs))
+    if setup.run.main:
+        with open(setup.run.path / "test_predictions.jsonl", "w", encoding="utf-8") as fh:
+            for record in prediction_records(head, probs):
+                fh.write(json.dumps(record) + "\n")
 
 
 @dataclass

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from seqtune.data.pretraining import DataKind
 from seqtune.registry import OBJECTIVES
 
-DataKind = Literal["stream", "windows", "sentences", "pairs", "series"]
 InputKind = Literal["tokens", "numeric"]
 Direction = Literal["any", "unidirectional", "bidirectional"]
 Rules = Callable[[Any], list[str]]

@@ -227,17 +227,8 @@ def train(
     else:
         st = _restore(resume, model, optimizer, scheduler, epoch_start, s.device, layout, display)
     clock = TrainClock(before=st.train_seconds)
-    ckpt = Checkpointer(
-        RunDir(run_dir),
-        checkpoint_meta,
-        model,
-        optimizer,
-        scheduler,
-        clock,
-        layout,
-        s,
-        saved_step=st.step if resume is not None else None,
-    )
+    saved_step = st.step if resume is not None else None  # last.pt on disk
+    ckpt = Checkpointer(RunDir(run_dir), checkpoint_meta, model, optimizer, scheduler, clock, layout, s, saved_step)
     logger = build_loggers(run_dir, s.loggers, enabled=distributed.is_main())
     validate = Validation(model, valid_data, s, ckpt, logger, display, clock)
     if s.compile:
