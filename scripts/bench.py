@@ -23,7 +23,6 @@ Reported per config: tokens/s of both sides (median over rounds of per-run media
 each process, and peak GPU memory on CUDA.  ``--ref-tuned`` gives the reference the same precision as
 ``--precision`` plus raised glibc malloc thresholds, for an apples-to-apples check of seqtune's own overhead.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -56,7 +55,6 @@ def write_corpus(folder: Path, kind: str, vocab: int, train_tokens: int, seed: i
     if kind == "word":
         words = [f"w{i}" for i in range(n_sym)]  # <eos> is one of the specials
         per_line = 35
-
         def split(n: int) -> str:
             toks = rng.choices(words, k=n)
             toks[:n_sym] = words if n >= n_sym else toks[:n_sym]  # every word occurs in train
@@ -64,12 +62,10 @@ def write_corpus(folder: Path, kind: str, vocab: int, train_tokens: int, seed: i
     else:
         alphabet = [chr(c) for c in range(0x21, 0x21 + n_sym - 1)]  # + '\n' = n_sym characters
         per_line = 100
-
         def split(n: int) -> str:
             chars = rng.choices(alphabet, k=n)
             chars[: len(alphabet)] = alphabet
             return "\n".join("".join(chars[i : i + per_line]) for i in range(0, n, per_line)) + "\n"
-
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "train.txt").write_text(split(train_tokens), encoding="utf-8")
     for name in ("valid", "test"):  # small: evaluation is not what is measured
@@ -85,7 +81,6 @@ def child_reference(args: argparse.Namespace) -> None:
 
     if args.mallopt:
         import ctypes
-
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
         libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
@@ -114,11 +109,8 @@ def child_reference(args: argparse.Namespace) -> None:
             return self.dec(out), state
 
     model = LM().to(device)
-    opt = (
-        torch.optim.Adam(model.parameters(), lr=args.lr)
-        if args.optim == "adam"
-        else torch.optim.SGD(model.parameters(), lr=args.lr)
-    )
+    opt = (torch.optim.Adam(model.parameters(), lr=args.lr) if args.optim == "adam"
+           else torch.optim.SGD(model.parameters(), lr=args.lr))
     zeros = torch.zeros(args.nlayers, args.batch, args.nhid, device=device)
     state = (zeros, zeros.clone())
     pos = 0
@@ -247,33 +239,19 @@ def spawn(cmd: list[str], env: dict[str, str]) -> tuple[str, float]:
     return out, rusage.ru_maxrss / 1024  # Linux reports KB
 
 
-def seqtune_run(name: str, cfg: dict, data: Path, run_dir: Path, args: argparse.Namespace, env: dict[str, str]) -> dict:
+def seqtune_run(name: str, cfg: dict, data: Path, run_dir: Path, args: argparse.Namespace,
+                env: dict[str, str]) -> dict:
     steps = (args.warmup_intervals + args.intervals) * args.log_interval
     overrides = [
-        "dataset=text",
-        f"dataset.folder={data}",
-        "dataset.train=train.txt",
-        "dataset.valid=valid.txt",
-        "dataset.test=test.txt",
-        f"dataset.tokenizer.kind={name}",
-        f"model.embedding_size={cfg['emsize']}",
-        f"model.hidden_size={cfg['nhid']}",
-        f"model.num_layers={cfg['nlayers']}",
-        "model.dropout=0.0",
-        "model.init_range=0.1",
-        f"optimizer={'sgd' if cfg['optim'] == 'sgd' else 'adamw'}",
-        f"optimizer.name={cfg['optim']}",
-        f"optimizer.lr={cfg['lr']}",
-        "optimizer.weight_decay=0.0",
-        f"optimizer.clip_grad_norm={cfg['clip']}",
-        "optimizer.schedule.name=constant",
-        "optimizer.schedule.warmup_steps=0",
-        f"trainer.batch_size={cfg['batch']}",
-        f"trainer.bptt={cfg['bptt']}",
-        "trainer.max_epochs=1",
-        f"trainer.max_steps={steps}",
-        f"trainer.device={args.device}",
-        "trainer.progress=quiet",
+        "dataset=text", f"dataset.folder={data}", "dataset.train=train.txt", "dataset.valid=valid.txt",
+        "dataset.test=test.txt", f"dataset.tokenizer.kind={name}",
+        f"model.embedding_size={cfg['emsize']}", f"model.hidden_size={cfg['nhid']}",
+        f"model.num_layers={cfg['nlayers']}", "model.dropout=0.0", "model.init_range=0.1",
+        f"optimizer={'sgd' if cfg['optim'] == 'sgd' else 'adamw'}", f"optimizer.name={cfg['optim']}",
+        f"optimizer.lr={cfg['lr']}", "optimizer.weight_decay=0.0", f"optimizer.clip_grad_norm={cfg['clip']}",
+        "optimizer.schedule.name=constant", "optimizer.schedule.warmup_steps=0",
+        f"trainer.batch_size={cfg['batch']}", f"trainer.bptt={cfg['bptt']}", "trainer.max_epochs=1",
+        f"trainer.max_steps={steps}", f"trainer.device={args.device}", "trainer.progress=quiet",
         f"hydra.run.dir={run_dir}",
     ]
     if args.precision:
@@ -281,11 +259,8 @@ def seqtune_run(name: str, cfg: dict, data: Path, run_dir: Path, args: argparse.
     if args.log_interval != DEFAULT_LOG_INTERVAL:
         overrides.append(f"trainer.log_interval={args.log_interval}")
     _, rss = spawn([sys.executable, "-m", "seqtune", "pretrain", *overrides, *args.overrides], env)
-    rates = [
-        r["train/tokens_per_s"]
-        for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
-        if "train/tokens_per_s" in r
-    ]
+    rates = [r["train/tokens_per_s"] for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
+             if "train/tokens_per_s" in r]
     summary = json.loads((run_dir / "summary.json").read_text())
     res = {"rate": statistics.median(rates[args.warmup_intervals :]), "rss_mb": rss}
     if "train/peak_gpu_mem_mb" in summary:
@@ -295,62 +270,24 @@ def seqtune_run(name: str, cfg: dict, data: Path, run_dir: Path, args: argparse.
 
 def reference_run(name: str, cfg: dict, data: Path, args: argparse.Namespace, env: dict[str, str]) -> dict:
     tuned = args.ref_tuned
-    cmd = [
-        sys.executable,
-        __file__,
-        "_reference",
-        "--kind",
-        name,
-        "--data",
-        str(data),
-        "--device",
-        args.device,
-        "--precision",
-        (args.precision or "fp32") if tuned else "fp32",
-        "--interval-steps",
-        str(args.log_interval),
-        "--intervals",
-        str(args.intervals),
-        "--warmup-intervals",
-        str(args.warmup_intervals),
-        *[f"--{k}={v}" for k, v in cfg.items()],
-        *(["--mallopt"] if tuned else []),
-    ]
+    cmd = [sys.executable, __file__, "_reference", "--kind", name, "--data", str(data), "--device", args.device,
+           "--precision", (args.precision or "fp32") if tuned else "fp32",
+           "--interval-steps", str(args.log_interval), "--intervals", str(args.intervals),
+           "--warmup-intervals", str(args.warmup_intervals),
+           *[f"--{k}={v}" for k, v in cfg.items()], *(["--mallopt"] if tuned else [])]
     out, rss = spawn(cmd, env)
     r = json.loads(out.strip().splitlines()[-1])
-    return {
-        "rate": statistics.median(r["rates"]),
-        "rss_mb": rss,
-        **({"peak_gpu_mb": r["peak_gpu_mb"]} if "peak_gpu_mb" in r else {}),
-    }
+    return {"rate": statistics.median(r["rates"]), "rss_mb": rss, **({"peak_gpu_mb": r["peak_gpu_mb"]} if "peak_gpu_mb" in r else {})}
 
 
 def classifier_run(mode: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
-    cmd = [
-        sys.executable,
-        __file__,
-        "_classifier",
-        "--mode",
-        mode,
-        "--device",
-        args.device,
-        "--precision",
-        args.precision or "fp32",
-        "--interval-steps",
-        "20",
-        "--intervals",
-        str(args.intervals),
-        "--warmup-intervals",
-        str(args.warmup_intervals),
-    ]
+    cmd = [sys.executable, __file__, "_classifier", "--mode", mode, "--device", args.device,
+           "--precision", args.precision or "fp32", "--interval-steps", "20", "--intervals", str(args.intervals),
+           "--warmup-intervals", str(args.warmup_intervals)]
     out, rss = spawn(cmd, env)
     r = json.loads(out.strip().splitlines()[-1])
-    return {
-        "rate": statistics.median(r["rates"]),
-        "rss_mb": rss,
-        "pad": r["padded_per_real_token"],
-        **({"peak_gpu_mb": r["peak_gpu_mb"]} if "peak_gpu_mb" in r else {}),
-    }
+    return {"rate": statistics.median(r["rates"]), "rss_mb": rss, "pad": r["padded_per_real_token"],
+            **({"peak_gpu_mb": r["peak_gpu_mb"]} if "peak_gpu_mb" in r else {})}
 
 
 def cpu_model() -> str:
@@ -383,24 +320,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--configs", default="word,char,classifier", help="comma list of: word, char, classifier")
     p.add_argument("--device", default="cpu", help="cpu | cuda (both sides)")
-    p.add_argument(
-        "--precision",
-        default=None,
-        choices=["fp32", "bf16"],
-        help="seqtune: trainer.precision (default: seqtune's own default); classifier: both sides",
-    )
-    p.add_argument(
-        "--ref-tuned", action="store_true", help="give the reference --precision and raised glibc malloc thresholds too"
-    )
+    p.add_argument("--precision", default=None, choices=["fp32", "bf16"],
+                   help="seqtune: trainer.precision (default: seqtune's own default); classifier: both sides")
+    p.add_argument("--ref-tuned", action="store_true",
+                   help="give the reference --precision and raised glibc malloc thresholds too")
     p.add_argument("--rounds", type=int, default=3, help="alternating (reference, seqtune) pairs per config")
     p.add_argument("--intervals", type=int, default=5, help="timed intervals per run after warm-up")
     p.add_argument("--warmup-intervals", type=int, default=1)
-    p.add_argument(
-        "--log-interval",
-        type=int,
-        default=DEFAULT_LOG_INTERVAL,
-        help="steps per timed interval (seqtune: trainer.log_interval; its default unless changed)",
-    )
+    p.add_argument("--log-interval", type=int, default=DEFAULT_LOG_INTERVAL,
+                   help="steps per timed interval (seqtune: trainer.log_interval; its default unless changed)")
     p.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS for every child (0: leave as is)")
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides for the seqtune side (after --)")
     args = p.parse_args()
@@ -415,13 +343,10 @@ def main() -> None:
     machine = f"torch {torch.__version__}, {os.cpu_count()} CPUs ({cpu_model()}), {threads} threads per process"
     if args.device.startswith("cuda"):
         machine += f", GPU {torch.cuda.get_device_name()}"
-    print(
-        f"# seqtune bench: {machine}; load {os.getloadavg()[0]:.2f}; device {args.device}; "
-        f"seqtune precision {args.precision or 'default'}; reference {'tuned' if args.ref_tuned else 'plain fp32'}; "
-        f"{args.rounds} rounds x {args.intervals} intervals of {args.log_interval} steps (+{args.warmup_intervals} warm-up)"
-        + (f"; overrides {' '.join(args.overrides)}" if args.overrides else ""),
-        flush=True,
-    )
+    print(f"# seqtune bench: {machine}; load {os.getloadavg()[0]:.2f}; device {args.device}; "
+          f"seqtune precision {args.precision or 'default'}; reference {'tuned' if args.ref_tuned else 'plain fp32'}; "
+          f"{args.rounds} rounds x {args.intervals} intervals of {args.log_interval} steps (+{args.warmup_intervals} warm-up)"
+          + (f"; overrides {' '.join(args.overrides)}" if args.overrides else ""), flush=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="seqtune-bench-") as tmp:
         tmpdir = Path(tmp)
@@ -443,34 +368,19 @@ def main() -> None:
             for r in range(args.rounds):
                 ref.append(reference_run(name, cfg, data, args, env))
                 seq.append(seqtune_run(name, cfg, data, tmpdir / f"run-{name}-{r}", args, env))
-                print(
-                    f"  {name} round {r + 1}: reference {ref[-1]['rate']:,.0f}  seqtune {seq[-1]['rate']:,.0f} tok/s",
-                    flush=True,
-                )
+                print(f"  {name} round {r + 1}: reference {ref[-1]['rate']:,.0f}  seqtune {seq[-1]['rate']:,.0f} tok/s",
+                      flush=True)
             rows.append((f"{name} LM", "reference", "seqtune", ref, seq))
 
     gpu = any("peak_gpu_mb" in r for row in rows for r in row[3] + row[4])
-    head = ["config", "A", "A tok/s", "B", "B tok/s", "B/A", "A RSS MB", "B RSS MB"] + (
-        ["A GPU MB", "B GPU MB"] if gpu else []
-    )
+    head = ["config", "A", "A tok/s", "B", "B tok/s", "B/A", "A RSS MB", "B RSS MB"] + (["A GPU MB", "B GPU MB"] if gpu else [])
     table = []
     for label, an, bn, a, b in rows:
         ra, rb = statistics.median(x["rate"] for x in a), statistics.median(x["rate"] for x in b)
-        line = [
-            label,
-            an,
-            f"{ra:,.0f}",
-            bn,
-            f"{rb:,.0f}",
-            f"{rb / ra:.2f}",
-            f"{max(x['rss_mb'] for x in a):,.0f}",
-            f"{max(x['rss_mb'] for x in b):,.0f}",
-        ]
+        line = [label, an, f"{ra:,.0f}", bn, f"{rb:,.0f}", f"{rb / ra:.2f}",
+                f"{max(x['rss_mb'] for x in a):,.0f}", f"{max(x['rss_mb'] for x in b):,.0f}"]
         if gpu:
-            line += [
-                f"{max(x.get('peak_gpu_mb', math.nan) for x in a):,.0f}",
-                f"{max(x.get('peak_gpu_mb', math.nan) for x in b):,.0f}",
-            ]
+            line += [f"{max(x.get('peak_gpu_mb', math.nan) for x in a):,.0f}", f"{max(x.get('peak_gpu_mb', math.nan) for x in b):,.0f}"]
         table.append(line)
     widths = [max(len(r[i]) for r in [head, *table]) for i in range(len(head))]
     print(fmt_row(head, widths))

@@ -18,7 +18,6 @@ Examples::
 
 The generated corpora and caches are deleted at the end unless ``--keep`` is given.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -79,17 +78,9 @@ def child(corpus: Path, kind: str, vocab_size: int) -> dict:
         if k < 200 or k > len(stream) - 200:
             checksum += int(x[0, 0])
     t4 = time.perf_counter()
-    return {
-        "tokens": ids.numel(),
-        "vocab_size": tok.vocab_size,
-        "fit_s": t2 - t1,
-        "encode_s": t3 - t2,
-        "stream_s": t4 - t3,
-        "total_s": t4 - t0,
-        "rss_after_import_mb": rss_after_import,
-        "peak_rss_mb": peak_rss_mb(),
-        "checksum": checksum,
-    }
+    return {"tokens": ids.numel(), "vocab_size": tok.vocab_size, "fit_s": t2 - t1, "encode_s": t3 - t2,
+            "stream_s": t4 - t3, "total_s": t4 - t0, "rss_after_import_mb": rss_after_import,
+            "peak_rss_mb": peak_rss_mb(), "checksum": checksum}
 
 
 def run_child(corpus: Path, kind: str, vocab_size: int, cache: Path) -> dict:
@@ -111,43 +102,23 @@ def throughput(source: Path, kinds: list[str], vocab_size: int) -> list[dict]:
         t1 = time.perf_counter()
         ids = tok.encode(text)
         t2 = time.perf_counter()
-        rows.append(
-            {
-                "tokenizer": kind,
-                "vocab_size": tok.vocab_size,
-                "tokens": len(ids),
-                "fit_s": t1 - t0,
-                "encode_s": t2 - t1,
-                "tokens_per_s": len(ids) / (t2 - t1),
-                "mb_per_s": len(text.encode()) / 1e6 / (t2 - t1),
-            }
-        )
+        rows.append({"tokenizer": kind, "vocab_size": tok.vocab_size, "tokens": len(ids), "fit_s": t1 - t0,
+                     "encode_s": t2 - t1, "tokens_per_s": len(ids) / (t2 - t1),
+                     "mb_per_s": len(text.encode()) / 1e6 / (t2 - t1)})
     return rows
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument(
-        "--source",
-        type=Path,
-        default=None,
-        help="text file to measure / repeat (default: $SEQTUNE_DATA_DIR/wikitext-2/train.txt)",
-    )
+    p.add_argument("--source", type=Path, default=None, help="text file to measure / repeat (default: "
+                   "$SEQTUNE_DATA_DIR/wikitext-2/train.txt)")
     p.add_argument("--throughput", action="store_true", help="measure in-memory tokens/s instead of the cache")
-    p.add_argument(
-        "--tokenizers",
-        nargs="+",
-        default=None,
-        help="kinds to run (default: word bpe for --throughput, word for the cache benchmark)",
-    )
+    p.add_argument("--tokenizers", nargs="+", default=None, help="kinds to run (default: word bpe for "
+                   "--throughput, word for the cache benchmark)")
     p.add_argument("--vocab-size", type=int, default=8000, help="bpe/wordpiece/unigram vocabulary size")
     p.add_argument("--sizes-mb", type=float, nargs="+", default=[100, 1000], help="corpus sizes to generate")
-    p.add_argument(
-        "--workdir",
-        type=Path,
-        default=Path("/tmp/seqtune-bench-tokenize"),
-        help="where corpora and the cache go (needs about 3x the largest size free)",
-    )
+    p.add_argument("--workdir", type=Path, default=Path("/tmp/seqtune-bench-tokenize"),
+                   help="where corpora and the cache go (needs about 3x the largest size free)")
     p.add_argument("--keep", action="store_true", help="keep the generated corpora and caches")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     p.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
@@ -160,14 +131,10 @@ def main() -> None:
     if args.throughput:
         rows = throughput(source, args.tokenizers or ["word", "bpe"], args.vocab_size)
         print(f"source {source} ({source.stat().st_size / 1e6:.1f} MB)")
-        print(
-            f"{'tokenizer':<10} {'vocab':>7} {'tokens':>11} {'fit s':>7} {'encode s':>9} {'tokens/s':>12} {'MB/s':>7}"
-        )
+        print(f"{'tokenizer':<10} {'vocab':>7} {'tokens':>11} {'fit s':>7} {'encode s':>9} {'tokens/s':>12} {'MB/s':>7}")
         for r in rows:
-            print(
-                f"{r['tokenizer']:<10} {r['vocab_size']:>7,} {r['tokens']:>11,} {r['fit_s']:>7.2f} "
-                f"{r['encode_s']:>9.2f} {r['tokens_per_s']:>12,.0f} {r['mb_per_s']:>7.2f}"
-            )
+            print(f"{r['tokenizer']:<10} {r['vocab_size']:>7,} {r['tokens']:>11,} {r['fit_s']:>7.2f} "
+                  f"{r['encode_s']:>9.2f} {r['tokens_per_s']:>12,.0f} {r['mb_per_s']:>7.2f}")
     else:
         args.workdir.mkdir(parents=True, exist_ok=True)
         rows = []
@@ -180,32 +147,21 @@ def main() -> None:
                     shutil.rmtree(cache, ignore_errors=True)
                     first = run_child(corpus, kind, args.vocab_size, cache)
                     second = run_child(corpus, kind, args.vocab_size, cache)
-                    rows.append(
-                        {
-                            "tokenizer": kind,
-                            "corpus_mb": size / 1e6,
-                            "first": first,
-                            "second": second,
-                            "tokens_per_s": first["tokens"] / (first["fit_s"] + first["encode_s"]),
-                        }
-                    )
+                    rows.append({"tokenizer": kind, "corpus_mb": size / 1e6, "first": first, "second": second,
+                                 "tokens_per_s": first["tokens"] / (first["fit_s"] + first["encode_s"])})
                     if not args.keep:
                         corpus.unlink()
                         shutil.rmtree(cache, ignore_errors=True)
         finally:
             if not args.keep:
                 shutil.rmtree(args.workdir, ignore_errors=True)
-        print(
-            f"{'tokenizer':<9} {'corpus MB':>9} {'tokens':>13} {'fit s':>7} {'encode s':>9} {'tokens/s':>11} "
-            f"{'peak RSS MB':>11} {'2nd run s':>9} {'2nd RSS MB':>10} {'import RSS MB':>13}"
-        )
+        print(f"{'tokenizer':<9} {'corpus MB':>9} {'tokens':>13} {'fit s':>7} {'encode s':>9} {'tokens/s':>11} "
+              f"{'peak RSS MB':>11} {'2nd run s':>9} {'2nd RSS MB':>10} {'import RSS MB':>13}")
         for r in rows:
             f, s = r["first"], r["second"]
-            print(
-                f"{r['tokenizer']:<9} {r['corpus_mb']:>9,.0f} {f['tokens']:>13,} {f['fit_s']:>7.1f} "
-                f"{f['encode_s']:>9.1f} {r['tokens_per_s']:>11,.0f} {f['peak_rss_mb']:>11,.0f} "
-                f"{s['total_s']:>9.2f} {s['peak_rss_mb']:>10,.0f} {f['rss_after_import_mb']:>13,.0f}"
-            )
+            print(f"{r['tokenizer']:<9} {r['corpus_mb']:>9,.0f} {f['tokens']:>13,} {f['fit_s']:>7.1f} "
+                  f"{f['encode_s']:>9.1f} {r['tokens_per_s']:>11,.0f} {f['peak_rss_mb']:>11,.0f} "
+                  f"{s['total_s']:>9.2f} {s['peak_rss_mb']:>10,.0f} {f['rss_after_import_mb']:>13,.0f}")
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=2))
 

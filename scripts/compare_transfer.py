@@ -21,7 +21,6 @@ Arguments after ``--`` are passed to every run (Hydra overrides).  A budget is `
 the seed is ``trainer.seed`` (initialisation of fresh tensors, dropout and batch order).  A finished run is
 recognised by its directory name only: use a new ``--out`` when changing anything else.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -40,39 +39,21 @@ def run_one(out: Path, strategy: str, budget: str, seed: int, args: argparse.Nam
     run_dir = out / "runs" / f"{strategy}_{budget}_seed{seed}"
     summary_path = run_dir / "summary.json"
     if not summary_path.exists():
-        overrides = [
-            f"transfer={strategy}",
-            f"dataset={args.dataset}",
-            f"transfer.checkpoint={args.checkpoint}",
-            f"trainer.seed={seed}",
-            "trainer.progress=quiet",
-            f"hydra.run.dir={run_dir}",
-        ]
+        overrides = [f"transfer={strategy}", f"dataset={args.dataset}", f"transfer.checkpoint={args.checkpoint}",
+                     f"trainer.seed={seed}", "trainer.progress=quiet", f"hydra.run.dir={run_dir}"]
         if budget != "all":
             overrides.append(f"dataset.train_limit={budget}")
         overrides += [f"trainer.batch_size={args.batch_size}", f"trainer.max_epochs={epochs_for(budget, args)}"]
         cmd = [sys.executable, "-m", "seqtune", "finetune", *overrides, *args.overrides]
         t0 = time.perf_counter()
-        res = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")},
-        )
+        res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
         if res.returncode != 0:
             sys.exit(f"failed: {' '.join(cmd)}\n{res.stderr[-3000:]}")
         print(f"{strategy:>8} budget {budget:>5} seed {seed}: {time.perf_counter() - t0:.0f}s", flush=True)
     summary = json.loads(summary_path.read_text())
-    return {
-        "strategy": strategy,
-        "budget": budget,
-        "seed": seed,
-        "metric": summary[args.metric],
-        "best_epoch": summary.get("best_epoch"),
-        "train_examples": summary.get("train/examples"),
-        "seconds": summary.get("train/seconds"),
-        "run_dir": str(run_dir),
-    }
+    return {"strategy": strategy, "budget": budget, "seed": seed, "metric": summary[args.metric],
+            "best_epoch": summary.get("best_epoch"), "train_examples": summary.get("train/examples"),
+            "seconds": summary.get("train/seconds"), "run_dir": str(run_dir)}
 
 
 def epochs_for(budget: str, args: argparse.Namespace) -> int:
@@ -90,7 +71,7 @@ def mean_std(values: list[float]) -> str:
 
 def main() -> None:
     argv = sys.argv[1:]
-    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
     argv = argv[: argv.index("--")] if "--" in argv else argv
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="synthetic_topics", help="a dataset option (conf/dataset/)")
@@ -100,12 +81,8 @@ def main() -> None:
     p.add_argument("--seeds", default="1,2,3")
     p.add_argument("--epochs", type=int, default=6, help="trainer.max_epochs of every run")
     p.add_argument("--batch-size", type=int, default=32, help="trainer.batch_size of every run")
-    p.add_argument(
-        "--min-steps",
-        type=int,
-        default=0,
-        help="small budgets train for more epochs, at least this many steps (0: --epochs for all)",
-    )
+    p.add_argument("--min-steps", type=int, default=0,
+                   help="small budgets train for more epochs, at least this many steps (0: --epochs for all)")
     p.add_argument("--metric", default="test/acc", help="summary.json key to compare (tagging: test/f1)")
     p.add_argument("--out", type=Path, default=Path("outputs/compare_transfer"))
     args = p.parse_args(argv)
@@ -124,12 +101,9 @@ def main() -> None:
         return [r["metric"] for r in rows if r["strategy"] == s and r["budget"] == b]
 
     sizes = {b: next(r["train_examples"] for r in rows if r["budget"] == b) for b in budgets}
-    lines = [
-        f"{args.metric} on {args.dataset}, mean ± std over seeds {args.seeds} (checkpoint: {args.checkpoint})",
-        "",
-        "| strategy | " + " | ".join(f"{b} ({sizes[b]} examples)" for b in budgets) + " |",
-        "|---|" + "---|" * len(budgets),
-    ]
+    lines = [f"{args.metric} on {args.dataset}, mean ± std over seeds {args.seeds} (checkpoint: {args.checkpoint})", "",
+             "| strategy | " + " | ".join(f"{b} ({sizes[b]} examples)" for b in budgets) + " |",
+             "|---|" + "---|" * len(budgets)]
     lines += [f"| {s} | " + " | ".join(mean_std(values(s, b)) for b in budgets) + " |" for s in strategies]
     table = "\n".join(lines) + "\n"
     (args.out / "table.md").write_text(table, encoding="utf-8")

@@ -12,7 +12,6 @@ Example::
     SEQTUNE_DATA_DIR=~/data python scripts/data_summary.py ptb trec conll2003 etth1 \\
         "ag_news dataset.train=test.csv dataset.test=null"
 """
-
 from __future__ import annotations
 
 import argparse
@@ -30,19 +29,8 @@ from seqtune.data.labelled import load_labelled
 from seqtune.data.text import load_lm_corpus
 from seqtune.data.timeseries import load_timeseries
 
-DEFAULT = [
-    "ptb",
-    "ptb_char",
-    "wikitext2",
-    "tinyshakespeare",
-    "trec",
-    "trec50",
-    "conll2003",
-    "etth1",
-    "ettm1",
-    "synthetic_topics",
-    "ag_news dataset.train=test.csv dataset.test=null",
-]
+DEFAULT = ["ptb", "ptb_char", "wikitext2", "tinyshakespeare", "trec", "trec50", "conll2003", "etth1", "ettm1",
+           "synthetic_topics", "ag_news dataset.train=test.csv dataset.test=null"]
 
 
 def checksums(ds) -> str:
@@ -61,12 +49,8 @@ def checksums(ds) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument(
-        "datasets",
-        nargs="*",
-        default=DEFAULT,
-        help='dataset names, each optionally with overrides in one quoted string ("name key=value")',
-    )
+    p.add_argument("datasets", nargs="*", default=DEFAULT,
+                   help='dataset names, each optionally with overrides in one quoted string ("name key=value")')
     p.add_argument("--batch-size", type=int, default=32, help="batch size for the padding measurement")
     p.add_argument("--json", action="store_true", help="print JSON lines instead of text")
     args = p.parse_args()
@@ -80,33 +64,17 @@ def main() -> None:
             row: dict = {"dataset": spec}
             if ds.format in ("text", "synthetic"):
                 c = load_lm_corpus(ds)
-                row.update(
-                    kind="lm tokens",
-                    train=c.train.numel(),
-                    valid=c.valid.numel(),
-                    test=c.test.numel(),
-                    vocab=c.tokenizer.vocab_size,
-                )
+                row.update(kind="lm tokens", train=c.train.numel(), valid=c.valid.numel(), test=c.test.numel(),
+                           vocab=c.tokenizer.vocab_size)
             elif ds.format == "timeseries":
                 d = load_timeseries(ds)
                 # valid/test carry `lookback` rows of history from the previous split; targets are the rest.
-                row.update(
-                    kind="rows (targets)",
-                    train=d.train.shape[0],
-                    valid=d.valid.shape[0] - d.lookback,
-                    test=d.test.shape[0] - d.lookback,
-                    features=len(d.columns),
-                )
+                row.update(kind="rows (targets)", train=d.train.shape[0], valid=d.valid.shape[0] - d.lookback,
+                           test=d.test.shape[0] - d.lookback, features=len(d.columns))
             else:
                 d = load_labelled(ds)
-                row.update(
-                    kind=f"{d.task} examples",
-                    train=len(d.train),
-                    valid=len(d.valid),
-                    test=len(d.test),
-                    labels=len(d.labels),
-                    vocab=d.tokenizer.vocab_size,
-                )
+                row.update(kind=f"{d.task} examples", train=len(d.train), valid=len(d.valid), test=len(d.test),
+                           labels=len(d.labels), vocab=d.tokenizer.vocab_size)
                 for bucket in (False, True):
                     b = BucketBatches(d.train, args.batch_size, shuffle=True, seed=0, device=device, bucket=bucket)
                     row[f"padded_{'bucketed' if bucket else 'random'}"] = round(b.padded_fraction(), 4)

@@ -12,7 +12,6 @@ in that run, so the page stays true::
 tests/test_bad_inputs.py runs the same cases (``CASES``, ``prepare``, ``run_case``) and asserts the exit status,
 the key phrase, the absence of a traceback, and that nothing written before was damaged.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -70,34 +69,20 @@ def _table(n: int, seed: int, label_extra: str | None = None) -> str:
     rows = ["label,text"]
     for _ in range(n):
         label = rng.choice(["pos", "neg"])
-        rows.append(
-            f"{label},{' '.join(rng.choices(WORDS, k=rng.randint(3, 7)))} {'good' if label == 'pos' else 'bad'}"
-        )
+        rows.append(f"{label},{' '.join(rng.choices(WORDS, k=rng.randint(3, 7)))} {'good' if label == 'pos' else 'bad'}")
     if label_extra:
         rows.append(f"{label_extra},the cook sees a song")
     return "\n".join(rows) + "\n"
 
 
-def run_seqtune(
-    args: list[str] | tuple[str, ...],
-    cwd: Path,
-    stdin: str | None = None,
-    env: dict[str, str] | None = None,
-    timeout: int = 300,
-) -> subprocess.CompletedProcess:
+def run_seqtune(args: list[str] | tuple[str, ...], cwd: Path, stdin: str | None = None,
+                env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     """The real command line (``python -m seqtune`` is the console script's code), one thread."""
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     full_env.pop("SEQTUNE_VERBOSE", None)
     full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "seqtune", *args],
-        cwd=cwd,
-        env=full_env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return subprocess.run([sys.executable, "-m", "seqtune", *args], cwd=cwd, env=full_env, input=stdin,
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def prepare(root: Path, runner: Callable[..., subprocess.CompletedProcess] = run_seqtune) -> Path:
@@ -113,10 +98,8 @@ def prepare(root: Path, runner: Callable[..., subprocess.CompletedProcess] = run
         (root / name).write_text(_table(n, seed), encoding="utf-8")
     (root / "a_file").write_text("this is a file, not a folder\n", encoding="utf-8")
     env = {"SEQTUNE_CACHE_DIR": str(root / "cache")}
-    for args in (
-        ["pretrain", *SMOKE, "dataset=text", "dataset.train=corpus.txt", "hydra.run.dir=pre"],
-        [*FINETUNE, *SMOKE, "hydra.run.dir=ft"],
-    ):
+    for args in (["pretrain", *SMOKE, "dataset=text", "dataset.train=corpus.txt", "hydra.run.dir=pre"],
+                 [*FINETUNE, *SMOKE, "hydra.run.dir=ft"]):
         res = runner(args, root, env=env)
         if res.returncode != 0:
             raise RuntimeError(f"seqtune {' '.join(args)} failed:\n{res.stdout}\n{res.stderr}")
@@ -163,242 +146,84 @@ def _bad_predict_input(root: Path) -> None:
 
 # --------------------------------------------------------------------------------------------- cases
 CASES: list[Case] = [
-    Case(
-        "missing_file",
-        "missing file",
-        ("pretrain", "dataset=text", "dataset.train=missing.txt", *SMOKE),
-        "dataset.train: file not found",
-    ),
-    Case(
-        "empty_file",
-        "empty file",
-        ("pretrain", "dataset=text", "dataset.train=empty.txt", *SMOKE),
-        "is empty (0 bytes)",
-    ),
-    Case(
-        "undecodable",
-        "undecodable bytes (latin-1 file read as UTF-8)",
-        ("pretrain", "dataset=text", "dataset.train=latin1.txt", *SMOKE),
-        "set dataset.encoding=latin-1",
-    ),
-    Case(
-        "predict_undecodable",
-        "undecodable bytes in `predict` input",
-        ("predict", "checkpoint=ft", "input=texts_latin1.txt"),
-        "which is not valid UTF-8",
-        setup=_bad_predict_input,
-    ),
-    Case(
-        "missing_column",
-        "CSV without the configured column",
-        (*FINETUNE, "dataset.text_columns=[body]", *SMOKE),
-        "Column 'body' (text column) not found",
-    ),
-    Case(
-        "unseen_label",
-        "label at evaluation that training never saw",
-        ("evaluate", "checkpoint=../ft", "split=test"),
-        "label 'neutral' in",
-        cwd="changed",
-        setup=_unseen_label_folder,
-    ),
-    Case(
-        "blank_documents",
-        "empty documents (rows with blank text) in training data",
-        (
-            *FINETUNE[:-3],
-            "dataset.train=blank_docs.csv",
-            "dataset.valid=valid.csv",
-            "dataset.test=test.csv",
-            *SMOKE,
-            "hydra.run.dir=runs/blank_documents",
-        ),
-        "train: 3 example(s) with empty text skipped",
-        status=0,
-        setup=_blank_documents,
-    ),
-    Case(
-        "only_blank_documents",
-        "a split whose documents are all empty",
-        (*FINETUNE[:-3], "dataset.train=train.csv", "dataset.valid=valid.csv", "dataset.test=only_blank.csv", *SMOKE),
-        "the test split",
-        setup=_blank_documents,
-    ),
-    Case(
-        "too_long",
-        "sequences longer than the configured maximum",
-        (*FINETUNE, "dataset.max_length=4", *SMOKE, "hydra.run.dir=runs/too_long"),
-        "train: 120 example(s) truncated to dataset.max_length=4 tokens",
-        status=0,
-    ),
-    Case(
-        "unknown_key",
-        "unknown config key",
-        ("pretrain", "trainer.max_epoch=1", *SMOKE),
-        "Key 'max_epoch' not in 'TrainerConfig'",
-    ),
-    Case(
-        "added_key",
-        "unknown key added with `+`",
-        ("pretrain", "+trainer.max_epoch=1", *SMOKE),
-        "unknown config key trainer.max_epoch. Did you mean trainer.max_epochs?",
-    ),
-    Case(
-        "wrong_type",
-        "value of the wrong type",
-        ("pretrain", "trainer.batch_size=big", *SMOKE),
-        "Value 'big' of type 'str' could not be converted to Integer",
-    ),
-    Case(
-        "unknown_name",
-        "unknown registry name",
-        ("pretrain", "model.name=lstmm", *SMOKE),
-        "valid names are: gru, lstm, rnn",
-    ),
-    Case(
-        "unknown_option",
-        "unknown config group option",
-        ("pretrain", "optimizer=adamm", *SMOKE),
-        "Could not find 'optimizer/adamm'",
-    ),
-    Case(
-        "shape_mismatch",
-        "incompatible checkpoint: sizes",
-        # without debug=smoke, which keeps a checkpoint's sizes; the error comes before any training
-        (*FINETUNE, "+model.hidden_size=8", "trainer.device=cpu"),
-        "does not fit the model: encoder.rnn.weight_ih_l0: checkpoint",
-    ),
-    Case(
-        "direction_mismatch",
-        "incompatible checkpoint: direction",
-        (*FINETUNE, *SMOKE, "+model.bidirectional=true"),
-        "direction: checkpoint unidirectional, model bidirectional",
-    ),
-    Case(
-        "vocab_mismatch",
-        "incompatible checkpoint: vocabulary does not match the weights",
-        ("evaluate", "checkpoint=vocab.pt"),
-        "encoder.embedding.weight: checkpoint (",
-        untouched=("vocab.pt",),
-    ),
-    Case(
-        "pretrain_for_evaluate",
-        "pretraining checkpoint where a fine-tuned one is needed",
-        ("evaluate", "checkpoint=pre"),
-        "is a pretraining checkpoint",
-    ),
+    Case("missing_file", "missing file", ("pretrain", "dataset=text", "dataset.train=missing.txt", *SMOKE),
+         "dataset.train: file not found"),
+    Case("empty_file", "empty file", ("pretrain", "dataset=text", "dataset.train=empty.txt", *SMOKE), "is empty (0 bytes)"),
+    Case("undecodable", "undecodable bytes (latin-1 file read as UTF-8)",
+         ("pretrain", "dataset=text", "dataset.train=latin1.txt", *SMOKE), "set dataset.encoding=latin-1"),
+    Case("predict_undecodable", "undecodable bytes in `predict` input",
+         ("predict", "checkpoint=ft", "input=texts_latin1.txt"), "which is not valid UTF-8", setup=_bad_predict_input),
+    Case("missing_column", "CSV without the configured column",
+         (*FINETUNE, "dataset.text_columns=[body]", *SMOKE), "Column 'body' (text column) not found"),
+    Case("unseen_label", "label at evaluation that training never saw",
+         ("evaluate", "checkpoint=../ft", "split=test"), "label 'neutral' in", cwd="changed",
+         setup=_unseen_label_folder),
+    Case("blank_documents", "empty documents (rows with blank text) in training data",
+         (*FINETUNE[:-3], "dataset.train=blank_docs.csv", "dataset.valid=valid.csv", "dataset.test=test.csv", *SMOKE,
+          "hydra.run.dir=runs/blank_documents"),
+         "train: 3 example(s) with empty text skipped", status=0, setup=_blank_documents),
+    Case("only_blank_documents", "a split whose documents are all empty",
+         (*FINETUNE[:-3], "dataset.train=train.csv", "dataset.valid=valid.csv", "dataset.test=only_blank.csv",
+          *SMOKE), "the test split", setup=_blank_documents),
+    Case("too_long", "sequences longer than the configured maximum",
+         (*FINETUNE, "dataset.max_length=4", *SMOKE, "hydra.run.dir=runs/too_long"),
+         "train: 120 example(s) truncated to dataset.max_length=4 tokens", status=0),
+    Case("unknown_key", "unknown config key", ("pretrain", "trainer.max_epoch=1", *SMOKE),
+         "Key 'max_epoch' not in 'TrainerConfig'"),
+    Case("added_key", "unknown key added with `+`", ("pretrain", "+trainer.max_epoch=1", *SMOKE),
+         "unknown config key trainer.max_epoch. Did you mean trainer.max_epochs?"),
+    Case("wrong_type", "value of the wrong type", ("pretrain", "trainer.batch_size=big", *SMOKE),
+         "Value 'big' of type 'str' could not be converted to Integer"),
+    Case("unknown_name", "unknown registry name", ("pretrain", "model.name=lstmm", *SMOKE),
+         "valid names are: gru, lstm, rnn"),
+    Case("unknown_option", "unknown config group option", ("pretrain", "optimizer=adamm", *SMOKE),
+         "Could not find 'optimizer/adamm'"),
+    Case("shape_mismatch", "incompatible checkpoint: sizes",
+         # without debug=smoke, which keeps a checkpoint's sizes; the error comes before any training
+         (*FINETUNE, "+model.hidden_size=8", "trainer.device=cpu"),
+         "does not fit the model: encoder.rnn.weight_ih_l0: checkpoint"),
+    Case("direction_mismatch", "incompatible checkpoint: direction",
+         (*FINETUNE, *SMOKE, "+model.bidirectional=true"), "direction: checkpoint unidirectional, model bidirectional"),
+    Case("vocab_mismatch", "incompatible checkpoint: vocabulary does not match the weights",
+         ("evaluate", "checkpoint=vocab.pt"), "encoder.embedding.weight: checkpoint (", untouched=("vocab.pt",)),
+    Case("pretrain_for_evaluate", "pretraining checkpoint where a fine-tuned one is needed",
+         ("evaluate", "checkpoint=pre"), "is a pretraining checkpoint"),
     Case("newer", "checkpoint from a newer seqtune", ("evaluate", "checkpoint=newer.pt"), "newer than this seqtune"),
-    Case(
-        "truncated",
-        "truncated checkpoint",
-        ("evaluate", "checkpoint=truncated.pt"),
-        "truncated, corrupted",
-        untouched=("truncated.pt",),
-    ),
-    Case(
-        "corrupted",
-        "corrupted checkpoint (random bytes)",
-        finetune_from("corrupted.pt", *SMOKE),
-        "truncated, corrupted",
-        untouched=("corrupted.pt",),
-    ),
-    Case(
-        "pickled",
-        "checkpoint holding a pickled Python object",
-        ("evaluate", "checkpoint=pickled.pt"),
-        "holds a pickled Python object (posix.mkdir)",
-        absent=("PWNED",),
-    ),
-    Case(
-        "output_dir_file",
-        "run directory where a file exists",
-        ("pretrain", *SMOKE, "hydra.run.dir=a_file/run"),
-        "cannot create the run directory",
-        untouched=("a_file",),
-    ),
-    Case(
-        "output_root_file",
-        "output root that is a file",
-        ("pretrain", *SMOKE, "output_root=a_file"),
-        "cannot create the run directory",
-        untouched=("a_file",),
-    ),
-    Case(
-        "output_dir_unwritable",
-        "run directory that cannot be created (virtual or read-only filesystem)",
-        ("pretrain", *SMOKE, "hydra.run.dir=/proc/seqtune-run"),
-        "cannot create the run directory",
-    ),
-    Case(
-        "predict_output_unwritable",
-        "`predict` output under a file",
-        ("predict", "checkpoint=ft", "output=a_file/labels.jsonl"),
-        "output=a_file/labels.jsonl: cannot write it",
-        stdin="the cook sees a song\n",
-        untouched=("a_file",),
-    ),
-    Case(
-        "mlm_unidirectional",
-        "mlm on a unidirectional encoder",
-        ("pretrain", "objective=mlm", *SMOKE),
-        "needs a bidirectional encoder",
-    ),
-    Case(
-        "tagger_on_classification",
-        "tagger on a classification dataset",
-        (*FINETUNE, "head=tagger", *SMOKE),
-        "head=tagger needs token labels",
-    ),
-    Case(
-        "max_steps_zero",
-        "`trainer.max_steps=0`",
-        ("pretrain", *SMOKE, "trainer.max_steps=0"),
-        "trainer.max_steps=0 must be a positive number of steps",
-    ),
-    Case(
-        "hidden_negative",
-        "negative size",
-        ("pretrain", *SMOKE, "model.hidden_size=-1"),
-        "model.hidden_size=-1 must be > 0",
-    ),
-    Case(
-        "batch_zero",
-        "zero batch size",
-        ("pretrain", *SMOKE, "trainer.batch_size=0"),
-        "trainer.batch_size=0 must be > 0",
-    ),
-    Case(
-        "no_cuda",
-        "a device that is not there",
-        ("pretrain", *SMOKE, "trainer.device=cuda"),
-        "no CUDA device is available",
-        needs_cpu_only=True,
-    ),
-    Case(
-        "bad_device",
-        "a device name that does not exist",
-        ("pretrain", *SMOKE, "trainer.device=tpu"),
-        "trainer.device='tpu' is not one of auto, cpu, cuda",
-    ),
-    Case(
-        "bad_device_index",
-        "a malformed GPU number",
-        ("evaluate", "checkpoint=ft", "device=cuda:first"),
-        "device='cuda:first' is not one of auto, cpu, cuda, cuda:N",
-    ),
-    Case(
-        "target_injection",
-        "`_target_` override (arbitrary callable)",
-        ("pretrain", *SMOKE, "+model._target_=os.system"),
-        "unknown config key model._target_",
-    ),
-    Case(
-        "shell_path",
-        "file path with shell syntax (used as given, never run)",
-        ("pretrain", "dataset=text", "dataset.train='$(mkdir PWNED).txt'", *SMOKE),
-        "file not found",
-        absent=("PWNED",),
-    ),
+    Case("truncated", "truncated checkpoint", ("evaluate", "checkpoint=truncated.pt"), "truncated, corrupted",
+         untouched=("truncated.pt",)),
+    Case("corrupted", "corrupted checkpoint (random bytes)",
+         finetune_from("corrupted.pt", *SMOKE), "truncated, corrupted", untouched=("corrupted.pt",)),
+    Case("pickled", "checkpoint holding a pickled Python object", ("evaluate", "checkpoint=pickled.pt"),
+         "holds a pickled Python object (posix.mkdir)", absent=("PWNED",)),
+    Case("output_dir_file", "run directory where a file exists",
+         ("pretrain", *SMOKE, "hydra.run.dir=a_file/run"), "cannot create the run directory", untouched=("a_file",)),
+    Case("output_root_file", "output root that is a file", ("pretrain", *SMOKE, "output_root=a_file"),
+         "cannot create the run directory", untouched=("a_file",)),
+    Case("output_dir_unwritable", "run directory that cannot be created (virtual or read-only filesystem)",
+         ("pretrain", *SMOKE, "hydra.run.dir=/proc/seqtune-run"), "cannot create the run directory"),
+    Case("predict_output_unwritable", "`predict` output under a file", ("predict", "checkpoint=ft",
+         "output=a_file/labels.jsonl"), "output=a_file/labels.jsonl: cannot write it", stdin="the cook sees a song\n",
+         untouched=("a_file",)),
+    Case("mlm_unidirectional", "mlm on a unidirectional encoder", ("pretrain", "objective=mlm", *SMOKE),
+         "needs a bidirectional encoder"),
+    Case("tagger_on_classification", "tagger on a classification dataset", (*FINETUNE, "head=tagger", *SMOKE),
+         "head=tagger needs token labels"),
+    Case("max_steps_zero", "`trainer.max_steps=0`", ("pretrain", *SMOKE, "trainer.max_steps=0"),
+         "trainer.max_steps=0 must be a positive number of steps"),
+    Case("hidden_negative", "negative size", ("pretrain", *SMOKE, "model.hidden_size=-1"),
+         "model.hidden_size=-1 must be > 0"),
+    Case("batch_zero", "zero batch size", ("pretrain", *SMOKE, "trainer.batch_size=0"),
+         "trainer.batch_size=0 must be > 0"),
+    Case("no_cuda", "a device that is not there", ("pretrain", *SMOKE, "trainer.device=cuda"),
+         "no CUDA device is available", needs_cpu_only=True),
+    Case("bad_device", "a device name that does not exist", ("pretrain", *SMOKE, "trainer.device=tpu"),
+         "trainer.device='tpu' is not one of auto, cpu, cuda"),
+    Case("bad_device_index", "a malformed GPU number", ("evaluate", "checkpoint=ft", "device=cuda:first"),
+         "device='cuda:first' is not one of auto, cpu, cuda, cuda:N"),
+    Case("target_injection", "`_target_` override (arbitrary callable)", ("pretrain", *SMOKE, "+model._target_=os.system"),
+         "unknown config key model._target_"),
+    Case("shell_path", "file path with shell syntax (used as given, never run)",
+         ("pretrain", "dataset=text", "dataset.train='$(mkdir PWNED).txt'", *SMOKE), "file not found", absent=("PWNED",)),
 ]
 BY_ID = {case.id: case for case in CASES}
 if len(BY_ID) != len(CASES):  # pragma: no cover - a copy-paste slip in the table above
@@ -482,10 +307,8 @@ def table(results: list[tuple[Case, Outcome]], root: Path | None = None) -> str:
             command = f"echo ... | {command}"
         if case.cwd != ".":
             command = f"(in a folder whose test.csv changed) {command}"
-        rows.append(
-            f"| {_cell(case.input)} | `{_cell(command)}` | {_cell(first_sentence(case, outcome, root))} | "
-            f"{outcome.status} |"
-        )
+        rows.append(f"| {_cell(case.input)} | `{_cell(command)}` | {_cell(first_sentence(case, outcome, root))} | "
+                    f"{outcome.status} |")
     return "\n".join(rows)
 
 

@@ -12,7 +12,6 @@
 
 One line per iteration and a summary; exit status 0 when every check held.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -29,28 +28,15 @@ from pathlib import Path
 
 import torch
 
-from seqtune.errors import CheckpointError
 from seqtune.training import checkpoint
+from seqtune.errors import CheckpointError
 
 CONFIG = [
-    "dataset.train_sentences=2000",
-    "dataset.valid_sentences=200",
-    "dataset.test_sentences=200",
-    "model.embedding_size=32",
-    "model.hidden_size=64",
-    "model.num_layers=1",
-    "model.dropout=0.2",
-    "trainer.batch_size=16",
-    "trainer.bptt=20",
-    "trainer.eval_batch_size=8",
-    "trainer.max_epochs=100",
-    "trainer.max_steps=2500",
-    "trainer.log_interval=10",
-    "trainer.checkpoint_every=25",
-    "trainer.keep_checkpoints=2",
-    "trainer.device=cpu",
-    "trainer.progress=log",
-    "optimizer.lr=0.003",
+    "dataset.train_sentences=2000", "dataset.valid_sentences=200", "dataset.test_sentences=200",
+    "model.embedding_size=32", "model.hidden_size=64", "model.num_layers=1", "model.dropout=0.2",
+    "trainer.batch_size=16", "trainer.bptt=20", "trainer.eval_batch_size=8", "trainer.max_epochs=100",
+    "trainer.max_steps=2500", "trainer.log_interval=10", "trainer.checkpoint_every=25", "trainer.keep_checkpoints=2",
+    "trainer.device=cpu", "trainer.progress=log", "optimizer.lr=0.003",
 ]
 RESUMED = re.compile(r"resuming (\S+) from (\S+) \(step (\d+),")
 STARTED = re.compile(r"^model .* steps \(", re.M)  # the last line of the run's header: training starts next
@@ -59,13 +45,8 @@ STARTED = re.compile(r"^model .* steps \(", re.M)  # the last line of the run's 
 def launch(args: list[str], log: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "PYTHONUNBUFFERED": "1"}
     with open(log, "w") as fh:
-        return subprocess.Popen(
-            [sys.executable, "-m", "seqtune", "pretrain", *args],
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
+        return subprocess.Popen([sys.executable, "-m", "seqtune", "pretrain", *args], stdout=fh,
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
 def run_dirs(root: Path) -> list[Path]:
@@ -90,15 +71,10 @@ def check_checkpoints(run: Path | None) -> tuple[int | None, int, list[str]]:
 
 
 def comparable(run: Path) -> tuple[list[dict], dict, dict]:
-    lines = [
-        {k: v for k, v in json.loads(line).items() if k != "train/tokens_per_s"}
-        for line in (run / "metrics.jsonl").read_text().splitlines()
-    ]
-    summary = {
-        k: v
-        for k, v in json.loads((run / "summary.json").read_text()).items()
-        if k not in ("train/tokens_per_s", "train/seconds")
-    }
+    lines = [{k: v for k, v in json.loads(line).items() if k != "train/tokens_per_s"}
+             for line in (run / "metrics.jsonl").read_text().splitlines()]
+    summary = {k: v for k, v in json.loads((run / "summary.json").read_text()).items()
+               if k not in ("train/tokens_per_s", "train/seconds")}
     return lines, summary, torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
 
 
@@ -106,18 +82,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument(
-        "--max-delay",
-        type=float,
-        default=5.0,
-        help="a kill in training comes up to this many seconds after the launch reported its start",
-    )
-    ap.add_argument(
-        "--startup-kills",
-        type=float,
-        default=0.25,
-        help="share of kills at a random moment of the start-up (imports, data, resuming) instead",
-    )
+    ap.add_argument("--max-delay", type=float, default=5.0,
+                    help="a kill in training comes up to this many seconds after the launch reported its start")
+    ap.add_argument("--startup-kills", type=float, default=0.25,
+                    help="share of kills at a random moment of the start-up (imports, data, resuming) instead")
     ap.add_argument("--out", type=Path, default=Path("outputs/kill_loop"))
     ap.add_argument("--no-reference", action="store_true", help="skip the uninterrupted run and the final comparison")
     a = ap.parse_args()
@@ -188,12 +156,9 @@ def main() -> int:
             failures.append(f"after kill {i}: the newest checkpoint went back from step {expected} to {newest}")
         tmp = len(list((run / "checkpoints").glob(".*.tmp-*"))) if run and (run / "checkpoints").is_dir() else 0
         expected = newest
-        print(
-            f"kill {i:2d}/{a.kills} after {delay:4.1f} s{' (start-up)' if during_startup else ''}: {what}; now {files} checkpoint file(s) all readable"
-            f"{'' if not problems else ' NOT: ' + '; '.join(problems)}, newest step {newest}"
-            + (f", {tmp} torn temporary file(s) left (removed on resume)" if tmp else ""),
-            flush=True,
-        )
+        print(f"kill {i:2d}/{a.kills} after {delay:4.1f} s{' (start-up)' if during_startup else ''}: {what}; now {files} checkpoint file(s) all readable"
+              f"{'' if not problems else ' NOT: ' + '; '.join(problems)}, newest step {newest}"
+              + (f", {tmp} torn temporary file(s) left (removed on resume)" if tmp else ""), flush=True)
 
     if not completed_early:
         log = a.out / "launch-final.log"
@@ -216,13 +181,10 @@ def main() -> int:
         same = la == lb and sa == sb and all(torch.equal(wa[k], wb[k]) for k in wa)
         if not same:
             failures.append("the killed-and-resumed run differs from the reference run")
-    print(
-        f"\nsummary: {a.kills} SIGKILLs, {len(resumed_from)} launches reported resuming from the newest checkpoint "
-        f"(steps {', '.join(map(str, resumed_from))}); run completed: {finished}; "
-        + ("" if same is None else f"metrics, summary and final weights identical to the uninterrupted run: {same}; ")
-        + f"failures: {len(failures)}",
-        flush=True,
-    )
+    print(f"\nsummary: {a.kills} SIGKILLs, {len(resumed_from)} launches reported resuming from the newest checkpoint "
+          f"(steps {', '.join(map(str, resumed_from))}); run completed: {finished}; "
+          + ("" if same is None else f"metrics, summary and final weights identical to the uninterrupted run: {same}; ")
+          + f"failures: {len(failures)}", flush=True)
     for f in failures:
         print("  FAIL", f)
     return 0 if not failures else 1

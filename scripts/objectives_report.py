@@ -13,7 +13,6 @@ It prints one markdown row per run with the figures the objective is judged by (
 the unigram baseline; autoencoder/denoising/seq2seq: greedy reconstruction accuracy and exact match;
 forecast: MSE/MAE on the normalised and the original scale, next to published ETTh1 references).
 """
-
 from __future__ import annotations
 
 import json
@@ -39,10 +38,8 @@ def row(run_dir: Path) -> str:
     summary = json.loads((run_dir / "summary.json").read_text())
     name = cfg["objective"]["name"]
     figures = ", ".join(f"{k} {summary[k]:.4f}" for k in FIGURES.get(name, ["test/loss"]) if k in summary)
-    return (
-        f"| {run_dir.name} | {name} | {cfg['dataset']['name']} | {summary['steps']:.0f} | "
-        f"{summary['train/seconds']:.0f} | {figures} |"
-    )
+    return (f"| {run_dir.name} | {name} | {cfg['dataset']['name']} | {summary['steps']:.0f} | "
+            f"{summary['train/seconds']:.0f} | {figures} |")
 
 
 def main(argv: list[str]) -> int:

@@ -12,15 +12,17 @@ and callers look them up with ``MODELS.get(name, key="model.name")``.  An unknow
 
 from __future__ import annotations
 
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from seqtune.errors import ConfigError
 
-T = TypeVar("T", bound=Callable)
+T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """A name -> builder table for one kind of component (models, objectives, optimizers, ...)."""
+    """A name -> entry table for one kind of component: a builder (models, optimizers, ...) or a spec that
+    carries the component's facts and builder (objectives, heads, dataset formats)."""
 
     def __init__(self, kind: str):
         self.kind = kind

@@ -1,5 +1,4 @@
 """Shared fixtures: compose the real shipped configs (shrunk) and run the real CLI in a temp directory."""
-
 from __future__ import annotations
 
 import json
@@ -17,21 +16,11 @@ from seqtune.config.schema import register_configs
 
 # Small enough for seconds on 2 CPU cores, big enough that the loss visibly falls.
 TINY = [
-    "dataset.train_sentences=400",
-    "dataset.valid_sentences=60",
-    "dataset.test_sentences=60",
-    "model.embedding_size=24",
-    "model.hidden_size=32",
-    "model.num_layers=1",
-    "trainer.batch_size=8",
-    "trainer.bptt=12",
-    "trainer.eval_batch_size=4",
-    "trainer.max_epochs=2",
-    "trainer.log_interval=5",
-    "trainer.device=cpu",
-    "trainer.progress=log",
-    "optimizer.lr=0.01",
-    "optimizer.schedule.warmup_steps=0",
+    "dataset.train_sentences=400", "dataset.valid_sentences=60", "dataset.test_sentences=60",
+    "model.embedding_size=24", "model.hidden_size=32", "model.num_layers=1",
+    "trainer.batch_size=8", "trainer.bptt=12", "trainer.eval_batch_size=4", "trainer.max_epochs=2",
+    "trainer.log_interval=5", "trainer.device=cpu", "trainer.progress=log",
+    "optimizer.lr=0.01", "optimizer.schedule.warmup_steps=0",
 ]
 
 
@@ -42,14 +31,11 @@ def compose_config(root: str = "pretrain", overrides: list[str] | None = None) -
         return compose(config_name=root, overrides=overrides or [])
 
 
-def run_cli(
-    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 300
-) -> subprocess.CompletedProcess:
+def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     """The real command line, as a user runs it (``python -m seqtune`` is the console script's code)."""
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "seqtune", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
-    )
+    return subprocess.run([sys.executable, "-m", "seqtune", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -15,7 +15,6 @@ process (a BaseException that unwinds the way the process would vanish: nothing 
 The signal goes through the operating system to the handlers seqtune installs, exactly as a user's Ctrl-C or
 ``kill`` does; only the moment is chosen here, so a test can compare against an uninterrupted run step by step.
 """
-
 from __future__ import annotations
 
 import os
@@ -25,8 +24,8 @@ from typing import Any, Callable
 
 from torch.optim.lr_scheduler import LRScheduler
 
-from seqtune.loggers import metrics
 from seqtune.training import checkpoint
+from seqtune.loggers import metrics
 
 
 class Killed(BaseException):
@@ -64,9 +63,8 @@ def hooks(step: int, which: str = "SIGTERM", on: str = "step") -> list[tuple[Any
 
 
 if __name__ == "__main__":
-    for target, name, fn in hooks(
-        int(os.environ["SIGNAL_AT_STEP"]), os.environ.get("SIGNAL", "SIGTERM"), os.environ.get("SIGNAL_ON", "step")
-    ):
+    for target, name, fn in hooks(int(os.environ["SIGNAL_AT_STEP"]), os.environ.get("SIGNAL", "SIGTERM"),
+                                  os.environ.get("SIGNAL_ON", "step")):
         setattr(target, name, fn)
     from seqtune.cli import main
 

@@ -6,7 +6,6 @@ The cases live in scripts/error_catalogue.py (the same list generates docs/error
 the ones that train (exit status 0: skipped and truncated examples are counted in the log) and the checks of
 the process's own exit status run ``python -m seqtune`` in a subprocess.
 """
-
 from __future__ import annotations
 
 import importlib.util
@@ -21,9 +20,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from seqtune.training import checkpoint
 from seqtune import cli
 from seqtune.errors import CheckpointError
-from seqtune.training import checkpoint
 
 _SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "error_catalogue.py"
 _spec = importlib.util.spec_from_file_location("error_catalogue", _SCRIPT)
@@ -135,35 +134,11 @@ def test_refused_checkpoint_stays_as_it_was_and_ran_nothing(root, tmp_path, monk
 def test_the_catalogue_covers_every_item_of_the_brief():
     """A guard against a case silently dropped from the list that docs/errors.md is generated from."""
     ids = set(catalogue.BY_ID)
-    assert {
-        "missing_file",
-        "empty_file",
-        "undecodable",
-        "missing_column",
-        "unseen_label",
-        "blank_documents",
-        "too_long",
-        "unknown_key",
-        "wrong_type",
-        "unknown_name",
-        "shape_mismatch",
-        "direction_mismatch",
-        "vocab_mismatch",
-        "newer",
-        "truncated",
-        "corrupted",
-        "pickled",
-        "output_dir_file",
-        "output_dir_unwritable",
-        "mlm_unidirectional",
-        "tagger_on_classification",
-        "max_steps_zero",
-        "hidden_negative",
-        "batch_zero",
-        "no_cuda",
-        "target_injection",
-        "shell_path",
-    } <= ids
+    assert {"missing_file", "empty_file", "undecodable", "missing_column", "unseen_label", "blank_documents",
+            "too_long", "unknown_key", "wrong_type", "unknown_name", "shape_mismatch", "direction_mismatch",
+            "vocab_mismatch", "newer", "truncated", "corrupted", "pickled", "output_dir_file", "output_dir_unwritable",
+            "mlm_unidirectional", "tagger_on_classification", "max_steps_zero", "hidden_negative", "batch_zero",
+            "no_cuda", "target_injection", "shell_path"} <= ids
 
 
 # ------------------------------------------------------------------------------------------- security
@@ -183,24 +158,10 @@ def test_no_config_can_instantiate_an_importable_object():
 
 def test_nothing_is_unpickled_or_run_through_a_shell():
     for name, text in _sources().items():
-        for call in (
-            "torch.load(",
-            "pickle.load",
-            "allow_pickle=True",
-            "shell=True",
-            "os.system(",
-            "os.popen(",
-            "eval(",
-            "exec(",
-        ):
-            hits = [
-                ln
-                for ln in text.splitlines()
-                if call in ln
-                and not ln.lstrip().startswith(("#", '"', "'"))
-                and "model.eval()" not in ln
-                and ".eval()" not in ln
-            ]
+        for call in ("torch.load(", "pickle.load", "allow_pickle=True", "shell=True", "os.system(", "os.popen(",
+                     "eval(", "exec("):
+            hits = [ln for ln in text.splitlines() if call in ln and not ln.lstrip().startswith(("#", '"', "'"))
+                    and "model.eval()" not in ln and ".eval()" not in ln]
             if call == "torch.load(":
                 assert all("weights_only=True" in ln for ln in hits), (name, hits)
             else:
@@ -215,8 +176,8 @@ def test_exported_safetensors_hold_no_pickle(root, tmp_path):
     assert res.returncode == 0, res.stderr
     raw = (tmp_path / "exp" / "model.safetensors").read_bytes()
     header_len = int.from_bytes(raw[:8], "little")
-    assert raw[8:9] == b"{" and raw[8 + header_len - 1 : 8 + header_len].strip() in (b"}", b"")
-    assert b"\x80\x02" not in raw[: 8 + header_len] and b"posix" not in raw  # no pickle protocol, no globals
+    assert raw[8:9] == b"{" and raw[8 + header_len - 1:8 + header_len].strip() in (b"}", b"")
+    assert b"\x80\x02" not in raw[:8 + header_len] and b"posix" not in raw  # no pickle protocol, no globals
     tensors = load_file(tmp_path / "exp" / "model.safetensors")
     ckpt = checkpoint.load(root / "pre" / "checkpoints" / "best.pt")
     assert {k: v.shape for k, v in tensors.items()} == {k: v.shape for k, v in ckpt["model"].items()}

@@ -1,5 +1,4 @@
 """Every shipped config composes and builds; typos, wrong types and unknown names fail with clear messages."""
-
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,11 +7,11 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from seqtune.config.schema import validate
-from seqtune.data.tokenizers import TokenizerSettings, fit_tokenizer
+from seqtune.training.validation import validate_pretrain as validate
+from seqtune.data.tokenizers import fit_tokenizer, TokenizerSettings
 from seqtune.errors import ConfigError
-from seqtune.objectives import build_model
 from seqtune.training.optim import build_optimizer, build_schedule
+from seqtune.objectives import build_model
 from tests.conftest import compose_config, experiment_command, run_cli
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -39,15 +38,8 @@ COMPANIONS: dict[tuple[str, str], list[str]] = {
     ("dataset", "pairs"): ["objective=seq2seq", "dataset.train=pairs.tsv"],
 }
 # What the data would tell the objective builder for a numeric series (load_pretrain_data's info).
-SERIES_INFO = {
-    "num_features": 1,
-    "num_columns": 7,
-    "target_index": 6,
-    "target_std": [1.0],
-    "horizon": 24,
-    "lookback": 96,
-    "timeseries": {"normalizer": None},
-}
+SERIES_INFO = {"num_features": 1, "num_columns": 7, "target_index": 6, "target_std": [1.0], "horizon": 24,
+               "lookback": 96, "timeseries": {"normalizer": None}}
 
 
 # Experiments of `seqtune finetune` (the others are pretraining setups): composed on the finetune root.
@@ -56,7 +48,7 @@ FINETUNE_EXPERIMENTS = tuple(o for o in options("experiment") if experiment_comm
 
 @pytest.mark.parametrize("option", FINETUNE_EXPERIMENTS)
 def test_finetune_experiments_compose_and_validate(option):
-    from seqtune.config.schema import validate_finetune
+    from seqtune.training.validation import validate_finetune
 
     cfg = compose_config("finetune", [f"experiment={option}", "debug=smoke"])
     assert cfg != compose_config("finetune", ["debug=smoke"])
@@ -64,15 +56,9 @@ def test_finetune_experiments_compose_and_validate(option):
     assert cfg.head.name == {"conll_tagger": "tagger", "etth1_regressor": "regressor"}.get(option, "classifier")
 
 
-@pytest.mark.parametrize(
-    "group,option",
-    [
-        (g, o)
-        for g in ("model", "objective", "dataset", "optimizer", "experiment")
-        for o in options(g)
-        if g != "experiment" or experiment_command(o) == "pretrain"
-    ],
-)
+@pytest.mark.parametrize("group,option", [(g, o) for g in ("model", "objective", "dataset", "optimizer", "experiment")
+                                          for o in options(g)
+                                          if g != "experiment" or experiment_command(o) == "pretrain"])
 def test_shipped_config_composes_validates_and_builds(group, option):
     cfg = compose_config("pretrain", [f"{group}={option}", "debug=smoke", *COMPANIONS.get((group, option), [])])
     if group == "experiment":  # a global package: it must change the composed config
@@ -129,17 +115,8 @@ def test_unknown_registry_name_lists_valid_names():
 
 
 def test_cross_field_problems_are_reported_together():
-    cfg = compose_config(
-        "pretrain",
-        [
-            "model.tie_weights=true",
-            "model.embedding_size=10",
-            "model.hidden_size=20",
-            "model.bidirectional=true",
-            "trainer.max_steps=0",
-            "trainer.batch_size=-1",
-        ],
-    )
+    cfg = compose_config("pretrain", ["model.tie_weights=true", "model.embedding_size=10", "model.hidden_size=20",
+                                      "model.bidirectional=true", "trainer.max_steps=0", "trainer.batch_size=-1"])
     with pytest.raises(ConfigError) as err:
         validate(cfg)
     problems = err.value.problems

@@ -1,28 +1,20 @@
 """Tokenizers and LM batching: the pieces pretraining is built from."""
-
 from __future__ import annotations
 
 import torch
 
 from seqtune.data.batching import LMStream, to_columns
-from seqtune.data.splits import carve
 from seqtune.data.synthetic import generate_sentences
-from seqtune.data.tokenizers import (
-    EOS_ID,
-    SPECIAL_TOKENS,
-    UNK_ID,
-    TokenizerSettings,
-    fit_tokenizer,
-    tokenizer_from_dict,
-)
+from seqtune.data.splits import carve
+from seqtune.data.tokenizers import (EOS_ID, SPECIAL_TOKENS, UNK_ID, TokenizerSettings, fit_tokenizer,
+                                     tokenizer_from_dict)
 
 
 def test_word_tokenizer_caps_vocab_maps_unknowns_and_round_trips():
-    tok = fit_tokenizer(
-        TokenizerSettings(kind="word", max_vocab=len(SPECIAL_TOKENS) + 2, min_freq=1), ["a a a b b c\n"]
-    )
+    tok = fit_tokenizer(TokenizerSettings(kind="word", max_vocab=len(SPECIAL_TOKENS) + 2, min_freq=1),
+                        ["a a a b b c\n"])
     assert tok.itos[: len(SPECIAL_TOKENS)] == list(SPECIAL_TOKENS)
-    assert tok.itos[len(SPECIAL_TOKENS) :] == ["a", "b"]
+    assert tok.itos[len(SPECIAL_TOKENS):] == ["a", "b"]
     assert tok.encode("a c\n") == [tok.stoi["a"], UNK_ID, EOS_ID]
     again = tokenizer_from_dict(tok.to_dict())
     assert again.encode("b a zzz\n") == tok.encode("b a zzz\n")

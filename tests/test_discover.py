@@ -1,5 +1,4 @@
 """`seqtune ls`: every shipped group and option is listed with its description."""
-
 from __future__ import annotations
 
 from pathlib import Path

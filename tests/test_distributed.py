@@ -1,5 +1,4 @@
 """Data-parallel training and gradient accumulation: the shards, the equivalences, and torchrun end to end (CPU, gloo)."""
-
 from __future__ import annotations
 
 import json
@@ -12,11 +11,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from seqtune.config.schema import validate
+from seqtune.training import checkpoint, distributed
 from seqtune.data.batching import BucketBatches, LMStream
 from seqtune.data.records import Example
+from seqtune.training.validation import validate_pretrain as validate
 from seqtune.errors import ConfigError
-from seqtune.training import checkpoint, distributed
 from tests.conftest import TINY, compose_config, read_jsonl, run_cli
 from tests.test_pretrain import EXPECTED_FILES
 
@@ -27,23 +26,8 @@ EXACT = [*TINY, "trainer.max_steps=6", "trainer.log_interval=1", "model.dropout=
 def torchrun(args: list[str], cwd: Path, nproc: int = 2) -> subprocess.CompletedProcess:
     """``torchrun --standalone`` (a free port, so parallel test sessions do not collide) of ``-m seqtune``."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            f"--nproc_per_node={nproc}",
-            "-m",
-            "seqtune",
-            *args,
-        ],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+                           "-m", "seqtune", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def train_losses(run_dir: Path) -> dict[int, float]:
@@ -70,9 +54,7 @@ def test_lm_stream_shards_are_disjoint_column_blocks_that_cover_the_batch():
     stream = LMStream(torch.arange(1000), batch_size=10, bptt=7, device=torch.device("cpu"))
     world, accumulate = 2, 2
     for x, y in stream.iter_from(0):
-        pieces = [
-            part for r in range(world) for part, counts in distributed.micro_batches((x, y), accumulate, r, world)
-        ]
+        pieces = [part for r in range(world) for part, counts in distributed.micro_batches((x, y), accumulate, r, world)]
         assert torch.equal(torch.cat([p[0] for p in pieces], dim=1), x)  # in order: no column lost or repeated
         assert torch.equal(torch.cat([p[1] for p in pieces], dim=1), y)
     # rank 1's second micro-batch (slice 3 of 4: columns 8, 9) is the same block in every window: its state carries
@@ -123,9 +105,7 @@ def test_accumulated_micro_batches_equal_one_batch(tmp_path):
     runs = {}
     for k in (1, 3):
         runs[k] = tmp_path / f"k{k}"
-        res = run_cli(
-            ["pretrain", *EXACT, f"trainer.accumulate_grad_batches={k}", f"hydra.run.dir={runs[k]}"], tmp_path
-        )
+        res = run_cli(["pretrain", *EXACT, f"trainer.accumulate_grad_batches={k}", f"hydra.run.dir={runs[k]}"], tmp_path)
         assert res.returncode == 0, res.stdout + res.stderr
     assert_same_losses(train_losses(runs[1]), train_losses(runs[3]))
     assert "global batch 8 = 1 process(es) x 3 micro-batch(es)" in (runs[3] / "pretrain.log").read_text()
@@ -170,8 +150,8 @@ def test_torchrun_two_processes_match_one_and_only_rank_0_writes(tmp_path):
     # the checkpoint holds the unwrapped module: it loads and evaluates in one process, to the run's numbers
     from seqtune.data.pretraining import load_pretrain_data
     from seqtune.data.tokenizers import tokenizer_from_dict
-    from seqtune.objectives import build_model
     from seqtune.training.loop import evaluate
+    from seqtune.objectives import build_model
 
     ckpt = checkpoint.load(run_dir / "checkpoints" / "best.pt")
     assert not any(k.startswith("module.") for k in ckpt["model"])
@@ -188,20 +168,9 @@ def test_torchrun_two_processes_match_one_and_only_rank_0_writes(tmp_path):
 def test_torchrun_finetune_with_frozen_groups_and_an_uneven_last_batch(tmp_path, tiny_pretrain_run):
     """Gradual unfreezing under DDP, 9 examples in batches of 4 (the last has 1: rank 1 pads with a zero-weight
     copy); the losses match one process and ``seqtune evaluate`` in one process reproduces the test metrics."""
-    args = [
-        "finetune",
-        f"transfer.checkpoint={tiny_pretrain_run}",
-        "transfer=gradual",
-        "dataset.train_limit=9",
-        "trainer.batch_size=4",
-        "trainer.max_epochs=3",
-        "trainer.log_interval=1",
-        "trainer.device=cpu",
-        "trainer.progress=log",
-        "head.dropout=0",
-        "+model.dropout=0",
-        "trainer.eval_batch_size=16",
-    ]
+    args = ["finetune", f"transfer.checkpoint={tiny_pretrain_run}", "transfer=gradual", "dataset.train_limit=9",
+            "trainer.batch_size=4", "trainer.max_epochs=3", "trainer.log_interval=1", "trainer.device=cpu",
+            "trainer.progress=log", "head.dropout=0", "+model.dropout=0", "trainer.eval_batch_size=16"]
     one, two = tmp_path / "one", tmp_path / "two"
     res = torchrun([*args, f"hydra.run.dir={two}"], tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -211,13 +180,10 @@ def test_torchrun_finetune_with_frozen_groups_and_an_uneven_last_batch(tmp_path,
     assert len(losses) == 9  # 3 steps per epoch (4 + 4 + 1 examples), 3 epochs
     assert_same_losses(train_losses(one), losses)
     summary = json.loads((two / "summary.json").read_text())
-    assert (
-        summary["trainable_params_by_epoch"]
-        == json.loads((one / "summary.json").read_text())["trainable_params_by_epoch"]
-    )
+    assert summary["trainable_params_by_epoch"] == json.loads((one / "summary.json").read_text())["trainable_params_by_epoch"]
     ev = run_cli(["evaluate", f"checkpoint={two}", "split=test"], tmp_path)
     assert ev.returncode == 0, ev.stderr
-    metrics = json.loads(ev.stdout[ev.stdout.index("{") :])
+    metrics = json.loads(ev.stdout[ev.stdout.index("{"):])
     assert abs(metrics["loss"] - summary["test/loss"]) < 1e-5 and metrics["acc"] == summary["test/acc"]
 
 

@@ -5,7 +5,6 @@ experiment runs on a smoke pretraining checkpoint (made from ``# smoke-pretrain:
 else the built-in default). Experiments whose dataset folder is not under the data directory are skipped,
 saying which folder is missing.
 """
-
 from __future__ import annotations
 
 import json
@@ -33,10 +32,8 @@ def _needs_data(command: str, name: str) -> None:
         return
     data = real_data_dir()
     if data is None or not (data / folder).is_dir():
-        pytest.skip(
-            f"experiment {name} needs the real dataset folder {folder!r}: set SEQTUNE_DATA_DIR to a "
-            f"directory holding {folder}/ (now: {data or 'none found'})"
-        )
+        pytest.skip(f"experiment {name} needs the real dataset folder {folder!r}: set SEQTUNE_DATA_DIR to a "
+                    f"directory holding {folder}/ (now: {data or 'none found'})")
 
 
 def _finite_summary(run_dir: Path) -> dict:

@@ -1,5 +1,4 @@
 """`seqtune export`: safetensors weights that rebuild the same model, and ONNX outputs equal to PyTorch's."""
-
 from __future__ import annotations
 
 import json
@@ -9,22 +8,18 @@ import torch
 from omegaconf import OmegaConf
 from safetensors.torch import load_model
 
-from seqtune.commands.export import InferenceModule, export
+from seqtune.training import checkpoint
 from seqtune.data.tokenizers import tokenizer_from_dict
 from seqtune.errors import SeqtuneError
+from seqtune.commands.export import InferenceModule, export
 from seqtune.objectives import build_model
-from seqtune.training import checkpoint
 from tests.conftest import run_cli
 
 
 def test_safetensors_export_rebuilds_the_same_model(tiny_pretrain_run, tmp_path):
     files = export(tiny_pretrain_run, out=tmp_path / "exp")
-    assert {p.name for p in (tmp_path / "exp").iterdir()} == {
-        "model.safetensors",
-        "config.yaml",
-        "tokenizer.json",
-        "export.json",
-    }
+    assert {p.name for p in (tmp_path / "exp").iterdir()} == {"model.safetensors", "config.yaml", "tokenizer.json",
+                                                                "export.json"}
     cfg = OmegaConf.load(files["config"])
     tok = tokenizer_from_dict(json.loads(files["tokenizer"].read_text()))
     rebuilt = build_model(cfg, tok).eval()

@@ -6,7 +6,6 @@ normalisation.  Random bytes and random CSV / TSV / JSON Lines / CoNLL / time-se
 only acceptable outcomes are a loaded dataset or a :class:`~seqtune.errors.SeqtuneError` (exit status 2 on the
 command line, one paragraph, no traceback).  Any other exception is an escape and fails the test.
 """
-
 from __future__ import annotations
 
 import json
@@ -18,14 +17,8 @@ import torch
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from seqtune.config.schema import (
-    ConllDatasetConfig,
-    PairsDatasetConfig,
-    TableDatasetConfig,
-    TextDatasetConfig,
-    TimeSeriesDatasetConfig,
-    TrecDatasetConfig,
-)
+from seqtune.config.schema import (ConllDatasetConfig, PairsDatasetConfig, TableDatasetConfig, TextDatasetConfig,
+                            TimeSeriesDatasetConfig, TrecDatasetConfig)
 from seqtune.data.labelled import load_labelled
 from seqtune.data.pairs import load_pairs
 from seqtune.data.text import load_lm_corpus
@@ -59,9 +52,8 @@ def _loads_or_seqtune_error(load) -> object | None:
 
 # ----------------------------------------------------------------------------------------- the loaders
 def load_text(path: Path, kind: str = "word"):
-    cfg = make_cfg(
-        TextDatasetConfig, name="t", format="text", train=str(path), token_cache=False, tokenizer={"kind": kind}
-    )
+    cfg = make_cfg(TextDatasetConfig, name="t", format="text", train=str(path), token_cache=False,
+                   tokenizer={"kind": kind})
     return load_lm_corpus(cfg)
 
 
@@ -79,9 +71,8 @@ def load_conll(path: Path, scheme: str = "auto"):
 
 
 def load_series(path: Path, **fields):
-    cfg = make_cfg(
-        TimeSeriesDatasetConfig, name="t", format="timeseries", file=str(path), lookback=2, horizon=1, **fields
-    )
+    cfg = make_cfg(TimeSeriesDatasetConfig, name="t", format="timeseries", file=str(path), lookback=2, horizon=1,
+                   **fields)
     return load_timeseries(cfg)
 
 
@@ -119,9 +110,8 @@ def test_trec_conll_and_series_loaders_on_random_bytes(data):
 # ------------------------------------------------------------------------------------------- shapes
 cells = st.text(alphabet=st.sampled_from(list('ab 1.5,"\t-xyO\\')), max_size=6)
 rows = st.lists(st.lists(cells, min_size=0, max_size=4), max_size=30)
-headers = st.sampled_from(
-    [["label", "text"], ["text", "label"], ["label"], ["text"], ["source", "target"], ["label", "text", "label"], []]
-)
+headers = st.sampled_from([["label", "text"], ["text", "label"], ["label"], ["text"], ["source", "target"],
+                           ["label", "text", "label"], []])
 
 
 @PROPERTY
@@ -137,19 +127,13 @@ def test_table_and_pairs_loaders_on_random_delimited_shapes(header, body, delimi
     _loads_or_seqtune_error(lambda: load_pair_file(path))
 
 
-json_values = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-3, 3),
-    st.floats(allow_nan=True),
-    st.text(alphabet='ab \n"', max_size=5),
-    st.lists(st.integers(), max_size=2),
-    st.dictionaries(st.just("k"), st.integers(), max_size=1),
-)
-json_records = st.dictionaries(st.sampled_from(["text", "label", "source", "target", "other"]), json_values, max_size=4)
-json_lines = st.one_of(
-    json_records.map(json.dumps), st.just(""), st.just("[1, 2]"), st.just("{bad json"), st.just("42"), st.just('"text"')
-)
+json_values = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=True),
+                        st.text(alphabet="ab \n\"", max_size=5), st.lists(st.integers(), max_size=2),
+                        st.dictionaries(st.just("k"), st.integers(), max_size=1))
+json_records = st.dictionaries(st.sampled_from(["text", "label", "source", "target", "other"]), json_values,
+                               max_size=4)
+json_lines = st.one_of(json_records.map(json.dumps), st.just(""), st.just("[1, 2]"), st.just("{bad json"),
+                       st.just("42"), st.just('"text"'))
 
 
 @PROPERTY
@@ -163,12 +147,9 @@ def test_table_and_pairs_loaders_on_random_json_lines(lines):
 
 
 conll_line = st.one_of(
-    st.just(""),
-    st.just("-DOCSTART- -X- O O"),
-    st.just("   "),
-    st.lists(
-        st.sampled_from(["EU", "rejects", "B-ORG", "I-PER", "O", "NNP", "I-ORG", "B-", "x"]), min_size=1, max_size=4
-    ).map(" ".join),
+    st.just(""), st.just("-DOCSTART- -X- O O"), st.just("   "),
+    st.lists(st.sampled_from(["EU", "rejects", "B-ORG", "I-PER", "O", "NNP", "I-ORG", "B-", "x"]), min_size=1,
+             max_size=4).map(" ".join),
 )
 
 
@@ -181,15 +162,8 @@ def test_conll_loader_on_random_shapes(lines, scheme):
         assert all(len(e.tokens) == len(e.label) for e in data.train + data.valid + data.test)
 
 
-trec_line = st.one_of(
-    st.just(""),
-    st.just("DESC:manner How do you do ?"),
-    st.just("LOC:city Where ?"),
-    st.just("NUM: x"),
-    st.just(":x y"),
-    st.just("ENTY:animal"),
-    st.text(alphabet="AB: x?", max_size=12),
-)
+trec_line = st.one_of(st.just(""), st.just("DESC:manner How do you do ?"), st.just("LOC:city Where ?"),
+                      st.just("NUM: x"), st.just(":x y"), st.just("ENTY:animal"), st.text(alphabet="AB: x?", max_size=12))
 
 
 @PROPERTY
@@ -201,30 +175,16 @@ def test_trec_loader_on_random_shapes(lines):
         assert data.train and set(data.labels) <= {"DESC", "LOC", "NUM", "ENTY", "AB", "A", "B"} | set(data.labels)
 
 
-number = st.one_of(
-    st.floats(allow_nan=True, allow_infinity=True, width=32).map(repr),
-    st.integers(-5, 5).map(str),
-    st.sampled_from(["", "x", "nan", "1e400", " 2", "-", "3.4e38", "-3.4e38"]),
-)
+number = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32).map(repr), st.integers(-5, 5).map(str),
+                   st.sampled_from(["", "x", "nan", "1e400", " 2", "-", "3.4e38", "-3.4e38"]))
 series_rows = st.lists(st.lists(number, min_size=0, max_size=4), max_size=40)
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")  # numpy's "mean of empty slice" / overflow: NaN statistics
 @PROPERTY
-@given(
-    st.sampled_from(["date,a,b", "a,b", "date", "date,a,a", ""]),
-    series_rows,
-    st.sampled_from(
-        [
-            {},
-            {"timestamp_column": None},
-            {"feature_columns": ["b"]},
-            {"target_column": "a"},
-            {"split": "ett_h"},
-            {"train_fraction": 0.5, "valid_fraction": 0.5},
-        ]
-    ),
-)
+@given(st.sampled_from(["date,a,b", "a,b", "date", "date,a,a", ""]), series_rows,
+       st.sampled_from([{}, {"timestamp_column": None}, {"feature_columns": ["b"]}, {"target_column": "a"},
+                        {"split": "ett_h"}, {"train_fraction": 0.5, "valid_fraction": 0.5}]))
 @example("date,a,b", [["1", "2"]], {})  # a train split of 0 rows: numpy's NaN statistics of an empty slice
 @example("date,a,b", [["3.4e38", "1"], ["-3.4e38", "2"]] * 10, {})  # float32 sums overflow to inf
 def test_series_loader_on_random_shapes(header, body, fields):

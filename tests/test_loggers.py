@@ -1,12 +1,12 @@
 """Metric backends: metrics.jsonl always, TensorBoard on request, bad names refused before training."""
-
 from __future__ import annotations
 
 import pytest
-from conftest import TINY, read_jsonl, run_cli
 
 from seqtune.errors import ConfigError
 from seqtune.loggers import LOGGERS, build_loggers, logger_problems
+
+from conftest import TINY, read_jsonl, run_cli
 
 
 def test_tensorboard_scalars_equal_the_metrics_jsonl(tmp_path):
@@ -14,10 +14,8 @@ def test_tensorboard_scalars_equal_the_metrics_jsonl(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run_dir = tmp_path / "run"
-    res = run_cli(
-        ["pretrain", *TINY, "trainer.max_epochs=1", "trainer.loggers=[tensorboard]", f"hydra.run.dir={run_dir}"],
-        tmp_path,
-    )
+    res = run_cli(["pretrain", *TINY, "trainer.max_epochs=1", "trainer.loggers=[tensorboard]",
+                   f"hydra.run.dir={run_dir}"], tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     events = EventAccumulator(str(run_dir / "tensorboard"))
     events.Reload()

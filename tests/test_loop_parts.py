@@ -1,6 +1,5 @@
 """The loop's parts, each on its own (tiny real models and data, no mocks): the state and its checkpoint form, the
 log window, one training step, the checkpointer, the epoch iterator; and ``train()`` called directly."""
-
 from __future__ import annotations
 
 import dataclasses
@@ -24,9 +23,8 @@ from seqtune.training.step import NonFiniteLoss, train_step
 from tests.conftest import read_jsonl
 
 CPU = torch.device("cpu")
-SETTINGS = LoopSettings(
-    max_epochs=2, max_steps=-1, eval_interval=0, log_interval=5, clip_grad_norm=0.0, precision="fp32", device=CPU
-)
+SETTINGS = LoopSettings(max_epochs=2, max_steps=-1, eval_interval=0, log_interval=5, clip_grad_norm=0.0,
+                        precision="fp32", device=CPU)
 
 
 def tiny_lm(seed: int = 0) -> TaskModel:
@@ -46,21 +44,10 @@ def sgd(model: TaskModel, lr: float = 0.5) -> tuple[torch.optim.Optimizer, torch
 
 # ------------------------------------------------------------------------------------------ LoopState
 def test_loop_state_round_trips_through_its_checkpoint_entries():
-    st = LoopState(
-        step=7,
-        epoch=2,
-        batch_in_epoch=3,
-        best_value=1.5,
-        best_step=5,
-        train_tokens=70,
-        train_seconds=1.0,
-        last_val={"loss": 1.6},
-        evals_since_best=1,
-        skipped_batches=2,
-        evaluated_at=5,
-        rnn_states=[(torch.ones(1, 2, 3), torch.zeros(1, 2, 3))],
-        window=LogWindow({"loss": torch.tensor(4.0)}, count=8, tokens=8),
-    )
+    st = LoopState(step=7, epoch=2, batch_in_epoch=3, best_value=1.5, best_step=5, train_tokens=70, train_seconds=1.0,
+                   last_val={"loss": 1.6}, evals_since_best=1, skipped_batches=2, evaluated_at=5,
+                   rnn_states=[(torch.ones(1, 2, 3), torch.zeros(1, 2, 3))],
+                   window=LogWindow({"loss": torch.tensor(4.0)}, count=8, tokens=8))
     entries = st.checkpoint_entries(train_seconds=2.5, layout=[1, 1])
     assert entries["loop"]["train_seconds"] == 2.5 and entries["loop"]["rnn_layout"] == [1, 1]
     back = LoopState.from_checkpoint(entries, CPU, [1, 1], warn=pytest.fail)
@@ -157,16 +144,8 @@ def test_checkpointer_writes_step_files_keeps_the_newest_and_refuses_nan_weights
     model = tiny_lm()
     optimizer, scheduler = sgd(model)
     run = RunDir(tmp_path)
-    ckpt = Checkpointer(
-        run,
-        {"config": {"x": 1}},
-        model,
-        optimizer,
-        scheduler,
-        TrainClock(),
-        [1, 1],
-        dataclasses.replace(SETTINGS, keep_checkpoints=2),
-    )
+    ckpt = Checkpointer(run, {"config": {"x": 1}}, model, optimizer, scheduler, TrainClock(), [1, 1],
+                        dataclasses.replace(SETTINGS, keep_checkpoints=2))
     st = LoopState.fresh(1)
     for step in (3, 6, 9):
         st.step = step
@@ -230,17 +209,8 @@ def test_train_runs_the_epochs_logs_and_keeps_the_best(tmp_path):
     optimizer, scheduler = sgd(model)
     data = stream()
     total = SETTINGS.total_steps(len(data))
-    st = train(
-        model,
-        optimizer,
-        scheduler,
-        data,
-        stream(),
-        SETTINGS,
-        tmp_path,
-        {"objective": "clm"},
-        Display("quiet", total, "test"),
-    )
+    st = train(model, optimizer, scheduler, data, stream(), SETTINGS, tmp_path, {"objective": "clm"},
+               Display("quiet", total, "test"))
     assert st.step == total == 2 * len(data) and st.evaluated_at == total
     assert st.epoch == 2  # the last step ends the run inside epoch 2 (no epoch end is counted after it)
     lines = read_jsonl(tmp_path / "metrics.jsonl")

@@ -1,5 +1,4 @@
 """`seqtune report`: reads a run tree, prints the table, writes report.csv/.md and the plots."""
-
 from __future__ import annotations
 
 import csv
@@ -9,8 +8,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from seqtune.commands.report import report
 from seqtune.errors import SeqtuneError
+from seqtune.commands.report import report
 from tests.conftest import run_cli
 
 
@@ -22,37 +21,19 @@ def fake_run(root: Path, name: str, overrides: list[str], summary: dict | None, 
     (d / "config.yaml").write_text("transfer:\n  name: full\ndataset:\n  labels_per_class: null\n")
     if summary is not None:
         (d / "summary.json").write_text(json.dumps(summary))
-        (d / "metrics.jsonl").write_text(
-            "".join(json.dumps({"step": s, "epoch": 1, "train/loss": 3.0 / s}) + "\n" for s in (1, 2, 3))
-            + json.dumps({"step": 3, "val/loss": 1.5})
-            + "\n"
-        )
+        (d / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "epoch": 1, "train/loss": 3.0 / s}) + "\n"
+                                                 for s in (1, 2, 3)) + json.dumps({"step": 3, "val/loss": 1.5}) + "\n")
     if error is not None:
         (d / "error.txt").write_text(error + "\n\ntraceback...")
 
 
 def test_budget_sweep_report(tmp_path):
-    for i, (strategy, budget, seed, acc) in enumerate(
-        [
-            ("scratch", 10, 1, 0.50),
-            ("scratch", 10, 2, 0.60),
-            ("full", 10, 1, 0.80),
-            ("full", 10, 2, 0.90),
-            ("scratch", 100, 1, 0.70),
-            ("full", 100, 1, 0.95),
-        ]
-    ):
-        fake_run(
-            tmp_path,
-            str(i),
-            [
-                f"transfer={strategy}",
-                f"dataset.labels_per_class={budget}",
-                f"trainer.seed={seed}",
-                f"+transfer.name={strategy}",
-            ],
-            {"test/acc": acc, "val/loss": 1.0 - acc},
-        )
+    for i, (strategy, budget, seed, acc) in enumerate([
+        ("scratch", 10, 1, 0.50), ("scratch", 10, 2, 0.60), ("full", 10, 1, 0.80), ("full", 10, 2, 0.90),
+        ("scratch", 100, 1, 0.70), ("full", 100, 1, 0.95),
+    ]):
+        fake_run(tmp_path, str(i), [f"transfer={strategy}", f"dataset.labels_per_class={budget}", f"trainer.seed={seed}",
+                                    f"+transfer.name={strategy}"], {"test/acc": acc, "val/loss": 1.0 - acc})
     fake_run(tmp_path, "6", ["transfer=full", "dataset.labels_per_class=100", "trainer.seed=2"], None, "CUDA exploded")
     files = report(tmp_path, sort="test/acc", descending=True, console=Console(width=200, record=True))
     rows = list(csv.DictReader(open(files["csv"])))
@@ -66,17 +47,8 @@ def test_budget_sweep_report(tmp_path):
 
 
 def test_report_on_a_real_sweep(tmp_path):
-    res = run_cli(
-        [
-            "pretrain",
-            "-m",
-            "debug=smoke",
-            "trainer.progress=quiet",
-            "trainer.seed=1,2",
-            f"hydra.sweep.dir={tmp_path}/sweep",
-        ],
-        tmp_path,
-    )
+    res = run_cli(["pretrain", "-m", "debug=smoke", "trainer.progress=quiet", "trainer.seed=1,2",
+                   f"hydra.sweep.dir={tmp_path}/sweep"], tmp_path)
     assert res.returncode == 0, res.stderr
     res = run_cli(["report", str(tmp_path / "sweep"), "--sort", "val/loss"], tmp_path, env={"COLUMNS": "200"})
     assert res.returncode == 0, res.stderr
@@ -95,17 +67,9 @@ def test_report_errors_are_clear(tmp_path):
 def test_runs_with_every_label_sit_at_their_training_size():
     from seqtune.commands.report import Run, budget_table
 
-    runs = [
-        Run(
-            Path(f"r{i}"),
-            f"r{i}",
-            "ok",
-            {"transfer": t, **({"dataset.train_limit": "100"} if lim else {})},
-            {"test/acc": acc, "train/examples": 100 if lim else 4906},
-        )
-        for i, (t, lim, acc) in enumerate(
-            [("full", True, 0.5), ("full", False, 0.9), ("full", False, 0.8), ("scratch", False, 0.7)]
-        )
-    ]
+    runs = [Run(Path(f"r{i}"), f"r{i}", "ok", {"transfer": t, **({"dataset.train_limit": "100"} if lim else {})},
+                {"test/acc": acc, "train/examples": 100 if lim else 4906})
+            for i, (t, lim, acc) in enumerate([("full", True, 0.5), ("full", False, 0.9), ("full", False, 0.8),
+                                                ("scratch", False, 0.7)])]
     table = budget_table(runs, "dataset.train_limit", "transfer", "test/acc")
     assert table == {"full": {100.0: [0.5], 4906.0: [0.9, 0.8]}, "scratch": {4906.0: [0.7]}}

@@ -5,7 +5,6 @@ line, summary.json) and bit-identical weights as an uninterrupted run: for pretr
 stream with dropout, so the RNG matters) and for fine-tuning with gradual unfreezing (crossing unfreezing
 boundaries after the resume).
 """
-
 from __future__ import annotations
 
 import json
@@ -19,35 +18,26 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from seqtune.cli import main
+from seqtune.training import checkpoint
 from seqtune.commands import pretrain
 from seqtune.errors import CheckpointError, ConfigError, SeqtuneError, TrainingError
 from seqtune.objectives.base import TaskModel
-from seqtune.training import checkpoint
 from seqtune.training.resume import prepare_argv
+from seqtune.cli import main
 from tests.conftest import TINY, compose_config, read_jsonl, run_cli
 from tests.signal_at_step import Killed, hooks
 
 HELPER = Path(__file__).with_name("signal_at_step.py")
 LM = [*TINY, "model.dropout=0.3"]  # 98 steps, 49 per epoch; dropout: the resumed RNG must be the same
-FT = [
-    "dataset.train_docs=160",
-    "dataset.valid_docs=40",
-    "dataset.test_docs=40",
-    "trainer.batch_size=8",
-    "trainer.eval_batch_size=16",
-    "trainer.log_interval=5",
-    "trainer.device=cpu",
-    "trainer.progress=log",
-    "trainer.max_epochs=4",
-]  # 20 steps per epoch; gradual on a 1-layer encoder: 3 groups, unfrozen at 1, 2, 3
+FT = ["dataset.train_docs=160", "dataset.valid_docs=40", "dataset.test_docs=40", "trainer.batch_size=8",
+      "trainer.eval_batch_size=16", "trainer.log_interval=5", "trainer.device=cpu", "trainer.progress=log",
+      "trainer.max_epochs=4"]  # 20 steps per epoch; gradual on a 1-layer encoder: 3 groups, unfrozen at 1, 2, 3
 
 
 def run_with_signal(args: list[str], cwd: Path, step: int, signal: str = "SIGTERM", on: str = "step"):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SIGNAL_AT_STEP": str(step), "SIGNAL": signal, "SIGNAL_ON": on}
-    return subprocess.run(
-        [sys.executable, str(HELPER), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run([sys.executable, str(HELPER), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
 
 
 def cli(args: list[str], monkeypatch, capsys, signal_at: tuple | None = None) -> tuple[int, str, str]:
@@ -68,11 +58,8 @@ def cli(args: list[str], monkeypatch, capsys, signal_at: tuple | None = None) ->
 def comparable(run_dir: Path) -> tuple[list[dict], dict]:
     """metrics.jsonl and summary.json without the wall-clock figures."""
     lines = [{k: v for k, v in r.items() if k != "train/tokens_per_s"} for r in read_jsonl(run_dir / "metrics.jsonl")]
-    summary = {
-        k: v
-        for k, v in json.loads((run_dir / "summary.json").read_text()).items()
-        if k not in ("train/tokens_per_s", "train/seconds")
-    }
+    summary = {k: v for k, v in json.loads((run_dir / "summary.json").read_text()).items()
+               if k not in ("train/tokens_per_s", "train/seconds")}
     return lines, summary
 
 
@@ -120,9 +107,7 @@ def test_pretrain_sigterm_then_resume_equals_uninterrupted(lm_run, tmp_path, mon
     assert f"resuming {part} from {part}/checkpoints/last.pt (step 44, epoch 1, batch 44" in out
     assert_same_run(lm_run, part)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["part"]  # no new run directory: the same one went on
-    assert (part / ".hydra" / "resume-1" / "overrides.yaml").is_file() and (
-        part / ".hydra" / "overrides.yaml"
-    ).is_file()
+    assert (part / ".hydra" / "resume-1" / "overrides.yaml").is_file() and (part / ".hydra" / "overrides.yaml").is_file()
     log = (part / "pretrain.log").read_text()
     assert log.count("run dir") == 2  # the log was appended to, not replaced
 
@@ -145,18 +130,13 @@ def test_finetune_gradual_resume_crosses_unfreezing_boundaries(ft_run, tmp_path,
     assert "epoch 2: training rnn.l0, head" in out and "epoch 3: training embedding, rnn.l0, head" in out
     assert_same_run(full, part)
     summary = json.loads((part / "summary.json").read_text())
-    assert (
-        summary["trainable_params_by_epoch"]
-        == json.loads((full / "summary.json").read_text())["trainable_params_by_epoch"]
-    )
+    assert summary["trainable_params_by_epoch"] == json.loads((full / "summary.json").read_text())["trainable_params_by_epoch"]
 
 
 def test_kill_after_end_of_epoch_checkpoint_resumes_without_a_second_validation(ft_run, tmp_path, monkeypatch, capsys):
     full, args = ft_run
     part = tmp_path / "part"
-    with pytest.raises(
-        Killed
-    ):  # gone right after the end-of-epoch-1 last.pt, like kill -9 (scripts/kill_loop.py: real ones)
+    with pytest.raises(Killed):  # gone right after the end-of-epoch-1 last.pt, like kill -9 (scripts/kill_loop.py: real ones)
         cli(["finetune", *args, f"hydra.run.dir={part}"], monkeypatch, capsys, (20, "KILL9", "save"))
     code, out, err = cli(["finetune", f"resume={part}"], monkeypatch, capsys)
     assert code == 0, err
@@ -186,9 +166,8 @@ def lm_config(tmp_path: Path, *extra: str):
 
 def test_checkpoint_every_keeps_the_newest_files(tmp_path):
     run_dir = tmp_path / "run"
-    pretrain.run(
-        lm_config(tmp_path, "trainer.max_steps=20", "trainer.checkpoint_every=3", "trainer.keep_checkpoints=2"), run_dir
-    )
+    pretrain.run(lm_config(tmp_path, "trainer.max_steps=20", "trainer.checkpoint_every=3", "trainer.keep_checkpoints=2"),
+                 run_dir)
     ckpts = run_dir / "checkpoints"
     assert sorted(p.name for p in ckpts.glob("step-*.pt")) == ["step-15.pt", "step-18.pt"]
     assert checkpoint.load(ckpts / "step-18.pt")["step"] == 18 and checkpoint.load(ckpts / "last.pt")["step"] == 20
@@ -279,9 +258,8 @@ def test_the_newest_readable_checkpoint_is_chosen(tmp_path):
     from seqtune.training.resume import open_checkpoint
 
     run_dir = tmp_path / "run"
-    pretrain.run(
-        lm_config(tmp_path, "trainer.max_steps=12", "trainer.checkpoint_every=4", "trainer.log_interval=2"), run_dir
-    )
+    pretrain.run(lm_config(tmp_path, "trainer.max_steps=12", "trainer.checkpoint_every=4", "trainer.log_interval=2"),
+                 run_dir)
     (run_dir / "summary.json").unlink()  # as if killed before the end
     ckpts = run_dir / "checkpoints"
     (ckpts / "last.pt").write_bytes(b"torn")  # cannot happen with atomic saves; the step file still serves

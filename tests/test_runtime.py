@@ -1,5 +1,4 @@
 """The malloc helper: applied once on Linux/glibc, a harmless False elsewhere or when the user set MALLOC_*."""
-
 import platform
 
 import pytest

@@ -24,12 +24,13 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from seqtune.config.schema import model_problems, to_plain, validate_finetune
+from seqtune.config.rules import model_problems
+from seqtune.config.schema import to_plain
 from seqtune.data.finetuning import TaskData, load_task_data
 from seqtune.data.records import SeriesLayout
 from seqtune.data.tokenizers import Tokenizer, tokenizer_from_dict
 from seqtune.errors import ConfigError
-from seqtune.heads import build_head
+from seqtune.heads import build_head, head_spec
 from seqtune.heads.multitask import build_multitask
 from seqtune.models.encoder import build_encoder
 from seqtune.objectives.base import TaskModel
@@ -40,6 +41,7 @@ from seqtune.training.diagnostics import collapse_warning, predicted_counts, unk
 from seqtune.training.inference import predict_examples, prediction_records, score
 from seqtune.training.optim import build_optimizer, build_schedule, schedule_factor
 from seqtune.training.run import (
+    RunResult,
     RunSetup,
     best_and_test,
     count_parameters,
@@ -63,6 +65,7 @@ from seqtune.training.transfer import (
     merged_model_config,
     set_trainable,
 )
+from seqtune.training.validation import validate_finetune
 
 MINIMISED = ("loss", "mse", "mae")
 AUTO_EPOCHS = 8  # trainer.max_epochs=-1: epochs of a run on plenty of data
@@ -82,83 +85,65 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     setup = start_run(t, run_dir, first_launch=not cfg.resume)
     notes: list[str] = []  # shown once the display exists
 
+    # ---- checkpoint, data, model (+ pretrained weights), stages, optimizer over the layer groups
     parts = build(cfg, setup, strategy, notes)
-    pre, data, head, stages, groups, model, optimizer = (
-        parts.pre,
-        parts.data,
-        parts.head,
-        parts.stages,
-        parts.groups,
-        parts.model,
-        parts.optimizer,
-    )
+    data, head, stages, model, total_steps = parts.data, parts.head, parts.stages, parts.model, parts.total_steps
     monitor = _monitor(t.monitor, head, data)
     settings = loop_settings(
         t,
         cfg.optimizer,
         setup.device,
-        monitor=monitor,
         max_epochs=total_epochs(stages),
+        monitor=monitor,
         monitor_mode="min" if monitor in MINIMISED else "max",
         patience=t.patience,
         patience_from_epoch=stages[-1].first_epoch,
     )
-    total_steps = parts.total_steps
-    scheduler = _schedule(cfg.optimizer.schedule, optimizer, stages, total_steps, len(data.train))
+    scheduler = _schedule(cfg.optimizer.schedule, parts.optimizer, stages, total_steps, len(data.train))
     display = make_display(t, setup.run, total_steps, f"finetune {tr.name}")
-    unfreezing = Unfreezing(stages, groups, display.message)
-    settings = dataclasses.replace(settings, find_unused_parameters=unfreezing.freezes_any())  # DDP: frozen groups
+    unfreezing = Unfreezing(stages, parts.groups, display.message)
+    # DDP: frozen layer groups get no gradient
+    settings = dataclasses.replace(settings, find_unused_parameters=unfreezing.freezes_any())
     if resumed is not None:
         unfreezing.replay(resumed[Key.EPOCH])
         notes.append(resume_note)
-    lrs = ", ".join(f"{g['name']} {g['lr']:.3g}" for g in optimizer.param_groups)
-    display.message(
-        f"run dir {setup.run.path}\n"
-        + "\n".join(notes)
-        + "".join(f"\n  note: {n}" for n in data.notes)
-        + _describe(cfg, data, pre, head, model, setup)
-        + f"; transfer={tr.name} ({strategy.describe}); lr per group: {lrs}; {total_steps:,} steps "
-        f"({_stages_text(stages, groups)}); {_monitor_text(monitor, data)}"
-        + parallel_note(t.batch_size, t.accumulate_grad_batches)
-        + "".join(
-            f"\n{w}" for w in [unk_warning(data.unk_shares, str(pre.path) if pre.path else None, cfg.dataset.name)] if w
-        )
+    display.message(_opening(cfg, parts, strategy, notes, setup, monitor))
+    meta = _checkpoint_meta(parts.plain, data, head, tr.name)
+
+    # ---- train, then test with the best weights: loss from the loop's evaluation, scores from the predictions
+    batches = (data.train, data.valid, data.test)
+    result = train_and_test(
+        model, parts.optimizer, scheduler, batches, settings, setup, meta, display, resumed, unfreezing.start_epoch
     )
-    meta = {
-        Key.CONFIG: parts.plain,
+    checks: dict[str, object] = {}
+    if data.labelled is not None:  # text: task scores from predictions (a regressor's mse/mae are the loop's own)
+        checks = _test_scores(model, head, data, t.eval_batch_size, setup, result)
+    summary = {**_summary(result, data, model, unfreezing, tr.name, parts.pre), **checks}
+    if "collapse" in summary:
+        display.message(str(summary.pop("collapse")))
+    finish_run(setup.run, summary, display, f"finetune {tr.name} {head.name} on {cfg.dataset.name}")
+    return summary
+
+
+def _checkpoint_meta(plain: dict[str, Any], data: TaskData, head: Any, transfer: str) -> dict[str, Any]:
+    """What a fine-tuning checkpoint says about itself beside its weights (evaluate and predict rebuild from it)."""
+    return {
+        Key.CONFIG: plain,
         Key.TOKENIZER: data.tokenizer.to_dict() if data.tokenizer is not None else None,
         Key.OBJECTIVE: head.name,
         Key.HEAD: head.name,
         Key.LABELS: data.labels,
         Key.TASK: data.task,
-        Key.TRANSFER: tr.name,
+        Key.TRANSFER: transfer,
         Key.SERIES: data.series.to_dict() if data.series is not None else None,
     }
 
-    # ---- train, then test with the best weights: loss from the loop's evaluation, scores from the predictions
-    result = train_and_test(
-        model,
-        optimizer,
-        scheduler,
-        (data.train, data.valid, data.test),
-        settings,
-        setup,
-        meta,
-        display,
-        resume=resumed,
-        on_epoch_start=unfreezing.start_epoch,
-    )
-    checks: dict[str, object] = {}
-    if data.labelled is not None:  # text: task scores from predictions (a regressor's mse/mae are the loop's own)
-        probs = predict_examples(model, data.labelled.test, t.eval_batch_size, setup.device)
-        result.test.update(score(head, data.labelled.test, probs))
-        checks = _prediction_checks(model, head, data, probs, t.eval_batch_size, setup)
-        if setup.run.main:
-            with open(setup.run.path / "test_predictions.jsonl", "w", encoding="utf-8") as fh:
-                for record in prediction_records(head, probs):
-                    fh.write(json.dumps(record) + "\n")
+
+def _summary(
+    result: RunResult, data: TaskData, model: TaskModel, unfreezing: Unfreezing, transfer: str, pre: Pretrained
+) -> dict[str, object]:
     state = result.state
-    summary: dict[str, object] = {
+    return {
         **best_and_test(result),
         "best_step": state.best_step,
         "best_epoch": result.best[Key.EPOCH],
@@ -168,16 +153,98 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
         "train/seconds": state.train_seconds,
         "params": count_parameters(model),
         "trainable_params_by_epoch": unfreezing.trainable_by_epoch,
-        "transfer": tr.name,
+        "transfer": transfer,
         "checkpoint": str(pre.path) if pre.path else None,
         **{f"data/unk_share/{k}": v for k, v in data.unk_shares.items()},
-        **checks,
         **skipped(result),
     }
-    if checks.get("collapse"):
-        display.message(str(checks.pop("collapse")))
-    finish_run(setup.run, summary, display, f"finetune {tr.name} {head.name} on {cfg.dataset.name}")
-    return summary
+
+
+def _resolved_config(cfg: DictConfig, pre: Pretrained, setup: RunSetup) -> dict[str, Any]:
+    """The run's config as it ran (the merged architecture, ``latest`` resolved), written to config.yaml."""
+    plain = to_plain(cfg)
+    plain["model"] = pre.model_cfg
+    plain["transfer"]["checkpoint"] = str(pre.path) if pre.path else None
+    setup.run.write_text(setup.run.config, OmegaConf.to_yaml(OmegaConf.create(plain)))
+    return plain
+
+
+def _head(cfg: DictConfig, encoder: Any, data: TaskData) -> Any:
+    head = build_head(cfg.head, encoder, data.labels, data.series)
+    if head.task != data.task:
+        raise ConfigError(
+            f"head={head.name} is for {head.task}, but dataset {cfg.dataset.name!r} is {data.task} data; "
+            f"use head={'tagger' if data.task == 'tagging' else 'classifier'}."
+        )
+    return head
+
+
+def _test_scores(
+    model: TaskModel, head: Any, data: TaskData, batch_size: int, setup: RunSetup, result: RunResult
+) -> dict[str, object]:
+    """Task scores of the best weights' test predictions (into ``result.test``), test_predictions.jsonl, and for
+    a classifier how many classes it predicts on validation and test (a collapse to one is a warning)."""
+    assert data.labelled is not None
+    examples = data.labelled.test
+    probs = predict_examples(model, examples, batch_size, setup.device)
+    result.test.update(score(head, examples, probs))
+    if setup.run.main:
+        with open(setup.run.path / "test_predictions.jsonl", "w", encoding="utf-8") as fh:
+            for record in prediction_records(head, probs):
+                fh.write(json.dumps(record) + "\n")
+    if data.task != "classification":
+        return {}
+    valid = predicted_counts(predict_examples(model, data.labelled.valid, batch_size, setup.device), data.labels)
+    checks: dict[str, object] = {
+        "val/predicted_classes": len(valid),
+        "test/predicted_classes": len(predicted_counts(probs, data.labels)),
+    }
+    warning = collapse_warning(valid, len(data.labels), "validation")
+    return {**checks, "collapse": warning} if warning else checks
+
+
+@dataclass
+class Parts:
+    """What a fine-tuning run trains, built from its config (``build``); also what ``seqtune lr-find`` tests."""
+
+    pre: Pretrained
+    data: TaskData
+    plain: dict[str, Any]  # the resolved config (config.yaml, and every checkpoint)
+    head: Any
+    stages: list[Stage]
+    model: TaskModel
+    groups: ParamGroups
+    optimizer: torch.optim.Optimizer
+    total_steps: int
+
+
+def build(cfg: DictConfig, setup: RunSetup, strategy: Strategy, notes: list[str]) -> Parts:
+    """The checkpoint (architecture, tokenizer), the data (text encoded with its tokenizer, or a series'
+    windows), the model (encoder with the pretrained weights, head; under multitask the pretraining objective),
+    the strategy's stages, and the optimizer over the layer groups (discriminative lrs)."""
+    pre = _pretrained(cfg, notes)
+    data = _task_data(cfg, setup, pre)
+    plain = _resolved_config(cfg, pre, setup)
+    encoder = build_encoder(OmegaConf.create(pre.model_cfg), data.tokenizer.vocab_size if data.tokenizer else 0)
+    head = _head(cfg, encoder, data)
+    stages = _plan(cfg, strategy, pre, data)
+    epochs, max_steps = total_epochs(stages), cfg.trainer.max_steps
+    total_steps = min(epochs * len(data.train), max_steps) if max_steps > 0 else epochs * len(data.train)
+    model = _task_model(TaskModel(encoder, head), strategy, pre, cfg, total_steps, data, notes)
+    model.to(setup.device)
+    groups = layer_groups(model)
+    params = discriminative_param_groups(groups, cfg.optimizer.lr, cfg.transfer.lr_factor)
+    return Parts(pre, data, plain, head, stages, model, groups, build_optimizer(cfg.optimizer, params), total_steps)
+
+
+def lr_find_parts(cfg: DictConfig, setup: RunSetup) -> tuple[TaskModel, torch.optim.Optimizer, Any, list[str]]:
+    """``seqtune lr-find finetune``: the run's model, optimizer and training batches with every layer trainable
+    (the last stage of any plan), and the lines saying what was built."""
+    validate_finetune(cfg)
+    notes: list[str] = []
+    parts = build(cfg, setup, TRANSFERS.get(cfg.transfer.name, key="transfer.name"), notes)
+    set_trainable(parts.groups, parts.stages[-1].frozen)
+    return parts.model, parts.optimizer, parts.data.train, notes + parts.data.notes
 
 
 def _plan(cfg: DictConfig, strategy: Strategy, pre: Pretrained, data: TaskData) -> list[Stage]:
@@ -204,25 +271,6 @@ def _monitor(monitor: str, head: Any, data: TaskData) -> str:
     return "loss" if head.task == "classification" else head.default_monitor
 
 
-def _monitor_text(monitor: str, data: TaskData) -> str:
-    if monitor == "last":
-        return (
-            f"best.pt is the newest weights ({data.sizes['valid']:,} validation examples are too few to pick a "
-            f"checkpoint by; trainer.monitor=loss to do it anyway)"
-        )
-    return f"best.pt by val/{monitor}"
-
-
-def _stages_text(stages: list[Stage], groups: ParamGroups) -> str:
-    if len(stages) == 1:
-        return f"{stages[0].epochs} epochs"
-    return ", ".join(
-        f"{'+'.join(n for n, _ in groups[s.frozen :]) if s.frozen else 'all'} {s.epochs} epoch"
-        f"{'s' if s.epochs > 1 else ''}"
-        for s in stages
-    )
-
-
 def _schedule(sched_cfg: Any, optimizer: Any, stages: list[Stage], total_steps: int, steps_per_epoch: int) -> Any:
     """One cycle of the schedule over the run, or one per stage when the plan has several."""
     if len(stages) == 1:
@@ -235,76 +283,35 @@ def _schedule(sched_cfg: Any, optimizer: Any, stages: list[Stage], total_steps: 
     )
 
 
-def _prediction_checks(
-    model: TaskModel, head: Any, data: TaskData, test_probs: list, batch_size: int, setup: RunSetup
-) -> dict[str, object]:
-    """How many classes the best weights predict on validation and test; a collapse to one class is a warning."""
-    if data.task != "classification":
-        return {}
-    valid = predicted_counts(predict_examples(model, data.labelled.valid, batch_size, setup.device), data.labels)
-    out: dict[str, object] = {
-        "val/predicted_classes": len(valid),
-        "test/predicted_classes": len(predicted_counts(test_probs, data.labels)),
-    }
-    warning = collapse_warning(valid, len(data.labels), "validation")
-    if warning:
-        out["collapse"] = warning
-    return out
-
-
-@dataclass
-class Parts:
-    """What a fine-tuning run trains, built from its config (``build``): also what ``seqtune lr-find`` tests."""
-
-    pre: "Pretrained"
-    data: TaskData
-    head: Any
-    stages: list[Stage]
-    model: TaskModel
-    groups: ParamGroups
-    optimizer: torch.optim.Optimizer
-    total_steps: int
-    plain: dict[str, Any]  # the resolved config, as written to config.yaml and saved in checkpoints
-
-
-def build(cfg: DictConfig, setup: RunSetup, strategy: Strategy, notes: list[str]) -> Parts:
-    """Checkpoint (architecture, tokenizer), data (text encoded with its tokenizer, or a series' windows), the
-    model (encoder + pretrained weights, head, the pretraining objective under multitask), the stages, and the
-    optimizer over the layer groups (discriminative lrs); config.yaml written."""
-    t = cfg.trainer
-    pre = _pretrained(cfg, notes)
-    data = _task_data(cfg, setup, pre)
-    plain = to_plain(cfg)
-    plain["model"] = pre.model_cfg
-    plain["transfer"]["checkpoint"] = str(pre.path) if pre.path else None  # "latest" resolved, for the record
-    setup.run.write_text(setup.run.config, OmegaConf.to_yaml(OmegaConf.create(plain)))
-    encoder = build_encoder(OmegaConf.create(pre.model_cfg), data.tokenizer.vocab_size if data.tokenizer else 0)
-    head = build_head(cfg.head, encoder, data.labels, data.series)
-    if head.task != data.task:
-        raise ConfigError(
-            f"head={head.name} is for {head.task}, but dataset {cfg.dataset.name!r} is {data.task} data; "
-            f"use head={'tagger' if data.task == 'tagging' else 'classifier'}."
+def _opening(cfg: DictConfig, parts: Parts, strategy: Strategy, notes: list[str], setup: RunSetup, monitor: str) -> str:
+    """The run's first lines: what was loaded, the data and its notes, the model, the plan, what picks best.pt."""
+    t, data = cfg.trainer, parts.data
+    lrs = ", ".join(f"{g['name']} {g['lr']:.3g}" for g in parts.optimizer.param_groups)
+    if len(parts.stages) == 1:
+        plan = f"{parts.stages[0].epochs} epochs"
+    else:
+        plan = ", ".join(
+            f"{'+'.join(n for n, _ in parts.groups[s.frozen :]) if s.frozen else 'all'} {s.epochs} "
+            f"epoch{'s' if s.epochs > 1 else ''}"
+            for s in parts.stages
         )
-    stages = _plan(cfg, strategy, pre, data)
-    epochs = total_epochs(stages)
-    total_steps = min(epochs * len(data.train), t.max_steps) if t.max_steps > 0 else epochs * len(data.train)
-    model = _task_model(TaskModel(encoder, head), strategy, pre, cfg, total_steps, data, notes)
-    model.to(setup.device)
-    groups = layer_groups(model)
-    optimizer = build_optimizer(
-        cfg.optimizer, discriminative_param_groups(groups, cfg.optimizer.lr, cfg.transfer.lr_factor)
+    picks = (
+        f"best.pt is the newest weights ({data.sizes['valid']:,} validation examples are too few to pick a "
+        "checkpoint by; trainer.monitor=loss to do it anyway)"
+        if monitor == "last"
+        else f"best.pt by val/{monitor}"
     )
-    return Parts(pre, data, head, stages, model, groups, optimizer, total_steps, plain)
-
-
-def lr_find_parts(cfg: DictConfig, setup: RunSetup) -> tuple[TaskModel, torch.optim.Optimizer, Any, list[str]]:
-    """``seqtune lr-find finetune``: the run's model, optimizer and training batches, everything trainable (the
-    last stage of any plan), and the lines saying what was built."""
-    validate_finetune(cfg)
-    notes: list[str] = []
-    parts = build(cfg, setup, TRANSFERS.get(cfg.transfer.name, key="transfer.name"), notes)
-    set_trainable(parts.groups, parts.stages[-1].frozen)
-    return parts.model, parts.optimizer, parts.data.train, notes + parts.data.notes
+    warning = unk_warning(data.unk_shares, str(parts.pre.path) if parts.pre.path else None, cfg.dataset.name)
+    return (
+        f"run dir {setup.run.path}\n"
+        + "\n".join(notes)
+        + "".join(f"\n  note: {n}" for n in data.notes)
+        + _describe(cfg, data, parts.pre, parts.head, parts.model, setup)
+        + f"; transfer={cfg.transfer.name} ({strategy.describe}); lr per group: {lrs}; {parts.total_steps:,} steps "
+        f"({plan}); {picks}"
+        + parallel_note(t.batch_size, t.accumulate_grad_batches)
+        + (f"\n{warning}" if warning else "")
+    )
 
 
 @dataclass
@@ -365,7 +372,7 @@ def _task_data(cfg: DictConfig, setup: RunSetup, pre: Pretrained) -> TaskData:
     """The task's batches and labels (labels.json, and tokenizer.json or data.json, written); a series must fit
     the encoder's input width."""
     t, run = cfg.trainer, setup.run
-    reads = "series" if cfg.head.name == "regressor" else "text"
+    reads = head_spec(cfg.head.name).reads
     layout = (
         series_layout(cfg.head, pre.source[Key.CONFIG].get("objective") if pre.source else None)
         if reads == "series"
@@ -395,6 +402,7 @@ def _task_data(cfg: DictConfig, setup: RunSetup, pre: Pretrained) -> TaskData:
             )
         run.write_json(run.data, series.to_dict())
     else:
+        assert data.tokenizer is not None  # text is read with a tokenizer
         distributed.same_on_all_ranks(
             json.dumps([data.tokenizer.to_dict(), data.labels], sort_keys=True), "tokenizer or label set"
         )
@@ -415,10 +423,12 @@ def _task_model(
     """Pretrained encoder weights loaded (or all fresh for scratch); under multitask the head is wrapped with the
     checkpoint's own pretraining objective (the head's tensors become objective.head.*)."""
     if strategy.loads_checkpoint:
+        assert pre.source is not None  # validation: a strategy that loads has transfer.checkpoint
         notes.append(load_matching(model, pre.source[Key.MODEL], ("encoder.",), str(pre.path)).lines())
     else:
         notes.append(f"transfer=scratch: every tensor initialised fresh ({len(model.state_dict())} tensors)")
     if strategy.auxiliary:
+        assert pre.source is not None
         tr = cfg.transfer
         multitask, line = build_multitask(
             pre.source,

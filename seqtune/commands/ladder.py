@@ -38,7 +38,7 @@ DEFAULTS = {
     "seeds": "1,2,3",
     "metric": "test/acc",
     "jobs": "1",
-    "out": None,
+    "out": "",
 }
 HELP = {
     "budgets": "label budgets, e.g. [100,500,all] (all: the whole labelled pool)",
@@ -247,10 +247,7 @@ def main(argv: list[str]) -> None:
         print(
             __doc__
             + "\nladder settings (ladder.<key>=<value>):\n"
-            + "\n".join(
-                f"  ladder.{k:<11} {HELP[k]} (default: {v if v is not None else 'see above'})"
-                for k, v in DEFAULTS.items()
-            )
+            + "\n".join(f"  ladder.{k:<11} {HELP[k]} (default: {v or 'see above'})" for k, v in DEFAULTS.items())
         )
         return
     console = Console(highlight=False)

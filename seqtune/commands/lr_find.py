@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 from datetime import datetime
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from rich.markup import escape
 from seqtune.errors import ConfigError, SeqtuneError
 
 COMMANDS = ("pretrain", "finetune")
-DEFAULTS = {"steps": "200", "start_lr": "1e-7", "end_lr": "10", "out": None}
+DEFAULTS = {"steps": "200", "start_lr": "1e-7", "end_lr": "10", "out": ""}
 
 
 def parse(argv: list[str]) -> tuple[str, dict[str, str], list[str]]:

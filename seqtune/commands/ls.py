@@ -63,9 +63,9 @@ def _flatten(node: DictConfig, prefix: str = "") -> dict[str, str]:
         if key == "defaults":
             continue
         if isinstance(value, DictConfig):
-            flat.update(_flatten(value, f"{prefix}{key}."))
+            flat.update(_flatten(value, f"{prefix}{key!s}."))
         else:
-            flat[f"{prefix}{key}"] = str(value)
+            flat[f"{prefix}{key!s}"] = str(value)
     return flat
 
 

@@ -58,6 +58,7 @@ def run(cfg: DictConfig) -> dict[str, object]:
                 "latin1 -t utf-8 in.txt > out.txt`) or fix that byte."
             ) from None
     numbered = [(i + 1, line) for i, line in enumerate(raw) if line.strip()]
+    assert tokenizer is not None  # a text task's checkpoint holds its tokenizer
     examples = encode_inputs(
         [line for _, line in numbered], tokenizer, ckpt[Key.TASK], run_cfg.dataset.get("max_length")
     )

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from seqtune.config.schema import to_plain, validate
+from seqtune.config.schema import to_plain
 from seqtune.data.pretraining import PretrainData, load_pretrain_data
 from seqtune.data.tokenizers import tokenizer_from_dict
 from seqtune.objectives import build_model, data_kind
@@ -38,6 +38,7 @@ from seqtune.training.run import (
 from seqtune.training.rundir import resolve_checkpoint
 from seqtune.training.runtime import cpu_has_native_bf16
 from seqtune.training.transfer import grow_vocab_rows, load_matching
+from seqtune.training.validation import validate_pretrain
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
@@ -46,7 +47,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     if resumed is not None:
         _take_architecture(cfg, resumed)
     init = _init_source(cfg) if resumed is None else None  # init_from: its architecture replaces cfg.model
-    validate(cfg)
+    validate_pretrain(cfg)
     t = cfg.trainer
     setup = start_run(t, run_dir, first_launch=not cfg.resume)
     setup.run.write_text(setup.run.config, OmegaConf.to_yaml(cfg, resolve=True))
@@ -101,32 +102,6 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     return summary
 
 
-def _build(
-    cfg: DictConfig, setup: RunSetup, init: dict[str, Any] | None, resumed: dict[str, Any] | None
-) -> tuple[PretrainData, TaskModel, torch.optim.Optimizer, str]:
-    """The objective's data, the model (with init_from's weights: ULMFiT's second stage; a new objective's head
-    starts fresh) and its optimizer; the line saying what init_from loaded."""
-    extend = init is not None and cfg.init_vocab == "extend"
-    data = _load_data(cfg, setup, resumed or init, extend)
-    model = build_model(cfg, data.tokenizer, data.info)
-    init_report = ""
-    if init:
-        weights, before = init[Key.MODEL], tokenizer_from_dict(init[Key.TOKENIZER]).vocab_size if extend else 0
-        if extend and data.tokenizer.vocab_size > before:  # the new words' rows start at the mean pretrained row
-            weights = grow_vocab_rows(weights, before, data.tokenizer.vocab_size)
-        init_report = "\n" + load_matching(model, weights, ("encoder.", "objective."), init["path"]).lines()
-    model.to(setup.device)
-    return data, model, build_optimizer(cfg.optimizer, model.parameters()), init_report
-
-
-def lr_find_parts(cfg: DictConfig, setup: RunSetup) -> tuple[TaskModel, torch.optim.Optimizer, Any, list[str]]:
-    """``seqtune lr-find pretrain``: the run's model, optimizer and training batches, and what was built."""
-    init = _init_source(cfg)
-    validate(cfg)
-    data, model, optimizer, init_report = _build(cfg, setup, init, None)
-    return model, optimizer, data.train, list(data.notes) + ([init_report.strip()] if init_report else [])
-
-
 def _take_architecture(cfg: DictConfig, ckpt: dict[str, Any]) -> None:
     """The checkpoint's ``model`` settings replace ``cfg.model`` (keys the schema knows)."""
     for key, value in ckpt[Key.CONFIG]["model"].items():
@@ -143,6 +118,32 @@ def _init_source(cfg: DictConfig) -> dict[str, Any] | None:
     _take_architecture(cfg, ckpt)
     print(f"{how}; architecture and tokenizer from it, dataset.tokenizer is not used", flush=True)
     return {Key.MODEL: ckpt[Key.MODEL], Key.TOKENIZER: ckpt[Key.TOKENIZER], "path": str(path)}
+
+
+def _build(
+    cfg: DictConfig, setup: RunSetup, init: dict[str, Any] | None, resumed: dict[str, Any] | None
+) -> tuple[PretrainData, TaskModel, torch.optim.Optimizer, str]:
+    """The objective's data, the model (with init_from's weights: ULMFiT's second stage; a new objective's head
+    starts fresh) and its optimizer; the lines saying what init_from loaded."""
+    extend = init is not None and cfg.init_vocab == "extend"
+    data = _load_data(cfg, setup, resumed or init, extend)
+    model = build_model(cfg, data.tokenizer, data.info)
+    init_report = ""
+    if init:
+        weights, before = init[Key.MODEL], tokenizer_from_dict(init[Key.TOKENIZER]).vocab_size if extend else 0
+        if extend and data.tokenizer is not None and data.tokenizer.vocab_size > before:
+            weights = grow_vocab_rows(weights, before, data.tokenizer.vocab_size)  # new words: the mean row
+        init_report = "\n" + load_matching(model, weights, ("encoder.", "objective."), init["path"]).lines()
+    model.to(setup.device)
+    return data, model, build_optimizer(cfg.optimizer, model.parameters()), init_report
+
+
+def lr_find_parts(cfg: DictConfig, setup: RunSetup) -> tuple[TaskModel, torch.optim.Optimizer, Any, list[str]]:
+    """``seqtune lr-find pretrain``: the run's model, optimizer and training batches, and what was built."""
+    init = _init_source(cfg)
+    validate_pretrain(cfg)
+    data, model, optimizer, init_report = _build(cfg, setup, init, None)
+    return model, optimizer, data.train, list(data.notes) + ([init_report.strip()] if init_report else [])
 
 
 def _load_data(cfg: DictConfig, setup: RunSetup, source: dict[str, Any] | None, extend: bool = False) -> PretrainData:

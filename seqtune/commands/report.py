@@ -117,7 +117,8 @@ def budget_table(runs: list[Run], x: str, group: str, metric: str) -> dict[str, 
     """
     table: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in runs:
-        xv, value = r.value(x), r.summary.get(metric)
+        xv: str | float | None = r.value(x)
+        value = r.summary.get(metric)
         if xv in (None, "None", "null"):
             xv = r.summary.get("train/examples")
         if r.status != "ok" or xv is None or value is None:
@@ -146,8 +147,8 @@ def plots(runs: list[Run], out: Path, budget: tuple[str, str, str] | None, group
         if r.status != "ok" or not path.exists():
             continue
         records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        name = f"{group}={r.value(group)}" if groups else r.name
-        color = f"C{groups.index(str(r.value(group))) % 10}" if groups else f"C{i % 10}"
+        name = f"{group}={r.value(group)}" if group else r.name
+        color = f"C{groups.index(str(r.value(group))) % 10}" if group else f"C{i % 10}"
         for key, style in (("train/loss", "-"), ("val/loss", "--")):
             pts = [(rec["step"], rec[key]) for rec in records if rec.get(key) is not None]
             if pts:
@@ -206,14 +207,7 @@ def report(
     varying = varying_keys(runs)
     metrics = metrics or default_metrics(runs)
     if sort:
-        if not any(sort in r.summary for r in runs):
-            raise SeqtuneError(
-                f"report: no run has the metric {sort!r} to sort by; metrics present: "
-                f"{', '.join(sorted({k for r in runs for k in r.summary}))}."
-            )
-        missing = math.inf if not descending else -math.inf
-        runs.sort(key=lambda r: r.summary.get(sort, missing), reverse=descending)
-
+        _sort_runs(runs, sort, descending)
     header = ["run", *varying, "status", *metrics, "error"]
     rows = [
         [
@@ -233,45 +227,15 @@ def report(
     console.print(table)
 
     files = {"csv": out / "report.csv", "md": out / "report.md"}
-    all_keys = sorted({k for r in runs for k in r.summary})
-    with open(files["csv"], "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["run", "status", *varying, *all_keys, "error"])
-        for r in runs:
-            writer.writerow(
-                [
-                    r.name,
-                    r.status,
-                    *(r.overrides.get(k, "") for k in varying),
-                    *(r.summary.get(k, "") for k in all_keys),
-                    r.error,
-                ]
-            )
+    _write_csv(files["csv"], runs, varying)
     md = [f"# seqtune report: {root}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
-
     budget_x = budget_x or next((k for k in BUDGET_KEYS if k in varying), None)
     budget = None
     if budget_x:
         group = group or next((k for k in GROUP_KEYS if any(r.value(k) for r in runs)), "run")
-        budget_metric = budget_metric or sort or (metrics[0] if metrics else "val/loss")
-        budget = (budget_x, group, budget_metric)
-        per_group = budget_table(runs, budget_x, group, budget_metric)
-        xs = sorted({x for g in per_group.values() for x in g})
-        md += [
-            "",
-            f"## {budget_metric} by {budget_x} (mean ± std, n runs)",
-            "",
-            "| " + " | ".join([group, *(f"{x:g}" for x in xs)]) + " |",
-            "|" + "---|" * (len(xs) + 1),
-        ]
-        for name, per_x in sorted(per_group.items()):
-            cells = [
-                f"{m:.4g} ± {s:.2g} (n={len(per_x[x])})"
-                for x in xs
-                for m, s in [_mean_std(per_x[x]) if per_x.get(x) else (math.nan, math.nan)]
-            ]
-            md.append("| " + " | ".join([name, *cells]) + " |")
+        budget = (budget_x, group, budget_metric or sort or (metrics[0] if metrics else "val/loss"))
+        md += _budget_markdown(runs, *budget)
     files["md"].write_text("\n".join(md) + "\n", encoding="utf-8")
     try:
         for png in plots(runs, out, budget, budget[1] if budget else None):
@@ -283,6 +247,48 @@ def report(
         )
     console.print("wrote " + ", ".join(str(p) for p in files.values()))
     return files
+
+
+def _sort_runs(runs: list[Run], sort: str, descending: bool) -> None:
+    if not any(sort in r.summary for r in runs):
+        raise SeqtuneError(
+            f"report: no run has the metric {sort!r} to sort by; metrics present: "
+            f"{', '.join(sorted({k for r in runs for k in r.summary}))}."
+        )
+    missing = math.inf if not descending else -math.inf
+    runs.sort(key=lambda r: r.summary.get(sort, missing), reverse=descending)
+
+
+def _write_csv(path: Path, runs: list[Run], varying: list[str]) -> None:
+    """report.csv: every summary key of every run (the table shows a chosen few)."""
+    all_keys = sorted({k for r in runs for k in r.summary})
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["run", "status", *varying, *all_keys, "error"])
+        for r in runs:
+            row = [*(r.overrides.get(k, "") for k in varying), *(r.summary.get(k, "") for k in all_keys)]
+            writer.writerow([r.name, r.status, *row, r.error])
+
+
+def _budget_markdown(runs: list[Run], budget_x: str, group: str, metric: str) -> list[str]:
+    """The label-budget table: per group, the metric's mean ± std over runs at each budget."""
+    per_group = budget_table(runs, budget_x, group, metric)
+    xs = sorted({x for g in per_group.values() for x in g})
+    md = [
+        "",
+        f"## {metric} by {budget_x} (mean ± std, n runs)",
+        "",
+        "| " + " | ".join([group, *(f"{x:g}" for x in xs)]) + " |",
+        "|" + "---|" * (len(xs) + 1),
+    ]
+    for name, per_x in sorted(per_group.items()):
+        cells = [
+            f"{m:.4g} ± {s:.2g} (n={len(per_x[x])})"
+            for x in xs
+            for m, s in [_mean_std(per_x[x]) if per_x.get(x) else (math.nan, math.nan)]
+        ]
+        md.append("| " + " | ".join([name, *cells]) + " |")
+    return md
 
 
 def main(argv: list[str]) -> None:

@@ -85,7 +85,7 @@ class SweepSummary(Callback):
             table.add_column(col, justify="right" if col == metric else "left")
         for r in rows:
             numeric = isinstance(r.value, (int, float)) and not isinstance(r.value, bool)
-            value = f"{r.value:.4g}" if numeric and math.isfinite(r.value) else "-"
+            value = f"{r.value:.4g}" if numeric and r.value is not None and math.isfinite(r.value) else "-"
             status = {"ok": "[green]ok[/]", "failed": "[red]failed[/]"}.get(r.status, f"[yellow]{r.status}[/]")
             table.add_row(r.job, r.overrides, status, value if r.status == "ok" else r.error)
         Console(highlight=False).print(table)

@@ -32,8 +32,8 @@ the last valid state by index (``hidden[lengths - 1, arange(batch)]``) rather th
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
 
 import torch
 

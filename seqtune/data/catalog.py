@@ -12,14 +12,15 @@ host with ``<mirror>/<folder>/<name>`` (an institutional mirror, or a loopback s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from hydra.utils import to_absolute_path
 
 from seqtune.data.download import RemoteFile, data_dir, fetch
 from seqtune.data.records import RawSplit
-from seqtune.errors import DataError
+from seqtune.errors import ConfigError, DataError
 
 _GH = "https://raw.githubusercontent.com"
 
@@ -174,7 +175,7 @@ def dataset_file(ds, name: str, key: str) -> Path:
     """
     folder = resolve_folder(ds.folder)
     remote = catalog_entry(ds.folder, name)
-    if remote is not None:
+    if remote is not None and folder is not None:  # a catalogued file lies in a named dataset's folder
         mirror = ds.get("mirror")
         if mirror:
             remote = RemoteFile(
@@ -202,3 +203,13 @@ def read_split(ds, name: str, reader: Callable[[Path], tuple[list[Any], list[Any
     path = dataset_file(ds, file, f"dataset.{name}")
     inputs, labels = reader(path)
     return RawSplit(inputs, labels, str(path))
+
+
+def read_splits(
+    ds: Any, reader: Callable[[Path], tuple[list[Any], list[Any]]]
+) -> tuple[RawSplit, RawSplit | None, RawSplit | None]:
+    """A labelled dataset's train split (required) and its valid and test splits (None: carved from train)."""
+    train = read_split(ds, "train", reader)
+    if train is None:
+        raise ConfigError("dataset.train is null, but a labelled dataset needs a training file; set dataset.train.")
+    return train, read_split(ds, "valid", reader), read_split(ds, "test", reader)

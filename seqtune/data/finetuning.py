@@ -77,7 +77,9 @@ def load_task_data(
         }
         facts = ts.facts(layout)
         return TaskData(
-            *windows.values(),
+            windows["train"],
+            windows["valid"],
+            windows["test"],
             facts.targets,
             "regression",
             {s: w.num_windows for s, w in windows.items()},
@@ -98,7 +100,9 @@ def load_task_data(
         "tokens unknown to the tokenizer (<unk>): " + ", ".join(f"{s} {v:.1%}" for s, v in unk.items()),
     ]
     return TaskData(
-        *batches.values(),
+        batches["train"],
+        batches["valid"],
+        batches["test"],
         data.labels,
         data.task,
         {s: len(getattr(data, s)) for s in SPLITS},

@@ -1,4 +1,4 @@
-"""Labelled data for fine-tuning: the classification formats (table, class_files, trec, imdb, synthetic_topics) and the loader
+"""Labelled data for fine-tuning: the classification formats (table, trec, imdb, synthetic_topics) and the loader
 every labelled format shares (token tagging's ``conll`` reader is in ``tagging.py``).
 
 ``load_labelled(dataset_cfg, tokenizer=None)`` is what fine-tuning calls::
@@ -21,10 +21,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from seqtune.data.catalog import dataset_file, read_split
+from seqtune.data.catalog import dataset_file, read_splits
 from seqtune.data.encoding import check_tagging_tokenizer, encode_input, lines_for_fitting
 from seqtune.data.formats import read_lines, read_table, read_text, read_trec
-from seqtune.data.records import Example, LabelledData, RawLabelled, RawSplit, RawSplits, Task
+from seqtune.data.records import Example, LabelledData, RawLabelled, RawSplit, RawSplits, Task, dataset_format
 from seqtune.data.splits import finish_splits
 from seqtune.data.synthetic import generate_sentences
 from seqtune.data.tokenizers import EOS_ID, Tokenizer, fit_tokenizer, settings_from_config
@@ -74,7 +74,7 @@ def load_labelled(ds, tokenizer: Tokenizer | None = None, labels: list[str] | No
         encode_split(name, split, tokenizer, raw.task, index, ds.get("max_length"), counts)
         for name, split in (("train", train), ("valid", valid), ("test", test))
     ]
-    data = LabelledData(*encoded, labels, tokenizer, raw.task, notes)
+    data = LabelledData(encoded[0], encoded[1], encoded[2], labels, tokenizer, raw.task, notes)
     data.notes += [f"{name}: {n:,} example(s) with empty text skipped" for name, n in counts["skipped"].items()]
     data.notes += [
         f"{name}: {n:,} example(s) truncated to dataset.max_length={ds.get('max_length')} tokens"
@@ -124,7 +124,7 @@ def encode_split(
 
 
 # -------------------------------------------------------------------------------------------- formats
-@DATASETS.register("table")
+@dataset_format("table", holds="labelled")
 def table_splits(ds) -> RawLabelled:
     def reader(path: Path) -> tuple[list[str], list[str]]:
         texts, labels = read_table(
@@ -136,28 +136,33 @@ def table_splits(ds) -> RawLabelled:
             encoding=ds.encoding,
             join_with=ds.join_with,
         )
+        if labels is None:
+            raise ConfigError(
+                f"dataset.label_column=null: {path} has no labels to fine-tune on; name its label column."
+            )
         if ds.label_names:
             names = dict(ds.label_names)
             labels = [names.get(label, label) for label in labels]
         return texts, labels
 
-    splits = {name: read_split(ds, name, reader) for name in ("train", "valid", "test")}
     order = list(dict(ds.label_names).values()) if ds.label_names else None
-    return RawLabelled("classification", splits["train"], splits["valid"], splits["test"], label_order=order)
+    return RawLabelled("classification", *read_splits(ds, reader), label_order=order)
 
 
-@DATASETS.register("class_files")
+@dataset_format("class_files", holds="labelled")
 def class_files_splits(ds) -> RawLabelled:
     """One file per class (``dataset.classes: {label: file}``), one example per line; empty lines skipped."""
 
     def read(mapping, key: str) -> tuple[RawSplit, int]:
-        texts, labels, dropped, sources = [], [], 0, []
+        texts: list[str] = []
+        labels: list[str] = []
+        dropped, sources = 0, list[str]()
         for label, file in dict(mapping).items():
             path = dataset_file(ds, file, f"{key}.{label}")
             lines, n = read_lines(path, ds.encoding)
             texts += lines
             labels += [label] * len(lines)
-            dropped, sources = dropped + n, sources + [str(path)]
+            dropped, sources = dropped + n, [*sources, str(path)]
         return RawSplit(texts, labels, " + ".join(sources)), dropped
 
     train, dropped = read(ds.classes, "dataset.classes")
@@ -166,22 +171,19 @@ def class_files_splits(ds) -> RawLabelled:
     return RawLabelled("classification", train, None, test, notes=notes, label_order=list(dict(ds.classes)))
 
 
-@DATASETS.register("trec")
+@dataset_format("trec", holds="labelled")
 def trec_splits(ds) -> RawLabelled:
     def reader(path: Path) -> tuple[list[str], list[str]]:
         return read_trec(path, encoding=ds.encoding, fine=ds.fine)
 
-    splits = {name: read_split(ds, name, reader) for name in ("train", "valid", "test")}
     return RawLabelled(
         "classification",
-        splits["train"],
-        splits["valid"],
-        splits["test"],
+        *read_splits(ds, reader),
         notes=[f"TREC-{50 if ds.fine else 6} labels"],
     )
 
 
-@DATASETS.register("synthetic_topics")
+@dataset_format("synthetic_topics", holds="labelled")
 def synthetic_topic_splits(ds) -> RawLabelled:
     """Documents of 1..max_sentences sentences of one topic from the built-in grammar; label = topic."""
 
@@ -212,7 +214,7 @@ def synthetic_topic_splits(ds) -> RawLabelled:
     )
 
 
-@DATASETS.register("imdb")
+@dataset_format("imdb", holds="labelled")
 def imdb_splits(ds) -> RawLabelled:
     """The official aclImdb layout: <split>/{pos,neg}/*.txt, and train/unsup/*.txt for language modelling."""
     from hydra.utils import to_absolute_path
@@ -240,6 +242,7 @@ def imdb_splits(ds) -> RawLabelled:
         return RawSplit(texts, labels, str(base / rel))
 
     train, valid, test = read_dir(ds.train, "train"), read_dir(ds.valid, "valid"), read_dir(ds.test, "test")
+    assert train is not None  # dataset.train is required (the schema gives aclImdb/train)
     unlabelled: list[str] = []
     unsup = base / ds.train / "unsup"
     if ds.unlabelled_for_lm and unsup.is_dir():

@@ -20,15 +20,15 @@ batches them by source length (``BucketBatches``' order), time-major and padded:
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 
 from seqtune.data.batching import BucketBatches
 from seqtune.data.catalog import dataset_file
 from seqtune.data.formats import read_table
-from seqtune.data.records import Pair, RawPairs
+from seqtune.data.records import Pair, RawPairs, dataset_format
 from seqtune.data.tokenizers import EOS_ID, PAD_ID, UNK_ID, Tokenizer, fit_tokenizer, settings_from_config
 from seqtune.errors import DataError
 from seqtune.registry import DATASETS
@@ -92,14 +92,17 @@ def generate_pairs(
     return out
 
 
-@DATASETS.register("synthetic_pairs")
+@dataset_format("synthetic_pairs", holds="pairs")
 def synthetic_pairs(ds) -> RawPairs:
     if not 1 <= ds.min_length <= ds.max_length:
         raise DataError(
             f"dataset.min_length={ds.min_length} and dataset.max_length={ds.max_length} need "
             "1 <= min_length <= max_length."
         )
-    make = lambda n, k: generate_pairs(ds.task, n, ds.num_symbols, ds.min_length, ds.max_length, ds.seed * 3 + k)
+
+    def make(n: int, k: int) -> list[tuple[str, str]]:
+        return generate_pairs(ds.task, n, ds.num_symbols, ds.min_length, ds.max_length, ds.seed * 3 + k)
+
     return RawPairs(
         make(ds.train_pairs, 0),
         make(ds.valid_pairs, 1),
@@ -111,7 +114,7 @@ def synthetic_pairs(ds) -> RawPairs:
     )
 
 
-@DATASETS.register("pairs")
+@dataset_format("pairs", holds="pairs")
 def table_pairs(ds) -> RawPairs:
     def read(name: str) -> list[tuple[str, str]]:
         path = dataset_file(ds, ds[name], f"dataset.{name}")

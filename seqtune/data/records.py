@@ -14,11 +14,13 @@ objective) is built from; saved in checkpoints as a dict.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from seqtune.data.tokenizers import Tokenizer
+from seqtune.registry import DATASETS
 
 Task = Literal["classification", "tagging"]
 
@@ -157,3 +159,33 @@ class SeriesFacts:
             "lookback": self.lookback,
             "timeseries": self.timeseries,
         }
+
+
+# ------------------------------------------------------------------------------------------- formats
+Holds = Literal["text", "labelled", "tagged", "pairs", "series"]
+
+
+@dataclass(frozen=True)
+class DatasetFormat:
+    """A registered dataset format: its reader (dataset config -> a raw record) and what it holds."""
+
+    read: Callable[[Any], Any]
+    holds: Holds
+
+    def __call__(self, ds: Any) -> Any:
+        return self.read(ds)
+
+
+def dataset_format(name: str, holds: Holds) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
+    """Register a reader as dataset format ``name`` (``dataset.format``); ``holds``: what it returns."""
+
+    def register(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        DATASETS.register(name)(DatasetFormat(read, holds))
+        return read
+
+    return register
+
+
+def dataset_holds(fmt: str | None) -> Holds | None:
+    """What dataset format ``fmt`` holds (None for a name no reader registered)."""
+    return DATASETS.get(fmt).holds if fmt is not None and fmt in DATASETS else None

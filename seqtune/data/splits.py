@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from seqtune.data.encoding import lines_for_fitting
 from seqtune.data.records import RawLabelled, RawSplit, RawSplits
@@ -33,8 +34,8 @@ def carve(text: str, fraction: float, seed: int, chunk_lines: int = 50) -> tuple
             "give dataset.valid and dataset.test files, or use a longer training file."
         )
     picked = set(random.Random(seed).sample(range(len(chunks)), n_carve))
-    kept = "".join(l for i, c in enumerate(chunks) if i not in picked for l in c)
-    carved = "".join(l for i, c in enumerate(chunks) if i in picked for l in c)
+    kept = "".join(line for i, c in enumerate(chunks) if i not in picked for line in c)
+    carved = "".join(line for i, c in enumerate(chunks) if i in picked for line in c)
     return kept, carved
 
 
@@ -120,8 +121,10 @@ def finish_splits(raw: RawLabelled, ds) -> tuple[RawSplit, RawSplit, RawSplit, R
         part, train, note = _carve(train, name, frac, seed, stratified)
         test, valid = (part, valid) if name == "test" else (test, part)
         notes.append(note)
+    assert test is not None  # given or carved above
     if budget is not None:
         return _budget_splits(train, valid, test, notes, budget, ds, seed, stratified)
+    assert valid is not None  # given or carved above
     full_train = train
     limit, per_class = ds.get("train_limit"), ds.get("labels_per_class")
     if per_class is not None and raw.task != "classification":
@@ -148,7 +151,7 @@ def _budget_splits(
     test: RawSplit,
     notes: list[str],
     budget: int,
-    ds,
+    ds: Any,
     seed: int,
     stratified: bool,
 ) -> tuple[RawSplit, RawSplit, RawSplit, RawSplit, list[str]]:
@@ -159,8 +162,8 @@ def _budget_splits(
         )
     if budget > len(pool.labels):
         raise ConfigError(
-            f"dataset.label_budget={budget} is more than the {len(pool.labels):,} labelled examples "
-            f"of {pool.source}; use at most that many, or leave it unset for all of them."
+            f"dataset.label_budget={budget} is more than the {len(pool.labels):,} labelled examples of "
+            f"{pool.source}; use at most that many, or leave it unset for all of them."
         )
     if official_valid is not None:
         notes.append(f"dataset.label_budget={budget}: the dataset's own validation split is not used")
@@ -168,8 +171,8 @@ def _budget_splits(
     valid, train, note = _carve(chosen, "valid", ds.get("valid_fraction", 0.1), seed, stratified)
     notes += [
         note,
-        f"label budget: {budget:,} of {len(pool.labels):,} labelled examples (stratified, split_seed "
-        f"{seed}): {len(train.labels):,} train + {len(valid.labels):,} validation",
+        f"label budget: {budget:,} of {len(pool.labels):,} labelled examples (stratified, split_seed {seed}): "
+        f"{len(train.labels):,} train + {len(valid.labels):,} validation",
     ]
     return pool, train, valid, test, notes
 

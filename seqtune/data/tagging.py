@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from seqtune.data.catalog import read_split
+from seqtune.data.catalog import read_splits
 from seqtune.data.formats import read_conll
-from seqtune.data.records import RawLabelled, RawSplit
-from seqtune.registry import DATASETS
+from seqtune.data.records import RawLabelled, dataset_format
 
 
-@DATASETS.register("conll")
+@dataset_format("conll", holds="tagged")
 def conll_splits(ds) -> RawLabelled:
     def reader(path: Path) -> tuple[list[list[str]], list[list[str]]]:
         return read_conll(
@@ -28,6 +27,5 @@ def conll_splits(ds) -> RawLabelled:
             to_scheme=ds.to_scheme,
         )
 
-    splits: dict[str, RawSplit | None] = {name: read_split(ds, name, reader) for name in ("train", "valid", "test")}
     note = f"tags converted to {ds.to_scheme.upper()}" if ds.to_scheme else "tags as written"
-    return RawLabelled("tagging", splits["train"], splits["valid"], splits["test"], notes=[note])
+    return RawLabelled("tagging", *read_splits(ds, reader), notes=[note])

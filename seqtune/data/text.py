@@ -21,11 +21,11 @@ import torch
 from seqtune.data.cache import cached_tokenizer, encode_cached, iter_text
 from seqtune.data.catalog import dataset_file
 from seqtune.data.formats import read_text
-from seqtune.data.records import RawLabelled, RawSplits, TextSource
+from seqtune.data.records import RawLabelled, RawSplits, TextSource, dataset_format
 from seqtune.data.splits import carve, lm_splits
 from seqtune.data.synthetic import generate_sentences
 from seqtune.data.tokenizers import Tokenizer, extend_tokenizer, fit_tokenizer, settings_from_config
-from seqtune.errors import ConfigError, DataError
+from seqtune.errors import ConfigError
 from seqtune.registry import DATASETS
 
 
@@ -38,7 +38,7 @@ class LMCorpus:
     notes: list[str]
 
 
-@DATASETS.register("synthetic")
+@dataset_format("synthetic", holds="text")
 def synthetic_splits(ds) -> RawSplits:
     def text(n: int, seed: int) -> str:
         return "\n".join(s.text for s in generate_sentences(n, seed)) + "\n"
@@ -52,7 +52,7 @@ def synthetic_splits(ds) -> RawSplits:
     )
 
 
-@DATASETS.register("text")
+@dataset_format("text", holds="text")
 def text_splits(ds) -> RawSplits:
     train_path = dataset_file(ds, ds.train, "dataset.train")
     if ds.valid is not None and ds.test is not None:  # every split is a file: stream them
@@ -97,8 +97,8 @@ def load_lm_corpus(ds, tokenizer: Tokenizer | None = None, extend_vocab: bool = 
         tok, added = extend_tokenizer(tok, texts, ds.tokenizer.min_freq, ds.tokenizer.max_vocab)
         shown = ", ".join(added[:12]) + (", ..." if len(added) > 12 else "")
         notes.append(
-            f"init_vocab=extend: {len(added):,} tokens of the train split added to the checkpoint's "
-            f"vocabulary (now {tok.vocab_size:,}; dataset.tokenizer.min_freq={ds.tokenizer.min_freq}): {shown}"
+            f"init_vocab=extend: {len(added):,} tokens of the train split added to the checkpoint's vocabulary "
+            f"(now {tok.vocab_size:,}; dataset.tokenizer.min_freq={ds.tokenizer.min_freq}): {shown}"
         )
     if tok is None:
         settings = settings_from_config(ds.tokenizer)

@@ -15,15 +15,15 @@ The mean/std are fitted on the training rows only and saved with ``to_dict()``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 import torch
 
 from seqtune.data.catalog import dataset_file
 from seqtune.data.formats import TimeSeriesTable, ett_split, read_timeseries_csv
-from seqtune.data.records import SeriesFacts, SeriesLayout
+from seqtune.data.records import SeriesFacts, SeriesLayout, dataset_format
 from seqtune.errors import ConfigError, DataError
 from seqtune.registry import DATASETS
 
@@ -36,7 +36,7 @@ class Normalizer:
     std: np.ndarray  # (features,)
 
     @classmethod
-    def fit(cls, values: np.ndarray) -> "Normalizer":
+    def fit(cls, values: np.ndarray) -> Normalizer:
         std = values.std(axis=0)
         return cls(values.mean(axis=0), np.where(std > 0, std, 1.0))  # a constant column stays finite
 
@@ -50,7 +50,7 @@ class Normalizer:
         return {"mean": [float(x) for x in self.mean], "std": [float(x) for x in self.std]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Normalizer":
+    def from_dict(cls, d: dict) -> Normalizer:
         return cls(np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64))
 
 
@@ -110,7 +110,7 @@ def _fraction_split(n: int, train_fraction: float, valid_fraction: float, lookba
     return slice(0, train_end), slice(max(0, train_end - lookback), valid_end), slice(max(0, valid_end - lookback), n)
 
 
-@DATASETS.register("timeseries")
+@dataset_format("timeseries", holds="series")
 def timeseries_splits(ds) -> TimeSeriesRaw:
     path = dataset_file(ds, ds.file, "dataset.file")
     table = read_timeseries_csv(

@@ -21,8 +21,9 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Protocol
+from typing import Any, Protocol
 
 from seqtune.errors import ConfigError, DataError
 from seqtune.registry import TOKENIZERS
@@ -232,7 +233,8 @@ class SubwordTokenizer:
         return out
 
     def decode(self, ids: Iterable[int]) -> str:
-        lines, current = [], []
+        lines: list[list[int]] = []
+        current: list[int] = []
         for i in ids:
             if i == EOS_ID:
                 lines.append(current)
@@ -290,6 +292,7 @@ def _fit_subword(kind: str, settings: TokenizerSettings, texts: Iterable[str]) -
             f"dataset.tokenizer.vocab_size={settings.vocab_size} must be larger than the "
             f"{len(specials)} special tokens; use a few thousand for {kind}."
         )
+    trainer: Any  # the trainer of the chosen model
     if kind == "bpe":
         model = HFTokenizer(models.BPE(unk_token=UNK))
         model.pre_tokenizer, model.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
@@ -364,6 +367,23 @@ def tokenizer_from_dict(d: dict) -> Tokenizer:
     )
 
 
+SUBWORD_KINDS = ("bpe", "wordpiece", "unigram")  # trained to ``vocab_size`` pieces
+
+
+def tokenizer_problems(key: str, tok) -> list[str]:
+    """The rules of a tokenizer config node (``dataset.tokenizer``); one line per problem."""
+    if tok is None:
+        return []
+    problems: list[str] = []
+    if tok.min_freq < 1:
+        problems.append(f"{key}.min_freq={tok.min_freq} must be >= 1.")
+    if tok.kind not in TOKENIZERS:
+        problems.append(f"{key}.kind={tok.kind!r} is not one of {', '.join(TOKENIZERS.names())}.")
+    elif tok.kind in SUBWORD_KINDS and tok.vocab_size <= len(SPECIAL_TOKENS):
+        problems.append(f"{key}.vocab_size={tok.vocab_size} must exceed the {len(SPECIAL_TOKENS)} special tokens.")
+    return problems
+
+
 def extend_tokenizer(
     tok: Tokenizer, texts: Iterable[str], min_freq: int, max_vocab: int | None
 ) -> tuple[Tokenizer, list[str]]:
@@ -376,13 +396,13 @@ def extend_tokenizer(
     """
     if not isinstance(tok, _VocabTokenizer):
         raise ConfigError(
-            f"init_vocab=extend adds words to a word or character vocabulary; the checkpoint's "
-            f"tokenizer is {tok.kind!r} (subwords already cover new words): use init_vocab=keep."
+            f"init_vocab=extend adds words to a word or character vocabulary; the checkpoint's tokenizer is "
+            f"{tok.kind!r} (subwords already cover new words): use init_vocab=keep."
         )
     counts: Counter = Counter()
     for text in texts:
         counts.update(p for p in tok._pieces(text.lower() if tok.lowercase else text) if p not in tok.stoi)
-    ranked = [t for t in _build_vocab(counts, None, min_freq)[len(SPECIAL_TOKENS) :]]
+    ranked = _build_vocab(counts, None, min_freq)[len(SPECIAL_TOKENS) :]
     if max_vocab is not None:
         ranked = ranked[: max(0, max_vocab - tok.vocab_size)]
     data = tok.to_dict()

@@ -13,20 +13,28 @@ tensors), so the loop's running means give accuracy and macro-F1 without a host 
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from omegaconf import MISSING
 from torch import nn
 
+from seqtune.config.schema import Choice
 from seqtune.data.batching import LabelledBatch
-from seqtune.heads.layers import output_layers
+from seqtune.data.records import SeriesFacts, dataset_holds
+from seqtune.heads.layers import output_layers, output_rules
 from seqtune.heads.scores import macro_f1
+from seqtune.heads.spec import HeadSpec, Task, register_head
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
-from seqtune.registry import HEADS
 
-Pooling = Literal["last", "mean", "max", "concat"]
+
+class Pooling(Choice):
+    last = "last"  # the state after the last real token (bidirectional: and the backward state at the first)
+    mean = "mean"
+    max = "max"
+    concat = "concat"  # [last, max, mean] side by side (ULMFiT)
 
 
 def pool(out: torch.Tensor, lengths: torch.Tensor, pooling: Pooling, bidirectional: bool) -> torch.Tensor:
@@ -52,7 +60,7 @@ def pool(out: torch.Tensor, lengths: torch.Tensor, pooling: Pooling, bidirection
 
 class Classifier(nn.Module):
     name = "classifier"
-    task = "classification"
+    task: Task = "classification"
     default_monitor = "acc"
 
     def __init__(
@@ -60,7 +68,7 @@ class Classifier(nn.Module):
         input_size: int,
         labels: list[str],
         bidirectional: bool,
-        pooling: Pooling = "concat",
+        pooling: Pooling = Pooling.concat,
         hidden_size: int = 0,
         dropout: float = 0.1,
         batch_norm: bool = False,
@@ -71,7 +79,9 @@ class Classifier(nn.Module):
         self.layers = output_layers(features, len(labels), hidden_size, dropout, batch_norm)
 
     def logits(self, encoder: Encoder, batch: LabelledBatch) -> torch.Tensor:
-        out, _ = encoder(batch.tokens, None, batch.lengths, output_dropout=False)  # (time, batch, hidden * directions)
+        # Undropped outputs: dropout before max/mean pooling would make training features differ from evaluation
+        # ones (the head drops out the pooled features instead).
+        out, _ = encoder(batch.tokens, None, batch.lengths, output_dropout=False)  # (time, batch, hidden * dirs)
         return self.layers(pool(out, batch.lengths, self.pooling, self.bidirectional)).float()  # (batch, classes)
 
     def forward(self, encoder: Encoder, batch: LabelledBatch, state: State | None = None) -> StepOutput:
@@ -100,15 +110,42 @@ class Classifier(nn.Module):
         return {"loss": means["loss"], "acc": means["correct"], "f1": f1}
 
 
-@HEADS.register("classifier")
-def build_classifier(
-    input_size: int,
-    labels: list[str],
-    bidirectional: bool,
-    pooling: Pooling,
-    hidden_size: int,
-    dropout: float,
-    batch_norm: bool = False,
-    **_: object,
-) -> Classifier:
-    return Classifier(input_size, labels, bidirectional, pooling, hidden_size, dropout, batch_norm)
+@dataclass
+class ClassifierHeadConfig:
+    name: str = MISSING
+    pooling: Pooling = MISSING
+    hidden_size: int = MISSING  # a hidden layer (ReLU) before the output layer; 0 = none
+    dropout: float = MISSING  # on the pooled features (and after the hidden layer)
+    batch_norm: bool = MISSING  # BatchNorm1d on the pooled features first (fastai's classifier)
+
+
+def classifier_rules(cfg) -> list[str]:
+    fmt = cfg.dataset.get("format")
+    problems = output_rules(cfg.head)
+    if dataset_holds(fmt) == "tagged":
+        problems.append(
+            f"head=classifier needs one label per text, but dataset.format={fmt!r} labels every token; use head=tagger."
+        )
+    if dataset_holds(fmt) == "series":
+        problems.append(
+            f"head=classifier reads text, but dataset.format={fmt!r} is a numeric series; use head=regressor."
+        )
+    return problems
+
+
+def build_classifier(h, encoder, labels: list[str], series: SeriesFacts | None = None) -> Classifier:
+    return Classifier(
+        encoder.output_size, labels, encoder.num_directions == 2, h.pooling, h.hidden_size, h.dropout, h.batch_norm
+    )
+
+
+SPEC = register_head(
+    HeadSpec(
+        name="classifier",
+        task=Classifier.task,
+        schema=ClassifierHeadConfig,
+        build=build_classifier,
+        default_monitor=Classifier.default_monitor,
+        rules=classifier_rules,
+    )
+)

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqtune.config.rules import positive
+
 
 class BatchNorm(nn.BatchNorm1d):
     """BatchNorm1d that also takes a training batch of one example (the last batch of an epoch can be that
@@ -34,3 +36,12 @@ def output_layers(
         features = hidden_size
     layers.append(nn.Linear(features, num_labels))
     return nn.Sequential(*layers)
+
+
+def output_rules(h) -> list[str]:
+    """The output stack's options (every head has them): head.hidden_size and head.dropout."""
+    problems: list[str] = []
+    if not 0.0 <= h.dropout < 1.0:
+        problems.append(f"head.dropout={h.dropout} must be in [0, 1).")
+    positive(problems, "head.hidden_size", h.hidden_size, allow_zero=True)
+    return problems

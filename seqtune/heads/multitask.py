@@ -4,16 +4,11 @@
 
 The pretraining objective (the *auxiliary* task) is rebuilt from the checkpoint -- its config, tokenizer and
 data facts -- with its trained weights (a language model's decoder, a forecaster's head), and shares the task
-model's encoder.  Its loss is computed on the inputs of the task's own batch (no second data stream):
-
-=============================== ========================================================================
-objective in the checkpoint     auxiliary loss on a task batch
-=============================== ========================================================================
-clm                             next token of the batch's texts (padding not scored)
-mlm, autoencoder, denoising     the objective's own step on the batch's token ids
-forecast                        the first H_pretrain steps of the regressor's window targets
-masked_values                   masked spans of the regressor's look-back window
-=============================== ========================================================================
+model's encoder.  Its loss is computed on the inputs of the task's own batch (no second data stream).  Which
+objectives can do that is in their specs (``multitask``; text tasks take token objectives, a regressor numeric
+ones); how one reads a task batch is its ``task_loss(encoder, batch)`` where it has one (clm: the next token of
+the texts, padding not scored; forecast: the first H_pretrain steps of the regressor's targets), else its own
+step on the batch (mlm, autoencoder, denoising: the token ids; masked_values: the look-back window).
 
 ``transfer.aux_schedule``: ``constant`` (lambda = aux_weight) or ``linear_decay`` (lambda = aux_weight * (1 -
 step / total_steps): the auxiliary task fades out by the last step).  Metrics: the head's own (``loss`` stays
@@ -31,14 +26,11 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from seqtune.data.records import SeriesFacts
-from seqtune.data.tokenizers import PAD_ID
 from seqtune.errors import CheckpointError, ConfigError
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives import build_objective
 from seqtune.objectives.base import StepOutput
-
-TOKEN_OBJECTIVES = ("clm", "mlm", "autoencoder", "denoising")  # read a text task's token ids
-SERIES_OBJECTIVES = ("forecast", "masked_values")  # read a regressor's windows
+from seqtune.registry import OBJECTIVES
 
 
 def aux_weight(schedule: str, weight: float, step: int, total_steps: int) -> float:
@@ -48,17 +40,11 @@ def aux_weight(schedule: str, weight: float, step: int, total_steps: int) -> flo
     return weight * max(0.0, 1.0 - step / max(total_steps, 1))
 
 
-def clm_loss(lm: nn.Module, encoder: Encoder, tokens: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy of the causal LM ``lm`` (its full or adaptive softmax) over a padded
-    (time, batch) batch; padded targets are not scored."""
-    inputs, targets = tokens[:-1], tokens[1:]  # (time - 1, batch) each
-    hidden, _ = encoder(inputs)  # (time - 1, batch, hidden)
-    real = targets != PAD_ID
-    return lm.token_loss(hidden[real], targets[real])  # hidden[real]: (real targets, hidden)
-
-
 class Multitask(nn.Module):
     """The task head plus the pretraining objective; the loop sees one objective with the head's metrics."""
+
+    head: Any
+    aux: Any
 
     def __init__(self, head: nn.Module, aux: nn.Module, aux_name: str, weight: float, schedule: str, total_steps: int):
         super().__init__()
@@ -69,12 +55,10 @@ class Multitask(nn.Module):
         self.default_monitor = head.default_monitor
 
     def aux_loss(self, encoder: Encoder, batch: Any) -> torch.Tensor:
-        if self.aux_name == "clm":
-            return clm_loss(self.aux, encoder, batch.tokens)
-        if self.aux_name == "forecast":
-            x, y = batch  # the pretraining horizon is at most the task's (checked in build_multitask)
-            return self.aux(encoder, (x, y[: self.aux.horizon]), None).loss
-        return self.aux(encoder, batch, None).loss
+        """The objective's ``task_loss(encoder, batch)`` where it has one (how it reads a task's batch), else its
+        own step's loss on the batch."""
+        task_loss = getattr(self.aux, "task_loss", None)
+        return task_loss(encoder, batch) if task_loss is not None else self.aux(encoder, batch, None).loss
 
     def forward(self, encoder: Encoder, batch: Any, state: State | None = None) -> StepOutput:
         out = self.head(encoder, batch, state)
@@ -118,8 +102,8 @@ def build_multitask(
 ) -> tuple[Multitask, str]:
     """The pretraining objective of checkpoint ``source`` on ``encoder``, with its weights; (wrapper, a log line)."""
     name = source.get("objective")
-    reads = "tokens" if head.task in ("classification", "tagging") else "series"
-    fits = TOKEN_OBJECTIVES if reads == "tokens" else SERIES_OBJECTIVES
+    reads = "tokens" if head.task in ("classification", "tagging") else "numeric"
+    fits = [n for n in OBJECTIVES.names() if OBJECTIVES.get(n).multitask and OBJECTIVES.get(n).input == reads]
     if name not in fits:
         raise ConfigError(
             f"transfer=multitask trains the checkpoint's pretraining objective on the task's batches, "
@@ -128,7 +112,7 @@ def build_multitask(
             f"of {', '.join(fits)}. Use transfer=full instead."
         )
     info = source.get("data") or None
-    if name == "forecast" and series is not None:
+    if name == "forecast" and series is not None and info is not None:
         if info["horizon"] > series.horizon or info["target_index"] != series.target_index:
             raise ConfigError(
                 f"transfer=multitask: the checkpoint forecasts {info['horizon']} steps of target "

@@ -16,20 +16,24 @@ normalised scale, mse_raw and mae_raw on the original scale (errors times the co
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+from omegaconf import MISSING
 from torch import nn
 
-from seqtune.data.records import SeriesFacts
-from seqtune.heads.layers import output_layers
+from seqtune.data.records import SeriesFacts, dataset_holds
+from seqtune.heads.layers import output_layers, output_rules
+from seqtune.heads.spec import HeadSpec, Task, register_head
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
 from seqtune.objectives.forecast import error_sums, series_inputs, summarize_errors
-from seqtune.registry import HEADS
 
 
 class Regressor(nn.Module):
     name = "regressor"
-    task = "regression"
+    target_std: torch.Tensor  # a buffer (not saved: it comes from the data's facts)
+    task: Task = "regression"
     default_monitor = "mse"
 
     def __init__(
@@ -79,16 +83,41 @@ class Regressor(nn.Module):
         return summarize_errors(means)
 
 
-@HEADS.register("regressor")
-def build_regressor(
-    input_size: int, labels: list[str], hidden_size: int, dropout: float, series: SeriesFacts | None = None, **_: object
-) -> Regressor:
+@dataclass
+class RegressorHeadConfig:
+    name: str = MISSING
+    horizon: int | None = MISSING  # steps to forecast; null: dataset.horizon
+    hidden_size: int = MISSING  # a hidden layer (ReLU) before the output layer; 0 = none
+    dropout: float = MISSING  # on the encoder's summary (and after the hidden layer)
+    # How a window is read; null: the checkpoint objective's setting (forecast, masked_values), else true / true / 1.
+    channel_independent: bool | None = MISSING  # each column its own univariate series
+    subtract_last: bool | None = MISSING  # subtract the window's last value, add it back to the forecast
+    segment_length: int | None = MISSING  # steps per RNN step (SegRNN segments)
+
+
+def regressor_rules(cfg) -> list[str]:
+    h, fmt = cfg.head, cfg.dataset.get("format")
+    problems = output_rules(h)
+    if dataset_holds(fmt) != "series":
+        problems.append(
+            f"head=regressor forecasts numeric values, but dataset.format={fmt!r} is text; use a numeric "
+            "time-series dataset (dataset=etth1, or dataset=timeseries dataset.file=your.csv), or "
+            "head=classifier / head=tagger for text."
+        )
+    if h.horizon is not None and h.horizon < 1:
+        problems.append(f"head.horizon={h.horizon} must be >= 1 (steps to forecast), or null for dataset.horizon.")
+    if h.segment_length is not None and h.segment_length < 1:
+        problems.append(f"head.segment_length={h.segment_length} must be >= 1, or null for the checkpoint's setting.")
+    return problems
+
+
+def build_regressor(h, encoder, labels: list[str], series: SeriesFacts | None = None) -> Regressor:
     """``series``: the plain facts of the task's windows (saved in the checkpoint)."""
     if series is None:
         raise ValueError("head=regressor is built from the series' facts (horizon, targets, layout)")
     layout = series.layout
     return Regressor(
-        input_size,
+        encoder.output_size,
         labels,
         series.horizon,
         series.target_index,
@@ -96,6 +125,18 @@ def build_regressor(
         layout.subtract_last,
         layout.segment_length,
         series.target_std,
-        hidden_size,
-        dropout,
+        h.hidden_size,
+        h.dropout,
     )
+
+
+SPEC = register_head(
+    HeadSpec(
+        name="regressor",
+        task=Regressor.task,
+        schema=RegressorHeadConfig,
+        build=build_regressor,
+        default_monitor=Regressor.default_monitor,
+        rules=regressor_rules,
+    )
+)

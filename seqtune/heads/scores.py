@@ -14,7 +14,7 @@ scikit-learn's ``f1_score(average="macro")`` does).  Scores are fractions in [0,
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 Chunk = tuple[str, int, int]  # (type, first token, last token), inclusive
 

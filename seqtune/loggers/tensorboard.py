@@ -18,7 +18,8 @@ class TensorBoardLogger:
         self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
     def log(self, record: dict[str, object]) -> None:
-        step = int(record.get("step", 0))
+        step = record.get("step", 0)
+        step = int(step) if isinstance(step, (int, float)) else 0
         for key, value in record.items():
             if key in ("step", "epoch") or isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue

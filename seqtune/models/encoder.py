@@ -16,7 +16,8 @@ layer (the same parameters, through one-layer functional calls) to put a time-co
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from collections.abc import Callable
+from typing import Literal, cast
 
 import torch
 from torch import nn
@@ -26,10 +27,11 @@ from seqtune.data.tokenizers import PAD_ID
 from seqtune.models.regularizers import dropped_hh_weights, embedding_dropout, locked_dropout
 from seqtune.registry import MODELS
 
-State = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]  # h, or (h, c) for an LSTM; (layers*dirs, batch, hidden)
-CellKind = Literal["rnn", "lstm", "gru"]
+State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # h, or (h, c) for an LSTM; (layers*dirs, batch, hidden)
+CellKind = str  # a key of RNN_CLASSES
 InputKind = Literal["tokens", "numeric"]
-_RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+# The cells of every recurrent stack (the encoder's and the decoder objectives'): a new cell is one entry here.
+RNN_CLASSES: dict[str, Callable[..., nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class Encoder(nn.Module):
@@ -60,7 +62,7 @@ class Encoder(nn.Module):
             if num_features < 1:
                 raise ValueError(f"a numeric-input encoder needs num_features >= 1, got {num_features}")
             self.input_projection = nn.Linear(num_features, embedding_size)  # replaces the token embedding
-        rnn_class = _RNN_CLASSES[cell]
+        rnn_class = RNN_CLASSES[cell]
         self.rnn = rnn_class(
             embedding_size,
             hidden_size,
@@ -119,7 +121,7 @@ class Encoder(nn.Module):
         its own last token, not from the padding, so an example's output does not depend on its batch.
 
         ``output_dropout=False`` leaves the top layer's outputs undropped: a head that pools over time (max, mean)
-        must see the same features in training as in evaluation (the head drops out the pooled features)."""
+        must see the same features in training as in evaluation (it drops out the pooled features itself)."""
         emb = self.dropout(self.embed(inputs))  # (time, batch, embedding)
         weights: dict[str, torch.Tensor] = {}
         if self.training and self.weight_drop > 0:
@@ -192,7 +194,7 @@ def _cpu_rnn_autocast_ok(rnn: nn.RNNBase) -> bool:
     """Probe once, on a tiny copy of the layer, whether oneDNN accepts the RNN under CPU autocast."""
     global _CPU_RNN_AUTOCAST
     if _CPU_RNN_AUTOCAST is None:
-        probe = type(rnn)(4, 4, 1)
+        probe = cast(Callable[..., nn.RNNBase], type(rnn))(4, 4, 1)
         try:
             with torch.no_grad():
                 probe(torch.zeros(2, 1, 4))
@@ -254,8 +256,8 @@ def _builder(cell: CellKind):
     return build
 
 
-for _cell in ("rnn", "lstm", "gru"):
-    MODELS.register(_cell)(_builder(_cell))  # type: ignore[arg-type]
+for _cell in RNN_CLASSES:
+    MODELS.register(_cell)(_builder(_cell))
 
 
 def build_encoder(model_cfg, vocab_size: int) -> Encoder:

@@ -14,8 +14,14 @@ from torch import nn
 from seqtune.data.batching import LabelledBatch
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
-from seqtune.objectives.decoder import build_decoder, reconstruction_step, summarize_reconstruction
-from seqtune.registry import OBJECTIVES
+from seqtune.objectives.decoder import (
+    DecoderObjectiveConfig,
+    build_decoder,
+    decoder_rules,
+    reconstruction_step,
+    summarize_reconstruction,
+)
+from seqtune.objectives.spec import ObjectiveSpec, register_objective
 
 
 class SequenceAutoencoder(nn.Module):
@@ -35,7 +41,19 @@ class SequenceAutoencoder(nn.Module):
         return summarize_reconstruction(means)
 
 
-@OBJECTIVES.register("autoencoder")
 def build_autoencoder(encoder: Encoder, cfg, tokenizer, info: dict | None = None) -> SequenceAutoencoder:
     o = cfg.objective
     return SequenceAutoencoder(encoder, o.decoder_embedding_size, o.decoder_layers)
+
+
+SPEC = register_objective(
+    ObjectiveSpec(
+        name="autoencoder",
+        title="sequence autoencoder",
+        schema=DecoderObjectiveConfig,
+        build=build_autoencoder,
+        data_kind="sentences",
+        multitask=True,
+        rules=decoder_rules,
+    )
+)

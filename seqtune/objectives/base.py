@@ -34,6 +34,9 @@ class Objective(Protocol):
 class TaskModel(nn.Module):
     """Encoder + objective (pretraining) or encoder + head (fine-tuning): the module the loop trains."""
 
+    encoder: Encoder
+    objective: Any  # an objective or a head: a module with forward/summarize (and predict for heads)
+
     def __init__(self, encoder: Encoder, objective: nn.Module):
         super().__init__()
         self.encoder = encoder

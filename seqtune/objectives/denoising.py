@@ -10,15 +10,24 @@ teacher-forced.  Same metrics and data as ``autoencoder``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+from omegaconf import MISSING
 from torch import nn
 
 from seqtune.data.batching import LabelledBatch
 from seqtune.data.tokenizers import MASK_ID, PAD_ID
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
-from seqtune.objectives.decoder import build_decoder, reconstruction_step, summarize_reconstruction
-from seqtune.registry import OBJECTIVES
+from seqtune.objectives.decoder import (
+    DecoderObjectiveConfig,
+    build_decoder,
+    decoder_rules,
+    reconstruction_step,
+    summarize_reconstruction,
+)
+from seqtune.objectives.spec import ObjectiveSpec, register_objective
 
 _LAST = 1e9  # sort key that puts padding and deleted tokens after every real one
 
@@ -88,7 +97,6 @@ class DenoisingAutoencoder(nn.Module):
         return summarize_reconstruction(means)
 
 
-@OBJECTIVES.register("denoising")
 def build_denoising(encoder: Encoder, cfg, tokenizer, info: dict | None = None) -> DenoisingAutoencoder:
     o = cfg.objective
     return DenoisingAutoencoder(
@@ -100,3 +108,37 @@ def build_denoising(encoder: Encoder, cfg, tokenizer, info: dict | None = None) 
         o.span_length,
         o.shuffle_distance,
     )
+
+
+@dataclass
+class DenoisingObjectiveConfig(DecoderObjectiveConfig):
+    mask_rate: float = MISSING  # share of input tokens replaced by <mask>
+    delete_rate: float = MISSING  # share of input tokens deleted
+    span_length: int = MISSING  # tokens per span for span shuffling
+    shuffle_distance: float = MISSING  # a span moves at most this many spans away (0: no shuffling)
+
+
+def denoising_rules(cfg) -> list[str]:
+    o, problems = cfg.objective, []
+    for key in ("mask_rate", "delete_rate"):
+        if not 0.0 <= o[key] < 1.0:
+            problems.append(f"objective.{key}={o[key]} must be in [0, 1).")
+    if o.span_length < 1 or o.shuffle_distance < 0:
+        problems.append(
+            f"objective.span_length={o.span_length} must be >= 1 and objective.shuffle_distance="
+            f"{o.shuffle_distance} >= 0."
+        )
+    return problems + decoder_rules(cfg)
+
+
+SPEC = register_objective(
+    ObjectiveSpec(
+        name="denoising",
+        title="denoising autoencoder",
+        schema=DenoisingObjectiveConfig,
+        build=build_denoising,
+        data_kind="sentences",
+        multitask=True,
+        rules=denoising_rules,
+    )
+)

@@ -20,12 +20,16 @@ the original scale (``mse_raw``, ``mae_raw``: errors times the column's train st
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+from omegaconf import MISSING
 from torch import nn
 
+from seqtune.config.schema import Choice
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
-from seqtune.registry import OBJECTIVES
+from seqtune.objectives.spec import ObjectiveSpec, register_objective
 
 
 def error_sums(err: torch.Tensor, std: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -75,6 +79,7 @@ def summarize_errors(means: dict[str, float]) -> dict[str, float]:
 
 class Forecast(nn.Module):
     name = "forecast"
+    target_std: torch.Tensor  # a buffer (not saved: it comes from the data's facts)
 
     def __init__(
         self,
@@ -123,8 +128,12 @@ class Forecast(nn.Module):
     def summarize(self, means: dict[str, float]) -> dict[str, float]:
         return summarize_errors(means)
 
+    def task_loss(self, encoder: Encoder, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """transfer=multitask: forecast the first H_pretrain steps of a regressor's window targets."""
+        x, y = batch  # the pretraining horizon is at most the task's (checked in build_multitask)
+        return self(encoder, (x, y[: self.horizon]), None).loss
 
-@OBJECTIVES.register("forecast")
+
 def build_forecast(encoder: Encoder, cfg, tokenizer, info: dict | None = None) -> Forecast:
     """``info`` comes from the data (``load_pretrain_data``) or a checkpoint's ``data`` entry."""
     if info is None:
@@ -141,3 +150,60 @@ def build_forecast(encoder: Encoder, cfg, tokenizer, info: dict | None = None) -
         info["target_std"],
         o.segment_length,
     )
+
+
+class ForecastHead(Choice):
+    direct = "direct"  # one linear map from the encoder's summary to all H steps
+    autoregressive = "autoregressive"  # one step at a time, fed back through the encoder's carried state
+
+
+@dataclass
+class ForecastObjectiveConfig:
+    name: str = MISSING
+    head: ForecastHead = MISSING
+    channel_independent: bool = MISSING  # each column is its own univariate series (PatchTST/SegRNN)
+    subtract_last: bool = MISSING  # subtract the window's last value and add it back to the forecast (SegRNN)
+    segment_length: int = MISSING  # read the look-back in segments of this many steps, one RNN step each (SegRNN)
+
+
+def forecast_rules(cfg) -> list[str]:
+    m, o, ds = cfg.model, cfg.objective, cfg.dataset
+    problems = []
+    if o.head == "autoregressive" and m.bidirectional:
+        problems.append(
+            "objective.head=autoregressive rolls the encoder forward one step at a time, which a "
+            "bidirectional encoder cannot do; set model.bidirectional=false or objective.head=direct."
+        )
+    elif o.head == "autoregressive" and not o.channel_independent and ds.get("target_column") is not None:
+        problems.append(
+            f"objective.head=autoregressive feeds each forecast back as the next input, so it must "
+            f"forecast every column, but dataset.target_column={ds.target_column!r}; set "
+            "dataset.target_column=null or objective.channel_independent=true."
+        )
+    if o.segment_length != 1:
+        lookback = ds.get("lookback")
+        if o.segment_length < 1 or (lookback is not None and lookback % o.segment_length):
+            problems.append(
+                f"objective.segment_length={o.segment_length} must be >= 1 and divide dataset.lookback "
+                f"({lookback}); e.g. objective.segment_length=12 for lookback 96 or 336."
+            )
+        if o.head == "autoregressive":
+            problems.append(
+                f"objective.segment_length={o.segment_length} reads segments, but objective.head="
+                "autoregressive feeds back single steps; set objective.segment_length=1 or objective.head=direct."
+            )
+    return problems
+
+
+SPEC = register_objective(
+    ObjectiveSpec(
+        name="forecast",
+        title="forecasting",
+        schema=ForecastObjectiveConfig,
+        build=build_forecast,
+        data_kind="series",
+        input="numeric",
+        multitask=True,
+        rules=forecast_rules,
+    )
+)

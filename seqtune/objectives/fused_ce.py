@@ -52,6 +52,7 @@ def _chunk_losses(
         if b is not None:
             gb = grad.sum(0) if gb is None else gb.add_(grad.sum(0))
         g = grad.to(h.dtype)
+        assert gh is not None  # want_grads
         if h.dtype == torch.float32:
             torch.mm(g, w, out=gh[s : s + rows])  # (rows, hidden)
         else:
@@ -63,7 +64,7 @@ def _chunk_losses(
 
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h, w, b, y, rows: int):  # type: ignore[override]
+    def forward(ctx, h, w, b, y, rows: int):
         dtype = _compute_dtype(h.device)
         with torch.autocast(h.device.type, enabled=False):
             hc, wc = (h.to(dtype), w.to(dtype)) if dtype is not None else (h, w)
@@ -74,7 +75,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return total / n
 
     @staticmethod
-    def backward(ctx, grad_out):  # type: ignore[override]
+    def backward(ctx, grad_out):
         gh, gw, gb = ctx.saved_tensors
         wd, bd = ctx.param_dtypes
         return (

@@ -9,13 +9,16 @@ reconstructs each column as its own series.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+from omegaconf import MISSING
 from torch import nn
 
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
 from seqtune.objectives.forecast import error_sums, summarize_errors
-from seqtune.registry import OBJECTIVES
+from seqtune.objectives.spec import ObjectiveSpec, register_objective
 
 
 def span_mask(
@@ -39,6 +42,7 @@ def span_mask(
 
 class MaskedValues(nn.Module):
     name = "masked_values"
+    feature_std: torch.Tensor  # a buffer (not saved: it comes from the data's facts)
 
     def __init__(
         self,
@@ -78,7 +82,6 @@ class MaskedValues(nn.Module):
         return out
 
 
-@OBJECTIVES.register("masked_values")
 def build_masked_values(encoder: Encoder, cfg, tokenizer, info: dict | None = None) -> MaskedValues:
     if info is None:
         raise ValueError("objective=masked_values is built from the data's facts (num_features, column stds)")
@@ -86,3 +89,35 @@ def build_masked_values(encoder: Encoder, cfg, tokenizer, info: dict | None = No
     columns = info["num_columns"]
     std = info["timeseries"]["normalizer"]["std"] if info["timeseries"]["normalizer"] else [1.0] * columns
     return MaskedValues(encoder, columns, o.mask_rate, o.span_length, o.channel_independent, std)
+
+
+@dataclass
+class MaskedValuesObjectiveConfig:
+    name: str = MISSING
+    mask_rate: float = MISSING  # share of time steps masked (tsai MVP default 0.4)
+    span_length: int = MISSING  # mean length of a masked span, in time steps
+    channel_independent: bool = MISSING  # true: mask and reconstruct each column as its own series
+
+
+def masked_values_rules(cfg) -> list[str]:
+    o = cfg.objective
+    if not 0.0 < o.mask_rate < 1.0 or o.span_length < 1:
+        return [
+            f"objective.mask_rate={o.mask_rate} must be between 0 and 1 (exclusive) and "
+            f"objective.span_length={o.span_length} >= 1."
+        ]
+    return []
+
+
+SPEC = register_objective(
+    ObjectiveSpec(
+        name="masked_values",
+        title="masked-value modelling",
+        schema=MaskedValuesObjectiveConfig,
+        build=build_masked_values,
+        data_kind="series",
+        input="numeric",
+        multitask=True,
+        rules=masked_values_rules,
+    )
+)

@@ -5,22 +5,24 @@ Each step picks ``mask_rate`` of the (non-padding) positions; of those, ``mask_t
 encoder reads the corrupted window whole (both directions), a linear decoder predicts the original token, and
 the loss, accuracy and perplexity are over the picked positions only.  Batches are ``LMWindows`` (bptt-long
 windows, no carried state) or any time-major ``(tokens, ...)`` tuple.
-config.validate rejects a unidirectional encoder (``model.bidirectional: true`` is needed).
+Its spec asks for a bidirectional encoder (``model.bidirectional: true``).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from omegaconf import MISSING
 from torch import nn
 
 from seqtune.data.batching import IGNORE_INDEX
 from seqtune.data.tokenizers import MASK_ID, PAD_ID, SPECIAL_TOKENS
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
-from seqtune.registry import OBJECTIVES
+from seqtune.objectives.spec import ObjectiveSpec, register_objective
 
 
 def mask_tokens(
@@ -105,9 +107,42 @@ class MaskedLM(nn.Module):
         }
 
 
-@OBJECTIVES.register("mlm")
 def build_mlm(encoder: Encoder, cfg, tokenizer, info: dict | None = None) -> MaskedLM:
     o = cfg.objective
     return MaskedLM(
         encoder, mask_rate=o.mask_rate, mask_token_rate=o.mask_token_rate, random_token_rate=o.random_token_rate
     )
+
+
+@dataclass
+class MlmObjectiveConfig:
+    name: str = MISSING
+    mask_rate: float = MISSING  # share of tokens chosen for prediction
+    mask_token_rate: float = MISSING  # of the chosen: replaced by <mask>
+    random_token_rate: float = MISSING  # of the chosen: replaced by a random token (the rest keep their token)
+
+
+def mlm_rules(cfg) -> list[str]:
+    o, problems = cfg.objective, []
+    if not 0.0 < o.mask_rate < 1.0:
+        problems.append(f"objective.mask_rate={o.mask_rate} must be between 0 and 1 (exclusive), e.g. 0.15.")
+    if o.mask_token_rate < 0 or o.random_token_rate < 0 or o.mask_token_rate + o.random_token_rate > 1.0:
+        problems.append(
+            f"objective.mask_token_rate ({o.mask_token_rate}) + objective.random_token_rate "
+            f"({o.random_token_rate}) must be non-negative and sum to at most 1 (BERT: 0.8 + 0.1)."
+        )
+    return problems
+
+
+SPEC = register_objective(
+    ObjectiveSpec(
+        name="mlm",
+        title="masked language model",
+        schema=MlmObjectiveConfig,
+        build=build_mlm,
+        data_kind="windows",
+        direction="bidirectional",
+        multitask=True,
+        rules=mlm_rules,
+    )
+)

@@ -13,8 +13,14 @@ from torch import nn
 from seqtune.data.pairs import PairBatch
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
-from seqtune.objectives.decoder import build_decoder, reconstruction_step, summarize_reconstruction
-from seqtune.registry import OBJECTIVES
+from seqtune.objectives.decoder import (
+    DecoderObjectiveConfig,
+    build_decoder,
+    decoder_rules,
+    reconstruction_step,
+    summarize_reconstruction,
+)
+from seqtune.objectives.spec import ObjectiveSpec, register_objective
 
 
 class Seq2Seq(nn.Module):
@@ -34,7 +40,19 @@ class Seq2Seq(nn.Module):
         return summarize_reconstruction(means)
 
 
-@OBJECTIVES.register("seq2seq")
 def build_seq2seq(encoder: Encoder, cfg, tokenizer, info: dict | None = None) -> Seq2Seq:
     o = cfg.objective
     return Seq2Seq(encoder, o.decoder_embedding_size, o.decoder_layers)
+
+
+SPEC = register_objective(
+    ObjectiveSpec(
+        name="seq2seq",
+        title="sequence to sequence",
+        schema=DecoderObjectiveConfig,
+        build=build_seq2seq,
+        data_kind="pairs",
+        multitask=False,
+        rules=decoder_rules,
+    )
+)

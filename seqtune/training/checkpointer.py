@@ -95,5 +95,6 @@ class Checkpointer:
         return TrainingError(
             f"non-finite {what} (epoch {st.epoch}): training stopped; {where}. Lower optimizer.lr, "
             "set optimizer.clip_grad_norm (e.g. 0.25) or use trainer.precision=fp32; or skip such batches with "
-            f"trainer.skip_nonfinite=true (to go on from the checkpoint: resume={self.run.path} trainer.skip_nonfinite=true)."
+            f"trainer.skip_nonfinite=true (to go on from the checkpoint: resume={self.run.path} "
+            "trainer.skip_nonfinite=true)."
         )

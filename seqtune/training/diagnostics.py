@@ -10,7 +10,7 @@ the run puts their results in its log and ``summary.json``::
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -30,29 +30,13 @@ import contextlib
 import dataclasses
 import datetime
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any, cast
 
 import torch
 import torch.distributed as dist
 
-
-def _env_world() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def launched_by_torchrun() -> bool:
-    return "RANK" in os.environ and "MASTER_ADDR" in os.environ and _env_world() > 1
-
-
-def in_submitit_tasks() -> bool:
-    """Inside a submitit job with several tasks (one process per task): the tasks form the process group."""
-    if not os.environ.get("SUBMITIT_EXECUTOR"):
-        return False
-    try:
-        from submitit import JobEnvironment
-    except ImportError:
-        return False
-    return JobEnvironment().num_tasks > 1
+from seqtune.training.launch import in_submitit_tasks, launched_by_torchrun, local_rank
 
 
 def init() -> bool:
@@ -87,10 +71,6 @@ def world_size() -> int:
 
 def rank() -> int:
     return dist.get_rank() if active() else 0
-
-
-def local_rank() -> int:
-    return int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def gpus_for_every_local_rank() -> bool:
@@ -216,7 +196,7 @@ def wrap(model: torch.nn.Module, device: torch.device, find_unused_parameters: b
 def no_sync(model: torch.nn.Module, skip: bool) -> contextlib.AbstractContextManager:
     """DDP's no_sync (no gradient all-reduce in this backward) when ``skip``; nothing otherwise."""
     if skip and hasattr(model, "no_sync"):
-        return model.no_sync()
+        return cast(Any, model).no_sync()
     return contextlib.nullcontext()
 
 
@@ -250,7 +230,8 @@ def slice_batch(batch: Any, start: int, stop: int) -> Any:
         return t[:, start:stop] if t.dim() >= 2 else t[start:stop]
 
     if dataclasses.is_dataclass(batch):
-        return dataclasses.replace(batch, **{f.name: cut(getattr(batch, f.name)) for f in dataclasses.fields(batch)})
+        fields = {f.name: cut(getattr(batch, f.name)) for f in dataclasses.fields(batch)}
+        return dataclasses.replace(cast(Any, batch), **fields)
     return type(batch)(cut(t) for t in batch)
 
 

@@ -41,7 +41,7 @@ def _git_commit(folder: Path) -> dict[str, object] | None:
 
 
 def describe() -> dict[str, object]:
-    versions = {"seqtune": __version__, "python": platform.python_version()}
+    versions: dict[str, str | None] = {"seqtune": __version__, "python": platform.python_version()}
     for dist in ("torch", "hydra-core", "omegaconf", "numpy", "tokenizers", "rich"):
         try:
             versions[dist] = metadata.version(dist)

@@ -13,13 +13,14 @@ tokenizer and its label list), so ``evaluate`` reproduces the run's own test met
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from seqtune.config.schema import device_problems
+from seqtune.config.rules import device_problems
 from seqtune.data.batching import BucketBatches
 from seqtune.data.records import Example, SeriesFacts
 from seqtune.data.tokenizers import Tokenizer, tokenizer_from_dict
@@ -93,18 +94,18 @@ def predict_examples(
     return out  # type: ignore[return-value]
 
 
-def score(head: torch.nn.Module, examples: Sequence[Example], probs: Sequence[torch.Tensor]) -> dict[str, object]:
+def score(head: Any, examples: Sequence[Example], probs: Sequence[torch.Tensor]) -> dict[str, Any]:
     """Task scores of predictions: acc, macro-F1, confusion (classification); entity P/R/F1, token acc (tagging)."""
     if head.task == "classification":
-        pred = [int(p.argmax()) for p in probs]
-        return classification_scores([e.label for e in examples], pred, len(head.labels))
+        predicted = [int(p.argmax()) for p in probs]
+        return classification_scores([cast(int, e.label) for e in examples], predicted, len(head.labels))
     names = head.labels
-    gold = [[names[t] for t in e.label] for e in examples]
-    pred = [[names[t] for t in p.argmax(-1).tolist()] for p in probs]
-    return entity_scores(gold, pred)
+    gold = [[names[t] for t in cast(list[int], e.label)] for e in examples]
+    tags = [[names[t] for t in p.argmax(-1).tolist()] for p in probs]
+    return entity_scores(gold, tags)
 
 
-def prediction_records(head: torch.nn.Module, probs: Sequence[torch.Tensor]) -> list[dict]:
+def prediction_records(head: Any, probs: Sequence[torch.Tensor]) -> list[dict[str, Any]]:
     """JSON-ready predictions: label and probabilities per label, or one tag per token."""
     names = head.labels
     if head.task == "classification":

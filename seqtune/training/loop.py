@@ -151,11 +151,9 @@ class Validation:
         with self.clock.pause():
             metrics = evaluate(self.model, self.data, s.device, s.precision, s.limit_eval_batches)
             value = float(st.step) if s.monitor == "last" else metrics[s.monitor]  # "last": the newest weights
+            mode = "max" if s.monitor == "last" else s.monitor_mode
             improved = st.record_validation(
-                metrics,
-                value,
-                "max" if s.monitor == "last" else s.monitor_mode,
-                s.patience if st.epoch >= s.patience_from_epoch else 0,
+                metrics, value, mode, s.patience if st.epoch >= s.patience_from_epoch else 0
             )
             if st.epoch < s.patience_from_epoch:  # early stopping counts validations from that epoch on only
                 st.evals_since_best = 0
@@ -194,7 +192,7 @@ def log_train(
         "step": st.step,
         "epoch": st.epoch,
         **{f"train/{k}": v for k, v in metrics.items()},
-        "train/lr": optimizer.param_groups[-1]["lr"],
+        "train/lr": optimizer.param_groups[-1]["lr"],  # the top group's (fine-tuning: the head's)
         "train/tokens_per_s": rate,
     }
     if settings.skip_nonfinite:
@@ -236,17 +234,8 @@ def train(
     else:
         st = _restore(resume, model, optimizer, scheduler, epoch_start, s.device, layout, display)
     clock = TrainClock(before=st.train_seconds)
-    ckpt = Checkpointer(
-        RunDir(run_dir),
-        checkpoint_meta,
-        model,
-        optimizer,
-        scheduler,
-        clock,
-        layout,
-        s,
-        saved_step=st.step if resume is not None else None,
-    )
+    saved_step = st.step if resume is not None else None  # last.pt on disk
+    ckpt = Checkpointer(RunDir(run_dir), checkpoint_meta, model, optimizer, scheduler, clock, layout, s, saved_step)
     logger = build_loggers(run_dir, s.loggers, enabled=distributed.is_main())
     validate = Validation(model, valid_data, s, ckpt, logger, display, clock)
     if s.compile:
@@ -298,7 +287,8 @@ class EpochStart:
     prepared again when the loop reaches it."""
 
     def __init__(self, on_epoch_start: Callable[[int], None] | None):
-        self.on_epoch_start, self.prepared = on_epoch_start, None
+        self.on_epoch_start = on_epoch_start
+        self.prepared: int | None = None
 
     def prepare(self, epoch: int) -> None:
         if self.on_epoch_start is not None:

@@ -14,8 +14,9 @@ rising value is what ``optimizer.lr`` would be.  The test stops early once the s
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 

@@ -10,8 +10,8 @@ so its state is just the step count and it resumes exactly.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Callable, Iterable
 
 import torch
 

@@ -84,8 +84,9 @@ def resume_command(command: str, run_dir: Path | str) -> str:
 # ------------------------------------------------------------------------------------------ finding the run
 def _job_name(run_dir: Path) -> str | None:
     try:
-        hydra_cfg = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "hydra.yaml"), resolve=False)
-        return hydra_cfg["hydra"]["job"]["name"]  # type: ignore[index]
+        hydra_cfg = OmegaConf.load(run_dir / ".hydra" / "hydra.yaml")
+        name = OmegaConf.select(hydra_cfg, "hydra.job.name")
+        return str(name) if name is not None else None
     except Exception:
         return None
 
@@ -147,8 +148,8 @@ def find_auto(command: str, overrides: list[str]) -> Path:
         raise CheckpointError(
             f"resume=auto: no unfinished {command} run with this config under {root.resolve()}"
             + (f" ({other} unfinished run(s) there have another config)" if other else "")
-            + f". Pass the same overrides as the run you want to continue, or name it: resume=<run dir>; "
-            f"or start a new run without resume=."
+            + ". Pass the same overrides as the run you want to continue, or name it: resume=<run dir>; "
+            "or start a new run without resume=."
         )
     return max(found)[2]
 
@@ -266,6 +267,8 @@ def open_checkpoint(spec: str, run_dir: Path, map_location: Any = "cpu") -> tupl
     removed = checkpoint.remove_stale_temporaries(run.checkpoints) if run.checkpoints.is_dir() else []
     notes = [f"removed {len(removed)} unfinished temporary file(s) a killed process left"] if removed else []
     path = Path(spec)
+    ckpt: dict[str, Any] | None
+    chosen: Path | None
     if path.is_file():
         ckpt, chosen, tried = checkpoint.load(path, map_location=map_location), path, 1
     else:

@@ -144,7 +144,8 @@ def resolve_checkpoint(spec: str, output_root: str | Path, kind: RunKind, key: s
                 else "seqtune finetune"
             )
             raise CheckpointError(
-                f"{key}=latest but there is no {kind} run with checkpoints/best.pt under {Path(output_root).resolve()}. "
+                f"{key}=latest but there is no {kind} run with checkpoints/best.pt under "
+                f"{Path(output_root).resolve()}. "
                 f"Make one first with `{make}`, or give {key}=path/to/checkpoints/best.pt (or a run directory)"
                 + (", or train from random weights with transfer=scratch." if kind == "pretrain" else ".")
             )

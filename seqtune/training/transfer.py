@@ -18,7 +18,7 @@ its stage:
 Discriminative learning rates (ULMFiT): group ``d`` levels below the head trains at ``lr / lr_factor**d``.
 Usage in ``finetune.py``::
 
-    groups = layer_groups(model)                          # [("embedding", [...]), ("rnn.l0", [...]), ..., ("head", [...])]
+    groups = layer_groups(model)  # [("embedding", [...]), ("rnn.l0", [...]), ..., ("head", [...])]
     optimizer = build_optimizer(cfg.optimizer, discriminative_param_groups(groups, lr, factor))
     strategy = TRANSFERS.get(name)
     stages = strategy.plan(len(groups), epochs, freeze_layers, stage_epochs)
@@ -28,15 +28,15 @@ Usage in ``finetune.py``::
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 
 from seqtune.data.tokenizers import SPECIAL_TOKENS
 from seqtune.errors import CheckpointError, ConfigError
+from seqtune.objectives.base import TaskModel
 from seqtune.registry import TRANSFERS
 from seqtune.training.stages import Stage, gradual_stages, single_stage, stage_at
 
@@ -88,7 +88,7 @@ TRANSFERS.register("multitask")(
 )
 
 
-def layer_groups(model: nn.Module) -> ParamGroups:
+def layer_groups(model: TaskModel) -> ParamGroups:
     """(name, parameters) bottom to top: embedding, rnn.l0 .. rnn.l{L-1}, head (a TaskModel's ``objective``).
 
     A numeric-input encoder's input projection is its "embedding" group; under transfer=multitask the head group
@@ -99,7 +99,9 @@ def layer_groups(model: nn.Module) -> ParamGroups:
     groups: ParamGroups = [("embedding", list(bottom.parameters()))]
     by_layer: dict[int, list[nn.Parameter]] = {}
     for name, p in encoder.rnn.named_parameters():
-        layer = int(re.search(r"_l(\d+)", name).group(1))  # weight_ih_l0, bias_hh_l1_reverse, ...
+        found = re.search(r"_l(\d+)", name)  # weight_ih_l0, bias_hh_l1_reverse, ...
+        assert found is not None, name
+        layer = int(found.group(1))
         by_layer.setdefault(layer, []).append(p)
     groups += [(f"rnn.l{i}", by_layer[i]) for i in sorted(by_layer)]
     seen = {id(p) for _, ps in groups for p in ps}
@@ -208,7 +210,8 @@ def load_matching(
         raise CheckpointError(
             f"checkpoint {source} does not fit the model: " + "; ".join(mismatched) + ". The vocabulary, embedding "
             "size, hidden size, number of layers and direction must match the pretrained encoder: remove the "
-            "+model.* overrides that change them (the architecture is read from the checkpoint), or use transfer=scratch."
+            "+model.* overrides that change them (the architecture is read from the checkpoint), or use "
+            "transfer=scratch."
         )
     report.fresh = [n for n in own if n not in report.loaded]
     model.load_state_dict({n: state[n] for n in report.loaded}, strict=False)
@@ -221,8 +224,8 @@ def grow_vocab_rows(state: dict[str, torch.Tensor], old_size: int, new_size: int
     cluster (where tokens past the last cutoff go).  Each new row is the mean of the pretrained rows, as
     fastai's ``convert_weights`` does for words the pretrained vocabulary lacked.  Other tensors stay as they are."""
     out = dict(state)
-    tails = [n for n in state if re.search(r"asm\.tail\.\d+\.1\.weight$", n)]
-    last_tail = max(tails, key=lambda n: int(re.search(r"tail\.(\d+)\.", n).group(1))) if tails else None
+    tails = {int(m.group(1)): n for n in state if (m := re.search(r"asm\.tail\.(\d+)\.1\.weight$", n))}
+    last_tail = tails[max(tails)] if tails else None
 
     def grown(tensor: torch.Tensor, skip: int) -> torch.Tensor:
         mean = tensor[skip:].mean(0, keepdim=True)  # (1, ...) over the real tokens

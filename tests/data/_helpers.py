@@ -1,5 +1,4 @@
 """Helpers shared by the data tests (typed dataset configs without Hydra, the real-data location)."""
-
 from __future__ import annotations
 
 import os

@@ -1,5 +1,4 @@
 """Fixtures for the data tests: an isolated cache and data directory per test, a loopback HTTP server."""
-
 from __future__ import annotations
 
 import http.server

@@ -1,5 +1,4 @@
 """BucketBatches: the Batches protocol, determinism per epoch and seed, padding, time-major layout."""
-
 from __future__ import annotations
 
 import random

@@ -3,7 +3,6 @@
 Never a bare UnicodeDecodeError, csv.Error, IndexError, ValueError or JSONDecodeError that a user would have to
 read a traceback for.
 """
-
 from __future__ import annotations
 
 import tempfile
@@ -62,11 +61,9 @@ def test_random_table_shapes(table, delimiter):
 
 
 conll_line = st.one_of(
-    st.just(""),
-    st.just("-DOCSTART- -X- O O"),
-    st.lists(
-        st.sampled_from(["EU", "rejects", "B-ORG", "I-PER", "O", "NNP", "I-ORG", "x"]), min_size=1, max_size=5
-    ).map(" ".join),
+    st.just(""), st.just("-DOCSTART- -X- O O"),
+    st.lists(st.sampled_from(["EU", "rejects", "B-ORG", "I-PER", "O", "NNP", "I-ORG", "x"]), min_size=1, max_size=5)
+    .map(" ".join),
 )
 
 

@@ -1,5 +1,4 @@
 """Labelled data: every format on tiny files, label vocabularies, carved splits, low-resource subsets, errors."""
-
 from __future__ import annotations
 
 import json
@@ -8,35 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from seqtune.config.schema import (
-    ConllDatasetConfig,
-    SyntheticTopicsDatasetConfig,
-    TableDatasetConfig,
-    TrecDatasetConfig,
-)
+from seqtune.config.schema import ConllDatasetConfig, SyntheticTopicsDatasetConfig, TableDatasetConfig, TrecDatasetConfig
 from seqtune.data.labelled import load_labelled
 from seqtune.data.splits import stratified_subset
 from seqtune.errors import ConfigError, DataError
 
 from ._helpers import make_cfg
 
-ROWS = [
-    ("good film", "loved it", "pos"),
-    ("bad film", "hated it", "neg"),
-    ("fine film", "it was ok", "pos"),
-    ("dull plot", "slept", "neg"),
-] * 10
+ROWS = [("good film", "loved it", "pos"), ("bad film", "hated it", "neg"), ("fine film", "it was ok", "pos"),
+        ("dull plot", "slept", "neg")] * 10
 
 
 def table_cfg(train: Path, **kw):
-    fields = {
-        "name": "tab",
-        "format": "table",
-        "train": str(train),
-        "text_columns": ["title", "body"],
-        "label_column": "label",
-        **kw,
-    }
+    fields = {"name": "tab", "format": "table", "train": str(train), "text_columns": ["title", "body"],
+              "label_column": "label", **kw}
     return make_cfg(TableDatasetConfig, **fields)
 
 
@@ -63,7 +47,8 @@ def test_csv_tsv_jsonl_join_columns_and_map_labels(tmp_path: Path) -> None:
 def test_label_names_fix_the_order_and_headerless_indices(tmp_path: Path) -> None:
     f = tmp_path / "ag.csv"
     f.write_text("".join(f'"{1 + i % 2}","title {i}","desc {i}"\n' for i in range(40)))
-    cfg = table_cfg(f, has_header=False, text_columns=[1, 2], label_column=0, label_names={"1": "World", "2": "Sports"})
+    cfg = table_cfg(f, has_header=False, text_columns=[1, 2], label_column=0,
+                    label_names={"1": "World", "2": "Sports"})
     data = load_labelled(cfg)
     assert data.labels == ["World", "Sports"]
     assert Counter(e.label for e in data.train) == {0: 16, 1: 16}
@@ -95,11 +80,8 @@ def test_missing_column_missing_file_and_empty_file(tmp_path: Path) -> None:
 
 def test_bad_bytes_suggest_the_encoding_option(tmp_path: Path) -> None:
     f = tmp_path / "mr.tsv"
-    f.write_bytes(
-        b"title\tbody\tlabel\n"
-        + b"".join(f"{a}\t{b}\t{c}\n".encode() for a, b, c in ROWS)
-        + b"caf\xe9 film\tnice\tpos\n"
-    )
+    f.write_bytes(b"title\tbody\tlabel\n" + b"".join(f"{a}\t{b}\t{c}\n".encode() for a, b, c in ROWS)
+                  + b"caf\xe9 film\tnice\tpos\n")
     with pytest.raises(DataError) as info:
         load_labelled(table_cfg(f))
     msg = str(info.value)
@@ -135,14 +117,9 @@ def test_train_limit_and_labels_per_class_through_the_loader(tmp_path: Path) -> 
 
 def test_trec_coarse_and_fine(tmp_path: Path) -> None:
     f = tmp_path / "train.label"
-    f.write_bytes(
-        b"".join(
-            f"{c}:{fine} What is thing {i} ?\n".encode()
-            for i in range(20)
-            for c, fine in (("DESC", "def"), ("HUM", "ind"), ("LOC", "city"))
-        )
-        + b"LOC:city Which sister\xf0city ?\n"
-    )
+    f.write_bytes(b"".join(f"{c}:{fine} What is thing {i} ?\n".encode() for i in range(20)
+                           for c, fine in (("DESC", "def"), ("HUM", "ind"), ("LOC", "city")))
+                  + b"LOC:city Which sister\xf0city ?\n")
     cfg = make_cfg(TrecDatasetConfig, name="trec", format="trec", train=str(f), test=str(f))
     assert load_labelled(cfg).labels == ["DESC", "HUM", "LOC"]
     cfg.fine = True
@@ -153,9 +130,8 @@ def test_trec_coarse_and_fine(tmp_path: Path) -> None:
 
 
 def test_synthetic_topics_is_seeded_and_balanced_enough() -> None:
-    cfg = make_cfg(
-        SyntheticTopicsDatasetConfig, name="st", format="synthetic_topics", train_docs=200, valid_docs=40, test_docs=40
-    )
+    cfg = make_cfg(SyntheticTopicsDatasetConfig, name="st", format="synthetic_topics", train_docs=200,
+                   valid_docs=40, test_docs=40)
     a, b = load_labelled(cfg), load_labelled(cfg)
     assert a.labels == ["food", "music", "space", "sports"]
     assert [(e.tokens, e.label) for e in a.train] == [(e.tokens, e.label) for e in b.train]
@@ -181,7 +157,8 @@ Blackburn NNP I-NP I-PER
 def test_conll_tagging_converts_iob1_and_pads_with_ignore_index(tmp_path: Path) -> None:
     f = tmp_path / "eng.train"
     f.write_text(CONLL * 5)
-    cfg = make_cfg(ConllDatasetConfig, name="c", format="conll", train=str(f), valid=str(f), test=str(f), tag_column=3)
+    cfg = make_cfg(ConllDatasetConfig, name="c", format="conll", train=str(f), valid=str(f), test=str(f),
+                   tag_column=3)
     data = load_labelled(cfg)
     assert data.task == "tagging"
     assert data.labels == ["B-MISC", "B-ORG", "B-PER", "I-PER", "O"]

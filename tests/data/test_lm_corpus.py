@@ -1,5 +1,4 @@
 """Language-model corpora: streamed files, the token cache, labelled data as text, LMStream on a memory map."""
-
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,7 +13,6 @@ from seqtune.data.cache import iter_text
 from seqtune.data.records import TextSource
 from seqtune.data.text import load_lm_corpus
 from seqtune.errors import ConfigError, DataError
-
 from ._helpers import make_cfg
 
 LINES = ["the cat sat on the mat", "a dog ran in the park", "birds sing at dawn"]
@@ -27,15 +25,8 @@ def write_splits(folder: Path, n: int = 60) -> None:
 
 
 def text_cfg(folder: Path, **kw):
-    fields = {
-        "name": "t",
-        "format": "text",
-        "folder": str(folder),
-        "train": "train.txt",
-        "valid": "valid.txt",
-        "test": "test.txt",
-        **kw,
-    }
+    fields = {"name": "t", "format": "text", "folder": str(folder), "train": "train.txt", "valid": "valid.txt",
+              "test": "test.txt", **kw}
     return make_cfg(TextDatasetConfig, **fields)
 
 
@@ -94,12 +85,11 @@ def test_bpe_corpus_through_the_cache(tmp_path: Path) -> None:
 def test_labelled_dataset_as_text_never_reads_test(tmp_path: Path) -> None:
     d = tmp_path / "trec"
     d.mkdir()
-    (d / "train.label").write_text(
-        "".join(f"{c}:x question {c.lower()} number {i} ?\n" for i in range(30) for c in ("DESC", "HUM")),
-        encoding="latin-1",
-    )
+    (d / "train.label").write_text("".join(f"{c}:x question {c.lower()} number {i} ?\n"
+                                           for i in range(30) for c in ("DESC", "HUM")), encoding="latin-1")
     (d / "test.label").write_text("DESC:def zebraword in test only ?\n", encoding="latin-1")
-    cfg = make_cfg(TrecDatasetConfig, name="trec", format="trec", folder=str(d), train="train.label", test="test.label")
+    cfg = make_cfg(TrecDatasetConfig, name="trec", format="trec", folder=str(d), train="train.label",
+                   test="test.label")
     corpus = load_lm_corpus(cfg)
     assert "zebraword" not in corpus.tokenizer.itos
     assert "question" in corpus.tokenizer.itos and corpus.valid.numel() > 0

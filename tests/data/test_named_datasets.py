@@ -1,7 +1,6 @@
 """Named datasets: every shipped dataset config composes; catalogued files download from a mirror on 127.0.0.1,
 are verified and cached; a wrong checksum and a missing file without network give clear errors; the real
 datasets (when the shared data folder is present) load with their published sizes."""
-
 from __future__ import annotations
 
 import hashlib
@@ -12,13 +11,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_module
 
-from seqtune.config.schema import (
-    ImdbDatasetConfig,
-    TextDatasetConfig,
-    TrecDatasetConfig,
-    dataset_problems,
-    register_configs,
-)
+from seqtune.config.rules import dataset_problems
+from seqtune.config.schema import ImdbDatasetConfig, TextDatasetConfig, TrecDatasetConfig, register_configs
 from seqtune.data import catalog
 from seqtune.data.download import RemoteFile
 from seqtune.data.labelled import load_labelled
@@ -29,34 +23,15 @@ from seqtune.registry import DATASETS
 from ._helpers import make_cfg, shared_data
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "dataset"
-NEEDS = {
-    "text": ["dataset.train=x.txt"],
-    "table": ["dataset.train=x.csv"],
-    "conll": ["dataset.train=x.conll"],
-    "timeseries": ["dataset.file=x.csv"],
-}
+NEEDS = {"text": ["dataset.train=x.txt"], "table": ["dataset.train=x.csv"], "conll": ["dataset.train=x.conll"],
+         "timeseries": ["dataset.file=x.csv"]}
 
 
 def test_every_dataset_config_composes() -> None:
     register_configs()
     names = sorted(p.stem for p in CONF.glob("*.yaml"))
-    assert {
-        "ptb",
-        "ptb_char",
-        "wikitext2",
-        "tinyshakespeare",
-        "trec",
-        "trec50",
-        "ag_news",
-        "imdb",
-        "conll2003",
-        "etth1",
-        "etth2",
-        "ettm1",
-        "ettm2",
-        "synthetic",
-        "synthetic_topics",
-    } <= set(names)
+    assert {"ptb", "ptb_char", "wikitext2", "tinyshakespeare", "trec", "trec50", "ag_news", "imdb", "conll2003",
+            "etth1", "etth2", "ettm1", "ettm2", "synthetic", "synthetic_topics"} <= set(names)
     with initialize_config_module("seqtune.conf", version_base="1.3"):
         for name in names:
             cfg = compose("pretrain", overrides=[f"dataset={name}", *NEEDS.get(name, [])])
@@ -65,14 +40,9 @@ def test_every_dataset_config_composes() -> None:
 
 
 def toy_catalog(monkeypatch: pytest.MonkeyPatch, files: dict[str, bytes], folder: str = "toy") -> None:
-    monkeypatch.setitem(
-        catalog.CATALOG,
-        folder,
-        [
-            RemoteFile(name, f"https://example.invalid/{name}", hashlib.sha256(data).hexdigest())
-            for name, data in files.items()
-        ],
-    )
+    monkeypatch.setitem(catalog.CATALOG, folder, [
+        RemoteFile(name, f"https://example.invalid/{name}", hashlib.sha256(data).hexdigest())
+        for name, data in files.items()])
 
 
 def test_named_text_dataset_downloads_from_mirror_verifies_and_caches(tmp_path, loopback, monkeypatch) -> None:
@@ -82,16 +52,8 @@ def test_named_text_dataset_downloads_from_mirror_verifies_and_caches(tmp_path, 
     for name, data in files.items():
         (served / "toy" / name).write_bytes(data)
     toy_catalog(monkeypatch, files)
-    cfg = make_cfg(
-        TextDatasetConfig,
-        name="toy",
-        format="text",
-        folder="toy",
-        train="train.txt",
-        valid="valid.txt",
-        test="test.txt",
-        mirror=base,
-    )
+    cfg = make_cfg(TextDatasetConfig, name="toy", format="text", folder="toy", train="train.txt",
+                   valid="valid.txt", test="test.txt", mirror=base)
     corpus = load_lm_corpus(cfg)
     assert corpus.train.numel() == 90
     cached = tmp_path / "data-dir" / "toy" / "train.txt"
@@ -109,30 +71,16 @@ def test_wrong_checksum_is_rejected_and_nothing_is_saved(tmp_path, loopback) -> 
     base, served = loopback
     (served / "trec").mkdir()
     (served / "trec" / "train_5500.label").write_bytes(b"DESC:def What is a fake ?\n")
-    cfg = make_cfg(
-        TrecDatasetConfig,
-        name="trec",
-        format="trec",
-        folder="trec",
-        train="train_5500.label",
-        test="TREC_10.label",
-        mirror=base,
-    )
+    cfg = make_cfg(TrecDatasetConfig, name="trec", format="trec", folder="trec", train="train_5500.label",
+                   test="TREC_10.label", mirror=base)
     with pytest.raises(DataError, match="Checksum mismatch after downloading .*train_5500.label"):
         load_labelled(cfg)
     assert not (tmp_path / "data-dir" / "trec").exists()
 
 
 def test_missing_file_without_network_says_what_to_put_where(tmp_path) -> None:
-    cfg = make_cfg(
-        TrecDatasetConfig,
-        name="trec",
-        format="trec",
-        folder="trec",
-        train="train_5500.label",
-        test="TREC_10.label",
-        download=False,
-    )
+    cfg = make_cfg(TrecDatasetConfig, name="trec", format="trec", folder="trec", train="train_5500.label",
+                   test="TREC_10.label", download=False)
     with pytest.raises(DataError) as info:
         load_labelled(cfg)
     msg = str(info.value)
@@ -148,7 +96,6 @@ def test_missing_file_without_network_says_what_to_put_where(tmp_path) -> None:
 def imdb_archive() -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-
         def add(name: str, text: str) -> None:
             data = text.encode()
             info = tarfile.TarInfo(f"aclImdb/{name}")
@@ -170,15 +117,8 @@ def test_imdb_archive_layout_and_unlabelled_reviews(tmp_path, loopback, monkeypa
     (served / "imdb").mkdir()
     (served / "imdb" / "aclImdb_v1.tar.gz").write_bytes(archive)
     toy_catalog(monkeypatch, {"aclImdb_v1.tar.gz": archive}, folder="imdb")
-    cfg = make_cfg(
-        ImdbDatasetConfig,
-        name="imdb",
-        format="imdb",
-        folder="imdb",
-        mirror=base,
-        valid_fraction=0.2,
-        tokenizer={"kind": "basic_english"},
-    )
+    cfg = make_cfg(ImdbDatasetConfig, name="imdb", format="imdb", folder="imdb", mirror=base,
+                   valid_fraction=0.2, tokenizer={"kind": "basic_english"})
     data = load_labelled(cfg)
     assert data.labels == ["neg", "pos"]
     assert (len(data.train), len(data.valid), len(data.test)) == (16, 4, 20)

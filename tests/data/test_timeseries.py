@@ -1,5 +1,4 @@
 """Time series: ETT-style split, train-only normalisation, look-back / horizon windows."""
-
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,16 +21,8 @@ def write_series(path: Path, rows: int) -> None:
 def test_ett_split_and_train_only_normalisation(tmp_path: Path) -> None:
     f = tmp_path / "ETTx.csv"
     write_series(f, 14400 + 50)
-    cfg = make_cfg(
-        TimeSeriesDatasetConfig,
-        name="ett",
-        format="timeseries",
-        file=str(f),
-        target_column="OT",
-        split="ett_h",
-        lookback=24,
-        horizon=12,
-    )
+    cfg = make_cfg(TimeSeriesDatasetConfig, name="ett", format="timeseries", file=str(f), target_column="OT",
+                   split="ett_h", lookback=24, horizon=12)
     data = load_timeseries(cfg)
     assert data.columns == ["load", "temp", "OT"] and data.target_index == 2
     assert data.train.shape == (8640, 3)
@@ -46,9 +37,8 @@ def test_ett_split_and_train_only_normalisation(tmp_path: Path) -> None:
 
 def test_windows_shapes_targets_and_epoch_order(tmp_path: Path) -> None:
     series = torch.arange(100, dtype=torch.float32)[:, None].repeat(1, 2)  # (rows, features)
-    w = ForecastWindows(
-        series, lookback=10, horizon=5, batch_size=8, shuffle=False, seed=0, device=torch.device("cpu"), target_index=1
-    )
+    w = ForecastWindows(series, lookback=10, horizon=5, batch_size=8, shuffle=False, seed=0,
+                        device=torch.device("cpu"), target_index=1)
     assert w.num_windows == 86 and len(w) == 11
     x, y = next(iter(w))
     assert x.shape == (10, 8, 2) and y.shape == (5, 8, 1)

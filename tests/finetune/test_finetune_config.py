@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from seqtune.config.schema import validate_finetune
+from seqtune.training.validation import validate_finetune
 from seqtune.data.records import SeriesFacts
 from seqtune.errors import ConfigError
 from seqtune.heads import build_head

@@ -1,7 +1,6 @@
 """head=regressor on a tiny generated series: learns, writes mse/mae, `seqtune evaluate` reproduces the test
 metrics; reads a forecast or masked_values encoder's window layout from its checkpoint; every transfer strategy
 runs; a text dataset is a named error."""
-
 from __future__ import annotations
 
 import json
@@ -15,13 +14,8 @@ from seqtune.commands import finetune, pretrain
 from seqtune.errors import ConfigError
 from tests.conftest import compose_config, read_jsonl, run_cli
 
-SMALL = [
-    "trainer.batch_size=16",
-    "trainer.eval_batch_size=32",
-    "trainer.log_interval=5",
-    "trainer.device=cpu",
-    "trainer.progress=quiet",
-]
+SMALL = ["trainer.batch_size=16", "trainer.eval_batch_size=32", "trainer.log_interval=5", "trainer.device=cpu",
+         "trainer.progress=quiet"]
 TINY_MODEL = ["model.embedding_size=8", "model.hidden_size=16", "model.num_layers=1"]
 
 
@@ -29,10 +23,8 @@ TINY_MODEL = ["model.embedding_size=8", "model.hidden_size=16", "model.num_layer
 def series_csv(tmp_path_factory) -> Path:
     """Three noisy sines of different periods and scales, 480 rows."""
     t = torch.arange(480, dtype=torch.float64).unsqueeze(1)
-    values = torch.cat(
-        [torch.sin(2 * math.pi * t / 12), 3 * torch.sin(2 * math.pi * t / 20) + 5, torch.cos(2 * math.pi * t / 8)],
-        dim=1,
-    )
+    values = torch.cat([torch.sin(2 * math.pi * t / 12), 3 * torch.sin(2 * math.pi * t / 20) + 5,
+                        torch.cos(2 * math.pi * t / 8)], dim=1)
     values += 0.05 * torch.randn(values.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     path = tmp_path_factory.mktemp("series") / "sines.csv"
     path.write_text("a,b,c\n" + "".join(",".join(f"{v:.5f}" for v in row) + "\n" for row in values.tolist()))
@@ -40,54 +32,23 @@ def series_csv(tmp_path_factory) -> Path:
 
 
 def series_args(csv: Path) -> list[str]:
-    return [
-        "dataset=timeseries",
-        f"dataset.file={csv}",
-        "dataset.timestamp_column=null",
-        "dataset.lookback=24",
-        "dataset.horizon=4",
-    ]
+    return ["dataset=timeseries", f"dataset.file={csv}", "dataset.timestamp_column=null", "dataset.lookback=24",
+            "dataset.horizon=4"]
 
 
 def pretrain_series(csv: Path, run_dir: Path, objective: str, extra: list[str]) -> Path:
-    cfg = compose_config(
-        "pretrain",
-        [
-            *series_args(csv),
-            f"objective={objective}",
-            "model=gru",
-            "model.input=numeric",
-            *TINY_MODEL,
-            "trainer.max_epochs=1",
-            "trainer.max_steps=6",
-            *SMALL,
-            *extra,
-        ],
-    )
+    cfg = compose_config("pretrain", [*series_args(csv), f"objective={objective}", "model=gru", "model.input=numeric",
+                                      *TINY_MODEL, "trainer.max_epochs=1", "trainer.max_steps=6", *SMALL, *extra])
     pretrain.run(cfg, run_dir)
     return run_dir
 
 
 def test_regressor_from_scratch_learns_and_evaluate_reproduces_it(series_csv, tmp_path):
     run_dir = tmp_path / "run"
-    cfg = compose_config(
-        "finetune",
-        [
-            *series_args(series_csv),
-            "head=regressor",
-            "head.horizon=6",
-            "transfer=scratch",
-            "transfer.checkpoint=null",
-            "+model=gru",
-            "model.input=numeric",
-            *TINY_MODEL,
-            "optimizer=adamw",
-            "optimizer.lr=0.02",
-            "optimizer.schedule.warmup_steps=0",
-            "trainer.max_epochs=4",
-            *SMALL,
-        ],
-    )
+    cfg = compose_config("finetune", [*series_args(series_csv), "head=regressor", "head.horizon=6",
+                                      "transfer=scratch", "transfer.checkpoint=null", "+model=gru",
+                                      "model.input=numeric", *TINY_MODEL, "optimizer=adamw", "optimizer.lr=0.02",
+                                      "optimizer.schedule.warmup_steps=0", "trainer.max_epochs=4", *SMALL])
     summary = finetune.run(cfg, run_dir)
     losses = [r["train/loss"] for r in read_jsonl(run_dir / "metrics.jsonl") if "train/loss" in r]
     assert len(losses) >= 8 and all(math.isfinite(x) for x in losses)
@@ -121,19 +82,9 @@ def test_every_strategy_from_a_forecast_checkpoint(series_csv, tmp_path_factory,
     if not (root / "checkpoints" / "best.pt").exists():  # one pretraining for the parametrized cases
         pretrain_series(series_csv, root, "forecast", ["objective.segment_length=2"])
     run_dir = tmp_path_factory.mktemp(strategy) / "run"
-    cfg = compose_config(
-        "finetune",
-        [
-            *series_args(series_csv),
-            "head=regressor",
-            "head.horizon=8",
-            f"transfer={strategy}",
-            f"transfer.checkpoint={root}",
-            "trainer.max_epochs=2",
-            "trainer.max_steps=30",
-            *SMALL,
-        ],
-    )
+    cfg = compose_config("finetune", [*series_args(series_csv), "head=regressor", "head.horizon=8",
+                                      f"transfer={strategy}", f"transfer.checkpoint={root}", "trainer.max_epochs=2",
+                                      "trainer.max_steps=30", *SMALL])
     summary = finetune.run(cfg, run_dir)
     assert math.isfinite(summary["test/mse"]) and summary["steps"] == 30
     facts = json.loads((run_dir / "data.json").read_text())
@@ -154,47 +105,25 @@ def test_every_strategy_from_a_forecast_checkpoint(series_csv, tmp_path_factory,
 
 def test_masked_values_checkpoint_gives_its_multivariate_layout(series_csv, tmp_path):
     ckpt = pretrain_series(series_csv, tmp_path / "mv", "masked_values", ["model.bidirectional=true"])
-    cfg = compose_config(
-        "finetune",
-        [
-            *series_args(series_csv),
-            "head=regressor",
-            "transfer=full",
-            f"transfer.checkpoint={ckpt}",
-            "trainer.max_steps=5",
-            *SMALL,
-        ],
-    )
+    cfg = compose_config("finetune", [*series_args(series_csv), "head=regressor", "transfer=full",
+                                      f"transfer.checkpoint={ckpt}", "trainer.max_steps=5", *SMALL])
     summary = finetune.run(cfg, tmp_path / "run")
     facts = json.loads((tmp_path / "run" / "data.json").read_text())
     assert not facts["channel_independent"] and facts["subtract_last"] and math.isfinite(summary["test/mse"])
     best = torch.load(tmp_path / "run" / "checkpoints" / "best.pt", weights_only=True)["model"]
     assert best["objective.layers.1.weight"].shape == (4 * 3, 32)  # H=4 steps x 3 columns from both directions
     # a layout the encoder cannot read is a named error
-    cfg = compose_config(
-        "finetune",
-        [
-            *series_args(series_csv),
-            "head=regressor",
-            "head.channel_independent=true",
-            "transfer=full",
-            f"transfer.checkpoint={ckpt}",
-            *SMALL,
-        ],
-    )
+    cfg = compose_config("finetune", [*series_args(series_csv), "head=regressor", "head.channel_independent=true",
+                                      "transfer=full", f"transfer.checkpoint={ckpt}", *SMALL])
     with pytest.raises(ConfigError, match=r"feeds the encoder 1 values per step .* model.num_features=3"):
         finetune.run(cfg, tmp_path / "bad")
 
 
 def test_regressor_on_text_and_classifier_on_a_series_are_named_errors(series_csv, tmp_path):
     cfg = compose_config("finetune", ["head=regressor", "transfer=scratch", "transfer.checkpoint=null", "+model=gru"])
-    with pytest.raises(
-        ConfigError, match="head=regressor forecasts numeric values, but dataset.format='synthetic_topics'"
-    ):
+    with pytest.raises(ConfigError, match="head=regressor forecasts numeric values, but dataset.format='synthetic_topics'"):
         finetune.run(cfg, tmp_path / "a")
-    cfg = compose_config(
-        "finetune",
-        [*series_args(series_csv), "head=classifier", "transfer=scratch", "transfer.checkpoint=null", "+model=gru"],
-    )
+    cfg = compose_config("finetune", [*series_args(series_csv), "head=classifier", "transfer=scratch",
+                                      "transfer.checkpoint=null", "+model=gru"])
     with pytest.raises(ConfigError, match="use head=regressor"):
         finetune.run(cfg, tmp_path / "b")

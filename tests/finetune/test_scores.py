@@ -1,5 +1,4 @@
 """Scores: classification (accuracy, macro-F1, confusion) and conlleval-compatible entity P/R/F1."""
-
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,4 @@
 """Tiny generated data and a few-step trainer for the objective tests."""
-
 from __future__ import annotations
 
 from typing import Any, Callable

@@ -1,5 +1,4 @@
 """Autoencoder, denoising and seq2seq: corruption rules, falling losses, greedy decoding, encoder-only keys."""
-
 from __future__ import annotations
 
 import torch
@@ -18,9 +17,8 @@ def test_corrupt_masks_deletes_and_keeps_padding_consistent():
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     batch = sentence_batch(64, 50, g, min_len=10, max_len=20)
-    noisy, lengths = corrupt(
-        batch.tokens, batch.lengths, mask_rate=0.2, delete_rate=0.25, span_length=3, shuffle_distance=0.0
-    )
+    noisy, lengths = corrupt(batch.tokens, batch.lengths, mask_rate=0.2, delete_rate=0.25, span_length=3,
+                             shuffle_distance=0.0)
     real = torch.arange(noisy.size(0)).unsqueeze(1) < lengths
     assert (noisy[~real] == PAD_ID).all() and (noisy[real] != PAD_ID).all()
     kept_share = lengths.sum().item() / batch.lengths.sum().item()
@@ -48,7 +46,8 @@ def test_span_shuffle_permutes_within_distance_only():
 
 
 def test_autoencoder_and_denoising_losses_fall():
-    for make in (lambda e: SequenceAutoencoder(e, 0, 1), lambda e: DenoisingAutoencoder(e, 0, 1, 0.15, 0.1, 2, 1.0)):
+    for make in (lambda e: SequenceAutoencoder(e, 0, 1),
+                 lambda e: DenoisingAutoencoder(e, 0, 1, 0.15, 0.1, 2, 1.0)):
         encoder = tiny_encoder(20, cell="lstm")
         model = TaskModel(encoder, make(encoder))
         g = torch.Generator().manual_seed(0)

@@ -1,5 +1,4 @@
 """The fused decoder + cross-entropy gives the textbook loss and gradients (fp32 to rounding, bf16 to bf16 error)."""
-
 import pytest
 import torch
 import torch.nn.functional as F

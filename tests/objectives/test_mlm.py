@@ -1,5 +1,4 @@
 """Masked LM: the 80/10/10 rule, loss on picked positions only, a falling loss on a bidirectional GRU."""
-
 from __future__ import annotations
 
 import torch

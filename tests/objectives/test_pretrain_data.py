@@ -1,5 +1,4 @@
 """The data paths of the objectives: sentences split at <eos>, pairs from a TSV or generated, truncation counted."""
-
 from __future__ import annotations
 
 import torch

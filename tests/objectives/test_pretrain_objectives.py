@@ -1,36 +1,25 @@
 """`pretrain` end to end with every objective (shrunk): run files, metrics, and the checkpoint contract."""
-
 from __future__ import annotations
 
 import json
 
 import pytest
-from omegaconf import OmegaConf
 
-from seqtune.commands.pretrain import run
-from seqtune.data.tokenizers import tokenizer_from_dict
-from seqtune.objectives import build_model
 from seqtune.training import checkpoint
+from seqtune.data.tokenizers import tokenizer_from_dict
+from seqtune.commands.pretrain import run
+from seqtune.objectives import build_model
+from omegaconf import OmegaConf
 from tests.conftest import compose_config
 
 SMALL_TEXT = ["dataset.train_sentences=300", "dataset.valid_sentences=40", "dataset.test_sentences=40"]
 CASES = {
     "mlm": ["objective=mlm", "model.bidirectional=true", *SMALL_TEXT],
     "autoencoder": ["objective=autoencoder", *SMALL_TEXT],
-    "denoising": [
-        "objective=denoising",
-        "model.weight_drop=0.2",
-        "model.locked_dropout=0.2",
-        "model.num_layers=2",
-        *SMALL_TEXT,
-    ],
-    "seq2seq": [
-        "objective=seq2seq",
-        "dataset=reversal",
-        "dataset.train_pairs=200",
-        "dataset.valid_pairs=20",
-        "dataset.test_pairs=20",
-    ],
+    "denoising": ["objective=denoising", "model.weight_drop=0.2", "model.locked_dropout=0.2", "model.num_layers=2",
+                  *SMALL_TEXT],
+    "seq2seq": ["objective=seq2seq", "dataset=reversal", "dataset.train_pairs=200", "dataset.valid_pairs=20",
+                "dataset.test_pairs=20"],
 }
 
 
@@ -38,14 +27,7 @@ CASES = {
 def test_pretrain_runs_each_token_objective(name, tmp_path):
     cfg = compose_config("pretrain", ["debug=smoke", "trainer.max_steps=4", *CASES[name]])
     summary = run(cfg, tmp_path)
-    for f in (
-        "config.yaml",
-        "tokenizer.json",
-        "metrics.jsonl",
-        "summary.json",
-        "checkpoints/best.pt",
-        "checkpoints/last.pt",
-    ):
+    for f in ("config.yaml", "tokenizer.json", "metrics.jsonl", "summary.json", "checkpoints/best.pt", "checkpoints/last.pt"):
         assert (tmp_path / f).is_file(), f
     assert summary["steps"] == 4 and summary["test/loss"] > 0
     ckpt = checkpoint.load(tmp_path / "checkpoints" / "best.pt")
@@ -53,9 +35,7 @@ def test_pretrain_runs_each_token_objective(name, tmp_path):
     # the checkpoint rebuilds the same model; the encoder's keys are encoder.* as for clm
     model = build_model(OmegaConf.create(ckpt["config"]), tokenizer_from_dict(ckpt["tokenizer"]), ckpt["data"])
     model.load_state_dict(ckpt["model"])
-    assert {k for k in ckpt["model"] if k.startswith("encoder.")} == set(
-        f"encoder.{k}" for k in model.encoder.state_dict()
-    )
+    assert {k for k in ckpt["model"] if k.startswith("encoder.")} == set(f"encoder.{k}" for k in model.encoder.state_dict())
     if name in ("autoencoder", "denoising", "seq2seq"):
         assert {"test/greedy_acc", "test/exact_match"} <= set(summary)
     if name == "mlm":
@@ -69,23 +49,12 @@ def test_pretrain_on_a_series_saves_the_normaliser(objective, tmp_path):
     rows = 600
     t = np.arange(rows)
     csv = tmp_path / "series.csv"
-    lines = ["date,a,b,OT"] + [
-        f"2020-01-01 {i},{np.sin(i / 5):.4f},{np.cos(i / 7):.4f},{10 + np.sin(i / 9):.4f}" for i in t
-    ]
+    lines = ["date,a,b,OT"] + [f"2020-01-01 {i},{np.sin(i / 5):.4f},{np.cos(i / 7):.4f},{10 + np.sin(i / 9):.4f}"
+                                for i in t]
     csv.write_text("\n".join(lines) + "\n")
-    cfg = compose_config(
-        "pretrain",
-        [
-            "debug=smoke",
-            "trainer.max_steps=4",
-            f"objective={objective}",
-            "dataset=timeseries",
-            f"dataset.file={csv}",
-            "dataset.lookback=24",
-            "dataset.horizon=8",
-            "model.input=numeric",
-        ],
-    )
+    cfg = compose_config("pretrain", ["debug=smoke", "trainer.max_steps=4", f"objective={objective}",
+                                      "dataset=timeseries", f"dataset.file={csv}", "dataset.lookback=24",
+                                      "dataset.horizon=8", "model.input=numeric"])
     run_dir = tmp_path / "run"
     summary = run(cfg, run_dir)
     assert {"test/mse", "test/mae", "test/mse_raw", "test/mae_raw"} <= set(summary)

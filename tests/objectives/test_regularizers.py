@@ -1,5 +1,4 @@
 """Weight drop, locked dropout and embedding dropout: behaviour in train/eval mode, weights untouched."""
-
 from __future__ import annotations
 
 import warnings
@@ -68,7 +67,7 @@ def test_embedding_dropout_drops_whole_words():
     from seqtune.models.regularizers import embedding_dropout
 
     e = embedding_dropout(enc.embedding, tokens, 0.5, training=True)  # (34, 3, 8)
-    zero = e.abs().sum(-1) == 0  # (34, 3)
+    zero = (e.abs().sum(-1) == 0)  # (34, 3)
     assert zero.any() and (~zero).any()
     assert torch.equal(zero[:, 0], zero[:, 1]) and torch.equal(zero[:, 0], zero[:, 2])  # a word is dropped everywhere
     assert torch.equal(embedding_dropout(enc.embedding, tokens, 0.5, training=False), enc.embedding(tokens))
@@ -98,11 +97,8 @@ def test_weight_drop_keeps_a_flattened_buffer_layout():
     assert len({v.untyped_storage().data_ptr() for v in dropped.values()}) == 1
     assert all(dropped[n].storage_offset() == getattr(rnn, n).storage_offset() for n in dropped)
     torch.manual_seed(1)
-    plain = {
-        n: torch.nn.functional.dropout(getattr(rnn, n), 0.5, training=True)
-        for n in rnn._flat_weights_names
-        if n.startswith("weight_hh")
-    }
+    plain = {n: torch.nn.functional.dropout(getattr(rnn, n), 0.5, training=True) for n in rnn._flat_weights_names
+             if n.startswith("weight_hh")}
     x = torch.randn(4, 2, 5)
     out, _ = functional_call(rnn, dropped, (x,))
     assert torch.equal(out, functional_call(rnn, plain, (x,))[0])  # the same DropConnect, only the layout differs

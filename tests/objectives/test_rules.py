@@ -1,10 +1,9 @@
 """Cross-field rules of the objectives: every problem reported together, each naming key, value and fix."""
-
 from __future__ import annotations
 
 import pytest
 
-from seqtune.config.schema import validate
+from seqtune.training.validation import validate_pretrain as validate
 from seqtune.errors import ConfigError
 from tests.conftest import compose_config
 
@@ -33,36 +32,14 @@ def test_text_objective_on_series_and_pairs_without_seq2seq():
 
 
 def test_rates_and_heads_are_checked():
-    msg = problems(
-        [
-            "objective=mlm",
-            "model.bidirectional=true",
-            "objective.mask_rate=0",
-            "objective.mask_token_rate=0.9",
-            "objective.random_token_rate=0.2",
-            "model.weight_drop=1.5",
-        ]
-    )
+    msg = problems(["objective=mlm", "model.bidirectional=true", "objective.mask_rate=0",
+                    "objective.mask_token_rate=0.9", "objective.random_token_rate=0.2", "model.weight_drop=1.5"])
     assert "objective.mask_rate=0" in msg and "sum to at most 1" in msg and "model.weight_drop=1.5" in msg
-    msg = problems(
-        [
-            "objective=forecast",
-            "dataset=etth1",
-            "model.input=numeric",
-            "objective.head=autoregressive",
-            "objective.channel_independent=false",
-        ]
-    )
+    msg = problems(["objective=forecast", "dataset=etth1", "model.input=numeric", "objective.head=autoregressive",
+                    "objective.channel_independent=false"])
     assert "dataset.target_column='OT'" in msg and "dataset.target_column=null" in msg
-    msg = problems(
-        [
-            "objective=forecast",
-            "dataset=etth1",
-            "model.input=numeric",
-            "objective.head=autoregressive",
-            "model.bidirectional=true",
-        ]
-    )
+    msg = problems(["objective=forecast", "dataset=etth1", "model.input=numeric", "objective.head=autoregressive",
+                    "model.bidirectional=true"])
     assert "objective.head=autoregressive" in msg and "model.bidirectional=false" in msg
     msg = problems(["objective=forecast", "dataset=etth1", "model.input=numeric", "objective.segment_length=7"])
     assert "objective.segment_length=7" in msg and "divide dataset.lookback (96)" in msg
@@ -70,12 +47,8 @@ def test_rates_and_heads_are_checked():
 
 
 def test_valid_combinations_pass():
-    for overrides in (
-        ["objective=mlm", "model.bidirectional=true"],
-        ["objective=autoencoder"],
-        ["objective=denoising", "model.bidirectional=true"],
-        ["objective=seq2seq", "dataset=reversal"],
-        ["objective=forecast", "dataset=etth1", "model.input=numeric"],
-        ["objective=masked_values", "dataset=etth1", "model.input=numeric", "model.bidirectional=true"],
-    ):
+    for overrides in (["objective=mlm", "model.bidirectional=true"], ["objective=autoencoder"],
+                      ["objective=denoising", "model.bidirectional=true"], ["objective=seq2seq", "dataset=reversal"],
+                      ["objective=forecast", "dataset=etth1", "model.input=numeric"],
+                      ["objective=masked_values", "dataset=etth1", "model.input=numeric", "model.bidirectional=true"]):
         validate(compose_config("pretrain", ["debug=smoke", *overrides]))

@@ -1,5 +1,4 @@
 """Forecast and masked-value pretraining on generated sine series: shapes, both scales, masked-only loss."""
-
 from __future__ import annotations
 
 import torch
@@ -15,9 +14,7 @@ from tests.objectives._helpers import mean, train_losses
 def sines(rows: int = 400, columns: int = 3) -> torch.Tensor:
     t = torch.arange(rows, dtype=torch.float32).unsqueeze(1)
     periods = torch.tensor([12.0, 20.0, 7.0])[:columns]
-    return torch.sin(2 * torch.pi * t / periods) + 0.05 * torch.randn(
-        rows, columns, generator=torch.Generator().manual_seed(0)
-    )
+    return torch.sin(2 * torch.pi * t / periods) + 0.05 * torch.randn(rows, columns, generator=torch.Generator().manual_seed(0))
 
 
 def cycling(windows: ForecastWindows):
@@ -32,26 +29,13 @@ def numeric_encoder(features: int, bidirectional: bool = False) -> Encoder:
 
 def test_forecast_heads_shapes_scales_and_falling_loss():
     series = sines()
-    for head, ci, segment in (
-        ("direct", True, 1),
-        ("direct", False, 1),
-        ("autoregressive", True, 1),
-        ("direct", True, 4),
-        ("direct", False, 6),
-    ):
+    for head, ci, segment in (("direct", True, 1), ("direct", False, 1), ("autoregressive", True, 1),
+                              ("direct", True, 4), ("direct", False, 6)):
         windows = ForecastWindows(series, 24, 6, 16, shuffle=True, seed=0, device=torch.device("cpu"))
         encoder = numeric_encoder((1 if ci else 3) * segment)
-        objective = Forecast(
-            encoder,
-            horizon=6,
-            num_targets=3,
-            target_index=None,
-            head=head,
-            channel_independent=ci,
-            subtract_last=True,
-            target_std=[2.0, 2.0, 2.0],
-            segment_length=segment,
-        )
+        objective = Forecast(encoder, horizon=6, num_targets=3, target_index=None, head=head,
+                             channel_independent=ci, subtract_last=True, target_std=[2.0, 2.0, 2.0],
+                             segment_length=segment)
         model = TaskModel(encoder, objective)
         x, y = next(windows.iter_from(0))
         assert objective.predict(encoder, x).shape == y.shape == (6, 16, 3)
