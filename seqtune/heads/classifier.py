@@ -30,6 +30,12 @@ from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
 
 
+class Norm(Choice):
+    none = "none"
+    batch = "batch"  # BatchNorm1d: fastai's ULMFiT classifier; batch statistics (unsteady on tiny batches)
+    layer = "layer"  # LayerNorm: each example on its own
+
+
 class Pooling(Choice):
     last = "last"  # the state after the last real token (bidirectional: and the backward state at the first)
     mean = "mean"
@@ -71,12 +77,12 @@ class Classifier(nn.Module):
         pooling: Pooling = Pooling.concat,
         hidden_size: int = 0,
         dropout: float = 0.1,
-        batch_norm: bool = False,
+        norm: str = "none",
     ):
         super().__init__()
         self.labels, self.pooling, self.bidirectional = list(labels), pooling, bidirectional
         features = input_size * (3 if pooling == "concat" else 1)
-        self.layers = output_layers(features, len(labels), hidden_size, dropout, batch_norm)
+        self.layers = output_layers(features, len(labels), hidden_size, dropout, norm)
 
     def logits(self, encoder: Encoder, batch: LabelledBatch) -> torch.Tensor:
         # Undropped outputs: dropout before max/mean pooling would make training features differ from evaluation
@@ -116,7 +122,7 @@ class ClassifierHeadConfig:
     pooling: Pooling = MISSING
     hidden_size: int = MISSING  # a hidden layer (ReLU) before the output layer; 0 = none
     dropout: float = MISSING  # on the pooled features (and after the hidden layer)
-    batch_norm: bool = MISSING  # BatchNorm1d on the pooled features first (fastai's classifier)
+    norm: Norm = MISSING  # standardise the pooled features first: none | batch (fastai's) | layer
 
 
 def classifier_rules(cfg) -> list[str]:
@@ -135,7 +141,7 @@ def classifier_rules(cfg) -> list[str]:
 
 def build_classifier(h, encoder, labels: list[str], series: SeriesFacts | None = None) -> Classifier:
     return Classifier(
-        encoder.output_size, labels, encoder.num_directions == 2, h.pooling, h.hidden_size, h.dropout, h.batch_norm
+        encoder.output_size, labels, encoder.num_directions == 2, h.pooling, h.hidden_size, h.dropout, str(h.norm)
     )
 
 

@@ -19,20 +19,22 @@ class BatchNorm(nn.BatchNorm1d):
         return super().forward(x)
 
 
+def _norm(kind: str, width: int) -> list[nn.Module]:
+    if kind == "batch":
+        return [BatchNorm(width)]
+    return [nn.LayerNorm(width)] if kind == "layer" else []
+
+
 def output_layers(
-    features: int, num_labels: int, hidden_size: int, dropout: float, batch_norm: bool = False
+    features: int, num_labels: int, hidden_size: int, dropout: float, norm: str = "none"
 ) -> nn.Sequential:
     """``hidden_size`` 0: one linear map from the features to the labels (after dropout).
 
-    ``batch_norm``: standardise the features (and the hidden layer) with BatchNorm1d first, as fastai's
-    ULMFiT classifier does."""
-    layers: list[nn.Module] = ([BatchNorm(features)] if batch_norm else []) + [nn.Dropout(dropout)]
+    ``norm``: standardise the features (and the hidden layer) first: ``batch`` (BatchNorm1d, fastai's ULMFiT
+    classifier), ``layer`` (LayerNorm: per example, so no batch statistics) or ``none``."""
+    layers: list[nn.Module] = [*_norm(norm, features), nn.Dropout(dropout)]
     if hidden_size > 0:
-        layers += (
-            [nn.Linear(features, hidden_size), nn.ReLU()]
-            + ([BatchNorm(hidden_size)] if batch_norm else [])
-            + [nn.Dropout(dropout)]
-        )
+        layers += [nn.Linear(features, hidden_size), nn.ReLU(), *_norm(norm, hidden_size), nn.Dropout(dropout)]
         features = hidden_size
     layers.append(nn.Linear(features, num_labels))
     return nn.Sequential(*layers)
