@@ -313,10 +313,10 @@ def test_the_classifier_pools_states_without_output_dropout():
     assert "output_dropout=False" in inspect.getsource(Classifier.logits)
 
 
-def test_head_batch_norm_takes_a_training_batch_of_one():
+def test_head_batch_norm_takes_a_training_batch_of_one():  # head.norm=batch
     from seqtune.heads.layers import output_layers
 
-    layers = output_layers(6, 3, 0, 0.1, batch_norm=True).train()
+    layers = output_layers(6, 3, 0, 0.1, norm="batch").train()
     layers(torch.randn(4, 6))  # running statistics from a real batch
     stats = layers[0].running_mean.clone()
     assert layers(torch.randn(1, 6)).shape == (1, 3)  # the last batch of an epoch can hold one example

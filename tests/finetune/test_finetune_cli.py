@@ -38,7 +38,11 @@ def test_finetune_writes_the_contract_files_and_learns(finetuned_run, pretrained
     assert {str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file()} == EXPECTED_FILES
     assert f"newest pretrain run under" in stdout and str(pretrained_run) in stdout
     assert "loaded from checkpoint (9 tensors): encoder.embedding.weight" in stdout
-    assert "initialised fresh (2 tensors): objective.layers.1.weight, objective.layers.1.bias" in stdout
+    assert (
+        "initialised fresh (7 tensors): objective.layers.0.weight, objective.layers.0.bias, "
+        "objective.layers.0.running_mean, objective.layers.0.running_var, objective.layers.0.num_batches_tracked, "
+        "objective.layers.2.weight, objective.layers.2.bias"
+    ) in stdout  # batch norm on the pooled features, then the linear layer
     records = read_jsonl(run_dir / "metrics.jsonl")
     losses = [r["train/loss"] for r in records if "train/loss" in r]
     assert len(losses) >= 4 and all(math.isfinite(x) for x in losses)

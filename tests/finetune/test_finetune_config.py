@@ -49,7 +49,7 @@ def test_defaults_are_the_ulmfit_recipe_on_the_builtin_task():
     )
     assert cfg.transfer.lr_factor == 1.0 and cfg.transfer.stage_epochs == 0 and cfg.transfer.checkpoint == "latest"
     assert cfg.optimizer.schedule.name == "slanted_triangular" and list(cfg.optimizer.betas) == [0.7, 0.99]
-    assert cfg.optimizer.lr == 0.001 and not cfg.head.batch_norm and cfg.trainer.max_epochs == -1
+    assert cfg.optimizer.lr == 0.001 and cfg.head.norm == "batch" and cfg.trainer.max_epochs == -1
     assert (cfg.trainer.monitor, cfg.trainer.patience, cfg.trainer.min_steps) == ("auto", 3, 150)
 
 

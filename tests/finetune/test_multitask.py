@@ -68,7 +68,11 @@ def test_multitask_finetune_logs_both_losses_trains_everything_and_evaluates(pre
     ckpt = torch.load(pretrained_run / "checkpoints" / "best.pt", weights_only=True)
     pretrained = sum(v.numel() for v in ckpt["model"].values())
     best = torch.load(run_dir / "checkpoints" / "best.pt", weights_only=True)
-    classifier = sum(v.numel() for k, v in best["model"].items() if k.startswith("objective.head."))
+    classifier = sum(  # parameters, not batch-norm statistics
+        v.numel()
+        for k, v in best["model"].items()
+        if k.startswith("objective.head.") and "running_" not in k and "num_batches" not in k
+    )
     assert summary["params"] == pretrained + classifier
     assert summary["trainable_params_by_epoch"] == {1: summary["params"], 2: summary["params"]}
     assert best["model"]["objective._extra_state"]["step"] == summary["best_step"]
