@@ -42,9 +42,12 @@ class Registry(Generic[T]):
             where = f"{key}={name!r}" if key else repr(name)
             raise ConfigError(
                 f"unknown {self.kind} {where}; valid names are: {', '.join(self.names())}. "
-                f"Choose one of them{f' (e.g. {key.split(chr(46))[0]}={self.names()[0]})' if key else ''}."
+                f"Choose one of them{f' (e.g. {key.split(chr(46))[0]}={self.names()[0]})' if key and self else ''}."
             )
         return self._entries[name]
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def names(self) -> list[str]:
         return sorted(self._entries)

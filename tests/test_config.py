@@ -36,6 +36,7 @@ COMPANIONS: dict[tuple[str, str], list[str]] = {
     **{("dataset", d): _SERIES for d in ("etth1", "etth2", "ettm1", "ettm2", "timeseries")},
     ("dataset", "reversal"): ["objective=seq2seq"],
     ("dataset", "pairs"): ["objective=seq2seq", "dataset.train=pairs.tsv"],
+    ("dataset", "class_files"): ["dataset.classes={pos: pos.txt, neg: neg.txt}"],
 }
 # What the data would tell the objective builder for a numeric series (load_pretrain_data's info).
 SERIES_INFO = {"num_features": 1, "num_columns": 7, "target_index": 6, "target_std": [1.0], "horizon": 24,

@@ -242,6 +242,30 @@ def _gain(per: dict[str, list[float]], lower_better: bool) -> str:
     return f"{diff:+.3f} ({escape(best)})"
 
 
+def write_report(ladder: Ladder, console: Console) -> None:
+    """``seqtune report`` on the ladder's runs (report.csv, report.md, budget.png in the ladder's folder)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "seqtune",
+        "report",
+        str(ladder.out / "runs"),
+        "--x",
+        "dataset.label_budget",
+        "--group",
+        "transfer",
+        "--metric",
+        ladder.metric,
+        "--metrics",
+        ladder.metric,
+        "--out",
+        str(ladder.out),
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        console.print(f"seqtune report failed (the table below is complete): {escape(res.stderr.strip()[-500:])}")
+
+
 def main(argv: list[str]) -> None:
     if argv and argv[0] in ("-h", "--help"):
         print(
@@ -254,16 +278,6 @@ def main(argv: list[str]) -> None:
     ladder = parse(argv)
     check_overrides(ladder)
     run_all(ladder, console)
-    from seqtune.commands.report import report
-
-    report(
-        ladder.out / "runs",
-        budget_x="dataset.label_budget",
-        group="transfer",
-        budget_metric=ladder.metric,
-        metrics=[ladder.metric],
-        out=ladder.out,
-        console=Console(file=open(os.devnull, "w")),
-    )
+    write_report(ladder, console)
     console.print(verdict_table(ladder, results(ladder)))
     console.print(f"runs, report.md and budget.png in {escape(str(ladder.out))}")

@@ -198,8 +198,8 @@ class ImdbDatasetConfig(LabelledDatasetConfig):
 class ClassFilesDatasetConfig(LabelledDatasetConfig):
     # One file per class, one example per line (SUBJ, CR, MPQA, rt-polarity); valid/test carved unless test_classes.
     train: str = ""  # unused: the classes' files are the training pool
-    classes: dict[str, str] = MISSING  # {label: file}, e.g. {pos: custrev.pos, neg: custrev.neg}
-    test_classes: dict[str, str] | None = None  # {label: file} of a separate test set; null: carved
+    classes: Any = MISSING  # {label: file}, e.g. {pos: custrev.pos, neg: custrev.neg} (untyped: assigned whole)
+    test_classes: Any = None  # {label: file} of a separate test set; null: carved
 
 
 @dataclass

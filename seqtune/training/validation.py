@@ -20,6 +20,8 @@ from typing import Any, cast
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+import seqtune.heads  # noqa: F401  (registers the heads validate_finetune looks up)
+import seqtune.objectives  # noqa: F401  (registers the objectives)
 from seqtune.config.rules import (
     dataset_problems,
     model_problems,
