@@ -225,6 +225,25 @@ CASES: list[Case] = [
     Case("shell_path", "file path with shell syntax (used as given, never run)",
          ("pretrain", "dataset=text", "dataset.train='$(mkdir PWNED).txt'", *SMOKE), "file not found", absent=("PWNED",)),
 ]
+# Values that reached torch unchecked (issue 15): every leaf is now checked against its range (config/values.py).
+CASES += [
+    Case("lr_nan", "a non-finite learning rate", ("pretrain", "optimizer.lr=nan", *SMOKE),
+         "optimizer.lr=nan is not a finite number"),
+    Case("weight_decay_negative", "a negative weight decay", ("pretrain", "optimizer.weight_decay=-0.1", *SMOKE),
+         "optimizer.weight_decay=-0.1 is out of range"),
+    Case("lr_factor_nan", "a non-finite discriminative lr factor", (*FINETUNE, "transfer.lr_factor=nan", *SMOKE),
+         "transfer.lr_factor=nan is not a finite number"),
+    Case("label_column_null", "no label column", (*FINETUNE, "dataset.label_column=null", *SMOKE),
+         "dataset.label_column=null: name the column"),
+    Case("eval_batch_too_big", "an evaluation batch larger than the validation split",
+         ("pretrain", "dataset=text", "dataset.train=corpus.txt", "trainer.eval_batch_size=100000", *SMOKE),
+         "too few for trainer.eval_batch_size=100000"),
+    Case("predict_batch_zero", "`predict batch_size=0`", ("predict", "checkpoint=ft", "input=-", "batch_size=0"),
+         "batch_size=0 is out of range", stdin="the cook sees a song\n"),
+    Case("generate_temperature_inf", "`generate temperature=inf`", ("generate", "checkpoint=pre", "temperature=inf"),
+         "temperature=inf is not a finite number"),
+]
+
 BY_ID = {case.id: case for case in CASES}
 if len(BY_ID) != len(CASES):  # pragma: no cover - a copy-paste slip in the table above
     raise AssertionError("duplicate case ids")

@@ -32,12 +32,7 @@ def next_token(logits: torch.Tensor, temperature: float, top_k: int, generator: 
 
 @torch.inference_mode()
 def run(cfg: DictConfig) -> dict[str, object]:
-    problems = []
-    if cfg.temperature < 0:
-        problems.append(f"temperature={cfg.temperature} must be >= 0 (0: greedy).")
-    if cfg.length < 1 or cfg.num_samples < 1 or cfg.top_k < 0:
-        problems.append("length and num_samples must be >= 1 and top_k >= 0.")
-    device, path, ckpt = open_run_checkpoint(cfg, "pretrain", problems)
+    device, path, ckpt = open_run_checkpoint(cfg, "pretrain")  # length, temperature, ...: config/values.py
     if ckpt.get(Key.OBJECTIVE) != "clm":
         raise CheckpointError(
             f"{path} holds a {ckpt.get(Key.OBJECTIVE)!r} model; generate needs a causal language "

@@ -176,7 +176,7 @@ class TableDatasetConfig(LabelledDatasetConfig):
     delimiter: str | None = None  # "," or "\t"; None: from the file suffix
     has_header: bool = True
     join_with: str = " "
-    label_names: dict[str, str] | None = None  # rename labels as written in the file (e.g. "1" -> World)
+    label_names: Any = None  # {as written: name}, e.g. {1: World}; untyped so that an override assigns the mapping
 
 
 @dataclass

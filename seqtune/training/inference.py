@@ -21,6 +21,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from seqtune.config.rules import device_problems
+from seqtune.config.values import value_problems
 from seqtune.data.batching import BucketBatches
 from seqtune.data.records import Example, SeriesFacts
 from seqtune.data.tokenizers import Tokenizer, tokenizer_from_dict
@@ -41,7 +42,7 @@ def open_run_checkpoint(
 ) -> tuple[torch.device, Path, dict[str, Any]]:
     """evaluate/predict/generate: check ``device`` (plus the caller's ``problems``), resolve ``checkpoint`` (a run
     of ``kind``, a .pt file or latest; which one is printed) and load it -> (device, path, checkpoint dict)."""
-    problems = device_problems("device", cfg.device) + list(problems or [])
+    problems = value_problems(cfg) + device_problems("device", cfg.device) + list(problems or [])
     if problems:
         raise ConfigError(problems)
     device = distributed.pick_device(cfg.device)
