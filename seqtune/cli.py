@@ -374,6 +374,9 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         raise
     finally:
+        from seqtune.training.rundir import release_locks
+
+        release_locks()
         if "torch.distributed" in sys.modules:
             _distributed().shutdown()
 

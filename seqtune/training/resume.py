@@ -24,7 +24,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from seqtune.errors import CheckpointError, ConfigError, SeqtuneError
-from seqtune.training import checkpoint
+from seqtune.training import checkpoint, distributed
 from seqtune.training.checkpoint import Key
 from seqtune.training.rundir import RunDir
 
@@ -196,6 +196,7 @@ def prepare_argv(command: str, args: list[str]) -> list[str]:
             f"resume={spec}: the run {run_dir} has finished (its summary.json is written), so there is "
             f"nothing to resume. {hint}"
         )
+    RunDir(run_dir, main=distributed.is_main()).lock()  # before anything in it changes; held until the command ends
     original = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "overrides.yaml"))
     assert isinstance(original, list)
     original = [str(o) for o in original if _key(str(o)) != "resume"]
@@ -289,15 +290,47 @@ def open_checkpoint(spec: str, run_dir: Path, map_location: Any = "cpu") -> tupl
                 f"step 0 in the same directory ({dropped} metrics lines dropped)",
             ]
         )
-    for n, p in run.step_checkpoints():
-        if n > ckpt[Key.STEP]:  # from an abandoned later timeline (resumed from an older file): never "newest" again
-            p.unlink(missing_ok=True)
+    assert chosen is not None
+    notes += one_timeline(run, ckpt, chosen, spec, map_location)
     dropped = _truncate_metrics(run_dir, ckpt[Key.STEP])
     notes.append(
         f"resuming {run_dir} from {chosen} (step {ckpt[Key.STEP]}, epoch {ckpt[Key.EPOCH]}, batch "
         f"{ckpt[Key.BATCH_IN_EPOCH]} of the epoch)" + (f"; {dropped} metrics lines after it dropped" if dropped else "")
     )
     return ckpt, "; ".join(notes)
+
+
+def one_timeline(run: RunDir, ckpt: dict[str, Any], chosen: Path, spec: str, map_location: Any) -> list[str]:
+    """Make the run describe one history: the one that leads to ``ckpt``.  Resuming from an older checkpoint
+    abandons what came after it: later step files are deleted, last.pt becomes ``chosen``, and a best.pt written
+    after it is replaced by the best checkpoint of this history (refused, with nothing changed, when that file is
+    gone).  Returns what was discarded, for the log."""
+    step, best_step = ckpt[Key.STEP], ckpt[Key.BEST_STEP]
+    notes: list[str] = []
+    best_source: Path | None = None
+    if run.best.is_file() and chosen != run.best:
+        written = checkpoint.load(run.best, map_location=map_location)[Key.STEP]
+        if written > step:
+            files = {n: p for n, p in run.step_checkpoints()} | {step: chosen}
+            best_source = files.get(best_step)
+            if best_source is None:
+                raise CheckpointError(
+                    f"resume={spec}: {chosen} is step {step}, but {run.best} is from step {written}, a later "
+                    f"history that this resume abandons, and the best checkpoint of step {step}'s history (step "
+                    f"{best_step}) is no longer on disk. Nothing was changed. Resume from a checkpoint at or after "
+                    f"step {written} (resume={run.path}), or start a new run from these weights: init_from={chosen}."
+                )
+            notes.append(f"best.pt (step {written}, abandoned) replaced by the best of this history, step {best_step}")
+    later = [(n, p) for n, p in run.step_checkpoints() if n > step]
+    for _, p in later:  # an abandoned later history: never "newest" again
+        p.unlink(missing_ok=True)
+    if later:
+        notes.append(f"abandoned step checkpoint(s) {', '.join(str(n) for n, _ in later)} deleted")
+    if best_source is not None and best_source != run.best:
+        checkpoint.replace_with(best_source, run.best)
+    if chosen != run.last and run.checkpoints.is_dir():
+        checkpoint.replace_with(chosen, run.last)  # last.pt: the newest state of this history, from now on
+    return notes
 
 
 def _newest_readable(

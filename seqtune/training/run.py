@@ -47,6 +47,7 @@ def start_run(t: Any, run_dir: Path, first_launch: bool) -> RunSetup:
     device = distributed.pick_device(t.device)
     run = RunDir(run_dir, main=distributed.is_main())
     run_dir.mkdir(parents=True, exist_ok=True)
+    run.lock()  # one process writes a run (a resumed one took it before its files were touched)
     if run.main and first_launch:
         write_environment(run_dir)  # a resumed run keeps the record of its first launch
     return RunSetup(run, device)
