@@ -29,13 +29,17 @@ LM = [*TINY, "trainer.eval_interval=10", "trainer.checkpoint_every=10", "trainer
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     """Every file under ``folder``: (size, mtime in ns)."""
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()
+    }
 
 
 # ------------------------------------------------------------------------------------------ one timeline
 def test_resume_from_an_older_step_abandons_the_later_history(tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
-    code, _, err = cli(["pretrain", *LM, f"hydra.run.dir={run}"], monkeypatch, capsys, signal_at=(33, "SIGTERM", "step"))
+    code, _, err = cli(
+        ["pretrain", *LM, f"hydra.run.dir={run}"], monkeypatch, capsys, signal_at=(33, "SIGTERM", "step")
+    )
     assert code == 143, err
     ckpts = run / "checkpoints"
     assert checkpoint.load(ckpts / "best.pt")["step"] == 30 and checkpoint.load(ckpts / "last.pt")["step"] == 33
@@ -76,12 +80,20 @@ def _stopped(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads a process's state from /proc")
 def test_two_concurrent_resumes_one_is_refused_and_the_run_is_unchanged(tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
-    code, _, err = cli(["pretrain", *LM, f"hydra.run.dir={run}"], monkeypatch, capsys, signal_at=(12, "SIGTERM", "step"))
+    code, _, err = cli(
+        ["pretrain", *LM, f"hydra.run.dir={run}"], monkeypatch, capsys, signal_at=(12, "SIGTERM", "step")
+    )
     assert code == 143, err
     # The first resume stops itself (SIGSTOP) in its step 15, holding the run: a job that is running.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SIGNAL_AT_STEP": "15", "SIGNAL": "SIGSTOP", "SIGNAL_ON": "step"}
-    first = subprocess.Popen([sys.executable, str(HELPER), "pretrain", f"resume={run}"], cwd=tmp_path, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, str(HELPER), "pretrain", f"resume={run}"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 600
         while not _stopped(first.pid):
@@ -104,11 +116,22 @@ def test_two_concurrent_resumes_one_is_refused_and_the_run_is_unchanged(tmp_path
 def test_the_lock_goes_with_the_process(tmp_path):
     """kill -9 of the holder releases it (the OS closes the descriptor): the next process takes it."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from seqtune.training.rundir import RunDir; "
-         f"RunDir(__import__('pathlib').Path({str(tmp_path)!r})).lock(); print('held', flush=True); sys.stdin.read()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from seqtune.training.rundir import RunDir; "
+            f"RunDir(__import__('pathlib').Path({str(tmp_path)!r})).lock(); print('held', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "held"
-    probe = [sys.executable, "-c", f"from seqtune.training.rundir import RunDir; RunDir(__import__('pathlib').Path({str(tmp_path)!r})).lock()"]
+    probe = [
+        sys.executable,
+        "-c",
+        f"from seqtune.training.rundir import RunDir; RunDir(__import__('pathlib').Path({str(tmp_path)!r})).lock()",
+    ]
     refused = subprocess.run(probe, capture_output=True, text=True)
     assert refused.returncode == 1 and f"in use by pid {holder.pid}" in refused.stderr
     holder.kill()
