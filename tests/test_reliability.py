@@ -120,7 +120,8 @@ def test_the_lock_goes_with_the_process(tmp_path):
             sys.executable,
             "-c",
             "import sys; from seqtune.training.rundir import RunDir; "
-            f"RunDir(__import__('pathlib').Path({str(tmp_path)!r})).lock(); print('held', flush=True); sys.stdin.read()",
+            f"RunDir(__import__('pathlib').Path({str(tmp_path)!r})).lock(); "
+            "print('held', flush=True); sys.stdin.read()",
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
