@@ -244,6 +244,40 @@ CASES += [
          "temperature=inf is not a finite number"),
 ]
 
+
+
+def _damaged_checkpoints(root: Path) -> None:
+    """Checkpoints that torch reads but that do not hold what seqtune reads, and one whose dataset config names a
+    download URL and a folder outside the data directory (it must never be followed)."""
+    import torch
+
+    ckpt = torch.load(root / "ft" / "checkpoints" / "best.pt", weights_only=True)
+    torch.save({"model": ckpt["model"], "seqtune_version": ckpt["seqtune_version"]}, root / "only_model.pt")
+    tokenizer = {k: v for k, v in ckpt["tokenizer"].items() if k != "itos"}
+    torch.save({**ckpt, "tokenizer": tokenizer}, root / "no_vocab.pt")
+    torch.save({**ckpt, "seqtune_version": 3}, root / "version_int.pt")
+    torch.save({**ckpt, "config": {k: v for k, v in ckpt["config"].items() if k != "dataset"}}, root / "no_dataset.pt")
+    dataset = {**ckpt["config"]["dataset"], "folder": str(root / "planted" / "ag_news"), "train": "train.csv",
+               "valid": None, "test": "test.csv", "download": True, "mirror": "http://127.0.0.1:9/files"}
+    torch.save({**ckpt, "config": {**ckpt["config"], "dataset": dataset}}, root / "planted.pt")
+
+
+# Checkpoints torch reads but seqtune does not understand, and one that names a download (issue 15).
+CASES += [
+    Case("ckpt_only_model", "checkpoint with only `model` and `seqtune_version`",
+         ("export", "only_model.pt"), "entry 'config' is missing", setup=_damaged_checkpoints),
+    Case("ckpt_no_vocab", "checkpoint whose tokenizer lost its vocabulary",
+         ("evaluate", "checkpoint=no_vocab.pt"), "has no 'itos' entry", setup=_damaged_checkpoints),
+    Case("ckpt_version_int", "checkpoint whose version is not a string",
+         ("evaluate", "checkpoint=version_int.pt"), "entry 'seqtune_version' is a int, not a str",
+         setup=_damaged_checkpoints),
+    Case("ckpt_no_dataset", "checkpoint whose config has no dataset",
+         ("evaluate", "checkpoint=no_dataset.pt"), "its config has no 'dataset' section", setup=_damaged_checkpoints),
+    Case("ckpt_names_a_download", "checkpoint whose dataset config names a URL and a folder",
+         ("evaluate", "checkpoint=planted.pt"), "is missing and downloading is turned off", setup=_damaged_checkpoints,
+         absent=("planted",)),
+]
+
 BY_ID = {case.id: case for case in CASES}
 if len(BY_ID) != len(CASES):  # pragma: no cover - a copy-paste slip in the table above
     raise AssertionError("duplicate case ids")

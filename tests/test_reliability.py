@@ -138,3 +138,65 @@ def test_the_lock_goes_with_the_process(tmp_path):
     holder.kill()
     holder.wait()
     assert subprocess.run(probe, capture_output=True, text=True).returncode == 0
+
+
+# ------------------------------------------------------------------------------------------ disk full, the cache
+@pytest.mark.parametrize(
+    "failure",
+    [
+        OSError(28, "No space left on device"),
+        RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed"),
+    ],
+)
+def test_disk_full_during_a_checkpoint_write_is_a_clear_error_and_the_previous_file_survives(
+    tmp_path, monkeypatch, failure
+):
+    path = tmp_path / "checkpoints" / "last.pt"
+    checkpoint.save(path, {"model": {"w": torch.ones(2)}, "step": 1})
+    before = path.read_bytes()
+
+    def full(obj, fh):
+        fh.write(b"partial")
+        raise failure
+
+    monkeypatch.setattr(checkpoint.torch, "save", full)
+    with pytest.raises(CheckpointError) as exc:
+        checkpoint.save(path, {"model": {"w": torch.zeros(2)}, "step": 2})
+    assert f"cannot write the checkpoint {path}" in str(exc.value) and "MiB free there" in str(exc.value)
+    assert "the previous last.pt is intact" in str(exc.value) and exc.value.exit_code == 2
+    assert path.read_bytes() == before and sorted(p.name for p in path.parent.iterdir()) == ["last.pt"]
+
+
+def test_token_cache_is_keyed_by_content_and_cleans_temporaries(tmp_path, monkeypatch):
+    from seqtune.data.cache import TextSource, encode_cached
+    from seqtune.data.tokenizers import TokenizerSettings, fit_tokenizer
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SEQTUNE_CACHE_DIR", str(cache))
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a b c .\n" * 50, encoding="utf-8")
+    tok = fit_tokenizer(TokenizerSettings(kind="word"), ["a b c d .\n"])
+    first = encode_cached(TextSource(corpus, "utf-8"), tok).clone()
+    st = corpus.stat()
+    corpus.write_text("d b c .\n" * 50, encoding="utf-8")  # same size; `cp -p` keeps the mtime too
+    os.utime(corpus, ns=(st.st_atime_ns, st.st_mtime_ns))
+    stale = cache / ".ids-0.int64.tmp-999999999"  # a killed process's half-written entry
+    stale.write_bytes(b"x")
+    second = encode_cached(TextSource(corpus, "utf-8"), tok)
+    assert not torch.equal(first, second) and int(second[0]) == tok.encode("d")[0]
+    assert not stale.exists()
+
+
+def test_a_cache_folder_that_cannot_be_created_says_how_to_move_it(tmp_path, monkeypatch):
+    from seqtune.data.cache import TextSource, encode_cached
+    from seqtune.data.tokenizers import TokenizerSettings, fit_tokenizer
+    from seqtune.errors import DataError
+
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("SEQTUNE_CACHE_DIR", str(tmp_path / "file" / "cache"))
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a b c .\n" * 5, encoding="utf-8")
+    tok = fit_tokenizer(TokenizerSettings(kind="word"), ["a b c .\n"])
+    with pytest.raises(DataError, match="cannot create the token cache folder .* Set SEQTUNE_CACHE_DIR to a writable"):
+        encode_cached(TextSource(corpus, "utf-8"), tok)
+    assert encode_cached(TextSource(corpus, "utf-8"), tok, use_cache=False).numel() == 25  # token_cache=false works

@@ -333,6 +333,7 @@ def _pretrained(cfg: DictConfig, notes: list[str]) -> Pretrained:
         path, how = resolve_checkpoint(cfg.transfer.checkpoint, cfg.output_root, "pretrain", "transfer.checkpoint")
         notes.append(how)
         source = checkpoint.load(path)
+        checkpoint.require(source, path, (Key.MODEL, Key.CONFIG), config=("model",))
         if cfg.get("smoke"):  # debug=smoke shrinks new models only: a pretrained encoder keeps its sizes
             shrunk = sorted(k for k in SMOKE_SIZES if k in model_cfg)
             model_cfg = {k: v for k, v in model_cfg.items() if k not in SMOKE_SIZES}

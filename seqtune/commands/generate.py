@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from seqtune.data.tokenizers import EOS_ID, PAD_ID, tokenizer_from_dict
 from seqtune.errors import CheckpointError
 from seqtune.objectives.base import TaskModel
+from seqtune.training import checkpoint
 from seqtune.training.checkpoint import Key
 from seqtune.training.inference import open_run_checkpoint, rebuild_pretrained
 
@@ -38,6 +39,9 @@ def run(cfg: DictConfig) -> dict[str, object]:
             f"{path} holds a {ckpt.get(Key.OBJECTIVE)!r} model; generate needs a causal language "
             "model (a checkpoint of seqtune pretrain objective=clm)."
         )
+    checkpoint.require(ckpt, path, (Key.TOKENIZER,))
+    if ckpt[Key.TOKENIZER] is None:
+        raise CheckpointError(f"{path} holds no tokenizer (entry 'tokenizer' is null); generate needs a text model.")
     tokenizer = tokenizer_from_dict(ckpt[Key.TOKENIZER])
     model = rebuild_pretrained(ckpt, path).to(device)
     prompt = tokenizer.encode(cfg.prompt) if cfg.prompt else []

@@ -115,6 +115,7 @@ def _init_source(cfg: DictConfig) -> dict[str, Any] | None:
         return None
     path, how = resolve_checkpoint(cfg.init_from, cfg.output_root, "pretrain", "init_from")
     ckpt = checkpoint.load(path)
+    checkpoint.require(ckpt, path, (Key.MODEL, Key.TOKENIZER, Key.CONFIG), config=("model",))
     _take_architecture(cfg, ckpt)
     print(f"{how}; architecture and tokenizer from it, dataset.tokenizer is not used", flush=True)
     return {Key.MODEL: ckpt[Key.MODEL], Key.TOKENIZER: ckpt[Key.TOKENIZER], "path": str(path)}

@@ -12,13 +12,14 @@ tokenizer and its label list), so ``evaluate`` reproduces the run's own test met
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seqtune.config.rules import device_problems
 from seqtune.config.values import value_problems
@@ -53,6 +54,7 @@ def open_run_checkpoint(
 
 def rebuild_pretrained(ckpt: dict[str, Any], source: str | Path = "the checkpoint") -> TaskModel:
     """A pretraining checkpoint -> its model (encoder + objective) with its weights, in eval mode."""
+    checkpoint.require(ckpt, source, (Key.MODEL, Key.CONFIG), config=("model", "objective"))
     tokenizer = tokenizer_from_dict(ckpt[Key.TOKENIZER]) if ckpt.get(Key.TOKENIZER) else None
     model = build_model(OmegaConf.create(ckpt[Key.CONFIG]), tokenizer, ckpt.get(Key.DATA))
     checkpoint.load_weights(model, ckpt[Key.MODEL], source)
@@ -70,6 +72,9 @@ def rebuild_finetuned(
             f"{source} is a pretraining checkpoint (no head, no labels); evaluate and predict need a "
             "fine-tuned one (seqtune finetune writes it), and generate takes language models."
         )
+    checkpoint.require(
+        ckpt, source, (Key.MODEL, Key.CONFIG, Key.LABELS, Key.TASK), config=("model", "head", "dataset", "trainer")
+    )
     cfg = OmegaConf.create(ckpt[Key.CONFIG])
     tokenizer = tokenizer_from_dict(ckpt[Key.TOKENIZER]) if ckpt.get(Key.TOKENIZER) else None
     encoder = build_encoder(cfg.model, tokenizer.vocab_size if tokenizer is not None else 0)
@@ -78,6 +83,20 @@ def rebuild_finetuned(
     checkpoint.load_weights(model, task_state(ckpt), source)
     model.eval()
     return model, tokenizer, list(ckpt[Key.LABELS]), cfg
+
+
+def checkpoint_dataset(ds: DictConfig) -> DictConfig:
+    """A checkpoint's dataset config is data, not instructions: its mirror URL is dropped, and nothing is fetched
+    unless its folder is a plain relative name under the user's data directory (then only the built-in
+    catalogue's files, from their canonical URLs, sha256-checked)."""
+    ds = copy.deepcopy(ds)
+    with open_dict(ds):
+        if "mirror" in ds:
+            ds.mirror = None
+        folder = ds.get("folder")
+        if "download" in ds and (folder is None or Path(folder).is_absolute() or ".." in Path(folder).parts):
+            ds.download = False
+    return ds
 
 
 @torch.inference_mode()

@@ -41,6 +41,10 @@ HARMLESS = (
     "trainer.loggers",
 )
 RESUMABLE = ("pretrain", "finetune")
+RESUME_ENTRIES = (  # what a resumed loop reads from its checkpoint
+    Key.MODEL, Key.OPTIMIZER, Key.SCHEDULER, Key.RNG, Key.LOOP, Key.CONFIG,
+    Key.STEP, Key.EPOCH, Key.BATCH_IN_EPOCH, Key.BEST_VALUE, Key.BEST_STEP, Key.METRICS,
+)  # fmt: skip
 _PRINT_ONLY_FLAGS = ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion", "-sc")
 
 
@@ -279,6 +283,8 @@ def open_checkpoint(spec: str, run_dir: Path, map_location: Any = "cpu") -> tupl
             f"resume={spec}: {chosen} was written by a seqtune without exact resume "
             "(no 'loop' entry); continue from its weights with init_from= instead."
         )
+    if ckpt is not None:
+        checkpoint.require(ckpt, str(chosen), RESUME_ENTRIES, config=("model",))
     if ckpt is None:
         if tried:
             raise CheckpointError(f"resume={spec}: no checkpoint of {run_dir} can be read ({'; '.join(notes)}).")
