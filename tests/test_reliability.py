@@ -200,3 +200,40 @@ def test_a_cache_folder_that_cannot_be_created_says_how_to_move_it(tmp_path, mon
     with pytest.raises(DataError, match="cannot create the token cache folder .* Set SEQTUNE_CACHE_DIR to a writable"):
         encode_cached(TextSource(corpus, "utf-8"), tok)
     assert encode_cached(TextSource(corpus, "utf-8"), tok, use_cache=False).numel() == 25  # token_cache=false works
+
+
+# ------------------------------------------------------------------------------------------ signals at the end
+def test_sigterm_during_the_final_validation_stops_and_resume_finishes(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    # last.pt of step 98 is written by the final (end-of-epoch) validation: the signal comes inside it
+    code, _, err = cli(
+        ["pretrain", *TINY, f"hydra.run.dir={run}"], monkeypatch, capsys, signal_at=(98, "SIGTERM", "save")
+    )
+    assert code == 143, err
+    assert f"Resume with:\n  seqtune pretrain resume={run}" in err and not (run / "summary.json").exists()
+    code, _, err = cli(["pretrain", f"resume={run}"], monkeypatch, capsys)
+    assert code == 0, err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 98 and "test/loss" in summary
+    assert [r["step"] for r in read_jsonl(run / "metrics.jsonl") if "val/loss" in r] == [49, 98]  # not validated twice
+
+
+def test_sigterm_during_the_test_evaluation_stops_and_resume_finishes(tmp_path, monkeypatch, capsys):
+    from seqtune.training import run as run_module
+
+    original = run_module.evaluate
+
+    def evaluate_with_a_signal(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return original(*args, **kwargs)
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(run_module, "evaluate", evaluate_with_a_signal)
+        code, _, err = cli(["pretrain", *TINY, f"hydra.run.dir={run}"], monkeypatch, capsys)
+    assert code == 143, err
+    assert "stopped after step 98" in err and f"Resume with:\n  seqtune pretrain resume={run}" in err
+    assert not (run / "summary.json").exists()
+    code, out, err = cli(["pretrain", f"resume={run}"], monkeypatch, capsys)
+    assert code == 0, err
+    assert json.loads((run / "summary.json").read_text())["steps"] == 98
