@@ -278,6 +278,32 @@ CASES += [
          absent=("planted",)),
 ]
 
+
+
+def _damaged_data(root: Path) -> None:
+    import gzip
+
+    corpus = (root / "corpus.txt").read_bytes()
+    (root / "corpus_gz.txt").write_bytes(gzip.compress(corpus))  # compressed, without the .gz suffix
+    (root / "corpus_utf16.txt").write_bytes(corpus.decode("utf-8").encode("utf-16"))
+    rows = (root / "train.csv").read_text(encoding="utf-8").splitlines()
+    rows[5] = rows[5] + ", and more"  # an unquoted comma in the text: one field too many
+    (root / "extra_field.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+# Data damaged in ways that used to be read silently, and advice that used to mislead (issue 15).
+CASES += [
+    Case("csv_extra_field", "CSV row with more fields than the header (an unquoted comma)",
+         (*FINETUNE[:-3], "dataset.train=extra_field.csv", "dataset.valid=valid.csv", "dataset.test=test.csv",
+          *SMOKE), "Row at line 6 of", setup=_damaged_data),
+    Case("gzip_as_latin1", "gzip file read with the suggested dataset.encoding=latin-1",
+         ("pretrain", "dataset=text", "dataset.train=corpus_gz.txt", "dataset.encoding=latin-1", *SMOKE),
+         "is gzip-compressed (its first bytes say so)", setup=_damaged_data),
+    Case("utf16_input", "UTF-16 text (with its byte-order mark)",
+         ("pretrain", "dataset=text", "dataset.train=corpus_utf16.txt", *SMOKE),
+         "Set dataset.encoding=utf-16", setup=_damaged_data),
+]
+
 BY_ID = {case.id: case for case in CASES}
 if len(BY_ID) != len(CASES):  # pragma: no cover - a copy-paste slip in the table above
     raise AssertionError("duplicate case ids")
