@@ -237,3 +237,49 @@ def test_sigterm_during_the_test_evaluation_stops_and_resume_finishes(tmp_path, 
     code, out, err = cli(["pretrain", f"resume={run}"], monkeypatch, capsys)
     assert code == 0, err
     assert json.loads((run / "summary.json").read_text())["steps"] == 98
+
+
+# ------------------------------------------------------------------------------------------ the data resumed on
+SMALL = ["debug=smoke", "dataset=text", "dataset.train=corpus.txt", "trainer.max_steps=30", "trainer.log_interval=5"]
+
+
+def _stopped_run(tmp_path: Path, monkeypatch, capsys) -> Path:
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    words = "the a cook singer dog cat sees likes bread song park red small big".split()
+    lines = [" ".join(words[(i * 7 + j) % len(words)] for j in range(6)) + " ." for i in range(300)]
+    (proj / "corpus.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.chdir(proj)
+    code, _, err = cli(
+        ["pretrain", *SMALL, "hydra.run.dir=run"], monkeypatch, capsys, signal_at=(10, "SIGTERM", "step")
+    )
+    assert code == 143, err
+    return proj
+
+
+def test_resume_on_changed_data_is_an_error_naming_the_file_unless_accepted(tmp_path, monkeypatch, capsys):
+    proj = _stopped_run(tmp_path, monkeypatch, capsys)
+    corpus = proj / "corpus.txt"
+    st = corpus.stat()
+    text = corpus.read_text(encoding="utf-8")
+    corpus.write_text(text.replace("cook", "cake"), encoding="utf-8")  # same size, same mtime: content only
+    os.utime(corpus, ns=(st.st_atime_ns, st.st_mtime_ns))
+    before = snapshot(proj / "run")
+    code, _, err = cli(["pretrain", "resume=run"], monkeypatch, capsys)
+    assert code == 2 and f"dataset.train: {corpus} has changed" in err and "Traceback" not in err
+    assert "trainer.resume_on_changed_data=true" in err
+    kept = ("metrics.jsonl", "checkpoints/last.pt")  # nothing truncated or replaced
+    assert {k: snapshot(proj / "run")[k] for k in kept} == {k: before[k] for k in kept}
+    code, _, err = cli(["pretrain", "resume=run", "trainer.resume_on_changed_data=true"], monkeypatch, capsys)
+    assert code == 0, err
+
+
+def test_resume_from_another_directory_keeps_relative_data_paths(tmp_path, monkeypatch, capsys):
+    proj = _stopped_run(tmp_path, monkeypatch, capsys)
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    monkeypatch.chdir(other)
+    code, out, err = cli(["pretrain", "resume=../proj/run"], monkeypatch, capsys)
+    assert code == 0, err
+    assert f"resume: working in {proj}, where the run was launched" in out
+    assert json.loads((proj / "run" / "summary.json").read_text())["steps"] == 30

@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from seqtune.config.rules import model_problems
 from seqtune.config.schema import to_plain
 from seqtune.data.finetuning import TaskData, load_task_data
+from seqtune.data.fingerprint import dataset_paths, fingerprint
 from seqtune.data.records import SeriesLayout
 from seqtune.data.tokenizers import Tokenizer, tokenizer_from_dict
 from seqtune.errors import ConfigError
@@ -75,7 +76,7 @@ SMOKE_SIZES = ("embedding_size", "hidden_size", "num_layers")  # the model keys 
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
-    resumed, resume_note = resume.open_checkpoint(cfg.resume, run_dir) if cfg.resume else (None, "")
+    resumed, resume_note = resume.open_checkpoint(cfg.resume, run_dir, cfg=cfg) if cfg.resume else (None, "")
     if resumed is not None:  # the pretrained checkpoint as the run resolved it (latest may point elsewhere now)
         cfg.transfer.checkpoint = resumed[Key.CONFIG]["transfer"]["checkpoint"]
         cfg.model = resumed[Key.CONFIG]["model"]
@@ -136,6 +137,7 @@ def _checkpoint_meta(plain: dict[str, Any], data: TaskData, head: Any, transfer:
         Key.TASK: data.task,
         Key.TRANSFER: transfer,
         Key.SERIES: data.series.to_dict() if data.series is not None else None,
+        Key.DATA_FILES: fingerprint(dataset_paths(plain["dataset"])),
     }
 
 

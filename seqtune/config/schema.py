@@ -300,6 +300,7 @@ class TrainerConfig:
     keep_checkpoints: int = MISSING
     skip_nonfinite: bool = MISSING
     accumulate_grad_batches: int = MISSING
+    resume_on_changed_data: bool = False  # resume although a data file changed since the run started
 
 
 @dataclass

@@ -24,6 +24,25 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def dataset_paths(ds: Any) -> dict[str, Path]:
+    """The files a dataset config names ({dataset.<key>: path}), resolved as the readers resolve them (a relative
+    folder under the data directory; no folder: relative to the launch directory)."""
+    from hydra.utils import to_absolute_path
+
+    from seqtune.data.catalog import resolve_folder
+
+    folder = resolve_folder(ds.get("folder"))
+    named: dict[str, Any] = {k: ds.get(k) for k in ("train", "valid", "test", "file")}
+    for key in ("classes", "test_classes"):
+        for label, name in dict(ds.get(key) or {}).items():
+            named[f"{key}.{label}"] = name
+    out: dict[str, Path] = {}
+    for key, name in named.items():
+        if isinstance(name, str) and name:
+            out[f"dataset.{key}"] = folder / name if folder is not None else Path(to_absolute_path(name))
+    return out
+
+
 def fingerprint(paths: dict[str, str | Path]) -> dict[str, dict[str, Any]]:
     """{what (e.g. dataset.train): {path, size, mtime_ns, blake2b}} of the files that exist (folders: skipped)."""
     out: dict[str, dict[str, Any]] = {}

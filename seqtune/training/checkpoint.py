@@ -46,6 +46,7 @@ class Key:
     TASK = "task"
     TRANSFER = "transfer"
     SERIES = "series"
+    DATA_FILES = "data_files"  # {dataset.<key>: {path, size, mtime_ns, blake2b}}: what the run read (resume checks)
     VERSION = "seqtune_version"
 
 
@@ -231,6 +232,7 @@ ENTRY_TYPES: dict[str, tuple[type | None, ...]] = {
     Key.LABELS: (list,),
     Key.TASK: (str,),
     Key.SERIES: (dict, None),
+    Key.DATA_FILES: (dict, None),
     Key.VERSION: (str,),
 }
 _REMAKE = "Use a checkpoint a seqtune run wrote (its checkpoints/best.pt or last.pt), or re-create it"

@@ -23,6 +23,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from seqtune.data.fingerprint import changed_files, dataset_paths, fingerprint
 from seqtune.errors import CheckpointError, ConfigError, SeqtuneError
 from seqtune.training import checkpoint, distributed
 from seqtune.training.checkpoint import Key
@@ -39,6 +40,7 @@ HARMLESS = (
     "trainer.keep_checkpoints",
     "trainer.skip_nonfinite",
     "trainer.loggers",
+    "trainer.resume_on_changed_data",
 )
 RESUMABLE = ("pretrain", "finetune")
 RESUME_ENTRIES = (  # what a resumed loop reads from its checkpoint
@@ -93,6 +95,15 @@ def _job_name(run_dir: Path) -> str | None:
         return str(name) if name is not None else None
     except Exception:
         return None
+
+
+def _launch_dir(run_dir: Path) -> Path | None:
+    """The working directory the run was launched from (Hydra's record), if it still exists."""
+    try:
+        cwd = OmegaConf.select(OmegaConf.load(run_dir / ".hydra" / "hydra.yaml"), "hydra.runtime.cwd")
+    except Exception:  # noqa: BLE001 - no record: stay where we are
+        return None
+    return Path(cwd).resolve() if cwd and Path(cwd).is_dir() else None
 
 
 def locate(spec: str) -> tuple[Path, Path | None]:
@@ -201,6 +212,11 @@ def prepare_argv(command: str, args: list[str]) -> list[str]:
             f"nothing to resume. {hint}"
         )
     RunDir(run_dir, main=distributed.is_main()).lock()  # before anything in it changes; held until the command ends
+    launch = _launch_dir(run_dir)
+    if launch is not None and launch != Path.cwd().resolve():  # relative paths of the run mean what they meant
+        run_dir, target = run_dir.resolve(), Path(target).resolve()
+        os.chdir(launch)
+        print(f"resume: working in {launch}, where the run was launched (its relative paths are relative to it)")
     original = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "overrides.yaml"))
     assert isinstance(original, list)
     original = [str(o) for o in original if _key(str(o)) != "resume"]
@@ -258,11 +274,14 @@ def _truncate_metrics(run_dir: Path, step: int) -> int:
     return dropped
 
 
-def open_checkpoint(spec: str, run_dir: Path, map_location: Any = "cpu") -> tuple[dict[str, Any] | None, str]:
+def open_checkpoint(
+    spec: str, run_dir: Path, map_location: Any = "cpu", cfg: Any = None
+) -> tuple[dict[str, Any] | None, str]:
     """The checkpoint to resume ``run_dir`` from (None: none written yet, start at step 0) and a line saying which.
 
     ``spec`` is a checkpoint file (used as given) or the run directory (the newest of last.pt and step-<N>.pt;
-    if last.pt cannot be read, the newest readable step checkpoint).
+    if last.pt cannot be read, the newest readable step checkpoint).  ``cfg``: the run's config; its data files
+    are checked against the checkpoint's fingerprint before anything in the run changes.
     """
     run = RunDir(run_dir)
     if run.is_finished():
@@ -285,6 +304,8 @@ def open_checkpoint(spec: str, run_dir: Path, map_location: Any = "cpu") -> tupl
         )
     if ckpt is not None:
         checkpoint.require(ckpt, str(chosen), RESUME_ENTRIES, config=("model",))
+        if cfg is not None:
+            check_data(ckpt, cfg)  # before anything in the run changes
     if ckpt is None:
         if tried:
             raise CheckpointError(f"resume={spec}: no checkpoint of {run_dir} can be read ({'; '.join(notes)}).")
@@ -337,6 +358,21 @@ def one_timeline(run: RunDir, ckpt: dict[str, Any], chosen: Path, spec: str, map
     if chosen != run.last and run.checkpoints.is_dir():
         checkpoint.replace_with(chosen, run.last)  # last.pt: the newest state of this history, from now on
     return notes
+
+
+def check_data(ckpt: dict[str, Any] | None, cfg: Any) -> None:
+    """A resumed run reads the data it started with: files whose content changed since (by the fingerprint the
+    checkpoint keeps) are an error naming them, unless ``trainer.resume_on_changed_data=true``."""
+    saved = (ckpt or {}).get(Key.DATA_FILES)
+    if not saved or cfg.trainer.get("resume_on_changed_data", False):
+        return
+    changed = changed_files(saved, fingerprint(dataset_paths(cfg.dataset)))
+    if changed:
+        raise CheckpointError(
+            f"resume={cfg.resume}: the data changed since the run started: {'; '.join(changed)}. Resuming would "
+            "train on other data than the steps before it. Restore the file(s), or go on with the new data "
+            "anyway: trainer.resume_on_changed_data=true (the run then mixes two versions of its data)."
+        )
 
 
 def _newest_readable(
