@@ -49,6 +49,9 @@ class ClmObjectiveConfig(ObjectiveConfig):
     # Output layer + cross-entropy computed together in row chunks, gradients on the way (objectives/fused_ce.py):
     # the same maths as the textbook ops, without the (tokens x vocabulary) logits buffers. false: the textbook ops.
     fused_loss: bool = True
+    softmax: str = "full"  # full | adaptive (Grave et al. 2017, objectives/adaptive.py; exact, cheap for large vocabularies)
+    cutoffs: list[int] = field(default_factory=list)  # adaptive: token ranks where clusters start; [] = default rule
+    div_value: float = 4.0  # adaptive: each tail cluster's projection is div_value x narrower than the one before
 
 
 @dataclass
@@ -619,6 +622,8 @@ def objective_problems(cfg: DictConfig) -> list[str]:
         else:
             problems.append(f"dataset.format={fmt!r} holds source/target pairs, which only objective=seq2seq reads; "
                             "set objective=seq2seq or choose a text dataset.")
+    if name == "clm":
+        problems += softmax_problems(o, m)
     if name == "mlm":
         if not 0.0 < o.mask_rate < 1.0:
             problems.append(f"objective.mask_rate={o.mask_rate} must be between 0 and 1 (exclusive), e.g. 0.15.")
@@ -657,6 +662,25 @@ def objective_problems(cfg: DictConfig) -> list[str]:
     if name == "masked_values" and (not 0.0 < o.mask_rate < 1.0 or o.span_length < 1):
         problems.append(f"objective.mask_rate={o.mask_rate} must be between 0 and 1 (exclusive) and "
                         f"objective.span_length={o.span_length} >= 1.")
+    return problems
+
+
+def softmax_problems(o: DictConfig, m: DictConfig) -> list[str]:
+    """objective.softmax and its settings (the cutoffs' upper bound needs the vocabulary: checked when built)."""
+    if o.softmax not in ("full", "adaptive"):
+        return [f"objective.softmax={o.softmax!r} is not one of full, adaptive."]
+    if o.softmax == "full":
+        return []
+    problems = []
+    cutoffs = list(o.cutoffs)
+    if any(c < 1 for c in cutoffs) or any(b <= a for a, b in zip(cutoffs, cutoffs[1:])):
+        problems.append(f"objective.cutoffs={cutoffs} must be strictly increasing positive token ranks, e.g. "
+                        "[2000,10000]; or [] for the default split.")
+    if o.div_value < 1.0:
+        problems.append(f"objective.div_value={o.div_value} must be >= 1 (4: each cluster 4x narrower).")
+    if m.tie_weights:
+        problems.append("model.tie_weights=true shares the embedding with a full softmax's decoder, which "
+                        "objective.softmax=adaptive does not have; set model.tie_weights=false or objective.softmax=full.")
     return problems
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch import nn
 
@@ -47,13 +46,13 @@ def aux_weight(schedule: str, weight: float, step: int, total_steps: int) -> flo
     return weight * max(0.0, 1.0 - step / max(total_steps, 1))
 
 
-def clm_loss(decoder: nn.Linear, encoder: Encoder, tokens: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy over a padded (time, batch) batch; padded targets are not scored."""
+def clm_loss(lm: nn.Module, encoder: Encoder, tokens: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy of the causal LM ``lm`` (its full or adaptive softmax) over a padded
+    (time, batch) batch; padded targets are not scored."""
     inputs, targets = tokens[:-1], tokens[1:]  # (time - 1, batch) each
     hidden, _ = encoder(inputs)  # (time - 1, batch, hidden)
     real = targets != PAD_ID
-    logits = decoder(hidden[real]).float()  # (real targets, vocab)
-    return F.cross_entropy(logits, targets[real], reduction="sum") / real.sum().clamp(min=1)
+    return lm.token_loss(hidden[real], targets[real])  # hidden[real]: (real targets, hidden)
 
 
 class Multitask(nn.Module):
@@ -70,7 +69,7 @@ class Multitask(nn.Module):
 
     def aux_loss(self, encoder: Encoder, batch: Any) -> torch.Tensor:
         if self.aux_name == "clm":
-            return clm_loss(self.aux.decoder, encoder, batch.tokens)
+            return clm_loss(self.aux, encoder, batch.tokens)
         if self.aux_name == "forecast":
             x, y = batch  # the pretraining horizon is at most the task's (checked in build_multitask)
             return self.aux(encoder, (x, y[: self.aux.horizon]), None).loss

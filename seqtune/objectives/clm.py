@@ -3,6 +3,11 @@
 Used by ``pretrain`` with :class:`~seqtune.data.batching.LMStream` windows; the hidden state is carried
 across windows by the loop.  The loss is the per-token mean cross-entropy; the summed loss and the token count
 are returned as device tensors so the loop can accumulate them without a host sync per step.
+
+The output layer is ``objective.softmax``: ``full`` (a linear decoder over the vocabulary, by default fused
+with the loss, see ``fused_ce.py``) or ``adaptive`` (``adaptive.py``: an exact adaptive softmax, cheap for
+large vocabularies).  Everything that scores the vocabulary goes through :meth:`CausalLM.scores`
+(generation, export) or :meth:`CausalLM.token_loss` (training, evaluation, a multitask auxiliary loss).
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqtune.models.encoder import Encoder, State
+from seqtune.objectives.adaptive import AdaptiveSoftmax, check_cutoffs
 from seqtune.objectives.base import StepOutput
 from seqtune.objectives.fused_ce import linear_cross_entropy
 from seqtune.registry import OBJECTIVES
@@ -21,32 +27,46 @@ from seqtune.registry import OBJECTIVES
 class CausalLM(nn.Module):
     name = "clm"
 
-    def __init__(self, encoder: Encoder, tie_weights: bool, char_level: bool = False, fused_loss: bool = True):
+    def __init__(self, encoder: Encoder, tie_weights: bool, char_level: bool = False, fused_loss: bool = True,
+                 adaptive_cutoffs: list[int] | None = None, div_value: float = 4.0):
         super().__init__()
         self.fused_loss = fused_loss  # decoder + cross-entropy in one chunked step (fused_ce.py); same maths
         self.char_level = char_level  # one token per character: report bits per character too
+        self.adaptive: AdaptiveSoftmax | None = None
+        if adaptive_cutoffs is not None:  # softmax=adaptive (tie_weights is refused by config validation)
+            self.adaptive = AdaptiveSoftmax(encoder.output_size, encoder.vocab_size, adaptive_cutoffs, div_value)
+            return
         self.decoder = nn.Linear(encoder.output_size, encoder.vocab_size)
         if tie_weights:
             self.decoder.weight = encoder.embedding.weight  # shared parameter, checked sizes in config.validate
         nn.init.zeros_(self.decoder.bias)
 
+    def token_loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """hidden (N, H), targets (N,) -> mean next-token cross-entropy (nats)."""
+        if self.adaptive is not None:
+            return self.adaptive.loss(hidden, targets)
+        if self.fused_loss:  # no vocabulary-sized tensors kept for backward, no zero-filled logits gradient
+            return linear_cross_entropy(hidden, self.decoder.weight, self.decoder.bias, targets)
+        return F.cross_entropy(self.decoder(hidden).float(), targets)
+
     def forward(self, encoder: Encoder, batch: tuple[torch.Tensor, torch.Tensor], state: State | None) -> StepOutput:
         inputs, targets = batch  # (time, batch) each
         hidden, state = encoder(inputs, state)  # (time, batch, hidden)
-        if self.fused_loss:  # no vocabulary-sized tensors kept for backward, no zero-filled logits gradient
-            loss = linear_cross_entropy(hidden.reshape(-1, hidden.size(-1)), self.decoder.weight, self.decoder.bias,
-                                        targets.reshape(-1))
-        else:
-            logits = self.decoder(hidden)  # (time, batch, vocab)
-            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
+        loss = self.token_loss(hidden.reshape(-1, hidden.size(-1)), targets.reshape(-1))
         n = targets.numel()
         return StepOutput(loss, state, {"loss": loss.detach() * n}, n)
 
+    def scores(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(..., hidden) -> (..., vocab) scores whose softmax is the model's next-token distribution: logits of
+        the full softmax, exact log-probabilities of the adaptive one."""
+        if self.adaptive is not None:
+            return self.adaptive.log_prob(hidden)
+        return self.decoder(hidden)
 
     def predict(self, encoder: Encoder, tokens: torch.Tensor) -> torch.Tensor:
-        """Next-token logits (time, batch, vocab) for inference and export (no state carried in)."""
+        """Next-token scores (time, batch, vocab) for inference and export (no state carried in)."""
         hidden, _ = encoder(tokens)  # (time, batch, hidden)
-        return self.decoder(hidden)  # (time, batch, vocab)
+        return self.scores(hidden)  # (time, batch, vocab)
 
     def summarize(self, means: dict[str, float]) -> dict[str, float]:
         """Mean loss (nats/token) -> loss, perplexity and, for characters, bits per character."""
@@ -60,5 +80,10 @@ class CausalLM(nn.Module):
 @OBJECTIVES.register("clm")
 def build_clm(encoder: Encoder, cfg, tokenizer, info: dict | None = None) -> CausalLM:
     """Builder: reads the config, passes plain values."""
+    o = cfg.objective
+    cutoffs = None
+    if o.get("softmax", "full") == "adaptive":  # the vocabulary is known only now, after the tokenizer was fitted
+        cutoffs = check_cutoffs(list(o.get("cutoffs", [])), encoder.vocab_size)
     return CausalLM(encoder, tie_weights=cfg.model.tie_weights, char_level=tokenizer.kind == "char",
-                    fused_loss=cfg.objective.get("fused_loss", True))
+                    fused_loss=o.get("fused_loss", True), adaptive_cutoffs=cutoffs,
+                    div_value=float(o.get("div_value", 4.0)))
