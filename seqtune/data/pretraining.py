@@ -28,7 +28,7 @@ import torch
 from seqtune.data.batching import BucketBatches, LMStream
 from seqtune.data.labelled import Example
 from seqtune.data.pairs import PairBatches, load_pairs
-from seqtune.data.text import load_lm_corpus, unigram_log_loss
+from seqtune.data.text import LMCorpus, load_lm_corpus, unigram_log_loss
 from seqtune.data.timeseries import ForecastWindows, load_timeseries
 from seqtune.data.tokenizers import EOS_ID, Tokenizer
 from seqtune.errors import ConfigError
@@ -78,10 +78,10 @@ def _empty_lines(ids: torch.Tensor) -> int:
     return int(is_eos[0]) + int((is_eos[1:] & is_eos[:-1]).sum())
 
 
-def _unigram_baselines(train: torch.Tensor, valid: torch.Tensor, vocab_size: int) -> dict[str, float]:
+def _unigram_baselines(corpus: LMCorpus) -> dict[str, float]:
     """The bars a model must clear: unigram perplexity, and accuracy of always guessing the most frequent token."""
-    counts = torch.bincount(train, minlength=vocab_size)
-    return {"unigram_ppl": float(torch.exp(torch.tensor(unigram_log_loss(train, valid, vocab_size)))),
+    counts, valid = corpus.counts(), corpus.valid
+    return {"unigram_ppl": float(torch.exp(torch.tensor(unigram_log_loss(counts, valid)))),
             "unigram_acc": float((valid == counts.argmax()).float().mean())}
 
 
@@ -100,7 +100,7 @@ def load_pretrain_data(cfg, kind: DataKind, device: torch.device, tokenizer=None
                             make(corpus.valid, t.eval_batch_size, t.bptt, device),
                             make(corpus.test, t.eval_batch_size, t.bptt, device),
                             corpus.tokenizer, "tokens", sizes, list(corpus.notes),
-                            baselines=_unigram_baselines(corpus.train, corpus.valid, corpus.tokenizer.vocab_size))
+                            baselines=_unigram_baselines(corpus))
     if kind == "sentences":
         corpus = load_lm_corpus(ds, tokenizer=tokenizer)
         if not bool((corpus.train[: 1_000_000] == EOS_ID).any()):
@@ -122,7 +122,7 @@ def load_pretrain_data(cfg, kind: DataKind, device: torch.device, tokenizer=None
                             BucketBatches(splits["valid"], t.eval_batch_size, False, t.seed, device),
                             BucketBatches(splits["test"], t.eval_batch_size, False, t.seed, device),
                             corpus.tokenizer, "sentences", {s: len(v) for s, v in splits.items()}, notes,
-                            baselines=_unigram_baselines(corpus.train, corpus.valid, corpus.tokenizer.vocab_size))
+                            baselines=_unigram_baselines(corpus))
     if kind == "pairs":
         data = load_pairs(ds, cfg.objective.max_length)
         return PretrainData(PairBatches(data.train, t.batch_size, True, t.seed, device),
