@@ -160,8 +160,9 @@ def encode_to_file(source: TextSource, tok: Tokenizer, out: Path, chunk_bytes: i
     n = 0
     drops_eos = bool(getattr(tok, "add_eos", False))
     with open(out, "wb") as fh:
+        encode_array = getattr(tok, "encode_array", None)  # a vectorised encoder (char), else a list of ids
         for text, mid_line in iter_pieces(source, chunk_bytes):
-            ids = np.asarray(tok.encode(text), dtype="<i8")
+            ids = np.asarray(encode_array(text) if encode_array else tok.encode(text), dtype="<i8")
             if mid_line and drops_eos and ids.size and ids[-1] == EOS_ID:
                 ids = ids[:-1]
             ids.tofile(fh)

@@ -86,3 +86,14 @@ def test_train_counts_come_from_the_cache_and_equal_a_recount(tmp_path: Path) ->
     loss = unigram_log_loss(recount, corpus.valid)
     p = (recount.double() + 1) / (recount.double() + 1).sum()
     assert loss == pytest.approx(float(-p[corpus.valid].log().mean()))
+
+
+@pytest.mark.parametrize("lowercase", [False, True])
+def test_vectorised_char_encoding_equals_the_lookup_per_character(lowercase: bool) -> None:
+    rng = random.Random(5)
+    train = "".join(rng.choice("abcXYZ é\n\tß") for _ in range(500))
+    tok = fit_tokenizer(TokenizerSettings(kind="char", lowercase=lowercase), [train])
+    text = "".join(rng.choice("abcXYZ é\n\tßq\U0001F600\u00e9Ω") for _ in range(2000))  # unknown characters too
+    expected = [tok.stoi.get(c, 1) for c in (text.lower() if lowercase else text)]
+    assert tok.encode(text) == expected and tok.encode_array(text).tolist() == expected
+    assert tok.encode("") == []
