@@ -20,13 +20,13 @@ import argparse
 import json
 import os
 import random
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+
+from benchlib import Row, spawn
 
 KINDS = ("word", "char", "bpe")
 BPE_VOCAB = 8000
@@ -91,29 +91,26 @@ def child_reference(path: Path, kind: str, work: Path) -> float:
     return time.perf_counter() - t0
 
 
-def run_side(side: str, path: Path, kind: str, env: dict[str, str]) -> float:
-    """MB/s of one fresh process."""
+def run_side(side: str, path: Path, kind: str, env: dict[str, str]) -> tuple[float, float]:
+    """MB/s of one fresh process, and its peak RSS."""
     with tempfile.TemporaryDirectory(prefix="seqtune-bench-data-") as work:
-        cmd = [sys.executable, __file__, f"_{side}", str(path), kind, work]
-        res = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if res.returncode != 0:
-            sys.stderr.write(res.stderr[-3000:])
-            raise SystemExit(f"benchmark child failed: {' '.join(cmd)}")
-    seconds = json.loads(res.stdout.strip().splitlines()[-1])["seconds"]
-    return path.stat().st_size / 1e6 / seconds
+        m = spawn([sys.executable, __file__, f"_{side}", str(path), kind, work], env)
+    seconds = json.loads(m.stdout.strip().splitlines()[-1])["seconds"]
+    return path.stat().st_size / 1e6 / seconds, m.rss_mb
 
 
-def data_rows(tmp: Path, rounds: int, env: dict[str, str]) -> list[tuple]:
+def data_rows(tmp: Path, rounds: int, env: dict[str, str]) -> list[Row]:
     path = source_text(tmp)
     rows = []
     for kind in KINDS:
-        ref, seq = [], []
+        row = Row(f"tokenize+cache {kind} ({path.stat().st_size / 1e6:.1f} MB)",
+                  "tokenizers lib" if kind == "bpe" else "plain Python", "seqtune", "MB/s")
         for r in range(rounds):
-            ref.append(run_side("reference", path, kind, env))
-            seq.append(run_side("seqtune", path, kind, env))
-            print(f"  data {kind} round {r + 1}: reference {ref[-1]:.2f}  seqtune {seq[-1]:.2f} MB/s", flush=True)
-        label = "tokenizers library" if kind == "bpe" else "plain Python"
-        rows.append((f"tokenize+cache {kind} ({path.stat().st_size / 1e6:.1f} MB)", label, "seqtune", ref, seq, "MB/s"))
+            for side, values, rss in (("reference", row.a, row.a_rss), ("seqtune", row.b, row.b_rss)):
+                rate, mb = run_side(side, path, kind, env)
+                values.append(rate), rss.append(mb)
+            print(f"  data {kind} round {r + 1}: reference {row.a[-1]:.2f}  seqtune {row.b[-1]:.2f} MB/s", flush=True)
+        rows.append(row)
     return rows
 
 
@@ -127,10 +124,10 @@ def main() -> None:
     a = p.parse_args()
     env = {**os.environ}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
+    from benchlib import table
+
     with tempfile.TemporaryDirectory() as tmp:
-        for label, an, bn, ref, seq, unit in data_rows(Path(tmp), a.rounds, env):
-            r, s = statistics.median(ref), statistics.median(seq)
-            print(f"{label:<36} {an} {r:7.2f}  {bn} {s:7.2f} {unit}  ratio {s / r:.2f}")
+        print("\n".join(table(data_rows(Path(tmp), a.rounds, env))))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from seqtune.data.batching import BucketBatches
 from seqtune.data.labelled import load_labelled
 from seqtune.data.timeseries import ForecastWindows, load_timeseries
 from seqtune.errors import DataError
-from seqtune.inference import open_finetuned, predict_examples, rebuild_finetuned, score
+from seqtune.inference import evaluate_and_predict, open_finetuned, predict_examples, rebuild_finetuned, score
 from seqtune.loop import evaluate
 
 SPLITS = ("train", "valid", "test")
@@ -35,9 +35,13 @@ def run(cfg: DictConfig) -> dict[str, object]:
     else:
         data = load_labelled(run_cfg.dataset, tokenizer=tokenizer, labels=labels)
         examples = getattr(data, cfg.split)
-        batches = BucketBatches(examples, batch_size, shuffle=False, seed=0, device=device)
-        metrics = dict(evaluate(model, batches, device, run_cfg.trainer.precision))
-        metrics.update(score(model.objective, examples, predict_examples(model, examples, batch_size, device)))
+        if run_cfg.trainer.precision == "fp32":  # loss, metrics and predictions from one pass over the split
+            metrics, probs = evaluate_and_predict(model, examples, batch_size, device)
+        else:
+            batches = BucketBatches(examples, batch_size, shuffle=False, seed=0, device=device)
+            metrics = dict(evaluate(model, batches, device, run_cfg.trainer.precision))
+            probs = predict_examples(model, examples, batch_size, device)
+        metrics.update(score(model.objective, examples, probs))
         result = {"checkpoint": str(path), "split": cfg.split, "examples": len(examples), **metrics}
     text = json.dumps(result, indent=2)
     print(text)

@@ -26,7 +26,7 @@ from seqtune.data.timeseries import ForecastWindows, TimeSeriesData, load_timese
 from seqtune.data.tokenizers import tokenizer_from_dict
 from seqtune.errors import ConfigError
 from seqtune.heads import build_head
-from seqtune.inference import prediction_records, predict_examples, score
+from seqtune.inference import evaluate_and_predict, prediction_records, predict_examples, score
 from seqtune.loop import LoopSettings, evaluate, train
 from seqtune.metrics import Display, summary_table, write_json
 from seqtune.multitask import build_multitask
@@ -219,9 +219,12 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     distributed.barrier()  # rank 0 has written best.pt
     best = checkpoint.load(run_dir / "checkpoints" / "best.pt", map_location=device)
     model.load_state_dict(best["model"])
-    test = evaluate(model, test_data, device, t.precision, t.limit_eval_batches)
+    if series is None and t.precision == "fp32" and t.limit_eval_batches == -1 and not distributed.active():
+        test, probs = evaluate_and_predict(model, data.test, t.eval_batch_size, device)  # one pass for both
+    else:
+        test = evaluate(model, test_data, device, t.precision, t.limit_eval_batches)
+        probs = predict_examples(model, data.test, t.eval_batch_size, device) if series is None else []
     if series is None:  # text: task scores from the predictions (a regressor's mse/mae are the loop's own sums)
-        probs = predict_examples(model, data.test, t.eval_batch_size, device)
         test.update(score(head, data.test, probs))
     if main and series is None:
         with open(run_dir / "test_predictions.jsonl", "w", encoding="utf-8") as fh:

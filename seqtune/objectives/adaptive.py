@@ -83,7 +83,7 @@ class AdaptiveSoftmax(nn.Module):
         """hidden (N, H), targets (N,) -> mean negative log-likelihood of the targets (exact); 0 for N = 0."""
         if targets.numel() == 0:  # e.g. a multitask batch without a scored token: no NaN from an empty mean
             return hidden.sum() * 0.0
-        return self.asm(hidden, targets).loss
+        return self.asm(hidden.float(), targets).loss  # float: the summed log-probabilities stay float32 under autocast
 
     def log_prob(self, hidden: torch.Tensor) -> torch.Tensor:
         """(..., H) -> (..., vocab) log-probabilities of every token; they normalise (logsumexp = 0)."""
