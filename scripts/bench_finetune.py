@@ -321,22 +321,31 @@ def inference_cmd(fix: Fixture, task: str, side: str, full: bool, tmp: Path) -> 
 
 def inference_rows(fix: Fixture, tmp: Path, a, env: dict[str, str]) -> list[Row]:
     """Lines/s of predict and evaluate on 10,000 lines, with start-up (the whole process) and without it (the
-    full run minus a one-line run); on the CPU."""
+    full run minus a one-line run), in wall time and in CPU time (user + system: steadier on a loaded machine);
+    on the CPU."""
     rows = []
     for task in ("predict", "evaluate"):
         with_start = Row(f"{task} 10k lines, with start-up", "plain loop", "seqtune", "lines/s")
         without = Row(f"{task} 10k lines, without start-up", "plain loop", "seqtune", "lines/s")
+        cpu = Row(f"{task} 10k lines, without start-up, CPU s", "plain loop", "seqtune", "lines/s")
         for r in range(a.rounds):
             for side in ("reference", "seqtune"):
                 full = spawn(inference_cmd(fix, task, side, True, tmp), env)
                 one = spawn(inference_cmd(fix, task, side, False, tmp), env)
-                (with_start.a if side == "reference" else with_start.b).append(N_TEST / full.wall_s)
-                (without.a if side == "reference" else without.b).append((N_TEST - 1) / max(full.wall_s - one.wall_s, 1e-6))
-                (with_start.a_rss if side == "reference" else with_start.b_rss).append(full.rss_mb)
+                ref = side == "reference"
+                (with_start.a if ref else with_start.b).append(N_TEST / full.wall_s)
+                (without.a if ref else without.b).append(rate(N_TEST - 1, full.wall_s - one.wall_s))
+                (cpu.a if ref else cpu.b).append(rate(N_TEST - 1, full.cpu_s - one.cpu_s))
+                (with_start.a_rss if ref else with_start.b_rss).append(full.rss_mb)
                 print(f"  {task} round {r + 1} {side}: {full.wall_s:.2f} s for 10,000 lines, {one.wall_s:.2f} s for "
                       f"one (CPU {full.cpu_s:.2f} / {one.cpu_s:.2f} s)", flush=True)
-        rows += [with_start, without]
+        rows += [with_start, without, cpu]
     return rows
+
+
+def rate(n: int, seconds: float) -> float:
+    """n / seconds; NaN when the difference of two timings is not positive (a loaded machine: rerun)."""
+    return n / seconds if seconds > 0 else float("nan")
 
 
 def main() -> None:

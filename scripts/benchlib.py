@@ -50,8 +50,12 @@ class Row:
     b_gpu: list[float] = field(default_factory=list)
 
     def cells(self, gpu: bool) -> list[str]:
-        ra, rb = statistics.median(self.a), statistics.median(self.b)
-        spread = max(self.b) / min(self.b) - 1 if min(self.b) > 0 else float("nan")
+        a, b = [x for x in self.a if x == x], [x for x in self.b if x == x]  # NaN: a failed difference, dropped
+        if not a or not b:
+            return [self.label, self.a_name, "n/a", self.b_name, "n/a", self.unit, "n/a", "-", _mb(self.a_rss),
+                    _mb(self.b_rss)] + (["-", "-"] if gpu else [])
+        ra, rb = statistics.median(a), statistics.median(b)
+        spread = max(b) / min(b) - 1 if min(b) > 0 else float("nan")
         out = [self.label, self.a_name, _num(ra), self.b_name, _num(rb), self.unit, f"{rb / ra:.2f}",
                f"{spread:.0%}", _mb(self.a_rss), _mb(self.b_rss)]
         return out + ([_mb(self.a_gpu), _mb(self.b_gpu)] if gpu else [])

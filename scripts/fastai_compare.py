@@ -48,7 +48,7 @@ from functools import partial
 import numpy as np
 import torch
 from fastai.text.all import (AWD_LSTM, Adam, CancelFitException, Callback, CrossEntropyLossFlat, DataLoaders,
-                             GradientClip, LanguageModelLearner, LMDataLoader, awd_lstm_lm_config,
+                             GradientClip, LMDataLoader, LMLearner, awd_lstm_lm_config,
                              get_language_model)
 
 a = json.loads(sys.argv[1])
@@ -88,7 +88,7 @@ class Budget(Callback):
 
 budget = Budget()
 model = get_language_model(AWD_LSTM, a["vocab"], config=cfg)
-learn = LanguageModelLearner(dls, model, loss_func=CrossEntropyLossFlat(), alpha=0.0, beta=0.0,
+learn = LMLearner(dls, model, loss_func=CrossEntropyLossFlat(), alpha=0.0, beta=0.0,
                              opt_func=partial(Adam, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0.01),
                              cbs=[GradientClip(0.25), budget])
 with learn.no_bar(), learn.no_logging():
