@@ -104,9 +104,9 @@ def score(run_dir: Path) -> dict[str, float]:
     from seqtune import checkpoint
     from seqtune.data.pretraining import load_pretrain_data
     from seqtune.data.tokenizers import tokenizer_from_dict
-    from seqtune.loop import evaluate
+    from seqtune.training.loop import evaluate
     from seqtune.objectives import data_kind
-    from seqtune.pretrain import build_model
+    from seqtune.commands.pretrain import build_model
 
     ckpt = checkpoint.load(run_dir / "checkpoints" / "last.pt")
     cfg = OmegaConf.create(ckpt["config"])

@@ -36,7 +36,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -116,7 +115,7 @@ def token_ids(vocab: int, out: Path) -> tuple[Path, Path, int]:
     import numpy as np
     from omegaconf import OmegaConf
 
-    from seqtune.config import TextDatasetConfig
+    from seqtune.config.schema import TextDatasetConfig
     from seqtune.data.text import load_lm_corpus
 
     ds = OmegaConf.structured(TextDatasetConfig)

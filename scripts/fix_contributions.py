@@ -5,7 +5,7 @@ little), before and after alternating, medians of ``--rounds``:
     python scripts/fix_contributions.py            # OMP_NUM_THREADS=1 is set for you
 
 * optimizer: one optimizer step of PyTorch's default per-tensor loop against the fused kernels seqtune now
-  uses (``seqtune/optim.py``), on the fine-tuning model (Adam; 8k x 200 embedding, 2x256 LSTM, 6 classes) and on
+  uses (``seqtune/training/optim.py``), on the fine-tuning model (Adam; 8k x 200 embedding, 2x256 LSTM, 6 classes) and on
   WikiText-2's word LM (AdamW; 33k x 200 embedding, 2x256 LSTM, a full 33k softmax decoder);
 * one-pass evaluation: loss, metrics and probabilities of 10,000 TREC-shaped examples with the fine-tuning
   model, two passes (``loop.evaluate`` + ``predict_examples``, as before) against ``evaluate_and_predict``;
@@ -60,8 +60,8 @@ def evaluation(one_pass: bool):
     from seqtune.data.batching import BucketBatches
     from seqtune.data.labelled import Example
     from seqtune.heads.classifier import Classifier
-    from seqtune.inference import evaluate_and_predict, predict_examples
-    from seqtune.loop import evaluate
+    from seqtune.training.inference import evaluate_and_predict, predict_examples
+    from seqtune.training.loop import evaluate
     from seqtune.models.encoder import Encoder
     from seqtune.objectives.base import TaskModel
 

@@ -11,8 +11,8 @@ from seqtune.data.batching import BucketBatches
 from seqtune.data.labelled import Example
 from seqtune.heads.classifier import Classifier
 from seqtune.heads.tagger import Tagger
-from seqtune.inference import evaluate_and_predict, predict_examples
-from seqtune.loop import evaluate
+from seqtune.training.inference import evaluate_and_predict, predict_examples
+from seqtune.training.loop import evaluate
 from seqtune.models.encoder import Encoder
 from seqtune.objectives.base import TaskModel
 

@@ -7,7 +7,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from seqtune.optim import build_optimizer, can_fuse
+from seqtune.training.optim import build_optimizer, can_fuse
 
 
 def opt_cfg(name: str, **kw) -> OmegaConf:

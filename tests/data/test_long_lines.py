@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from seqtune.config import TextDatasetConfig
+from seqtune.config.schema import TextDatasetConfig
 from seqtune.data import cache
 from seqtune.data.cache import TextSource, iter_pieces
 from seqtune.data.text import load_lm_corpus, unigram_log_loss

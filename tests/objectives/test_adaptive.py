@@ -64,7 +64,7 @@ def test_causal_lm_scores_are_the_distribution_its_loss_uses():
 
 def test_multitask_auxiliary_loss_skips_padding_with_adaptive_softmax():
     from seqtune.data.tokenizers import PAD_ID
-    from seqtune.multitask import clm_loss
+    from seqtune.heads.multitask import clm_loss
 
     torch.manual_seed(2)
     enc = Encoder("lstm", vocab_size=40, embedding_size=8, hidden_size=16, num_layers=1)
@@ -78,7 +78,7 @@ def test_bad_settings_are_clear_errors():
     cfg = compose_config("pretrain", ["objective.softmax=adaptive", "objective.cutoffs=[50,20]",
                                       "objective.div_value=0.5", "model.tie_weights=true", "model.embedding_size=64",
                                       "model.hidden_size=64"])
-    from seqtune.config import validate
+    from seqtune.config.schema import validate
 
     with pytest.raises(ConfigError) as err:
         validate(cfg)
