@@ -64,8 +64,12 @@ class Budget(Callback):
     """Stop after `seconds` of training (validation excluded); count the tokens trained on."""
     order = 100
 
-    def before_fit(self):
-        self.t0, self.val_s, self.tokens, self.steps = time.perf_counter(), 0.0, 0, 0
+    def __init__(self):
+        self.t0, self.val_s, self.tokens, self.steps, self.train_s = None, 0.0, 0, 0, 0.0
+
+    def before_fit(self):  # learn.validate() runs before_fit too: start the clock once
+        if self.t0 is None:
+            self.t0 = time.perf_counter()
 
     def before_validate(self):
         self.v0 = time.perf_counter()
@@ -180,7 +184,7 @@ def main() -> None:
     for name, r in rows.items():
         print(f"{name:<8} {r['steps']:>7,} {r['train_s']:>8.0f} {r['tok_per_s']:>8,.0f} {r['val_loss']:>9.4f} "
               f"{r['val_ppl']:>9.2f}")
-    ratio = rows["seqtune"]["tok_per_s"] / rows["fastai"]["tok_per_s"]
+    ratio = rows["seqtune"]["tok_per_s"] / max(rows["fastai"]["tok_per_s"], 1e-9)
     print(f"seqtune/fastai tokens/s {ratio:.2f}; load at end {equal_time.load_average()}")
     (a.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
 
