@@ -101,18 +101,18 @@ def score(run_dir: Path) -> dict[str, float]:
     import torch
     from omegaconf import OmegaConf
 
-    from seqtune import checkpoint
     from seqtune.data.pretraining import load_pretrain_data
     from seqtune.data.tokenizers import tokenizer_from_dict
-    from seqtune.training.loop import evaluate
     from seqtune.objectives import data_kind
-    from seqtune.commands.pretrain import build_model
+    from seqtune.training import checkpoint
+    from seqtune.training.inference import rebuild_pretrained
+    from seqtune.training.loop import evaluate
 
-    ckpt = checkpoint.load(run_dir / "checkpoints" / "last.pt")
+    path = run_dir / "checkpoints" / "last.pt"
+    ckpt = checkpoint.load(path)
     cfg = OmegaConf.create(ckpt["config"])
     tok = tokenizer_from_dict(ckpt["tokenizer"])
-    model = build_model(cfg, tok, ckpt.get("data"))
-    model.load_state_dict(ckpt["model"])
+    model = rebuild_pretrained(ckpt, path)
     device = torch.device("cpu")
     data = load_pretrain_data(cfg, data_kind(cfg.objective.name), device, tok)
     metrics = evaluate(model.eval(), data.valid, device, "fp32")

@@ -58,7 +58,7 @@ def optimizer_step(vocab: int, decoder: bool, cls, **kw):
 
 def evaluation(one_pass: bool):
     from seqtune.data.batching import BucketBatches
-    from seqtune.data.labelled import Example
+    from seqtune.data.records import Example
     from seqtune.heads.classifier import Classifier
     from seqtune.training.inference import evaluate_and_predict, predict_examples
     from seqtune.training.loop import evaluate

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from seqtune.data.batching import BucketBatches
-from seqtune.data.labelled import Example
+from seqtune.data.records import Example
 from seqtune.heads.classifier import Classifier
 from seqtune.heads.tagger import Tagger
 from seqtune.training.inference import evaluate_and_predict, predict_examples

@@ -6,12 +6,14 @@ Used by :func:`seqtune.data.text.load_lm_corpus` for file-backed splits::
     ids = encode_cached(TextSource(train_path, "utf-8"), tok)            # (n,) int64, memory-mapped
 
 The file is read in chunks of whole lines (decoded incrementally; a file without line breaks in chunks cut at
-blanks), each chunk encoded and appended to a temporary file, which is renamed into place when complete, so memory stays flat however large the corpus is
-and an interrupted run never leaves a half-written cache entry.  Entries are keyed by the file's absolute
-path, size and modification time, the encoding and a hash of the tokenizer; change any and the file is
-tokenised again.  The cache lives in ``$SEQTUNE_CACHE_DIR`` (else ``$XDG_CACHE_HOME/seqtune/tokens``, else
+blanks), each chunk encoded and appended to a temporary file, which is renamed into place when complete, so
+memory stays flat however large the corpus is and an interrupted run never leaves a half-written cache entry.
+Entries are keyed by the file's absolute path, size and modification time, the encoding and a hash of the
+tokenizer; change any and the file is tokenised again.  The cache lives in ``$SEQTUNE_CACHE_DIR`` (else
+``$XDG_CACHE_HOME/seqtune/tokens``, else
 ``~/.cache/seqtune/tokens``); delete it freely.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -19,27 +21,25 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from seqtune.data.formats import _decode_error_message
-from seqtune.data.tokenizers import (EOS_ID, Tokenizer, TokenizerSettings, fit_tokenizer, tokenizer_from_dict,
-                                      tokenizer_hash)
+from seqtune.data.records import TextSource
+from seqtune.data.tokenizers import (
+    EOS_ID,
+    Tokenizer,
+    TokenizerSettings,
+    fit_tokenizer,
+    tokenizer_from_dict,
+    tokenizer_hash,
+)
 from seqtune.errors import DataError
 
 CHUNK_BYTES = 4 << 20  # 4 MiB of text per encode call: big enough to amortise Python overhead, small in memory
 _VERSION = 2  # bump when the cache layout or the chunking changes (2: long lines cut at blanks)
-
-
-@dataclass(frozen=True)
-class TextSource:
-    """A text file read lazily (a corpus that need not fit in memory)."""
-
-    path: Path
-    encoding: str = "utf-8"
 
 
 def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -58,8 +58,9 @@ def iter_pieces(source: TextSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[
     ``chunk_bytes`` without any line break (a corpus that is one long line) is cut after its last space or tab
     instead (``mid_line`` True: the line goes on in the next piece), so such a corpus is read with flat memory
     too; words are never split.  The blank starts the next piece, as subword pre-tokenizers (Metaspace) read a
-    blank as the start of the word after it: a piece ending in one would gain a lone word-boundary token.  (Only for encodings in which a space is the byte 0x20, e.g. UTF-8 and the
-    Latin code pages; others read on to the next line break.)
+    blank as the start of the word after it: a piece ending in one would gain a lone word-boundary token.  (Only
+    for encodings in which a space is the byte 0x20, e.g. UTF-8 and the Latin code pages; others read on to the
+    next line break.)
 
     Undecodable bytes raise the same DataError as :func:`~seqtune.data.formats.read_text` (file, line, byte
     offset, a suggested ``dataset.encoding``), with line and offset counted from the start of the file.
@@ -68,8 +69,10 @@ def iter_pieces(source: TextSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[
     try:
         codec = codecs.lookup(source.encoding)
     except LookupError:
-        raise DataError(f"Cannot read {where}: unknown text encoding {source.encoding!r}. Set dataset.encoding "
-                        "to a codec name Python knows, such as utf-8, latin-1 or cp1252.") from None
+        raise DataError(
+            f"Cannot read {where}: unknown text encoding {source.encoding!r}. Set dataset.encoding "
+            "to a codec name Python knows, such as utf-8, latin-1 or cp1252."
+        ) from None
     ascii_spaces = " \t".encode(codec.name, errors="replace") == b" \t"
     try:
         fh = open(source.path, "rb")
@@ -98,8 +101,11 @@ def iter_pieces(source: TextSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[
                 msg = _decode_error_message(where, piece, exc, codec.name)
                 # Re-anchor the chunk-relative line and offset to the whole file.
                 local_line = piece.count(b"\n", 0, exc.start) + 1
-                msg = msg.replace(f"line {local_line}, byte offset {exc.start}",
-                                  f"line {lines_before + local_line}, byte offset {offset + exc.start}", 1)
+                msg = msg.replace(
+                    f"line {local_line}, byte offset {exc.start}",
+                    f"line {lines_before + local_line}, byte offset {offset + exc.start}",
+                    1,
+                )
                 raise DataError(msg) from None
             if first and codec.name == "utf-8" and text.startswith("\ufeff"):
                 text = text[1:]
@@ -120,8 +126,13 @@ def iter_text(source: TextSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[st
 
 def _source_key(source: TextSource) -> dict:
     st = os.stat(source.path)
-    return {"path": os.path.abspath(source.path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "encoding": source.encoding, "version": _VERSION}
+    return {
+        "path": os.path.abspath(source.path),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "encoding": source.encoding,
+        "version": _VERSION,
+    }
 
 
 def _digest(obj: dict) -> str:
@@ -148,8 +159,9 @@ def cached_tokenizer(settings: TokenizerSettings, train: TextSource, use_cache: 
     return tok
 
 
-def encode_to_file(source: TextSource, tok: Tokenizer, out: Path, chunk_bytes: int = CHUNK_BYTES,
-                   counts: np.ndarray | None = None) -> int:
+def encode_to_file(
+    source: TextSource, tok: Tokenizer, out: Path, chunk_bytes: int = CHUNK_BYTES, counts: np.ndarray | None = None
+) -> int:
     """Encode ``source`` into ``out`` as raw little-endian int64 ids; returns the number of tokens.  ``counts``
     (vocab,) int64, if given, gets every id's occurrences added (free here; a later pass over a memory-mapped
     file would pull all of it into resident memory).
@@ -202,8 +214,9 @@ def encode_cached(source: TextSource, tok: Tokenizer, use_cache: bool = True) ->
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    _atomic_write_text(meta, json.dumps({"tokens": n, "source": str(source.path), "tokenizer": tok.kind,
-                                         "counts": counts.tolist()}))
+    _atomic_write_text(
+        meta, json.dumps({"tokens": n, "source": str(source.path), "tokenizer": tok.kind, "counts": counts.tolist()})
+    )
     return open_ids(path, n)
 
 

@@ -24,6 +24,7 @@ frequent tokens (most of the text falls there; the paper finds heads of 1-2k wor
 1 to 4 tail clusters of growing size (boundaries x5 apart), with the projection of each cluster 4x narrower
 than the one before (``div_value=4``, the paper's and PyTorch's choice).
 """
+
 from __future__ import annotations
 
 import torch
@@ -63,9 +64,11 @@ def check_cutoffs(cutoffs: list[int], vocab_size: int, key: str = "objective.cut
         return default_cutoffs(vocab_size)
     cutoffs = [int(c) for c in cutoffs]
     if any(b <= a for a, b in zip(cutoffs, cutoffs[1:])) or cutoffs[0] < 1 or cutoffs[-1] >= vocab_size:
-        raise ConfigError(f"{key}={cutoffs} must be strictly increasing token ranks between 1 and the vocabulary "
-                          f"size minus one ({vocab_size - 1}); e.g. {key}={default_cutoffs(vocab_size)}, or {key}=[] "
-                          "for the default split.")
+        raise ConfigError(
+            f"{key}={cutoffs} must be strictly increasing token ranks between 1 and the vocabulary "
+            f"size minus one ({vocab_size - 1}); e.g. {key}={default_cutoffs(vocab_size)}, or {key}=[] "
+            "for the default split."
+        )
     return cutoffs
 
 
@@ -75,8 +78,7 @@ class AdaptiveSoftmax(nn.Module):
     def __init__(self, hidden_size: int, vocab_size: int, cutoffs: list[int], div_value: float = 4.0):
         super().__init__()
         # head_bias: the full softmax's decoder has a bias too; it learns the unigram distribution early on.
-        self.asm = nn.AdaptiveLogSoftmaxWithLoss(hidden_size, vocab_size, cutoffs, div_value=div_value,
-                                                 head_bias=True)
+        self.asm = nn.AdaptiveLogSoftmaxWithLoss(hidden_size, vocab_size, cutoffs, div_value=div_value, head_bias=True)
         self.cutoffs = list(cutoffs)
 
     def loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -9,26 +9,38 @@ with the loss, see ``fused_ce.py``) or ``adaptive`` (``adaptive.py``: an exact a
 large vocabularies).  Everything that scores the vocabulary goes through :meth:`CausalLM.scores`
 (generation, export) or :meth:`CausalLM.token_loss` (training, evaluation, a multitask auxiliary loss).
 """
+
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from omegaconf import MISSING
 from torch import nn
 
+from seqtune.data.tokenizers import PAD_ID
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.adaptive import AdaptiveSoftmax, check_cutoffs
 from seqtune.objectives.base import StepOutput
 from seqtune.objectives.fused_ce import linear_cross_entropy
-from seqtune.registry import OBJECTIVES
+from seqtune.objectives.spec import ObjectiveSpec, register_objective
 
 
 class CausalLM(nn.Module):
     name = "clm"
 
-    def __init__(self, encoder: Encoder, tie_weights: bool, char_level: bool = False, fused_loss: bool = True,
-                 adaptive_cutoffs: list[int] | None = None, div_value: float = 4.0):
+    def __init__(
+        self,
+        encoder: Encoder,
+        tie_weights: bool,
+        char_level: bool = False,
+        fused_loss: bool = True,
+        adaptive_cutoffs: list[int] | None = None,
+        div_value: float = 4.0,
+    ):
         super().__init__()
         self.fused_loss = fused_loss  # decoder + cross-entropy in one chunked step (fused_ce.py); same maths
         self.char_level = char_level  # one token per character: report bits per character too
@@ -76,14 +88,79 @@ class CausalLM(nn.Module):
             out["bpc"] = loss / math.log(2)
         return out
 
+    def task_loss(self, encoder: Encoder, batch: Any) -> torch.Tensor:
+        """transfer=multitask: the next token of a task batch's texts (padding not scored)."""
+        return clm_loss(self, encoder, batch.tokens)
 
-@OBJECTIVES.register("clm")
+
+def clm_loss(lm: CausalLM, encoder: Encoder, tokens: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy of the causal LM ``lm`` (its full or adaptive softmax) over a padded
+    (time, batch) batch; padded targets are not scored."""
+    inputs, targets = tokens[:-1], tokens[1:]  # (time - 1, batch) each
+    hidden, _ = encoder(inputs)  # (time - 1, batch, hidden)
+    real = targets != PAD_ID
+    return lm.token_loss(hidden[real], targets[real])  # hidden[real]: (real targets, hidden)
+
+
 def build_clm(encoder: Encoder, cfg, tokenizer, info: dict | None = None) -> CausalLM:
     """Builder: reads the config, passes plain values."""
-    o = cfg.objective
+    o = cfg.objective  # .get: a checkpoint written before these keys existed has a full softmax
     cutoffs = None
     if o.get("softmax", "full") == "adaptive":  # the vocabulary is known only now, after the tokenizer was fitted
-        cutoffs = check_cutoffs(list(o.get("cutoffs", [])), encoder.vocab_size)
-    return CausalLM(encoder, tie_weights=cfg.model.tie_weights, char_level=tokenizer.kind == "char",
-                    fused_loss=o.get("fused_loss", True), adaptive_cutoffs=cutoffs,
-                    div_value=float(o.get("div_value", 4.0)))
+        cutoffs = check_cutoffs(list(o.cutoffs), encoder.vocab_size)
+    return CausalLM(
+        encoder,
+        tie_weights=cfg.model.tie_weights,
+        char_level=tokenizer.kind == "char",
+        fused_loss=o.get("fused_loss", True),
+        adaptive_cutoffs=cutoffs,
+        div_value=float(o.get("div_value", 4.0)),
+    )
+
+
+@dataclass
+class ClmObjectiveConfig:
+    name: str = MISSING
+    # full softmax: output layer + cross-entropy together, in row chunks (fused_ce.py); false: textbook ops
+    fused_loss: bool = MISSING
+    softmax: str = MISSING  # full | adaptive (Grave et al. 2017, adaptive.py; exact, cheap for large vocabularies)
+    cutoffs: list[int] = MISSING  # adaptive: token ranks where tail clusters start; [] = the default split
+    div_value: float = MISSING  # adaptive: each tail cluster's projection is div_value x narrower than the one before
+
+
+def clm_rules(cfg) -> list[str]:
+    """objective.softmax and its settings (the cutoffs' upper bound needs the vocabulary: checked when built)."""
+    o, m = cfg.objective, cfg.model
+    if o.softmax not in ("full", "adaptive"):
+        return [f"objective.softmax={o.softmax!r} is not one of full, adaptive."]
+    if o.softmax == "full":
+        return []
+    problems = []
+    cutoffs = list(o.cutoffs)
+    if any(c < 1 for c in cutoffs) or any(b <= a for a, b in zip(cutoffs, cutoffs[1:])):
+        problems.append(
+            f"objective.cutoffs={cutoffs} must be strictly increasing positive token ranks, e.g. "
+            "[2000,10000]; or [] for the default split."
+        )
+    if o.div_value < 1.0:
+        problems.append(f"objective.div_value={o.div_value} must be >= 1 (4: each cluster 4x narrower).")
+    if m.tie_weights:
+        problems.append(
+            "model.tie_weights=true shares the embedding with a full softmax's decoder, which "
+            "objective.softmax=adaptive does not have; set model.tie_weights=false or objective.softmax=full."
+        )
+    return problems
+
+
+SPEC = register_objective(
+    ObjectiveSpec(
+        name="clm",
+        title="causal language model",
+        schema=ClmObjectiveConfig,
+        build=build_clm,
+        data_kind="stream",
+        direction="unidirectional",
+        multitask=True,
+        rules=clm_rules,
+    )
+)

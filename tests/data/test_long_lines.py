@@ -11,7 +11,8 @@ import torch
 
 from seqtune.config.schema import TextDatasetConfig
 from seqtune.data import cache
-from seqtune.data.cache import TextSource, iter_pieces
+from seqtune.data.cache import iter_pieces
+from seqtune.data.records import TextSource
 from seqtune.data.text import load_lm_corpus, unigram_log_loss
 from seqtune.data.tokenizers import TokenizerSettings, fit_tokenizer
 from ._helpers import make_cfg

@@ -64,7 +64,7 @@ def test_causal_lm_scores_are_the_distribution_its_loss_uses():
 
 def test_multitask_auxiliary_loss_skips_padding_with_adaptive_softmax():
     from seqtune.data.tokenizers import PAD_ID
-    from seqtune.heads.multitask import clm_loss
+    from seqtune.objectives.clm import clm_loss
 
     torch.manual_seed(2)
     enc = Encoder("lstm", vocab_size=40, embedding_size=8, hidden_size=16, num_layers=1)
@@ -78,7 +78,7 @@ def test_bad_settings_are_clear_errors():
     cfg = compose_config("pretrain", ["objective.softmax=adaptive", "objective.cutoffs=[50,20]",
                                       "objective.div_value=0.5", "model.tie_weights=true", "model.embedding_size=64",
                                       "model.hidden_size=64"])
-    from seqtune.config.schema import validate
+    from seqtune.training.validation import validate_pretrain as validate
 
     with pytest.raises(ConfigError) as err:
         validate(cfg)
@@ -127,3 +127,4 @@ def test_vocabulary_smaller_than_the_cutoffs_fails_before_training(tmp_path):
     assert res.returncode == 2
     assert "objective.cutoffs=[12, 100000] must be strictly increasing token ranks between 1 and the vocabulary size" \
         in res.stderr and "Traceback" not in res.stderr
+
