@@ -68,6 +68,15 @@ def _options(group: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def roots() -> list[tuple[str, tuple[str, ...], DictConfig]]:
+    return compose_roots()
+
+
+@pytest.fixture(scope="module")
+def baselines(roots) -> list[tuple[str, tuple[str, ...], DictConfig]]:
+    return compose_baselines(roots)
+
+
+def compose_roots() -> list[tuple[str, tuple[str, ...], DictConfig]]:
     """(command, overrides, composed config) of the roots, each valid as it is."""
     register_configs()
     _register_resolver()
@@ -80,8 +89,7 @@ def roots() -> list[tuple[str, tuple[str, ...], DictConfig]]:
     return found
 
 
-@pytest.fixture(scope="module")
-def baselines(roots) -> list[tuple[str, tuple[str, ...], DictConfig]]:
+def compose_baselines(roots: list) -> list[tuple[str, tuple[str, ...], DictConfig]]:
     """The roots, and each option of the groups whose options add keys, in a setting where it validates."""
     found = list(roots)
     with initialize_config_module(config_module="seqtune.conf", version_base="1.3"):
