@@ -337,7 +337,10 @@ def one_timeline(run: RunDir, ckpt: dict[str, Any], chosen: Path, spec: str, map
     best_source: Path | None = None
     if run.best.is_file() and chosen != run.best:
         written = checkpoint.load(run.best, map_location=map_location)[Key.STEP]
-        if written > step:
+        if written > step and ckpt[Key.BEST_VALUE] is None:  # no validation yet in this history: no best.pt
+            best_source = run.best  # removed below; the next validation writes this history's own
+            notes.append(f"best.pt (step {written}, abandoned) removed: step {step}'s history had no validation yet")
+        elif written > step:
             files = {n: p for n, p in run.step_checkpoints()} | {step: chosen}
             best_source = files.get(best_step)
             if best_source is None:
@@ -353,7 +356,9 @@ def one_timeline(run: RunDir, ckpt: dict[str, Any], chosen: Path, spec: str, map
         p.unlink(missing_ok=True)
     if later:
         notes.append(f"abandoned step checkpoint(s) {', '.join(str(n) for n, _ in later)} deleted")
-    if best_source is not None and best_source != run.best:
+    if best_source == run.best:
+        run.best.unlink()
+    elif best_source is not None:
         checkpoint.replace_with(best_source, run.best)
     if chosen != run.last and run.checkpoints.is_dir():
         checkpoint.replace_with(chosen, run.last)  # last.pt: the newest state of this history, from now on
