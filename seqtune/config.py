@@ -373,6 +373,22 @@ class PredictConfig:
 
 
 @dataclass
+class ExplainConfig:
+    checkpoint: str = "latest"  # a fine-tuned .pt file or run directory; latest: newest fine-tuning run under output_root
+    input: str = "-"  # classifier: text file, one example per line (- = stdin); regressor: CSV of the series
+    output: Optional[str] = None  # JSON Lines file of scores per input (- = stdout); None: none written
+    html: Optional[str] = None  # one self-contained HTML page with the tokens shaded; None: none written
+    method: str = "integrated_gradients"  # integrated_gradients | occlusion
+    target: Optional[str] = None  # label (or regressor column) to explain; None: the predicted label (first column)
+    baseline: str = "pad"  # text: pad | unk embeddings at every position; series: always the training mean
+    steps: int = 50  # Integrated Gradients: points on the path from the baseline to the input (first try)
+    tolerance: float = 0.05  # Integrated Gradients: steps doubled (up to 16x) while the completeness error exceeds it
+    top_k: int = 0  # words per class over the file with the largest summed scores (0: no table)
+    device: str = "auto"
+    output_root: str = "outputs"
+
+
+@dataclass
 class GenerateConfig:
     checkpoint: str = "latest"  # a language-model .pt file or run directory; latest: newest pretraining run
     prompt: str = ""  # text to continue; empty: start at a line boundary
@@ -390,7 +406,7 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="pretrain_schema", node=PretrainConfig)
     for name, node in (("finetune", FinetuneConfig), ("evaluate", EvaluateConfig), ("predict", PredictConfig),
-                       ("generate", GenerateConfig)):
+                       ("explain", ExplainConfig), ("generate", GenerateConfig)):
         cs.store(name=f"{name}_schema", node=node)
     cs.store(group="schema/head", name="head", node=HeadConfig)
     cs.store(group="schema/transfer", name="transfer", node=TransferConfig)

@@ -20,7 +20,7 @@ from seqtune.checkpoint import load_weights
 from seqtune.data.batching import BucketBatches
 from seqtune.data.labelled import Example
 from seqtune.data.tokenizers import Tokenizer, tokenizer_from_dict
-from seqtune.errors import CheckpointError
+from seqtune.errors import CheckpointError, DataError
 from seqtune.heads import build_head
 from seqtune.models.encoder import build_encoder
 from seqtune.multitask import task_state
@@ -48,13 +48,32 @@ def open_finetuned(cfg: DictConfig, problems: list[str] | None = None) -> tuple[
     return device, path, checkpoint.load(path)
 
 
+def read_input_lines(source: str, command: str) -> list[str]:
+    """``input=``: the lines of a UTF-8 text file, or of stdin for ``-`` (blank ones kept: callers number lines)."""
+    import sys
+
+    if source == "-":
+        return sys.stdin.read().splitlines()
+    try:
+        data = Path(source).read_bytes()
+    except OSError as exc:
+        raise DataError(f"input={source}: cannot read it ({exc.strerror}); give a text file, or input=- for stdin.") from None
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"input={source}: line {line} (byte offset {exc.start}) holds byte 0x{data[exc.start]:02X}, "
+                        f"which is not valid UTF-8; {command} reads UTF-8 text. Convert the file (e.g. `iconv -f "
+                        "latin1 -t utf-8 in.txt > out.txt`) or fix that byte.") from None
+
+
 def rebuild_finetuned(ckpt: dict, source: str = "checkpoint") -> tuple[TaskModel, Tokenizer | None, list[str], DictConfig]:
     """A fine-tuning checkpoint -> (model with its weights, tokenizer (None for a numeric series), labels (a
     regressor's: its target columns), resolved config of the run).  A multitask run's pretraining objective is
     left out: evaluation and prediction need the encoder and the head only."""
     if "labels" not in ckpt or "head" not in ckpt:
-        raise CheckpointError(f"{source} is a pretraining checkpoint (no head, no labels); evaluate and predict need a "
-                              "fine-tuned one (seqtune finetune writes it), and generate takes language models.")
+        raise CheckpointError(f"{source} is a pretraining checkpoint (no head, no labels); evaluate, predict and "
+                              "explain need a fine-tuned one (seqtune finetune writes it), and generate takes language models.")
     cfg = OmegaConf.create(ckpt["config"])
     tokenizer = tokenizer_from_dict(ckpt["tokenizer"]) if ckpt.get("tokenizer") else None
     encoder = build_encoder(cfg.model, tokenizer.vocab_size if tokenizer is not None else 0)
