@@ -132,7 +132,7 @@ def top_words(records: Sequence[Record], k: int) -> dict[str, list[tuple[str, fl
 
 
 def top_words_table(table: dict[str, list[tuple[str, float, int]]], k: int) -> Table:
-    out = Table(title=f"top {k} words per class (summed scores over the inputs explained for that class)")
+    out = Table(title=f"top {k} words per class: summed scores over the inputs")
     out.add_column("class", style="bold cyan")
     out.add_column("words: summed score (occurrences)", overflow="fold")
     for label, words in table.items():
