@@ -64,10 +64,10 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from seqtune import checkpoint
+    from seqtune.training import checkpoint
     from seqtune.explain.attribution import explain_text
-    from seqtune.inference import rebuild_finetuned
-    from seqtune.transfer import resolve_checkpoint
+    from seqtune.training.inference import rebuild_finetuned
+    from seqtune.training.transfer import resolve_checkpoint
 
     torch.set_num_threads(args.threads)
     if args.checkpoint:

@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqtune import checkpoint, finetune
+from seqtune.commands import finetune
+from seqtune.training import checkpoint
 from seqtune.data.batching import collate
 from seqtune.data.labelled import Example
 from seqtune.explain.attribution import class_probabilities, explain_text, explain_window, forecast_means
 from seqtune.heads import build_head
-from seqtune.inference import rebuild_finetuned
+from seqtune.training.inference import rebuild_finetuned
 from seqtune.models.encoder import build_encoder
 from seqtune.objectives.base import TaskModel
 from tests.conftest import compose_config, read_jsonl, run_cli

@@ -16,7 +16,7 @@ from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
 from seqtune.heads.layers import output_layers
 from seqtune.registry import HEADS
-from seqtune.scores import entity_counts, prf
+from seqtune.heads.scores import entity_counts, prf
 
 
 class Tagger(nn.Module):

@@ -3,7 +3,7 @@ each prediction, as coloured terminal lines, JSON Lines (``output=``) and an HTM
 
 Inputs go through the run's own preprocessing (tokenizer and ``dataset.max_length``; for a series the run's
 columns and training normalisation), as in ``seqtune predict``.  The attribution itself is in
-``attribution.py``, the presentation in ``render.py``.
+``seqtune/explain/attribution.py``, the presentation in ``seqtune/explain/render.py``.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from seqtune.errors import CheckpointError, ConfigError, DataError
 from seqtune.explain.attribution import (BASELINES, METHODS, captum_attr, class_probabilities, explain_text,
                                          explain_window)
 from seqtune.explain.render import Record, html_page, print_legend, print_record, top_words, top_words_table, write_jsonl
-from seqtune.inference import open_finetuned, read_input_lines, rebuild_finetuned
+from seqtune.training.inference import open_finetuned, read_input_lines, rebuild_finetuned
 from seqtune.objectives.base import TaskModel
 
 
