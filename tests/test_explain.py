@@ -139,6 +139,8 @@ def test_attribution_forward_is_the_prediction():
             with torch.no_grad():
                 got = class_probabilities(model, encoder.embedding(torch.tensor([example.tokens])))[0]
             torch.testing.assert_close(got, row, atol=1e-6, rtol=1e-5)
+        with pytest.raises(ValueError, match="eval mode"):
+            explain_text(model.train(), [5, 7], 0, "occlusion", "pad", 50, 0.05)
 
 
 def test_occlusion_scores_are_output_drops(keyword_run):

@@ -89,7 +89,7 @@ def forecast_means(model: TaskModel, windows: torch.Tensor) -> torch.Tensor:
 def explain_text(model: TaskModel, ids: list[int], target: int, method: Method, baseline: Baseline,
                  steps: int, tolerance: float) -> Explanation:
     """One encoded text -> a score per token for the probability of class ``target``."""
-    device = next(model.parameters()).device
+    device = _device_in_eval_mode(model)
     tokens = torch.tensor([ids], dtype=torch.long, device=device)  # (1, time)
     with torch.no_grad():
         embedded = model.encoder.embedding(tokens)  # (1, time, emb)
@@ -103,10 +103,16 @@ def explain_text(model: TaskModel, ids: list[int], target: int, method: Method, 
 def explain_window(model: TaskModel, window: torch.Tensor, target: int, method: Method, steps: int,
                    tolerance: float) -> Explanation:
     """One normalised window (lookback, features) -> a score per time step for the mean forecast of ``target``."""
-    device = next(model.parameters()).device
+    device = _device_in_eval_mode(model)
     values = window.to(device).unsqueeze(0)  # (1, lookback, features)
     forward: Callable[[torch.Tensor], torch.Tensor] = lambda w: forecast_means(model, w)
     return _attribute(forward, values, torch.zeros_like(values), target, method, steps, tolerance)
+
+
+def _device_in_eval_mode(model: TaskModel) -> torch.device:
+    if model.training:  # dropout would make every evaluation on the path a different function
+        raise ValueError("attribution needs the model in eval mode (model.eval()): dropout makes the output random")
+    return next(model.parameters()).device
 
 
 def _attribute(forward: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, reference: torch.Tensor,

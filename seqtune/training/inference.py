@@ -1,5 +1,6 @@
-"""Shared by fine-tuning's final evaluation, ``seqtune evaluate`` and ``seqtune predict``: rebuild a fine-tuned
-model from its checkpoint, predict examples in their given order, and score predictions.
+"""Shared by fine-tuning's final evaluation, ``seqtune evaluate``, ``seqtune predict`` and ``seqtune explain``:
+rebuild a fine-tuned model from its checkpoint, read input lines, predict examples in their given order, and
+score predictions.
 
 Every later command rebuilds the exact preprocessing of the run from the checkpoint (its resolved config, its
 tokenizer and its label list), so ``evaluate`` reproduces the run's own test metrics and ``predict`` its labels::
