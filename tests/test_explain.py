@@ -20,7 +20,7 @@ import torch
 from seqtune.commands import finetune
 from seqtune.training import checkpoint
 from seqtune.data.batching import collate
-from seqtune.data.labelled import Example
+from seqtune.data.records import Example
 from seqtune.explain.attribution import class_probabilities, explain_text, explain_window, forecast_means
 from seqtune.heads import build_head
 from seqtune.training.inference import rebuild_finetuned

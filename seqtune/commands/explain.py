@@ -5,27 +5,45 @@ Inputs go through the run's own preprocessing (tokenizer and ``dataset.max_lengt
 columns and training normalisation), as in ``seqtune predict``.  The attribution itself is in
 ``seqtune/explain/attribution.py``, the presentation in ``seqtune/explain/render.py``.
 """
+
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 import torch
 from omegaconf import DictConfig
 from rich.console import Console
 
+from seqtune.data.encoding import encode_input
 from seqtune.data.formats import read_timeseries_csv
-from seqtune.data.labelled import _one_line
+from seqtune.data.records import SeriesFacts
 from seqtune.data.timeseries import Normalizer
 from seqtune.data.tokenizers import UNK_ID, Tokenizer
 from seqtune.errors import CheckpointError, ConfigError, DataError
-from seqtune.explain.attribution import (BASELINES, METHODS, captum_attr, class_probabilities, explain_text,
-                                         explain_window)
-from seqtune.explain.render import Record, html_page, print_legend, print_record, top_words, top_words_table, write_jsonl
-from seqtune.training.inference import open_finetuned, read_input_lines, rebuild_finetuned
+from seqtune.explain.attribution import (
+    BASELINES,
+    METHODS,
+    captum_attr,
+    class_probabilities,
+    explain_text,
+    explain_window,
+)
+from seqtune.explain.render import (
+    Record,
+    html_page,
+    print_legend,
+    print_record,
+    top_words,
+    top_words_table,
+    write_jsonl,
+)
 from seqtune.objectives.base import TaskModel
+from seqtune.training.checkpoint import Key
+from seqtune.training.inference import open_run_checkpoint, read_input_lines, rebuild_finetuned
 
 
 def key_problems(cfg: DictConfig) -> list[str]:
@@ -36,9 +54,13 @@ def key_problems(cfg: DictConfig) -> list[str]:
     if cfg.baseline not in BASELINES:
         problems.append(f"baseline={cfg.baseline!r} is not one of {', '.join(BASELINES)}.")
     if cfg.steps < 2:
-        problems.append(f"steps={cfg.steps} must be at least 2 (Integrated Gradients' points on the path; 50 is the default).")
+        problems.append(
+            f"steps={cfg.steps} must be at least 2 (Integrated Gradients' points on the path; 50 is the default)."
+        )
     if not 0 <= cfg.tolerance < 1:
-        problems.append(f"tolerance={cfg.tolerance} must be in [0, 1) (a relative completeness error; 0: never refine).")
+        problems.append(
+            f"tolerance={cfg.tolerance} must be in [0, 1) (a relative completeness error; 0: never refine)."
+        )
     if cfg.top_k < 0:
         problems.append(f"top_k={cfg.top_k} must be >= 0 (0: no table).")
     return problems
@@ -46,20 +68,30 @@ def key_problems(cfg: DictConfig) -> list[str]:
 
 def run(cfg: DictConfig) -> dict[str, object]:
     captum_attr()  # without the extra nothing else is worth doing: say so first
-    device, path, ckpt = open_finetuned(cfg, key_problems(cfg))
+    device, path, ckpt = open_run_checkpoint(cfg, "finetune", key_problems(cfg))
     model, tokenizer, labels, run_cfg = rebuild_finetuned(ckpt, str(path))
-    if ckpt["task"] == "tagging":
-        raise CheckpointError(f"{path} is a tagger; seqtune explain takes classifier and regressor checkpoints "
-                              "(a tagger's scores per entity are not built yet).")
-    target = _target_index(cfg.target, labels, ckpt["task"])
+    task = ckpt[Key.TASK]
+    if task == "tagging":
+        raise CheckpointError(
+            f"{path} is a tagger; seqtune explain takes classifier and regressor checkpoints "
+            "(a tagger's scores per entity are not built yet)."
+        )
+    target = _target_index(cfg.target, labels, task)
     model.to(device).eval()  # no dropout: the explained function must be the deterministic one
-    if ckpt["task"] == "classification":
+    if task == "classification":
         assert tokenizer is not None
         records = _explain_texts(cfg, model, tokenizer, labels, target, run_cfg.dataset.get("max_length"))
     else:
-        records = [_explain_series(cfg, model, labels, target, ckpt["series"], run_cfg.dataset)]
-    facts = {"checkpoint": str(path), "method": cfg.method, "baseline": _baseline_text(cfg, ckpt["task"]),
-             "inputs": str(len(records))}
+        assert target is not None  # a regressor's default target is its first column
+        records = [
+            _explain_series(cfg, model, labels, target, SeriesFacts.from_dict(ckpt[Key.SERIES]), run_cfg.dataset)
+        ]
+    facts = {
+        "checkpoint": str(path),
+        "method": cfg.method,
+        "baseline": _baseline_text(cfg, task),
+        "inputs": str(len(records)),
+    }
     if cfg.method == "integrated_gradients":
         facts["steps"] = str(cfg.steps)
     top = top_words(records, cfg.top_k) if cfg.top_k > 0 else None
@@ -78,8 +110,10 @@ def _target_index(target: str | None, labels: list[str], task: str) -> int | Non
         return None if task == "classification" else 0
     if target not in labels:
         what = "labels" if task == "classification" else "target columns"
-        raise ConfigError(f"target={target!r} is not one of this checkpoint's {what}: {', '.join(labels)}; "
-                          "pick one of them, or leave target unset to explain the predicted label.")
+        raise ConfigError(
+            f"target={target!r} is not one of this checkpoint's {what}: {', '.join(labels)}; "
+            "pick one of them, or leave target unset to explain the predicted label."
+        )
     return labels.index(target)
 
 
@@ -89,45 +123,72 @@ def _baseline_text(cfg: DictConfig, task: str) -> str:
     return f"<{cfg.baseline}>"
 
 
-def _explain_texts(cfg: DictConfig, model: TaskModel, tokenizer: Tokenizer, labels: list[str], target: int | None,
-                   max_length: int | None) -> list[Record]:
+def _explain_texts(
+    cfg: DictConfig,
+    model: TaskModel,
+    tokenizer: Tokenizer,
+    labels: list[str],
+    target: int | None,
+    max_length: int | None,
+) -> list[Record]:
     raw = read_input_lines(cfg.input, "explain")
     numbered = [(i + 1, line) for i, line in enumerate(raw) if line.strip()]
     if not numbered:
         where = "stdin (input=-)" if cfg.input == "-" else f"input={cfg.input}"
-        raise DataError(f"{where} holds no text ({len(raw)} line(s), all blank); explain reads one example per "
-                        "line: give a file with text, or pipe some in.")
+        raise DataError(
+            f"{where} holds no text ({len(raw)} line(s), all blank); explain reads one example per "
+            "line: give a file with text, or pipe some in."
+        )
     records = []
     for line_no, text in numbered:
-        ids = tokenizer.encode(_one_line(text))[:max_length] or [UNK_ID]
+        ids = encode_input(tokenizer, "classification", text)[:max_length] or [UNK_ID]
         with torch.no_grad():
             embedded = model.encoder.embedding(torch.tensor([ids], device=next(model.parameters()).device))
             probs = class_probabilities(model, embedded)[0].cpu()  # (classes,)
         predicted = int(probs.argmax())
         chosen = predicted if target is None else target
         explanation = explain_text(model, ids, chosen, cfg.method, cfg.baseline, cfg.steps, cfg.tolerance)
-        records.append(Record(line_no, [tokenizer.itos[i] for i in ids], labels[predicted],
-                              f"{labels[predicted]} p={float(probs[predicted]):.2f}", labels[chosen], explanation,
-                              {"text": text, "probs": {n: round(float(p), 6) for n, p in zip(labels, probs)}}))
+        records.append(
+            Record(
+                line_no,
+                [tokenizer.itos[i] for i in ids],
+                labels[predicted],
+                f"{labels[predicted]} p={float(probs[predicted]):.2f}",
+                labels[chosen],
+                explanation,
+                {"text": text, "probs": {n: round(float(p), 6) for n, p in zip(labels, probs)}},
+            )
+        )
     return records
 
 
-def _explain_series(cfg: DictConfig, model: TaskModel, labels: list[str], target: int, facts: dict,
-                    ds: DictConfig) -> Record:
+def _explain_series(
+    cfg: DictConfig, model: TaskModel, labels: list[str], target: int, facts: SeriesFacts, ds: DictConfig
+) -> Record:
     """The window of the CSV's last ``lookback`` rows, normalised with the run's training statistics."""
-    ts, lookback = facts["timeseries"], facts["lookback"]
+    ts, lookback = facts.timeseries, facts.lookback
     if cfg.input == "-":
-        raise DataError(f"a regressor explains a window of its series: give input=<CSV file> with the columns "
-                        f"{', '.join(ts['columns'])} (its last {lookback} rows are read); stdin is for text.")
-    table = read_timeseries_csv(cfg.input, timestamp_column=ds.timestamp_column,
-                                feature_columns=None if ds.feature_columns is None else list(ds.feature_columns),
-                                target_column=ds.target_column, encoding=ds.encoding)
+        raise DataError(
+            f"a regressor explains a window of its series: give input=<CSV file> with the columns "
+            f"{', '.join(ts['columns'])} (its last {lookback} rows are read); stdin is for text."
+        )
+    table = read_timeseries_csv(
+        cfg.input,
+        timestamp_column=ds.timestamp_column,
+        feature_columns=None if ds.feature_columns is None else list(ds.feature_columns),
+        target_column=ds.target_column,
+        encoding=ds.encoding,
+    )
     if table.columns != list(ts["columns"]):
-        raise DataError(f"input={cfg.input} has the columns {', '.join(table.columns)}, but the run was trained on "
-                        f"{', '.join(ts['columns'])}; give a CSV with the run's columns.")
+        raise DataError(
+            f"input={cfg.input} has the columns {', '.join(table.columns)}, but the run was trained on "
+            f"{', '.join(ts['columns'])}; give a CSV with the run's columns."
+        )
     if len(table.values) < lookback:
-        raise DataError(f"input={cfg.input} has {len(table.values)} rows, fewer than the run's dataset.lookback "
-                        f"({lookback}); the window explained is the last {lookback} rows.")
+        raise DataError(
+            f"input={cfg.input} has {len(table.values)} rows, fewer than the run's dataset.lookback "
+            f"({lookback}); the window explained is the last {lookback} rows."
+        )
     normalizer = Normalizer.from_dict(ts["normalizer"]) if ts["normalizer"] else None
     values = table.values[-lookback:]
     window = torch.from_numpy(normalizer.apply(values) if normalizer else values.astype("float32"))
@@ -137,10 +198,21 @@ def _explain_series(cfg: DictConfig, model: TaskModel, labels: list[str], target
     forecast = explanation.output * std + mean  # the original scale
     first = len(table.values) - lookback
     units = table.timestamps[first:] if table.timestamps else [str(first + i + 1) for i in range(lookback)]
-    shown = f"{labels[target]} forecast {forecast:.4g} (mean of {facts['horizon']} steps)"
-    return Record(len(table.values), units, labels[target], shown, labels[target], explanation,
-                  {"input": cfg.input, "columns": list(ts["columns"]), "forecast_mean": round(forecast, 6),
-                   "values": [round(float(v), 6) for v in values[:, column]]})
+    shown = f"{labels[target]} forecast {forecast:.4g} (mean of {facts.horizon} steps)"
+    return Record(
+        len(table.values),
+        units,
+        labels[target],
+        shown,
+        labels[target],
+        explanation,
+        {
+            "input": cfg.input,
+            "columns": list(ts["columns"]),
+            "forecast_mean": round(forecast, 6),
+            "values": [round(float(v), 6) for v in values[:, column]],
+        },
+    )
 
 
 @contextmanager
@@ -156,8 +228,9 @@ def _opened(path: str, key: str) -> Iterator[IO[str]]:
         yield out
 
 
-def _emit(cfg: DictConfig, records: list[Record], facts: dict[str, str],
-          top: dict[str, list[tuple[str, float, int]]] | None) -> None:
+def _emit(
+    cfg: DictConfig, records: list[Record], facts: dict[str, str], top: dict[str, list[tuple[str, float, int]]] | None
+) -> None:
     console = Console(stderr=cfg.output == "-", highlight=False)
     print_legend(console, cfg.method, facts["baseline"])
     for record in records:

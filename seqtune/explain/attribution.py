@@ -24,10 +24,12 @@ used are reported too.
 The model must be in eval mode (no dropout): attributions of a random function are noise.  RNN backward in
 eval mode is not supported by cuDNN, so on a GPU the attribution runs with cuDNN switched off.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import torch
 
@@ -61,8 +63,10 @@ def captum_attr():
     try:
         from captum import attr
     except ImportError:
-        raise SeqtuneError(f"seqtune explain needs Captum, an optional extra that is not installed: {INSTALL_HINT} "
-                           "(or pip install captum), then run the command again.") from None
+        raise SeqtuneError(
+            f"seqtune explain needs Captum, an optional extra that is not installed: {INSTALL_HINT} "
+            "(or pip install captum), then run the command again."
+        ) from None
     return attr
 
 
@@ -86,26 +90,34 @@ def forecast_means(model: TaskModel, windows: torch.Tensor) -> torch.Tensor:
     return model.objective.predict(model.encoder, windows.transpose(0, 1)).mean(0)
 
 
-def explain_text(model: TaskModel, ids: list[int], target: int, method: Method, baseline: Baseline,
-                 steps: int, tolerance: float) -> Explanation:
+def explain_text(
+    model: TaskModel, ids: list[int], target: int, method: Method, baseline: Baseline, steps: int, tolerance: float
+) -> Explanation:
     """One encoded text -> a score per token for the probability of class ``target``."""
     device = _device_in_eval_mode(model)
     tokens = torch.tensor([ids], dtype=torch.long, device=device)  # (1, time)
     with torch.no_grad():
         embedded = model.encoder.embedding(tokens)  # (1, time, emb)
         reference = model.encoder.embedding(torch.full_like(tokens, BASELINES[baseline]))  # (1, time, emb)
-    forward: Callable[[torch.Tensor], torch.Tensor] = lambda e: class_probabilities(model, e)
+
+    def forward(e: torch.Tensor) -> torch.Tensor:  # embeddings (batch, time, emb) -> probs (batch, classes)
+        return class_probabilities(model, e)
+
     result = _attribute(forward, embedded, reference, target, method, steps, tolerance)
     result.feature_scores = None  # per embedding dimension: meaningless to a reader
     return result
 
 
-def explain_window(model: TaskModel, window: torch.Tensor, target: int, method: Method, steps: int,
-                   tolerance: float) -> Explanation:
+def explain_window(
+    model: TaskModel, window: torch.Tensor, target: int, method: Method, steps: int, tolerance: float
+) -> Explanation:
     """One normalised window (lookback, features) -> a score per time step for the mean forecast of ``target``."""
     device = _device_in_eval_mode(model)
     values = window.to(device).unsqueeze(0)  # (1, lookback, features)
-    forward: Callable[[torch.Tensor], torch.Tensor] = lambda w: forecast_means(model, w)
+
+    def forward(w: torch.Tensor) -> torch.Tensor:  # windows (batch, lookback, features) -> (batch, targets)
+        return forecast_means(model, w)
+
     return _attribute(forward, values, torch.zeros_like(values), target, method, steps, tolerance)
 
 
@@ -115,38 +127,60 @@ def _device_in_eval_mode(model: TaskModel) -> torch.device:
     return next(model.parameters()).device
 
 
-def _attribute(forward: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, reference: torch.Tensor,
-               target: int, method: Method, steps: int, tolerance: float) -> Explanation:
+def _attribute(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    inputs: torch.Tensor,
+    reference: torch.Tensor,
+    target: int,
+    method: Method,
+    steps: int,
+    tolerance: float,
+) -> Explanation:
     """inputs/reference (1, positions, width) -> scores per position, with f(x) and f(reference)."""
     attr = captum_attr()
     cudnn_off = inputs.device.type == "cuda"  # cuDNN's RNN backward needs training mode (dropout on)
     with torch.backends.cudnn.flags(enabled=not cudnn_off):
         with torch.no_grad():
             output, base_output = (float(forward(t)[0, target]) for t in (inputs, reference))
+        error: float | None = None  # occlusion has no completeness property
+        used: int | None = None
         if method == "integrated_gradients":
-            per_element, error, steps = _integrated_gradients(attr, forward, inputs, reference, target, steps,
-                                                              tolerance, output - base_output)
+            per_element, error, used = _integrated_gradients(
+                attr, forward, inputs, reference, target, steps, tolerance, output - base_output
+            )
         else:  # each element of a position's window carries the whole output drop of occluding that position
             width = inputs.size(-1)
             drops = attr.Occlusion(forward).attribute(
-                inputs, sliding_window_shapes=(1, width), strides=(1, width), baselines=reference, target=target,
-                perturbations_per_eval=inputs.size(1))
-            per_element, error, steps = drops[0].detach() / width, None, None  # (positions, width)
-    return Explanation(per_element.sum(-1).cpu().tolist(), output, base_output, error, steps,
-                       per_element.cpu().tolist())
+                inputs,
+                sliding_window_shapes=(1, width),
+                strides=(1, width),
+                baselines=reference,
+                target=target,
+                perturbations_per_eval=inputs.size(1),
+            )
+            per_element = drops[0].detach() / width  # (positions, width)
+    return Explanation(per_element.sum(-1).cpu().tolist(), output, base_output, error, used, per_element.cpu().tolist())
 
 
-def _integrated_gradients(attr, forward: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor,
-                          reference: torch.Tensor, target: int, steps: int, tolerance: float,
-                          change: float) -> tuple[torch.Tensor, float, int]:
+def _integrated_gradients(
+    attr,
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    inputs: torch.Tensor,
+    reference: torch.Tensor,
+    target: int,
+    steps: int,
+    tolerance: float,
+    change: float,
+) -> tuple[torch.Tensor, float, int]:
     """Integrated Gradients with ``steps`` points, doubled (up to ``MAX_REFINE`` times as many) while the
     completeness error exceeds ``tolerance``: a saturated LSTM or softmax can switch within a short stretch of
     the path, which a fixed grid misses.  -> (per-element attributions (positions, width), error, steps used)."""
     method = attr.IntegratedGradients(forward)
     limit = steps * MAX_REFINE
     while True:
-        grads, delta = method.attribute(inputs, baselines=reference, target=target, n_steps=steps,
-                                        return_convergence_delta=True)
+        grads, delta = method.attribute(
+            inputs, baselines=reference, target=target, n_steps=steps, return_convergence_delta=True
+        )
         error = abs(float(delta[0])) / max(abs(change), 1e-12)  # |sum - (f(x) - f(base))| / |f(x) - f(base)|
         if error <= tolerance or tolerance <= 0 or steps * 2 > limit:
             return grads[0].detach(), error, steps

@@ -5,13 +5,15 @@ A shade's strength is a score's share of the largest absolute score in its own e
 target, red: against it), so every example uses the whole scale; the numbers themselves are in the JSONL
 records and in each token's tooltip on the page.
 """
+
 from __future__ import annotations
 
 import html
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import IO, Sequence
+from typing import IO
 
 from rich.console import Console
 from rich.table import Table
@@ -44,11 +46,19 @@ class Record:
 
 def json_record(record: Record, method: str) -> dict:
     e = record.explanation
-    out = {"line": record.line, **record.extra, "prediction": record.prediction, "target": record.target,
-           "method": method, "units": record.units, "scores": [round(s, 6) for s in e.scores],
-           "output": round(e.output, 6), "baseline_output": round(e.baseline_output, 6),
-           "completeness_error": None if e.completeness_error is None else round(e.completeness_error, 6),
-           "steps": e.steps}
+    out = {
+        "line": record.line,
+        **record.extra,
+        "prediction": record.prediction,
+        "target": record.target,
+        "method": method,
+        "units": record.units,
+        "scores": [round(s, 6) for s in e.scores],
+        "output": round(e.output, 6),
+        "baseline_output": round(e.baseline_output, 6),
+        "completeness_error": None if e.completeness_error is None else round(e.completeness_error, 6),
+        "steps": e.steps,
+    }
     if e.feature_scores is not None:
         out["feature_scores"] = [[round(v, 6) for v in row] for row in e.feature_scores]
     return out
@@ -127,8 +137,10 @@ def top_words(records: Sequence[Record], k: int) -> dict[str, list[tuple[str, fl
                 continue
             sums[record.target][unit] += score
             counts[record.target][unit] += 1
-    return {label: sorted(((w, s, counts[label][w]) for w, s in words.items()), key=lambda t: -t[1])[:k]
-            for label, words in sorted(sums.items())}
+    return {
+        label: sorted(((w, s, counts[label][w]) for w, s in words.items()), key=lambda t: -t[1])[:k]
+        for label, words in sorted(sums.items())
+    }
 
 
 def top_words_table(table: dict[str, list[tuple[str, float, int]]], k: int) -> Table:
@@ -168,42 +180,61 @@ def _html_units(record: Record) -> str:
         colour = _blend(_POSITIVE if score > 0 else _NEGATIVE, share)
         special = ' class="special"' if unit in SPECIAL_TOKENS and unit != UNK else ""
         ink = "#fff" if share >= 0.6 else "#111"
-        spans.append(f'<span{special} style="background:{colour};color:{ink}" title="{score:+.4f}">'
-                     f"{html.escape(unit)}</span>")
+        spans.append(
+            f'<span{special} style="background:{colour};color:{ink}" title="{score:+.4f}">{html.escape(unit)}</span>'
+        )
     return " ".join(spans)
 
 
 def _html_example(record: Record) -> str:
     e = record.explanation
-    target = "" if record.target == record.prediction else \
-        f' <span class="target">(explaining {html.escape(record.target)})</span>'
+    target = (
+        ""
+        if record.target == record.prediction
+        else f' <span class="target">(explaining {html.escape(record.target)})</span>'
+    )
     numbers = f"f(x) = {e.output:.4f}, f(baseline) = {e.baseline_output:.4f}"
     if e.completeness_error is not None:
         numbers += f", completeness error {e.completeness_error:.2%} ({e.steps} steps)"
     top = ", ".join(f"{html.escape(u)} {s:+.3f}" for u, s in record.top())
     text = record.extra.get("text")
     source = f'<div class="text">{html.escape(text)}</div>' if text else ""
-    return (f'<div class="example"><div class="verdict">line {record.line}: {html.escape(record.shown)}{target}'
-            f'</div>{source}<div class="units">{_html_units(record)}</div>'
-            f'<div class="numbers">{numbers}; top: {top}</div></div>')
+    return (
+        f'<div class="example"><div class="verdict">line {record.line}: {html.escape(record.shown)}{target}'
+        f'</div>{source}<div class="units">{_html_units(record)}</div>'
+        f'<div class="numbers">{numbers}; top: {top}</div></div>'
+    )
 
 
-def html_page(records: Sequence[Record], title: str, facts: dict[str, str],
-              top: dict[str, list[tuple[str, float, int]]] | None) -> str:
+def html_page(
+    records: Sequence[Record], title: str, facts: dict[str, str], top: dict[str, list[tuple[str, float, int]]] | None
+) -> str:
     """One HTML document with inline CSS and no external asset; every text from the data is escaped."""
     meta = " &middot; ".join(f"{html.escape(k)}: {html.escape(v)}" for k, v in facts.items())
-    legend = (f'<p class="legend">Shade: <span style="background:{_blend(_POSITIVE, 1.0)}">for</span> '
-              f'<span style="background:{_blend(_NEGATIVE, 1.0)}">against</span> the explained output, relative to '
-              "the largest score of the example; hover a token for its score.</p>")
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>", f'<p class="meta">{meta}</p>', legend]
+    legend = (
+        f'<p class="legend">Shade: <span style="background:{_blend(_POSITIVE, 1.0)}">for</span> '
+        f'<span style="background:{_blend(_NEGATIVE, 1.0)}">against</span> the explained output, relative to '
+        "the largest score of the example; hover a token for its score.</p>"
+    )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f'<p class="meta">{meta}</p>',
+        legend,
+    ]
     if top:
-        rows = "".join(f"<tr><th>{html.escape(label)}</th><td>"
-                       + ", ".join(f"{html.escape(w)} {s:+.2f} ({n})" for w, s, n in words) + "</td></tr>"
-                       for label, words in top.items())
-        parts.append("<h2>Top words per class</h2><table><tr><th>class</th><th>words: summed score "
-                     f"(occurrences)</th></tr>{rows}</table>")
+        rows = "".join(
+            f"<tr><th>{html.escape(label)}</th><td>"
+            + ", ".join(f"{html.escape(w)} {s:+.2f} ({n})" for w, s, n in words)
+            + "</td></tr>"
+            for label, words in top.items()
+        )
+        parts.append(
+            "<h2>Top words per class</h2><table><tr><th>class</th><th>words: summed score "
+            f"(occurrences)</th></tr>{rows}</table>"
+        )
     parts.append("<h2>Examples</h2>")
     parts.extend(_html_example(r) for r in records)
     parts.append("</body></html>")

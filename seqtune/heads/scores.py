@@ -11,9 +11,10 @@ Used by fine-tuning's final evaluation, ``seqtune evaluate`` and the heads' vali
 Macro-F1 averages the per-class F1 over the classes that occur in the gold labels or the predictions (what
 scikit-learn's ``f1_score(average="macro")`` does).  Scores are fractions in [0, 1]; conlleval prints percent.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 Chunk = tuple[str, int, int]  # (type, first token, last token), inclusive
 
@@ -50,7 +51,8 @@ def _chunk_end(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
         (prev_tag in ("B", "I") and tag in ("B", "S", "O"))
         or (prev_tag in ("E", "S"))
         or (prev_tag != "O" and prev_tag != "." and prev_type != type_)
-        or prev_tag == "]" or prev_tag == "["
+        or prev_tag == "]"
+        or prev_tag == "["
     )
 
 

@@ -5,23 +5,28 @@ Padding positions carry label ``IGNORE_INDEX`` and count nowhere.  During evalua
 entity counts by conlleval's rules (``ent_correct``, ``ent_pred``, ``ent_gold``), so validation reports
 entity precision/recall/F1; training steps skip that host-side decoding.
 """
+
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from omegaconf import MISSING
 from torch import nn
 
 from seqtune.data.batching import IGNORE_INDEX, LabelledBatch
+from seqtune.data.records import SeriesFacts, dataset_holds
+from seqtune.heads.layers import output_layers, output_rules
+from seqtune.heads.scores import entity_counts, prf
+from seqtune.heads.spec import HeadSpec, Task, register_head
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
-from seqtune.heads.layers import output_layers
-from seqtune.registry import HEADS
-from seqtune.heads.scores import entity_counts, prf
 
 
 class Tagger(nn.Module):
     name = "tagger"
-    task = "tagging"
+    task: Task = "tagging"
     default_monitor = "f1"
 
     def __init__(self, input_size: int, labels: list[str], hidden_size: int = 0, dropout: float = 0.1):
@@ -48,8 +53,11 @@ class Tagger(nn.Module):
         if not self.training:  # entity decoding happens on the host: evaluation only
             gold = self.tag_lists(batch.labels.clamp(min=0), batch.lengths)
             correct, n_pred, n_gold = entity_counts(gold, self.tag_lists(pred, batch.lengths))
-            sums.update(ent_correct=torch.tensor(float(correct)), ent_pred=torch.tensor(float(n_pred)),
-                        ent_gold=torch.tensor(float(n_gold)))
+            sums.update(
+                ent_correct=torch.tensor(float(correct)),
+                ent_pred=torch.tensor(float(n_pred)),
+                ent_gold=torch.tensor(float(n_gold)),
+            )
         return StepOutput(loss, None, sums, n)
 
     @torch.no_grad()
@@ -64,6 +72,37 @@ class Tagger(nn.Module):
         return out
 
 
-@HEADS.register("tagger")
-def build_tagger(input_size: int, labels: list[str], hidden_size: int, dropout: float, **_: object) -> Tagger:
-    return Tagger(input_size, labels, hidden_size, dropout)
+@dataclass
+class TaggerHeadConfig:
+    name: str = MISSING
+    hidden_size: int = MISSING  # a hidden layer (ReLU) before the output layer; 0 = none
+    dropout: float = MISSING  # on the encoder outputs (and after the hidden layer)
+
+
+def tagger_rules(cfg) -> list[str]:
+    fmt = cfg.dataset.get("format")
+    problems = output_rules(cfg.head)
+    if dataset_holds(fmt) != "tagged":
+        problems.append(
+            f"head=tagger needs token labels, but dataset.format={fmt!r} labels whole texts; use a conll "
+            "dataset (dataset=conll2003) or head=classifier."
+        )
+    if dataset_holds(fmt) == "series":
+        problems.append(f"head=tagger reads text, but dataset.format={fmt!r} is a numeric series; use head=regressor.")
+    return problems
+
+
+def build_tagger(h, encoder, labels: list[str], series: SeriesFacts | None = None) -> Tagger:
+    return Tagger(encoder.output_size, labels, h.hidden_size, h.dropout)
+
+
+SPEC = register_head(
+    HeadSpec(
+        name="tagger",
+        task=Tagger.task,
+        schema=TaggerHeadConfig,
+        build=build_tagger,
+        default_monitor=Tagger.default_monitor,
+        rules=tagger_rules,
+    )
+)

@@ -13,9 +13,11 @@ Regularisers (``seqtune/models/regularizers.py``) are off by default, and then t
 ``torch.func.functional_call`` (parameters are never re-assigned); ``locked_dropout`` runs the stack layer by
 layer (the same parameters, through one-layer functional calls) to put a time-constant mask between layers.
 """
+
 from __future__ import annotations
 
-from typing import Literal, Union
+from collections.abc import Callable
+from typing import Literal, cast
 
 import torch
 from torch import nn
@@ -25,10 +27,11 @@ from seqtune.data.tokenizers import PAD_ID
 from seqtune.models.regularizers import dropped_hh_weights, embedding_dropout, locked_dropout
 from seqtune.registry import MODELS
 
-State = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]  # h, or (h, c) for an LSTM; (layers*dirs, batch, hidden)
-CellKind = Literal["rnn", "lstm", "gru"]
+State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # h, or (h, c) for an LSTM; (layers*dirs, batch, hidden)
+CellKind = str  # a key of RNN_CLASSES
 InputKind = Literal["tokens", "numeric"]
-_RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+# The cells of every recurrent stack (the encoder's and the decoder objectives'): a new cell is one entry here.
+RNN_CLASSES: dict[str, Callable[..., nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class Encoder(nn.Module):
@@ -59,10 +62,13 @@ class Encoder(nn.Module):
             if num_features < 1:
                 raise ValueError(f"a numeric-input encoder needs num_features >= 1, got {num_features}")
             self.input_projection = nn.Linear(num_features, embedding_size)  # replaces the token embedding
-        rnn_class = _RNN_CLASSES[cell]
+        rnn_class = RNN_CLASSES[cell]
         self.rnn = rnn_class(
-            embedding_size, hidden_size, num_layers,
-            dropout=dropout if num_layers > 1 and locked_dropout == 0 else 0.0, bidirectional=bidirectional,
+            embedding_size,
+            hidden_size,
+            num_layers,
+            dropout=dropout if num_layers > 1 and locked_dropout == 0 else 0.0,
+            bidirectional=bidirectional,
         )
         self.dropout = nn.Dropout(dropout)
         if init_range > 0:
@@ -76,9 +82,15 @@ class Encoder(nn.Module):
         self._layer_shells: tuple[nn.RNNBase, ...] = ()
         if locked_dropout > 0:
             self._layer_shells = tuple(
-                rnn_class(embedding_size if k == 0 else self.output_size, hidden_size, 1,
-                          bidirectional=bidirectional, device="meta")
-                for k in range(num_layers))
+                rnn_class(
+                    embedding_size if k == 0 else self.output_size,
+                    hidden_size,
+                    1,
+                    bidirectional=bidirectional,
+                    device="meta",
+                )
+                for k in range(num_layers)
+            )
 
     @property
     def output_size(self) -> int:
@@ -98,10 +110,18 @@ class Encoder(nn.Module):
             return self.input_projection(inputs)
         return embedding_dropout(self.embedding, inputs, self.embedding_dropout, self.training)
 
-    def forward(self, inputs: torch.Tensor, state: State | None = None,
-                lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        state: State | None = None,
+        lengths: torch.Tensor | None = None,
+        output_dropout: bool = True,
+    ) -> tuple[torch.Tensor, State]:
         """``lengths`` (batch,) of a padded batch: a bidirectional encoder then reads each sequence backwards from
-        its own last token, not from the padding, so an example's output does not depend on its batch."""
+        its own last token, not from the padding, so an example's output does not depend on its batch.
+
+        ``output_dropout=False`` leaves the top layer's outputs undropped: a head that pools over time (max, mean)
+        must see the same features in training as in evaluation (it drops out the pooled features itself)."""
         emb = self.dropout(self.embed(inputs))  # (time, batch, embedding)
         weights: dict[str, torch.Tensor] = {}
         if self.training and self.weight_drop > 0:
@@ -121,10 +141,11 @@ class Encoder(nn.Module):
             out, state = functional_call(self.rnn, weights, (emb, state))
         else:  # a causal encoder's outputs before the padding never see it
             out, state = self.rnn(emb, state)  # (time, batch, hidden * directions)
-        return self.dropout(out), state
+        return (self.dropout(out) if output_dropout else out), state
 
-    def _layer_by_layer(self, x: torch.Tensor, state: State | None,
-                        dropped: dict[str, torch.Tensor]) -> tuple[torch.Tensor, State]:
+    def _layer_by_layer(
+        self, x: torch.Tensor, state: State | None, dropped: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, State]:
         """The stack one layer at a time with a locked-dropout mask between layers (same parameters)."""
         d = self.num_directions
         h_out, c_out = [], []
@@ -138,8 +159,11 @@ class Encoder(nn.Module):
                     params[f"{kind}_l0{suffix}"] = dropped.get(name, getattr(self.rnn, name))
             layer_state = None
             if state is not None:
-                layer_state = tuple(s[k * d:(k + 1) * d] for s in state) if isinstance(state, tuple) \
-                    else state[k * d:(k + 1) * d]
+                layer_state = (
+                    tuple(s[k * d : (k + 1) * d] for s in state)
+                    if isinstance(state, tuple)
+                    else state[k * d : (k + 1) * d]
+                )
             x, s = functional_call(shell, params, (x, layer_state))  # (time, batch, hidden * directions)
             if isinstance(s, tuple):
                 h_out.append(s[0])
@@ -160,7 +184,7 @@ class Encoder(nn.Module):
         forward = out[last, batch, : self.hidden_size]  # (batch, hidden)
         if self.num_directions == 1:
             return forward
-        return torch.cat([forward, out[0, :, self.hidden_size:]], dim=-1)  # (batch, 2 * hidden)
+        return torch.cat([forward, out[0, :, self.hidden_size :]], dim=-1)  # (batch, 2 * hidden)
 
 
 _CPU_RNN_AUTOCAST: bool | None = None  # whether this CPU runs an RNN under bf16 autocast; probed once
@@ -170,7 +194,7 @@ def _cpu_rnn_autocast_ok(rnn: nn.RNNBase) -> bool:
     """Probe once, on a tiny copy of the layer, whether oneDNN accepts the RNN under CPU autocast."""
     global _CPU_RNN_AUTOCAST
     if _CPU_RNN_AUTOCAST is None:
-        probe = type(rnn)(4, 4, 1)
+        probe = cast(Callable[..., nn.RNNBase], type(rnn))(4, 4, 1)
         try:
             with torch.no_grad():
                 probe(torch.zeros(2, 1, 4))
@@ -198,27 +222,58 @@ def detach_state(state: State | None) -> State | None:
 
 
 def _builder(cell: CellKind):
-    def build(vocab_size: int, embedding_size: int, hidden_size: int, num_layers: int, dropout: float,
-              bidirectional: bool, init_range: float, input: InputKind = "tokens", num_features: int = 0,
-              embedding_dropout: float = 0.0, locked_dropout: float = 0.0, weight_drop: float = 0.0) -> Encoder:
-        return Encoder(cell, vocab_size, embedding_size, hidden_size, num_layers, dropout, bidirectional, init_range,
-                       input, num_features, embedding_dropout, locked_dropout, weight_drop)
+    def build(
+        vocab_size: int,
+        embedding_size: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        bidirectional: bool,
+        init_range: float,
+        input: InputKind = "tokens",
+        num_features: int = 0,
+        embedding_dropout: float = 0.0,
+        locked_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+    ) -> Encoder:
+        return Encoder(
+            cell,
+            vocab_size,
+            embedding_size,
+            hidden_size,
+            num_layers,
+            dropout,
+            bidirectional,
+            init_range,
+            input,
+            num_features,
+            embedding_dropout,
+            locked_dropout,
+            weight_drop,
+        )
 
     build.__doc__ = f"Embedding -> {cell.upper()} stack."
     return build
 
 
-for _cell in ("rnn", "lstm", "gru"):
-    MODELS.register(_cell)(_builder(_cell))  # type: ignore[arg-type]
+for _cell in RNN_CLASSES:
+    MODELS.register(_cell)(_builder(_cell))
 
 
 def build_encoder(model_cfg, vocab_size: int) -> Encoder:
     """Read the ``model`` config and call the registered builder with plain values."""
     m = model_cfg
     return MODELS.get(m.name, key="model.name")(
-        vocab_size=vocab_size, embedding_size=m.embedding_size, hidden_size=m.hidden_size,
-        num_layers=m.num_layers, dropout=m.dropout, bidirectional=m.bidirectional, init_range=m.init_range,
-        input=m.get("input", "tokens"), num_features=m.get("num_features", 0),
-        embedding_dropout=m.get("embedding_dropout", 0.0), locked_dropout=m.get("locked_dropout", 0.0),
+        vocab_size=vocab_size,
+        embedding_size=m.embedding_size,
+        hidden_size=m.hidden_size,
+        num_layers=m.num_layers,
+        dropout=m.dropout,
+        bidirectional=m.bidirectional,
+        init_range=m.init_range,
+        input=m.get("input", "tokens"),
+        num_features=m.get("num_features", 0),
+        embedding_dropout=m.get("embedding_dropout", 0.0),
+        locked_dropout=m.get("locked_dropout", 0.0),
         weight_drop=m.get("weight_drop", 0.0),
     )
