@@ -214,11 +214,13 @@ def test_lr_find_suggests_a_rate_that_trains_better_than_far_smaller_or_larger_o
             "lr_find.steps=120",
             "lr_find.start_lr=1e-4",
             "lr_find.end_lr=1000",
-            f"lr_find.out={tmp_path / 'lrf'}",
+            f"hydra.run.dir={tmp_path / 'lrf'}",  # its own run directory, left out of the suggested command
         ],
         tmp_path,
     )
     assert res.returncode == 0, res.stderr
+    suggested = [line for line in res.stdout.splitlines() if "seqtune pretrain" in line]
+    assert suggested and "hydra.run.dir" not in suggested[0]
     summary = json.loads((tmp_path / "lrf" / "summary.json").read_text())
     lr = summary["suggested_lr"]
     assert (tmp_path / "lrf" / "lr_find.png").stat().st_size > 10_000
