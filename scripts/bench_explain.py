@@ -39,7 +39,8 @@ def random_model(vocab: int, classes: int):
 
     model_cfg = OmegaConf.create({"name": "lstm", "embedding_size": 200, "hidden_size": 256, "num_layers": 2,
                                   "dropout": 0.2, "bidirectional": False, "init_range": 0.1})
-    head_cfg = OmegaConf.create({"name": "classifier", "pooling": "concat", "hidden_size": 0, "dropout": 0.1})
+    head_cfg = OmegaConf.create({"name": "classifier", "pooling": "concat", "hidden_size": 0, "dropout": 0.1,
+                                 "norm": "batch"})
     encoder = build_encoder(model_cfg, vocab)
     return TaskModel(encoder, build_head(head_cfg, encoder, [f"c{i}" for i in range(classes)], None)).eval()
 
@@ -50,7 +51,9 @@ def sentences_of(args, tokenizer) -> list[list[int]]:
         return [[rng.randrange(6, 8000) for _ in range(args.length)] for _ in range(args.sentences + 1)]
     with open(args.input, encoding="utf-8") as fh:
         lines = [line for line in fh.read().splitlines() if line.strip()][: args.sentences + 1]
-    return [tokenizer.encode(line) for line in lines]
+    from seqtune.data.encoding import encode_input
+
+    return [encode_input(tokenizer, "classification", line) for line in lines]  # as seqtune explain encodes
 
 
 def main() -> None:
@@ -67,7 +70,7 @@ def main() -> None:
     from seqtune.training import checkpoint
     from seqtune.explain.attribution import explain_text
     from seqtune.training.inference import rebuild_finetuned
-    from seqtune.training.transfer import resolve_checkpoint
+    from seqtune.training.rundir import resolve_checkpoint
 
     torch.set_num_threads(args.threads)
     if args.checkpoint:
@@ -106,7 +109,7 @@ def main() -> None:
 
 def _one(ids: list[int], torch):
     from seqtune.data.batching import collate
-    from seqtune.data.labelled import Example
+    from seqtune.data.records import Example
 
     return collate([Example(ids, 0)])
 
