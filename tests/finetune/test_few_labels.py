@@ -282,6 +282,9 @@ def test_ladder_runs_every_budget_strategy_and_seed_and_compares_with_scratch(pr
     assert (out / "report.csv").exists() and (out / "budget.png").exists()
     table = res.stdout
     assert "best - scratch" in table and "(full)" in table and max(len(l) for l in table.splitlines()) <= 80
+    verdict = (out / "verdict.md").read_text()
+    assert "| labels | scratch | full | best - scratch |" in verdict and verdict.count("\n| 40 |") == 1
+    assert "fewest classes predicted on the test split by any run:" in verdict
     # a second run of the same ladder finds every run finished
     again = run_cli(args, tmp_path, timeout=600)
     assert again.returncode == 0 and "8 runs (8 already finished)" in again.stdout
