@@ -375,6 +375,22 @@ class PredictConfig:
 
 
 @dataclass
+class ExplainConfig:
+    checkpoint: str = MISSING
+    input: str = MISSING
+    output: str | None = MISSING
+    html: str | None = MISSING
+    method: str = MISSING  # integrated_gradients | occlusion
+    target: str | None = MISSING
+    baseline: str = MISSING  # pad | unk (a series: always the training mean)
+    steps: int = MISSING
+    tolerance: float = MISSING
+    top_k: int = MISSING
+    device: str = MISSING
+    output_root: str = MISSING
+
+
+@dataclass
 class GenerateConfig:
     checkpoint: str = MISSING
     prompt: str = MISSING
@@ -410,6 +426,7 @@ def register_configs() -> None:
         ("finetune", FinetuneConfig),
         ("evaluate", EvaluateConfig),
         ("predict", PredictConfig),
+        ("explain", ExplainConfig),
         ("generate", GenerateConfig),
     ):
         cs.store(name=f"{name}_schema", node=node)

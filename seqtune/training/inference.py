@@ -1,5 +1,6 @@
 """Shared by fine-tuning's final evaluation and the commands that read a trained run (evaluate, predict,
-generate, export): open a checkpoint, rebuild its model, predict examples in their given order, score them.
+explain, generate, export): open a checkpoint, rebuild its model, read input lines, predict examples in their
+given order, score them.
 
 Every later command rebuilds the exact preprocessing of the run from the checkpoint (its resolved config, its
 tokenizer and its label list), so ``evaluate`` reproduces the run's own test metrics and ``predict`` its labels::
@@ -27,7 +28,7 @@ from seqtune.config.values import value_problems
 from seqtune.data.batching import BucketBatches
 from seqtune.data.records import Example, SeriesFacts
 from seqtune.data.tokenizers import Tokenizer, tokenizer_from_dict
-from seqtune.errors import CheckpointError, ConfigError
+from seqtune.errors import CheckpointError, ConfigError, DataError
 from seqtune.heads import build_head
 from seqtune.heads.multitask import task_state
 from seqtune.heads.scores import classification_scores, entity_scores
@@ -42,8 +43,9 @@ from seqtune.training.rundir import RunKind, resolve_checkpoint
 def open_run_checkpoint(
     cfg: DictConfig, kind: RunKind, problems: list[str] | None = None
 ) -> tuple[torch.device, Path, dict[str, Any]]:
-    """evaluate/predict/generate: check ``device`` (plus the caller's ``problems``), resolve ``checkpoint`` (a run
-    of ``kind``, a .pt file or latest; which one is printed) and load it -> (device, path, checkpoint dict)."""
+    """evaluate/predict/explain/generate: check every value and ``device`` (plus the caller's ``problems``), resolve
+    ``checkpoint`` (a run of ``kind``, a .pt file or latest; which one is printed) and load it -> (device, path,
+    checkpoint)."""
     problems = value_problems(cfg) + device_problems("device", cfg.device) + list(problems or [])
     if problems:
         raise ConfigError(problems)
@@ -51,6 +53,27 @@ def open_run_checkpoint(
     path, how = resolve_checkpoint(cfg.checkpoint, cfg.output_root, kind, "checkpoint")
     print(how, file=sys.stderr)
     return device, path, checkpoint.load(path)
+
+
+def read_input_lines(source: str, command: str) -> list[str]:
+    """``input=``: the lines of a UTF-8 text file, or of stdin for ``-`` (blank ones kept: callers number lines)."""
+    if source == "-":
+        return sys.stdin.read().splitlines()
+    try:
+        data = Path(source).read_bytes()
+    except OSError as exc:
+        raise DataError(
+            f"input={source}: cannot read it ({exc.strerror}); give a text file, or input=- for stdin."
+        ) from None
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(
+            f"input={source}: line {line} (byte offset {exc.start}) holds byte 0x{data[exc.start]:02X}, "
+            f"which is not valid UTF-8; {command} reads UTF-8 text. Convert the file (e.g. `iconv -f "
+            "latin1 -t utf-8 in.txt > out.txt`) or fix that byte."
+        ) from None
 
 
 def rebuild_pretrained(ckpt: dict[str, Any], source: str | Path = "the checkpoint") -> TaskModel:
@@ -70,8 +93,8 @@ def rebuild_finetuned(
     left out: evaluation and prediction need the encoder and the head only."""
     if Key.LABELS not in ckpt or Key.HEAD not in ckpt:
         raise CheckpointError(
-            f"{source} is a pretraining checkpoint (no head, no labels); evaluate and predict need a "
-            "fine-tuned one (seqtune finetune writes it), and generate takes language models."
+            f"{source} is a pretraining checkpoint (no head, no labels); evaluate, predict and explain "
+            "need a fine-tuned one (seqtune finetune writes it), and generate takes language models."
         )
     checkpoint.require(
         ckpt, source, (Key.MODEL, Key.CONFIG, Key.LABELS, Key.TASK), config=("model", "head", "dataset", "trainer")
