@@ -56,7 +56,7 @@ def test_resume_from_an_older_step_abandons_the_later_history(tmp_path, monkeypa
 
 
 def _fake(path: Path, step: int, best_step: int) -> None:
-    checkpoint.save(path, {"model": {"w": torch.zeros(1)}, "step": step, "best_step": best_step})
+    checkpoint.save(path, {"model": {"w": torch.zeros(1)}, "step": step, "best_step": best_step, "best_value": 1.0})
 
 
 def test_a_lost_best_checkpoint_of_the_older_history_is_refused_with_nothing_changed(tmp_path):
