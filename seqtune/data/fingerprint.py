@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ def dataset_paths(ds: Any) -> dict[str, Path]:
     return out
 
 
-def fingerprint(paths: dict[str, str | Path]) -> dict[str, dict[str, Any]]:
+def fingerprint(paths: Mapping[str, str | Path]) -> dict[str, dict[str, Any]]:
     """{what (e.g. dataset.train): {path, size, mtime_ns, blake2b}} of the files that exist (folders: skipped)."""
     out: dict[str, dict[str, Any]] = {}
     for what, path in paths.items():
