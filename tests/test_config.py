@@ -37,6 +37,8 @@ COMPANIONS: dict[tuple[str, str], list[str]] = {
     ("dataset", "reversal"): ["objective=seq2seq"],
     ("dataset", "pairs"): ["objective=seq2seq", "dataset.train=pairs.tsv"],
     ("dataset", "class_files"): ["dataset.classes={pos: pos.txt, neg: neg.txt}"],
+    # their adaptive-softmax cutoffs are ranks of WikiText-2's 28k words; the test's vocabulary has 13 tokens
+    **{("experiment", e): ["objective.cutoffs=[]"] for e in ("wikitext2_lm", "wikitext2_awd")},
 }
 # What the data would tell the objective builder for a numeric series (load_pretrain_data's info).
 SERIES_INFO = {"num_features": 1, "num_columns": 7, "target_index": 6, "target_std": [1.0], "horizon": 24,

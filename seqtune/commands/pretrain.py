@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from seqtune.config.schema import to_plain
@@ -119,8 +120,35 @@ def _init_source(cfg: DictConfig) -> dict[str, Any] | None:
     ckpt = checkpoint.load(path)
     checkpoint.require(ckpt, path, (Key.MODEL, Key.TOKENIZER, Key.CONFIG), config=("model",))
     _take_architecture(cfg, ckpt)
-    print(f"{how}; architecture and tokenizer from it, dataset.tokenizer is not used", flush=True)
+    taken = _take_objective_settings(cfg, ckpt, _command_line_keys())
+    shown = f"; objective settings from it: {', '.join(taken)}" if taken else ""
+    print(f"{how}; architecture and tokenizer from it, dataset.tokenizer is not used{shown}", flush=True)
     return {Key.MODEL: ckpt[Key.MODEL], Key.TOKENIZER: ckpt[Key.TOKENIZER], "path": str(path)}
+
+
+def _take_objective_settings(cfg: DictConfig, ckpt: dict[str, Any], explicit: set[str]) -> list[str]:
+    """The checkpoint's own settings of its objective (clm: softmax, the resolved cutoffs, div_value) replace
+    ``cfg.objective``'s when it continues the same objective, so a second stage need not repeat them; keys
+    given on the command line (``explicit``) and keys this objective does not have stay as they are.
+    Returns the ``key=value`` pairs taken."""
+    if ckpt.get(Key.OBJECTIVE) != cfg.objective.name:
+        return []
+    taken = []
+    for key, value in ckpt[Key.CONFIG].get("objective", {}).items():
+        if key == "name" or key not in cfg.objective or f"objective.{key}" in explicit:
+            continue
+        if cfg.objective[key] != value:
+            cfg.objective[key] = value
+            taken.append(f"objective.{key}={value}")
+    return taken
+
+
+def _command_line_keys() -> set[str]:
+    """The keys of this run's command-line overrides (``a.b=1``, ``+a.b=1`` -> ``a.b``); none outside Hydra."""
+    if not HydraConfig.initialized():
+        return set()
+    overrides = HydraConfig.get().overrides.task
+    return {o.lstrip("+~").split("=", 1)[0] for o in overrides}
 
 
 def _build(
@@ -131,6 +159,10 @@ def _build(
     extend = init is not None and cfg.init_vocab == "extend"
     data = _load_data(cfg, setup, resumed or init, extend)
     model = build_model(cfg, data.tokenizer, data.info)
+    resolved: dict[str, Any] = getattr(model.objective, "resolved_settings", dict)()
+    if resolved:  # e.g. the default cutoffs an adaptive softmax chose: saved as chosen (a later stage reads them)
+        cfg.objective.update(resolved)
+        setup.run.write_text(setup.run.config, OmegaConf.to_yaml(cfg, resolve=True))
     init_report = ""
     if init:
         weights, before = init[Key.MODEL], tokenizer_from_dict(init[Key.TOKENIZER]).vocab_size if extend else 0

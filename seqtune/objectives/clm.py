@@ -56,6 +56,11 @@ class CausalLM(nn.Module):
             self.decoder.weight = encoder.embedding.weight  # shared parameter, checked sizes in config.validate
         nn.init.zeros_(self.decoder.bias)
 
+    def resolved_settings(self) -> dict[str, Any]:
+        """Objective settings as built: the adaptive softmax's cutoffs (``[]`` resolved by the vocabulary size),
+        written back to the run's config so that ``init_from`` (with ``init_vocab=extend`` too) keeps them."""
+        return {"cutoffs": list(self.adaptive.cutoffs)} if self.adaptive is not None else {}
+
     def token_loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """hidden (N, H), targets (N,) -> mean next-token cross-entropy (nats)."""
         if self.adaptive is not None:

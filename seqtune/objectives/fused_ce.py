@@ -39,9 +39,12 @@ def _chunk_losses(
     gw = gb = None
     for s in range(0, n, rows):
         hc, yc = h[s : s + rows], y[s : s + rows]
-        logits = torch.mm(hc, w.t()).float()  # (rows, vocab), float32 for the softmax
-        if b is not None:
-            logits += b
+        if b is not None and h.dtype == torch.float32:  # the bias added inside the matmul: no extra pass
+            logits = torch.addmm(b, hc, w.t())  # (rows, vocab)
+        else:
+            logits = torch.mm(hc, w.t()).float()  # (rows, vocab), float32 for the softmax
+            if b is not None:
+                logits += b
         logp = torch.log_softmax(logits, dim=1)  # (rows, vocab); one vectorised kernel
         total -= logp.gather(1, yc.unsqueeze(1)).sum()
         if not want_grads:
@@ -57,8 +60,12 @@ def _chunk_losses(
             torch.mm(g, w, out=gh[s : s + rows])  # (rows, hidden)
         else:
             gh[s : s + rows] = torch.mm(g, w)
-        gwc = torch.mm(g.t(), hc)  # (vocab, hidden)
-        gw = gwc.float() if gw is None else gw.add_(gwc)
+        if gw is None:
+            gw = torch.mm(g.t(), hc).float()  # (vocab, hidden)
+        elif h.dtype == torch.float32:
+            gw.addmm_(g.t(), hc)  # accumulated inside the matmul
+        else:
+            gw.add_(torch.mm(g.t(), hc))
     return total, gh, gw, gb
 
 
@@ -78,6 +85,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_out):
         gh, gw, gb = ctx.saved_tensors
         wd, bd = ctx.param_dtypes
+        if grad_out.device.type == "cpu" and wd == gw.dtype and float(grad_out) == 1.0:
+            # the loss itself is back-propagated (no host sync on a CPU): the gradients as computed, no copies
+            return gh, gw, gb if gb is None or bd == gb.dtype else gb.to(bd), None, None
         return (
             gh * grad_out.to(gh.dtype),
             (gw * grad_out).to(wd),

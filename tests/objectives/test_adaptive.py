@@ -128,3 +128,52 @@ def test_vocabulary_smaller_than_the_cutoffs_fails_before_training(tmp_path):
     assert "objective.cutoffs=[12, 100000] must be strictly increasing token ranks between 1 and the vocabulary size" \
         in res.stderr and "Traceback" not in res.stderr
 
+
+def test_init_from_keeps_the_checkpoints_adaptive_softmax_with_an_extended_vocabulary(tmp_path):
+    """A second stage (init_from=..., init_vocab=extend) without repeating objective.*: the checkpoint's softmax,
+    its resolved default cutoffs and div_value are used; new words go to the last tail cluster; it trains and
+    its log-probabilities normalise over the grown vocabulary.  A key given on the command line stays."""
+    import yaml
+
+    from seqtune.data.synthetic import generate_sentences
+    from seqtune.training.inference import rebuild_pretrained
+
+    stage1 = tmp_path / "stage1"
+    res = run_cli(["pretrain", *TINY, "objective.softmax=adaptive", "objective.div_value=2.0",
+                   "objective.fused_loss=false", f"hydra.run.dir={stage1}"], tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    cfg1 = yaml.safe_load((stage1 / "config.yaml").read_text())["objective"]
+    vocab1 = len(json.loads((stage1 / "tokenizer.json").read_text())["itos"])
+    assert cfg1["cutoffs"] == default_cutoffs(vocab1)  # the default split is saved as resolved, not []
+
+    new_words = "zorblax quintary meebles frondish gallivore plimsy drobe kestral".split()
+    files = {}
+    for i, split in enumerate(("train", "valid", "test")):
+        lines = [s.text for s in generate_sentences(120 if split == "train" else 30, 50 + i)]
+        lines = [f"{line} {new_words[j % len(new_words)]}" for j, line in enumerate(lines)]
+        files[split] = tmp_path / f"{split}.txt"
+        files[split].write_text("\n".join(lines) + "\n")
+    stage2 = tmp_path / "stage2"
+    res = run_cli(["pretrain", "dataset=text", *[f"dataset.{s}={f}" for s, f in files.items()],
+                   f"init_from={stage1}", "init_vocab=extend", "objective.fused_loss=true", *TINY[3:],
+                   f"hydra.run.dir={stage2}"], tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"objective.softmax=adaptive, objective.cutoffs={cfg1['cutoffs']}, objective.div_value=2.0" in res.stdout
+    assert "init_vocab=extend: 8 tokens of the train split added" in res.stdout
+    cfg2 = yaml.safe_load((stage2 / "config.yaml").read_text())["objective"]
+    assert (cfg2["softmax"], cfg2["cutoffs"], cfg2["div_value"]) == ("adaptive", cfg1["cutoffs"], 2.0)
+    assert cfg2["fused_loss"] is True  # given on the command line: not the checkpoint's false
+
+    ckpt = torch.load(stage2 / "checkpoints" / "best.pt", weights_only=True)
+    vocab2 = len(ckpt["tokenizer"]["itos"])
+    assert vocab2 == vocab1 + 8 and ckpt["config"]["objective"]["cutoffs"] == cfg1["cutoffs"]
+    last_tail = ckpt["model"]["objective.adaptive.asm.tail.0.1.weight"]  # one tail cluster: the last
+    assert last_tail.shape[0] == vocab2 - cfg1["cutoffs"][-1]
+    train = [r["train/loss"] for r in read_jsonl(stage2 / "metrics.jsonl") if "train/loss" in r]
+    summary = json.loads((stage2 / "summary.json").read_text())
+    assert all(math.isfinite(x) for x in train) and 1 < summary["test/ppl"] < vocab2
+    model = rebuild_pretrained(ckpt, "stage2")
+    tokens = torch.randint(vocab2, (9, 3))
+    logp = model.objective.predict(model.encoder, tokens)  # (9, 3, vocab2)
+    assert logp.shape == (9, 3, vocab2)
+    torch.testing.assert_close(logp.logsumexp(-1), torch.zeros(9, 3), atol=1e-5, rtol=0)

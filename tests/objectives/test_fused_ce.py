@@ -6,25 +6,26 @@ import torch.nn.functional as F
 from seqtune.objectives.fused_ce import linear_cross_entropy
 
 
-def _grads(fn, h, w, b, y):
+def _grads(fn, h, w, b, y, scale=3.0):
     for t in (h, w, b):
         if t is not None:
             t.grad = None
     loss = fn(h, w, b, y)
-    (3.0 * loss).backward()  # a non-unit incoming gradient
+    (scale * loss if scale != 1.0 else loss).backward()  # 3: a non-unit incoming gradient; 1: the loss itself
     return loss.detach(), [t.grad.clone() for t in (h, w, b) if t is not None]
 
 
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("chunk_rows", [7, 256])
-def test_matches_textbook_fp32(bias, chunk_rows):
+@pytest.mark.parametrize("scale", [1.0, 3.0])
+def test_matches_textbook_fp32(bias, chunk_rows, scale):
     g = torch.Generator().manual_seed(0)
     h = torch.randn(50, 16, generator=g, requires_grad=True)
     w = (0.3 * torch.randn(40, 16, generator=g)).requires_grad_()
     b = torch.randn(40, generator=g, requires_grad=True) if bias else None
     y = torch.randint(40, (50,), generator=g)
-    l1, g1 = _grads(lambda *a: linear_cross_entropy(*a, chunk_rows=chunk_rows), h, w, b, y)
-    l2, g2 = _grads(lambda h, w, b, y: F.cross_entropy(F.linear(h, w, b), y), h, w, b, y)
+    l1, g1 = _grads(lambda *a: linear_cross_entropy(*a, chunk_rows=chunk_rows), h, w, b, y, scale)
+    l2, g2 = _grads(lambda h, w, b, y: F.cross_entropy(F.linear(h, w, b), y), h, w, b, y, scale)
     torch.testing.assert_close(l1, l2)
     for a, c in zip(g1, g2):
         torch.testing.assert_close(a, c, rtol=1e-5, atol=1e-6)
