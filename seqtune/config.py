@@ -36,12 +36,17 @@ class ModelConfig:
     embedding_dropout: float = 0.0  # drop whole embedding rows (words) in training (Gal & Ghahramani); tokens only
     locked_dropout: float = 0.0  # one dropout mask for all time steps between RNN layers (runs the stack layer by layer)
     weight_drop: float = 0.0  # DropConnect on the hidden-to-hidden weights (AWD-LSTM), by a functional call
+    # Character-aware words: none | cnn (a character CNN per word, Ma & Hovy 2016, concatenated with the word
+    # embedding; tagging data spells words that are <unk> in the vocabulary too). seqtune/models/chars.py
+    char_features: str = "none"
+    char_embedding_size: int = 30  # width of a character embedding
+    char_filters: int = 50  # character-CNN output features per word (kernel width 3, max over the word)
 
 
 # ----------------------------------------------------------------------------------------- objective
 @dataclass
 class ObjectiveConfig:
-    name: str = MISSING  # clm | mlm | autoencoder | denoising | seq2seq | forecast | masked_values (OBJECTIVES)
+    name: str = MISSING  # clm | mlm | bilm | autoencoder | denoising | seq2seq | forecast | masked_values (OBJECTIVES)
 
 
 @dataclass
@@ -56,6 +61,13 @@ class MlmObjectiveConfig(ObjectiveConfig):
     mask_rate: float = 0.15  # share of tokens chosen for prediction
     mask_token_rate: float = 0.8  # of the chosen: replaced by <mask>
     random_token_rate: float = 0.1  # of the chosen: replaced by a random token (the rest keep their token)
+
+
+@dataclass
+class BilmObjectiveConfig(ObjectiveConfig):
+    # Adaptive-softmax cluster boundaries over the frequency-sorted vocabulary (Grave et al. 2017): the head holds
+    # the most frequent cutoffs[0] words; cutoffs at or past the vocabulary size are dropped (none left: a plain softmax).
+    cutoffs: list[int] = field(default_factory=lambda: [1000, 10000])
 
 
 @dataclass
@@ -148,6 +160,9 @@ class LabelledDatasetConfig(FileDatasetConfig):
     train_limit: Optional[int] = None  # keep N training examples (stratified by label)
     labels_per_class: Optional[int] = None  # keep N training examples per class
     max_length: Optional[int] = None  # truncate each example to this many tokens; None: no limit
+    # Language-model stages only (seqtune pretrain on this dataset): text files whose lines join the training
+    # text, relative to the data directory (e.g. [wikitext-2/train.txt]); fine-tuning never reads them.
+    unlabelled_text: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -309,6 +324,10 @@ class HeadConfig:
     channel_independent: Optional[bool] = None  # each column its own univariate series
     subtract_last: Optional[bool] = None  # subtract the window's last value, add it back to the forecast
     segment_length: Optional[int] = None  # steps per RNN step (SegRNN segments)
+    # tagger only: a CRF output layer (Viterbi decoding, transition rules of the tag scheme: auto | iob2 | iobes |
+    # none; auto reads the scheme from the tag names, B-/I- tags as IOB2, which is what seqtune converts to).
+    crf: bool = False
+    crf_scheme: str = "auto"
 
 
 @dataclass
@@ -398,7 +417,8 @@ def register_configs() -> None:
     # option extends its schema with `defaults: [/schema/<group>/<name>@_here_, _self_]`.
     cs.store(group="schema/model", name="model", node=ModelConfig)
     cs.store(group="schema/objective", name="objective", node=ObjectiveConfig)
-    for name, node in (("clm", ClmObjectiveConfig), ("mlm", MlmObjectiveConfig), ("decoder", DecoderObjectiveConfig),
+    for name, node in (("clm", ClmObjectiveConfig), ("mlm", MlmObjectiveConfig), ("bilm", BilmObjectiveConfig),
+                       ("decoder", DecoderObjectiveConfig),
                        ("denoising", DenoisingObjectiveConfig), ("forecast", ForecastObjectiveConfig),
                        ("masked_values", MaskedValuesObjectiveConfig)):
         cs.store(group="schema/objective", name=name, node=node)
@@ -498,6 +518,7 @@ def model_problems(m: DictConfig) -> list[str]:
         _positive(problems, f"model.{key}", m[key])
     if not 0.0 <= m.dropout < 1.0:
         problems.append(f"model.dropout={m.dropout} must be in [0, 1).")
+    problems += char_problems(m)
     if m.tie_weights and m.embedding_size != m.hidden_size * (2 if m.bidirectional else 1):
         problems.append(
             f"model.tie_weights=true needs model.embedding_size ({m.embedding_size}) equal to model.hidden_size "
@@ -527,6 +548,7 @@ _HEAD_TASKS = {"classifier": "classification", "tagger": "tagging", "regressor":
 _POOLINGS = ("last", "mean", "max", "concat")
 _MONITORS = ("auto", "loss", "acc", "f1", "mse", "mae")
 _AUX_SCHEDULES = ("constant", "linear_decay")
+_CRF_SCHEMES = ("auto", "iob2", "iobes", "none")
 
 
 def validate_finetune(cfg: DictConfig) -> None:
@@ -563,6 +585,10 @@ def validate_finetune(cfg: DictConfig) -> None:
                         "head=classifier / head=tagger for text.")
     if task in ("classification", "tagging") and fmt in _NUMERIC_FORMATS:
         problems.append(f"head={h.name} reads text, but dataset.format={fmt!r} is a numeric series; use head=regressor.")
+    if h.get("crf") and h.name != "tagger":
+        problems.append(f"head.crf=true is a tagger's output layer, but head={h.name}; use head=tagger or head.crf=false.")
+    if h.get("crf_scheme", "auto") not in _CRF_SCHEMES:
+        problems.append(f"head.crf_scheme={h.crf_scheme!r} is not one of {', '.join(_CRF_SCHEMES)}.")
     if h.horizon is not None and h.horizon < 1:
         problems.append(f"head.horizon={h.horizon} must be >= 1 (steps to forecast), or null for dataset.horizon.")
     if h.segment_length is not None and h.segment_length < 1:
@@ -597,6 +623,12 @@ def objective_problems(cfg: DictConfig) -> list[str]:
                         "has none; set model.embedding_dropout=0.")
     if m.input == "numeric" and m.tie_weights:
         problems.append("model.tie_weights=true needs a token embedding, but model.input=numeric; set model.tie_weights=false.")
+    if name == "bilm" and (not m.bidirectional or m.num_layers != 1):
+        problems.append(f"objective=bilm (forward and backward LMs) needs a one-layer bidirectional encoder, but "
+                        f"model.bidirectional={m.bidirectional} and model.num_layers={m.num_layers}: a second layer "
+                        "would show the forward LM the token it predicts. Set model.bidirectional=true model.num_layers=1.")
+    if name == "bilm" and (any(c < 1 for c in o.cutoffs) or list(o.cutoffs) != sorted(set(o.cutoffs))):
+        problems.append(f"objective.cutoffs={list(o.cutoffs)} must be positive word counts in increasing order.")
     if name == "mlm" and not m.bidirectional:
         problems.append("objective=mlm (masked language model) needs a bidirectional encoder to see both sides of each "
                         "masked token; set model.bidirectional=true.")
@@ -657,6 +689,25 @@ def objective_problems(cfg: DictConfig) -> list[str]:
     if name == "masked_values" and (not 0.0 < o.mask_rate < 1.0 or o.span_length < 1):
         problems.append(f"objective.mask_rate={o.mask_rate} must be between 0 and 1 (exclusive) and "
                         f"objective.span_length={o.span_length} >= 1.")
+    return problems
+
+
+_CHAR_FEATURES = ("none", "cnn")
+
+
+def char_problems(m: DictConfig) -> list[str]:
+    """The rules of model.char_features and its sizes (pretrain and finetune alike)."""
+    kind = m.get("char_features", "none")
+    if kind not in _CHAR_FEATURES:
+        return [f"model.char_features={kind!r} is not one of {', '.join(_CHAR_FEATURES)}."]
+    if kind == "none":
+        return []
+    problems: list[str] = []
+    for key in ("char_embedding_size", "char_filters"):
+        _positive(problems, f"model.{key}", m.get(key, 1))
+    if m.get("input", "tokens") != "tokens":
+        problems.append(f"model.char_features={kind} spells words, but model.input={m.input!r} has none; set "
+                        "model.char_features=none.")
     return problems
 
 

@@ -149,7 +149,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(plain)), encoding="utf-8")
 
     # ---- model: encoder (+ pretrained weights) and head (+ the pretraining objective under multitask)
-    encoder = build_encoder(OmegaConf.create(model_cfg), tokenizer.vocab_size if tokenizer is not None else 0)
+    encoder = build_encoder(OmegaConf.create(model_cfg), tokenizer.vocab_size if tokenizer is not None else 0,
+                            getattr(tokenizer, "itos", None))
     head = build_head(cfg.head, encoder, labels, series)
     if head.task != task:
         raise ConfigError(f"head={head.name} is for {head.task}, but dataset {cfg.dataset.name!r} is {task} data; "

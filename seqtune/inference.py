@@ -57,7 +57,8 @@ def rebuild_finetuned(ckpt: dict, source: str = "checkpoint") -> tuple[TaskModel
                               "fine-tuned one (seqtune finetune writes it), and generate takes language models.")
     cfg = OmegaConf.create(ckpt["config"])
     tokenizer = tokenizer_from_dict(ckpt["tokenizer"]) if ckpt.get("tokenizer") else None
-    encoder = build_encoder(cfg.model, tokenizer.vocab_size if tokenizer is not None else 0)
+    encoder = build_encoder(cfg.model, tokenizer.vocab_size if tokenizer is not None else 0,
+                            getattr(tokenizer, "itos", None))
     model = TaskModel(encoder, build_head(cfg.head, encoder, ckpt["labels"], ckpt.get("series")))
     load_weights(model, task_state(ckpt), source)
     model.eval()

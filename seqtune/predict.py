@@ -25,8 +25,9 @@ def encode_inputs(lines: list[str], tokenizer: Tokenizer, task: str, max_length:
         return [Example(tokenizer.encode(_one_line(text))[:max_length] or [UNK_ID], 0) for text in lines]
     out = []
     for text in lines:
-        ids = encode_tokens(tokenizer, text.split())[:max_length]
-        out.append(Example(ids, [0] * len(ids)))
+        words = text.split()[:max_length]
+        ids = encode_tokens(tokenizer, words)
+        out.append(Example(ids, [0] * len(ids), words))
     return out
 
 

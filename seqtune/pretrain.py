@@ -63,7 +63,8 @@ def count_parameters(model: torch.nn.Module) -> int:
 def build_model(cfg: DictConfig, tokenizer, info: dict | None = None) -> TaskModel:
     """Encoder + objective as the config describes them (also rebuilds a model from a checkpoint's config,
     tokenizer and ``data`` entry; numeric-input models have no tokenizer)."""
-    encoder = build_encoder(cfg.model, tokenizer.vocab_size if tokenizer is not None else 0)
+    encoder = build_encoder(cfg.model, tokenizer.vocab_size if tokenizer is not None else 0,
+                            getattr(tokenizer, "itos", None))
     return TaskModel(encoder, build_objective(cfg, encoder, tokenizer, info))
 
 

@@ -101,3 +101,20 @@ def entity_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) 
     tokens = sum(len(g) for g in gold)
     same = sum(a == b for g, p in zip(gold, pred) for a, b in zip(g, p))
     return {**prf(*entity_counts(gold, pred)), "acc": same / max(tokens, 1)}
+
+
+def unseen_entity_scores(words: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
+                         known: set[str]) -> dict[str, float]:
+    """Entity P/R/F1 restricted to entities none of whose words is in ``known`` (e.g. every word of the training
+    file): gold entities of that kind for recall, predicted ones (spans whose words are all unknown) for precision.
+    ``n_gold`` and ``n_pred`` say how many there were."""
+    correct = n_pred = n_gold = 0
+    for ws, g, p in zip(words, gold, pred):
+        def unseen(chunk: Chunk) -> bool:
+            return not any(w in known for w in ws[chunk[1]: chunk[2] + 1])
+
+        gc, pc = {c for c in chunks(g) if unseen(c)}, {c for c in chunks(p) if unseen(c)}
+        correct += len(gc & pc)
+        n_pred += len(pc)
+        n_gold += len(gc)
+    return {**prf(correct, n_pred, n_gold), "n_gold": float(n_gold), "n_pred": float(n_pred)}

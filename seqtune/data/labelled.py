@@ -59,6 +59,7 @@ class RawLabelled:
 class Example:
     tokens: list[int]  # token ids, at least one
     label: int | list[int]  # class id, or one tag id per token
+    words: list[str] | None = None  # tagging: the token strings (spelled for character features, even if <unk>)
 
 
 @dataclass
@@ -228,7 +229,7 @@ def load_labelled(ds, tokenizer: Tokenizer | None = None, labels: list[str] | No
                 ids = encode_tokens(tokenizer, words)
                 if max_length is not None and len(ids) > max_length:
                     ids, truncated[name] = ids[:max_length], truncated.get(name, 0) + 1
-                out.append(Example(ids, [index[t] for t in tags][: len(ids)]))
+                out.append(Example(ids, [index[t] for t in tags][: len(ids)], list(words[: len(ids)])))
         if not out:
             raise DataError(f"the {name} split ({split.source}) has no example with any text; put data in it or "
                             f"point dataset.{name} to another file.")
@@ -248,6 +249,17 @@ def _one_line(text: str) -> str:
     return " ".join(text.splitlines()) if "\n" in text or "\r" in text else text
 
 
+@dataclass
+class _Folder:
+    """A stand-in dataset config for :func:`dataset_file`: a folder under the data directory (catalogued files
+    there are checked and fetched as usual)."""
+
+    folder: str
+
+    def get(self, key: str, default=None):
+        return default
+
+
 def lm_splits(raw: RawLabelled, ds) -> RawSplits:
     """A labelled dataset as language-model text: labels ignored, the test split never read.
 
@@ -262,12 +274,15 @@ def lm_splits(raw: RawLabelled, ds) -> RawSplits:
             return "\n".join(" ".join(s) for s in split_inputs) + "\n"
         return "\n".join(_one_line(t) for t in split_inputs) + "\n"
 
-    train_text = lines(train.inputs + raw.unlabelled)
+    train_text = lines(train.inputs) + "".join(_one_line(t) + "\n" for t in raw.unlabelled)
+    extra = [dataset_file(_Folder(Path(f).parent.as_posix()), Path(f).name, "dataset.unlabelled_text")
+             for f in ds.get("unlabelled_text") or []]
+    train_text += "".join(read_text(path, ds.get("encoding", "utf-8")) for path in extra)
     valid_text = lines(valid.inputs)
     notes = [n for n in notes if not n.startswith("low-resource")] + [
         f"labelled dataset read as text: labels ignored, {len(train.inputs):,} train + "
-        f"{len(raw.unlabelled):,} unlabelled documents; the labelled test split is not used, so LM 'test' "
-        f"metrics are computed on the {len(valid.inputs):,} validation documents"]
+        f"{len(raw.unlabelled):,} unlabelled documents{''.join(f' + {p}' for p in extra)}; the labelled test split "
+        f"is not used, so LM 'test' metrics are computed on the {len(valid.inputs):,} validation documents"]
     return RawSplits(train_text, valid_text, valid_text, notes)
 
 

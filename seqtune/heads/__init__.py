@@ -24,4 +24,5 @@ def build_head(head_cfg, encoder, labels: list[str], series: dict | None = None)
     return HEADS.get(h.name, key="head.name")(
         input_size=encoder.output_size, labels=list(labels), bidirectional=encoder.num_directions == 2,
         pooling=h.pooling, hidden_size=h.hidden_size, dropout=h.dropout, series=series,
+        crf=h.get("crf", False), crf_scheme=h.get("crf_scheme", "auto"),
     )

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from torch import nn
 
-from seqtune.objectives import autoencoder, clm, denoising, forecast, masked_values, mlm, seq2seq  # noqa: F401
+from seqtune.objectives import autoencoder, bilm, clm, denoising, forecast, masked_values, mlm, seq2seq  # noqa: F401
 from seqtune.registry import OBJECTIVES
 
 DATA_KINDS: dict[str, str] = {
     "clm": "stream",  # LMStream, hidden state carried across windows
     "mlm": "windows",  # the same bptt windows, each read whole by a bidirectional encoder
+    "bilm": "windows",
     "autoencoder": "sentences",  # one line = one sequence, length-bucketed
     "denoising": "sentences",
     "seq2seq": "pairs",  # source/target pairs (TSV or generated)
