@@ -10,7 +10,8 @@ model's encoder.  Its loss is computed on the inputs of the task's own batch (no
 objective in the checkpoint     auxiliary loss on a task batch
 =============================== ========================================================================
 clm                             next token of the batch's texts (padding not scored)
-mlm, autoencoder, denoising     the objective's own step on the batch's token ids
+mlm, bilm, autoencoder,         the objective's own step on the batch's token ids (bilm: with the
+denoising                       batch's lengths and characters)
 forecast                        the first H_pretrain steps of the regressor's window targets
 masked_values                   masked spans of the regressor's look-back window
 =============================== ========================================================================
@@ -36,7 +37,7 @@ from seqtune.models.encoder import Encoder, State
 from seqtune.objectives import build_objective
 from seqtune.objectives.base import StepOutput
 
-TOKEN_OBJECTIVES = ("clm", "mlm", "autoencoder", "denoising")  # read a text task's token ids
+TOKEN_OBJECTIVES = ("clm", "mlm", "bilm", "autoencoder", "denoising")  # read a text task's token ids
 SERIES_OBJECTIVES = ("forecast", "masked_values")  # read a regressor's windows
 
 

@@ -40,7 +40,8 @@ class BidirectionalLM(nn.Module):
 
     def forward(self, encoder: Encoder, batch, state: State | None) -> StepOutput:
         tokens = batch[0] if isinstance(batch, (tuple, list)) else batch.tokens  # (time, batch)
-        out, _ = encoder(tokens)  # (time, batch, 2 * hidden); each window is read whole
+        lengths, chars = getattr(batch, "lengths", None), getattr(batch, "chars", None)  # a task batch (multitask)
+        out, _ = encoder(tokens, None, lengths, chars=chars)  # (time, batch, 2 * hidden); each window read whole
         h = self.hidden_size
         forward = out[:-1, :, :h].reshape(-1, h)  # step t predicts token t+1
         backward = out[1:, :, h:].reshape(-1, h)  # step t predicts token t-1

@@ -75,3 +75,23 @@ def test_unlabelled_text_joins_the_language_model_text_only(tmp_path):
     assert text.train.endswith("some unlabelled wikipedia text\nmore of it\n") and "visited" in text.train
     assert "wikipedia" not in text.valid and any("wiki.txt" in n for n in text.notes)
     assert all("wikipedia" not in " ".join(s) for s in raw.train.inputs)  # fine-tuning data does not change
+
+
+def test_a_char_aware_bilm_pretrains_and_transfers_to_the_crf_tagger_with_multitask(tmp_path):
+    from seqtune import pretrain
+
+    for split, n, seed in (("train", 80, 0), ("valid", 20, 1), ("test", 20, 2)):
+        _write(tmp_path / f"{split}.txt", n, seed)
+    data = [o for o in _overrides(tmp_path, "cnn") if o.startswith("dataset")]
+    model = ["model.bidirectional=true", "model.num_layers=1", "model.hidden_size=16", "model.embedding_size=8",
+             "model.char_features=cnn", "model.char_embedding_size=8", "model.char_filters=16"]
+    pretrain.run(compose_config("pretrain", [*data, *model, "objective=bilm", "trainer.batch_size=4",
+                                             "trainer.bptt=8", "trainer.max_epochs=1", "trainer.device=cpu",
+                                             "trainer.progress=quiet"]), tmp_path / "pre")
+    ckpt = __import__("torch").load(tmp_path / "pre" / "checkpoints" / "best.pt", weights_only=True)
+    assert any(k.startswith("encoder.chars.conv") for k in ckpt["model"]) and ckpt["objective"] == "bilm"
+    ft = [o for o in _overrides(tmp_path, "cnn") if not o.startswith(("transfer", "+model", "model."))]
+    finetune.run(compose_config("finetune", [*ft, "transfer=multitask", f"transfer.checkpoint={tmp_path / 'pre'}",
+                                             "transfer.aux_weight=0.1", "trainer.max_epochs=1"]), tmp_path / "ft")
+    summary = json.loads((tmp_path / "ft" / "summary.json").read_text())
+    assert 0 <= summary["test/f1"] <= 1 and summary["val/aux_loss"] > 0
