@@ -21,7 +21,7 @@ import time
 import torch
 from hydra import compose, initialize_config_module
 
-from seqtune.config import register_configs
+from seqtune.config.schema import register_configs
 from seqtune.data.batching import BucketBatches
 from seqtune.data.catalog import CATALOG, resolve_folder
 from seqtune.data.download import sha256_file, verify_folder

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from seqtune import checkpoint
+from seqtune.training import checkpoint
 from seqtune.errors import CheckpointError
 
 CONFIG = [

@@ -25,8 +25,9 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from seqtune import __version__, distributed
-from seqtune.config import register_configs
+from seqtune import __version__
+from seqtune.training import distributed
+from seqtune.config.schema import register_configs
 from seqtune.errors import Interrupted, SeqtuneError
 
 CONFIG_PATH = "pkg://seqtune.conf"
@@ -42,7 +43,7 @@ COMMANDS: dict[str, str] = {
     "generate": "sample text from a language-model checkpoint (prompt, length, temperature, top-k)",
 }
 # Commands that are plain functions of argv rather than Hydra entry points.
-_PLAIN_COMMANDS = {"ls": "seqtune.discover:ls", "report": "seqtune.report:main", "export": "seqtune.export:main"}
+_PLAIN_COMMANDS = {"ls": "seqtune.commands.ls:ls", "report": "seqtune.commands.report:main", "export": "seqtune.commands.export:main"}
 
 
 def _report(exc: SeqtuneError) -> None:
@@ -174,11 +175,11 @@ def _run_task(command: str, cfg: DictConfig) -> float | None:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         if command == "pretrain":
-            from seqtune import pretrain
+            from seqtune.commands import pretrain
 
             summary = pretrain.run(cfg, run_dir)
         elif command == "finetune":
-            from seqtune import finetune
+            from seqtune.commands import finetune
 
             summary = finetune.run(cfg, run_dir)
         elif command in ("evaluate", "predict", "generate"):
@@ -187,18 +188,18 @@ def _run_task(command: str, cfg: DictConfig) -> float | None:
             sweeping = hydra_cfg.mode == RunMode.MULTIRUN
             if sweeping:
                 _record_job(run_dir, list(hydra_cfg.overrides.task))
-            summary = importlib.import_module(f"seqtune.{command}").run(cfg)
+            summary = importlib.import_module(f"seqtune.commands.{command}").run(cfg)
             if sweeping:
                 _record_job(run_dir, list(hydra_cfg.overrides.task), summary)
         else:  # pragma: no cover - COMMANDS and this table are kept together
             raise AssertionError(command)
     except Interrupted as exc:  # SIGINT/SIGTERM: last.pt written; say how to go on, exit 130/143
-        from seqtune.resume import resume_command
+        from seqtune.training.resume import resume_command
 
         print(f"{exc}\nResume with:\n  {resume_command(command, run_dir)}", file=sys.stderr, flush=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:  # a second Ctrl-C: abort at once, nothing more written
-        from seqtune.resume import resume_command
+        from seqtune.training.resume import resume_command
 
         print(f"\naborted; the newest checkpoint in {run_dir / 'checkpoints'} (if any) is intact. Resume with:\n  "
               f"{resume_command(command, run_dir)}", file=sys.stderr, flush=True)
@@ -208,7 +209,7 @@ def _run_task(command: str, cfg: DictConfig) -> float | None:
             # One failed job must not end the sweep: keep its reason in error.txt (the end-of-sweep table shows
             # it) and give the sweeper the worst value for its direction. Hydra's Optuna sweeper stops the whole
             # study on NaN or an exception, but ranks an infinite value last and goes on.
-            from seqtune.sweep import record_failure, worst_value
+            from seqtune.commands.sweep import record_failure, worst_value
 
             if isinstance(exc, SeqtuneError):
                 _report(exc)
@@ -315,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     if torchrun:
         distributed.init()  # before Hydra: rank 0's run directory reaches the others through the group
     if any(a.split("=", 1)[0].lstrip("+") == "resume" for a in rest):
-        from seqtune.resume import prepare_argv
+        from seqtune.training.resume import prepare_argv
 
         try:  # resume=: the run's own overrides and directory (before Hydra creates a new one)
             rest = prepare_argv(command, rest)

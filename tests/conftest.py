@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from seqtune.config import register_configs
+from seqtune.config.schema import register_configs
 
 # Small enough for seconds on 2 CPU cores, big enough that the loss visibly falls.
 TINY = [

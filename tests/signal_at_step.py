@@ -24,7 +24,8 @@ from typing import Any, Callable
 
 from torch.optim.lr_scheduler import LRScheduler
 
-from seqtune import checkpoint, metrics
+from seqtune.training import checkpoint
+from seqtune.loggers import metrics
 
 
 class Killed(BaseException):

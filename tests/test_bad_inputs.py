@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqtune import checkpoint, cli
+from seqtune.training import checkpoint
+from seqtune import cli
 from seqtune.errors import CheckpointError
 
 _SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "error_catalogue.py"

@@ -5,13 +5,13 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from seqtune import checkpoint
+from seqtune.training import checkpoint
 from seqtune.data.batching import LMStream
 from seqtune.data.text import load_lm_corpus
 from seqtune.data.tokenizers import tokenizer_from_dict
 from seqtune.errors import CheckpointError
-from seqtune.loop import evaluate
-from seqtune.pretrain import build_model
+from seqtune.training.loop import evaluate
+from seqtune.commands.pretrain import build_model
 
 
 def test_checkpoint_round_trip_gives_the_same_eval_loss(tiny_pretrain_run):

@@ -7,11 +7,11 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from seqtune.config import validate
+from seqtune.config.schema import validate
 from seqtune.data.tokenizers import fit_tokenizer, TokenizerSettings
 from seqtune.errors import ConfigError
-from seqtune.optim import build_optimizer, build_schedule
-from seqtune.pretrain import build_model
+from seqtune.training.optim import build_optimizer, build_schedule
+from seqtune.commands.pretrain import build_model
 from tests.conftest import compose_config, experiment_command, run_cli
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -49,7 +49,7 @@ FINETUNE_EXPERIMENTS = tuple(o for o in options("experiment") if experiment_comm
 
 @pytest.mark.parametrize("option", FINETUNE_EXPERIMENTS)
 def test_finetune_experiments_compose_and_validate(option):
-    from seqtune.config import validate_finetune
+    from seqtune.config.schema import validate_finetune
 
     cfg = compose_config("finetune", [f"experiment={option}", "debug=smoke"])
     assert cfg != compose_config("finetune", ["debug=smoke"])

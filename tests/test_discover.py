@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from seqtune import discover
+from seqtune.commands import ls
 from tests.conftest import run_cli
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def test_groups_match_the_conf_folders_and_have_descriptions():
-    found = discover.groups()
+    found = ls.groups()
     folders = [p for p in CONF.rglob("*") if p.is_dir() and not p.name.startswith("_") and any(p.glob("*.yaml"))]
     assert "hydra/launcher" in {p.relative_to(CONF).as_posix() for p in folders}  # nested groups count too
     for folder in folders:
@@ -20,7 +20,7 @@ def test_groups_match_the_conf_folders_and_have_descriptions():
 
 
 def test_settings_show_what_each_option_sets():
-    per_option = discover.settings("optimizer")
+    per_option = ls.settings("optimizer")
     assert per_option["sgd"]["lr"] == "20.0" and per_option["adamw"]["schedule.name"] == "cosine"
     assert "defaults" not in per_option["sgd"]
 

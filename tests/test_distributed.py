@@ -11,10 +11,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from seqtune import checkpoint, distributed
+from seqtune.training import checkpoint, distributed
 from seqtune.data.batching import BucketBatches, LMStream
 from seqtune.data.labelled import Example
-from seqtune.config import validate
+from seqtune.config.schema import validate
 from seqtune.errors import ConfigError
 from tests.conftest import TINY, compose_config, read_jsonl, run_cli
 from tests.test_pretrain import EXPECTED_FILES
@@ -150,8 +150,8 @@ def test_torchrun_two_processes_match_one_and_only_rank_0_writes(tmp_path):
     # the checkpoint holds the unwrapped module: it loads and evaluates in one process, to the run's numbers
     from seqtune.data.pretraining import load_pretrain_data
     from seqtune.data.tokenizers import tokenizer_from_dict
-    from seqtune.loop import evaluate
-    from seqtune.pretrain import build_model
+    from seqtune.training.loop import evaluate
+    from seqtune.commands.pretrain import build_model
 
     ckpt = checkpoint.load(run_dir / "checkpoints" / "best.pt")
     assert not any(k.startswith("module.") for k in ckpt["model"])

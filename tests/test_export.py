@@ -8,11 +8,11 @@ import torch
 from omegaconf import OmegaConf
 from safetensors.torch import load_model
 
-from seqtune import checkpoint
+from seqtune.training import checkpoint
 from seqtune.data.tokenizers import tokenizer_from_dict
 from seqtune.errors import SeqtuneError
-from seqtune.export import InferenceModule, export
-from seqtune.pretrain import build_model
+from seqtune.commands.export import InferenceModule, export
+from seqtune.commands.pretrain import build_model
 from tests.conftest import run_cli
 
 

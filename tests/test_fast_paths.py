@@ -6,8 +6,8 @@ import math
 import pytest
 from hydra import compose, initialize_config_module
 
-from seqtune import pretrain
-from seqtune.config import register_configs
+from seqtune.commands import pretrain
+from seqtune.config.schema import register_configs
 
 
 def _run(tmp_path, name, *overrides):

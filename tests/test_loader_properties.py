@@ -17,7 +17,7 @@ import torch
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from seqtune.config import (ConllDatasetConfig, PairsDatasetConfig, TableDatasetConfig, TextDatasetConfig,
+from seqtune.config.schema import (ConllDatasetConfig, PairsDatasetConfig, TableDatasetConfig, TextDatasetConfig,
                             TimeSeriesDatasetConfig, TrecDatasetConfig)
 from seqtune.data.labelled import load_labelled
 from seqtune.data.pairs import load_pairs

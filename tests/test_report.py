@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from seqtune.errors import SeqtuneError
-from seqtune.report import report
+from seqtune.commands.report import report
 from tests.conftest import run_cli
 
 
@@ -65,7 +65,7 @@ def test_report_errors_are_clear(tmp_path):
 
 
 def test_runs_with_every_label_sit_at_their_training_size():
-    from seqtune.report import Run, budget_table
+    from seqtune.commands.report import Run, budget_table
 
     runs = [Run(Path(f"r{i}"), f"r{i}", "ok", {"transfer": t, **({"dataset.train_limit": "100"} if lim else {})},
                 {"test/acc": acc, "train/examples": 100 if lim else 4906})

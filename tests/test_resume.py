@@ -18,10 +18,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from seqtune import checkpoint, pretrain
+from seqtune.training import checkpoint
+from seqtune.commands import pretrain
 from seqtune.errors import CheckpointError, ConfigError, SeqtuneError, TrainingError
 from seqtune.objectives.base import TaskModel
-from seqtune.resume import prepare_argv
+from seqtune.training.resume import prepare_argv
 from seqtune.cli import main
 from tests.conftest import TINY, compose_config, read_jsonl, run_cli
 from tests.signal_at_step import Killed, hooks
@@ -254,7 +255,7 @@ def test_resume_refuses_conflicting_overrides_and_finished_runs(tmp_path):
 
 
 def test_the_newest_readable_checkpoint_is_chosen(tmp_path):
-    from seqtune.resume import open_checkpoint
+    from seqtune.training.resume import open_checkpoint
 
     run_dir = tmp_path / "run"
     pretrain.run(lm_config(tmp_path, "trainer.max_steps=12", "trainer.checkpoint_every=4", "trainer.log_interval=2"),

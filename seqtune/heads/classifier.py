@@ -23,7 +23,7 @@ from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
 from seqtune.heads.layers import output_layers
 from seqtune.registry import HEADS
-from seqtune.scores import macro_f1
+from seqtune.heads.scores import macro_f1
 
 Pooling = Literal["last", "mean", "max", "concat"]
 

@@ -23,7 +23,7 @@ from seqtune.objectives.base import StepOutput
 from seqtune.heads.crf import CRF, Scheme
 from seqtune.heads.layers import output_layers
 from seqtune.registry import HEADS
-from seqtune.scores import entity_counts, prf
+from seqtune.heads.scores import entity_counts, prf
 
 
 class Tagger(nn.Module):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from seqtune.errors import ConfigError
-from seqtune.metrics import MetricsLogger
+from seqtune.loggers.metrics import MetricsLogger
 from seqtune.registry import Registry
 
 

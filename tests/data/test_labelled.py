@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from seqtune.config import ConllDatasetConfig, SyntheticTopicsDatasetConfig, TableDatasetConfig, TrecDatasetConfig
+from seqtune.config.schema import ConllDatasetConfig, SyntheticTopicsDatasetConfig, TableDatasetConfig, TrecDatasetConfig
 from seqtune.data.labelled import load_labelled, stratified_subset
 from seqtune.errors import ConfigError, DataError
 
@@ -175,7 +175,7 @@ def test_conll_tagging_converts_iob1_and_pads_with_ignore_index(tmp_path: Path) 
 
 
 def test_text_format_has_no_labels(tmp_path: Path) -> None:
-    from seqtune.config import TextDatasetConfig
+    from seqtune.config.schema import TextDatasetConfig
 
     f = tmp_path / "a.txt"
     f.write_text("some text\n" * 1000)

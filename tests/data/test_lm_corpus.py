@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqtune.config import TextDatasetConfig, TrecDatasetConfig
+from seqtune.config.schema import TextDatasetConfig, TrecDatasetConfig
 from seqtune.data import cache
 from seqtune.data.batching import LMStream, to_columns
 from seqtune.data.cache import TextSource, iter_text
@@ -96,7 +96,7 @@ def test_labelled_dataset_as_text_never_reads_test(tmp_path: Path) -> None:
 
 
 def test_timeseries_is_not_text(tmp_path: Path) -> None:
-    from seqtune.config import TimeSeriesDatasetConfig
+    from seqtune.config.schema import TimeSeriesDatasetConfig
 
     f = tmp_path / "s.csv"
     f.write_text("date,x\n" + "".join(f"{i},{i}\n" for i in range(50)))

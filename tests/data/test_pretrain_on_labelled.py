@@ -6,7 +6,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_module
 
-from seqtune.config import register_configs
+from seqtune.config.schema import register_configs
 
 SHRINK = ["model.embedding_size=8", "model.hidden_size=8", "model.num_layers=1", "trainer.max_epochs=1",
           "trainer.max_steps=3", "trainer.batch_size=2", "trainer.bptt=4", "trainer.eval_batch_size=2",
@@ -14,7 +14,7 @@ SHRINK = ["model.embedding_size=8", "model.hidden_size=8", "model.num_layers=1",
 
 
 def test_pretrain_on_a_labelled_table(tmp_path: Path) -> None:
-    from seqtune import pretrain
+    from seqtune.commands import pretrain
 
     train = tmp_path / "train.csv"
     train.write_text("text,label\n" + "".join(f"review number {i} was {'good' if i % 2 else 'bad'},{i % 2}\n"

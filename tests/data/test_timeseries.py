@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqtune.config import TimeSeriesDatasetConfig
+from seqtune.config.schema import TimeSeriesDatasetConfig
 from seqtune.data.timeseries import ForecastWindows, Normalizer, load_timeseries
 
 from ._helpers import make_cfg

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqtune import finetune
+from seqtune.commands import finetune
 from seqtune.errors import CheckpointError
 
 from seqtune.data.labelled import finish_splits

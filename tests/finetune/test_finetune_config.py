@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from seqtune.config import validate_finetune
+from seqtune.config.schema import validate_finetune
 from seqtune.errors import ConfigError
 from seqtune.heads import build_head
 from seqtune.models.encoder import Encoder
-from seqtune.transfer import TRANSFERS  # importing transfer registers the strategies
+from seqtune.training.transfer import TRANSFERS  # importing transfer registers the strategies
 from tests.conftest import compose_config
 
 CONF = Path(__file__).resolve().parents[2] / "conf"

@@ -9,12 +9,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from seqtune import evaluate, finetune
+from seqtune.commands import evaluate, finetune
 from seqtune.data.tokenizers import tokenizer_from_dict
 from seqtune.errors import ConfigError
 from seqtune.heads.classifier import Classifier
 from seqtune.models.encoder import build_encoder
-from seqtune.multitask import aux_weight, build_multitask, clm_loss
+from seqtune.heads.multitask import aux_weight, build_multitask, clm_loss
 from tests.conftest import compose_config, read_jsonl
 from tests.finetune.conftest import FT_TINY
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqtune import finetune, pretrain
+from seqtune.commands import finetune, pretrain
 from seqtune.errors import ConfigError
 from tests.conftest import compose_config, read_jsonl, run_cli
 

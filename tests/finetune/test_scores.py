@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from seqtune.scores import chunks, classification_scores, entity_scores, macro_f1
+from seqtune.heads.scores import chunks, classification_scores, entity_scores, macro_f1
 
 
 def test_classification_scores_by_hand():

@@ -12,9 +12,9 @@ from seqtune.errors import CheckpointError
 from seqtune.heads.classifier import Classifier
 from seqtune.models.encoder import Encoder
 from seqtune.objectives.base import TaskModel
-from seqtune.optim import slanted_triangular_factor
+from seqtune.training.optim import slanted_triangular_factor
 from seqtune.registry import TRANSFERS
-from seqtune.transfer import (discriminative_lrs, discriminative_param_groups, layer_groups, load_matching,
+from seqtune.training.transfer import (discriminative_lrs, discriminative_param_groups, layer_groups, load_matching,
                               set_trainable)
 
 
@@ -113,7 +113,7 @@ def test_slanted_triangular_schedule_matches_the_paper():
     # through the optimizer: each group's lr is its discriminative base lr times the same factor
     from omegaconf import OmegaConf
 
-    from seqtune.optim import build_schedule
+    from seqtune.training.optim import build_schedule
 
     model = make_model()
     opt = torch.optim.SGD(discriminative_param_groups(layer_groups(model), 0.01, 2.6), lr=0.01)

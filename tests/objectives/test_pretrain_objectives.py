@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from seqtune import checkpoint
+from seqtune.training import checkpoint
 from seqtune.data.tokenizers import tokenizer_from_dict
-from seqtune.pretrain import build_model, run
+from seqtune.commands.pretrain import build_model, run
 from omegaconf import OmegaConf
 from tests.conftest import compose_config
 

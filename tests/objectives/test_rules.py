@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from seqtune.config import validate
+from seqtune.config.schema import validate
 from seqtune.errors import ConfigError
 from tests.conftest import compose_config
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from seqtune import checkpoint
+from seqtune.training import checkpoint
 from seqtune.errors import CheckpointError, ConfigError, SeqtuneError
 
 # Keys a resumed run may change: they extend or watch the run without changing what it computes step by step.

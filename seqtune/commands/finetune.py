@@ -18,26 +18,26 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from seqtune import checkpoint, distributed, resume
-from seqtune.config import model_problems, to_plain, validate_finetune
+from seqtune.training import checkpoint, distributed, resume
+from seqtune.config.schema import model_problems, to_plain, validate_finetune
 from seqtune.data.batching import BucketBatches
 from seqtune.data.labelled import load_labelled
 from seqtune.data.timeseries import ForecastWindows, TimeSeriesData, load_timeseries
 from seqtune.data.tokenizers import tokenizer_from_dict
 from seqtune.errors import ConfigError
 from seqtune.heads import build_head
-from seqtune.inference import prediction_records, predict_examples, score
-from seqtune.loop import LoopSettings, evaluate, train
-from seqtune.metrics import Display, summary_table, write_json
-from seqtune.multitask import build_multitask
+from seqtune.training.inference import prediction_records, predict_examples, score
+from seqtune.training.loop import LoopSettings, evaluate, train
+from seqtune.loggers.metrics import Display, summary_table, write_json
+from seqtune.heads.multitask import build_multitask
 from seqtune.models.encoder import build_encoder
 from seqtune.objectives.base import TaskModel
-from seqtune.optim import build_optimizer, build_schedule
-from seqtune._runtime import tune_malloc
-from seqtune.environment import set_determinism, write_environment
-from seqtune.pretrain import count_parameters, parallel_note, pick_device, seed_everything
+from seqtune.training.optim import build_optimizer, build_schedule
+from seqtune.training.runtime import tune_malloc
+from seqtune.training.environment import set_determinism, write_environment
+from seqtune.commands.pretrain import count_parameters, parallel_note, pick_device, seed_everything
 from seqtune.registry import TRANSFERS
-from seqtune.transfer import (discriminative_param_groups, layer_groups, load_matching, merged_model_config,
+from seqtune.training.transfer import (discriminative_param_groups, layer_groups, load_matching, merged_model_config,
                               resolve_checkpoint, set_trainable)
 
 MINIMISED = ("loss", "mse", "mae")

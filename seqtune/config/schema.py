@@ -294,7 +294,7 @@ class TrainerConfig:
     deterministic: bool = False  # deterministic kernels only (reproducible on GPU, somewhat slower)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "fp32"  # fp32 | bf16 (autocast)
-    tune_malloc: bool = True  # Linux/glibc: raise malloc's mmap/trim thresholds (seqtune/_runtime.py); no-op elsewhere
+    tune_malloc: bool = True  # Linux/glibc: raise malloc's mmap/trim thresholds (seqtune/training/runtime.py); no-op elsewhere
     progress: str = "auto"  # auto (bar on a terminal, log lines otherwise) | bar | log | quiet
     loggers: list[str] = field(default_factory=list)  # extra metric backends beside metrics.jsonl: tensorboard
     compile: bool = False  # torch.compile the task model (the RNN itself is a graph break: embedding, decoder, loss compile)
@@ -470,7 +470,7 @@ def trainer_problems(t: DictConfig, o: DictConfig) -> list[str]:
     _positive(problems, "trainer.checkpoint_every", t.checkpoint_every, allow_zero=True)
     _positive(problems, "trainer.keep_checkpoints", t.keep_checkpoints)
     _positive(problems, "trainer.accumulate_grad_batches", t.accumulate_grad_batches)
-    from seqtune import distributed
+    from seqtune.training import distributed
 
     slices = distributed.world_size() * t.accumulate_grad_batches
     if t.accumulate_grad_batches > 0 and 0 < t.batch_size < slices:

@@ -23,7 +23,8 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from seqtune import __version__, checkpoint
+from seqtune import __version__
+from seqtune.training import checkpoint
 from seqtune.data.tokenizers import tokenizer_from_dict
 from seqtune.errors import SeqtuneError
 from seqtune.objectives.base import TaskModel
@@ -57,7 +58,7 @@ def resolve_checkpoint(source: Path) -> Path:
 
 
 def load_model(ckpt: dict) -> TaskModel:
-    from seqtune.pretrain import build_model
+    from seqtune.commands.pretrain import build_model
 
     tokenizer = tokenizer_from_dict(ckpt["tokenizer"]) if ckpt.get("tokenizer") else None
     model = build_model(OmegaConf.create(ckpt["config"]), tokenizer, ckpt.get("data"))

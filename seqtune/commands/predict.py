@@ -16,7 +16,7 @@ from seqtune.data.labelled import Example, _one_line
 from seqtune.data.tagging import encode_tokens
 from seqtune.data.tokenizers import UNK_ID, Tokenizer
 from seqtune.errors import CheckpointError, DataError
-from seqtune.inference import open_finetuned, prediction_records, predict_examples, rebuild_finetuned
+from seqtune.training.inference import open_finetuned, prediction_records, predict_examples, rebuild_finetuned
 
 
 def encode_inputs(lines: list[str], tokenizer: Tokenizer, task: str, max_length: int | None) -> list[Example]:

@@ -14,8 +14,8 @@ from seqtune.data.batching import BucketBatches
 from seqtune.data.labelled import load_labelled
 from seqtune.data.timeseries import ForecastWindows, load_timeseries
 from seqtune.errors import DataError
-from seqtune.inference import open_finetuned, predict_examples, rebuild_finetuned, score
-from seqtune.loop import evaluate
+from seqtune.training.inference import open_finetuned, predict_examples, rebuild_finetuned, score
+from seqtune.training.loop import evaluate
 
 SPLITS = ("train", "valid", "test")
 

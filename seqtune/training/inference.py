@@ -16,16 +16,16 @@ from typing import Sequence
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from seqtune.checkpoint import load_weights
+from seqtune.training.checkpoint import load_weights
 from seqtune.data.batching import BucketBatches
 from seqtune.data.labelled import Example
 from seqtune.data.tokenizers import Tokenizer, tokenizer_from_dict
 from seqtune.errors import CheckpointError
 from seqtune.heads import build_head
 from seqtune.models.encoder import build_encoder
-from seqtune.multitask import task_state
+from seqtune.heads.multitask import task_state
 from seqtune.objectives.base import TaskModel
-from seqtune.scores import classification_scores, entity_scores
+from seqtune.heads.scores import classification_scores, entity_scores
 
 
 def open_finetuned(cfg: DictConfig, problems: list[str] | None = None) -> tuple[torch.device, Path, dict]:
@@ -33,11 +33,11 @@ def open_finetuned(cfg: DictConfig, problems: list[str] | None = None) -> tuple[
     run, a .pt file or latest; which one is printed) and load it -> (device, path, checkpoint dict)."""
     import sys
 
-    from seqtune import checkpoint
-    from seqtune.config import device_problems
+    from seqtune.training import checkpoint
+    from seqtune.config.schema import device_problems
     from seqtune.errors import ConfigError
-    from seqtune.pretrain import pick_device
-    from seqtune.transfer import resolve_checkpoint
+    from seqtune.commands.pretrain import pick_device
+    from seqtune.training.transfer import resolve_checkpoint
 
     problems = device_problems("device", cfg.device) + list(problems or [])
     if problems:

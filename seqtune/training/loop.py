@@ -39,10 +39,10 @@ from typing import Any, Callable, Iterator, Literal, Protocol
 
 import torch
 
-from seqtune import checkpoint, distributed
+from seqtune.training import checkpoint, distributed
 from seqtune.errors import Interrupted, TrainingError
 from seqtune.loggers import build_loggers
-from seqtune.metrics import Display, format_metrics
+from seqtune.loggers.metrics import Display, format_metrics
 from seqtune.models.encoder import detach_state
 from seqtune.objectives.base import TaskModel
 

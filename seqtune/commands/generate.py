@@ -11,12 +11,12 @@ import sys
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from seqtune import checkpoint
-from seqtune.config import device_problems
+from seqtune.training import checkpoint
+from seqtune.config.schema import device_problems
 from seqtune.data.tokenizers import EOS_ID, PAD_ID, tokenizer_from_dict
 from seqtune.errors import CheckpointError, ConfigError
-from seqtune.pretrain import build_model, pick_device
-from seqtune.transfer import resolve_checkpoint
+from seqtune.commands.pretrain import build_model, pick_device
+from seqtune.training.transfer import resolve_checkpoint
 
 
 def next_token(logits: torch.Tensor, temperature: float, top_k: int, generator: torch.Generator) -> int:

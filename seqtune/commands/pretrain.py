@@ -15,19 +15,19 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from seqtune import checkpoint, distributed, resume
-from seqtune._runtime import cpu_has_native_bf16, tune_malloc
-from seqtune.config import to_plain, validate
+from seqtune.training import checkpoint, distributed, resume
+from seqtune.training.runtime import cpu_has_native_bf16, tune_malloc
+from seqtune.config.schema import to_plain, validate
 from seqtune.data.pretraining import load_pretrain_data
 from seqtune.data.tokenizers import tokenizer_from_dict
-from seqtune.environment import set_determinism, write_environment
-from seqtune.loop import LoopSettings, evaluate, train
-from seqtune.metrics import Display, summary_table, write_json
+from seqtune.training.environment import set_determinism, write_environment
+from seqtune.training.loop import LoopSettings, evaluate, train
+from seqtune.loggers.metrics import Display, summary_table, write_json
 from seqtune.models.encoder import build_encoder
 from seqtune.objectives import build_objective, data_kind
 from seqtune.objectives.base import TaskModel
-from seqtune.optim import build_optimizer, build_schedule
-from seqtune.transfer import load_matching, resolve_checkpoint
+from seqtune.training.optim import build_optimizer, build_schedule
+from seqtune.training.transfer import load_matching, resolve_checkpoint
 
 
 def seed_everything(seed: int) -> None:

@@ -1,0 +1,1 @@
+"""The configuration layer: typed schemas registered in Hydra's ConfigStore and the rules that span fields."""
