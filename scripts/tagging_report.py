@@ -3,7 +3,7 @@
 For each run directory (a `seqtune finetune` tagger run: its config.yaml names the dataset, its
 test_predictions.jsonl holds one tag list per test sentence, in file order) this prints:
 
-- test entity P/R/F1 by seqtune's conlleval rules (``seqtune.scores``), recomputed from the predictions, and the
+- test entity P/R/F1 by seqtune's conlleval rules (``seqtune.heads.scores``), recomputed from the predictions, and the
   same F1 by seqeval (``pip install seqeval``; its default mode follows conlleval) when it is installed;
 - "unseen": P/R/F1 on the entities none of whose words occurs anywhere in the training file (the words a
   vocabulary fitted on it maps to <unk>), and "seen" on the others;
@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 
 from seqtune.data.catalog import dataset_file
 from seqtune.data.formats import read_conll
-from seqtune.scores import entity_scores, unseen_entity_scores
+from seqtune.heads.scores import entity_scores, unseen_entity_scores
 
 
 def _read(ds, split: str) -> tuple[list[list[str]], list[list[str]]]:

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from seqtune.data.formats import read_conll
-from seqtune.scores import entity_scores, unseen_entity_scores
+from seqtune.heads.scores import entity_scores, unseen_entity_scores
 from tests.conftest import real_data_dir
 
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC"]

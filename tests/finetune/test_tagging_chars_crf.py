@@ -7,7 +7,7 @@ import json
 import random
 from pathlib import Path
 
-from seqtune import finetune
+from seqtune.commands import finetune
 from seqtune.data.labelled import lm_splits
 from seqtune.data.tagging import conll_splits
 from tests.conftest import compose_config, run_cli
@@ -78,7 +78,7 @@ def test_unlabelled_text_joins_the_language_model_text_only(tmp_path):
 
 
 def test_a_char_aware_bilm_pretrains_and_transfers_to_the_crf_tagger_with_multitask(tmp_path):
-    from seqtune import pretrain
+    from seqtune.commands import pretrain
 
     for split, n, seed in (("train", 80, 0), ("valid", 20, 1), ("test", 20, 2)):
         _write(tmp_path / f"{split}.txt", n, seed)

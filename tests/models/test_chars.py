@@ -15,7 +15,7 @@ from seqtune.data.tagging import encode_tokens
 from seqtune.models.encoder import Encoder
 from seqtune.objectives.base import TaskModel
 from seqtune.heads.tagger import Tagger
-from seqtune.transfer import layer_groups
+from seqtune.training.transfer import layer_groups
 
 TRAIN = "EU rejects German call to boycott British lamb .\nPeter Blackburn visited Paris ."
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from seqtune.config import validate
+from seqtune.config.schema import validate
 from seqtune.errors import ConfigError
 from seqtune.objectives.base import TaskModel
 from seqtune.objectives.bilm import BidirectionalLM
