@@ -61,7 +61,8 @@ def child(corpus: Path, kind: str, vocab_size: int) -> dict:
     import torch
 
     from seqtune.data.batching import LMStream
-    from seqtune.data.cache import TextSource, cached_tokenizer, encode_cached
+    from seqtune.data.cache import cached_tokenizer, encode_cached
+    from seqtune.data.records import TextSource
     from seqtune.data.tokenizers import TokenizerSettings
 
     rss_after_import = peak_rss_mb()

@@ -1,4 +1,5 @@
 """``python -m seqtune ...`` (also what ``torchrun -m seqtune ...`` runs)."""
+
 from seqtune.cli import main
 
 main()

@@ -9,6 +9,7 @@ Data-parallel: ``torchrun --nproc_per_node=N -m seqtune pretrain ...`` runs this
 the process group before Hydra starts, rank 0 picks the run directory and the others receive it
 (:func:`unique_dir`); ranks other than 0 print nothing but errors and write no files.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,9 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -26,9 +28,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from seqtune import __version__
-from seqtune.training import distributed
 from seqtune.config.schema import register_configs
 from seqtune.errors import Interrupted, SeqtuneError
+from seqtune.training import launch
 
 CONFIG_PATH = "pkg://seqtune.conf"
 
@@ -37,13 +39,22 @@ COMMANDS: dict[str, str] = {
     "ls": "list config groups and their options (`seqtune ls <group>` shows each option's settings)",
     "report": "compare runs: table of overrides vs metrics, report.csv/.md, learning-curve and label-budget plots",
     "export": "a run's weights as safetensors with its tokenizer and config (and ONNX with --onnx)",
-    "finetune": "fine-tune a pretrained encoder with a task head (classifier, tagger, regressor) on labelled data or a series",
+    "finetune": "fine-tune a pretrained encoder with a task head (classifier, tagger, regressor) on labelled data "
+    "or a series",
+    "ladder": "is pretraining worth it on your data? finetune per label budget x strategy x seed, table and plot",
+    "lr-find": "the learning-rate range test for a pretrain or finetune config: lr_find.png and a suggested lr",
     "evaluate": "score a fine-tuned checkpoint on a split of its dataset (metrics JSON)",
     "predict": "label texts from a file or stdin with a fine-tuned checkpoint (JSON Lines)",
     "generate": "sample text from a language-model checkpoint (prompt, length, temperature, top-k)",
 }
 # Commands that are plain functions of argv rather than Hydra entry points.
-_PLAIN_COMMANDS = {"ls": "seqtune.commands.ls:ls", "report": "seqtune.commands.report:main", "export": "seqtune.commands.export:main"}
+_PLAIN_COMMANDS = {
+    "ls": "seqtune.commands.ls:ls",
+    "report": "seqtune.commands.report:main",
+    "export": "seqtune.commands.export:main",
+    "ladder": "seqtune.commands.ladder:main",
+    "lr-find": "seqtune.commands.lr_find:main",
+}
 
 
 def _report(exc: SeqtuneError) -> None:
@@ -82,7 +93,8 @@ def unique_dir(base: str) -> str:
     if os.environ.get("SUBMITIT_EXECUTOR") and base in inherited:
         _ClaimedDirs.by_base[base] = inherited[base]
         return inherited[base]
-    if distributed.active():
+    if _group_active():
+        distributed = _distributed()
         candidate = distributed.broadcast_object(_claim(base) if distributed.is_main() else None)
         _ClaimedDirs.by_base[base] = candidate
         return candidate
@@ -90,6 +102,18 @@ def unique_dir(base: str) -> str:
     _ClaimedDirs.by_base[base] = candidate
     os.environ[_INHERITED_DIRS] = json.dumps({**inherited, base: candidate})
     return candidate
+
+
+def _distributed():  # noqa: ANN202 - the module
+    """The data-parallel helpers (they import torch): loaded when a run needs them, so that `seqtune --help`,
+    `seqtune <command> --help` and `--cfg job` answer without importing torch."""
+    from seqtune.training import distributed
+
+    return distributed
+
+
+def _group_active() -> bool:
+    return "torch.distributed" in sys.modules and _distributed().active()
 
 
 def _claim(base: str) -> str:
@@ -141,11 +165,13 @@ def _check_output_dir(config: DictConfig, key: str) -> None:
             reason = f"{cause.strerror or cause}{where}"
         else:
             reason = str(cause)
-        _report(SeqtuneError(
-            f"cannot create the run directory {shown}: {reason}. A file is in the way, or the folder is read-only "
-            "or does not exist; choose a writable place with hydra.run.dir=<dir> (sweeps: hydra.sweep.dir) or "
-            "output_root=<dir>, or move the file away. Nothing was written."
-        ))
+        _report(
+            SeqtuneError(
+                f"cannot create the run directory {shown}: {reason}. A file is in the way, or the folder is read-only "
+                "or does not exist; choose a writable place with hydra.run.dir=<dir> (sweeps: hydra.sweep.dir) or "
+                "output_root=<dir>, or move the file away. Nothing was written."
+            )
+        )
         sys.exit(2)
 
 
@@ -169,10 +195,12 @@ def _record_job(job_dir: Path, overrides: list[str], result: object = None) -> N
 def _run_task(command: str, cfg: DictConfig) -> float | None:
     """Run one job; return the value Hydra sweepers optimise (None if the config names none)."""
     _Progress.task_started = True
+    distributed = _distributed()
     if distributed.init() and not distributed.is_main():  # the tasks of a submitit job join here
         _quiet_rank()
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    summary: Any
     try:
         if command == "pretrain":
             from seqtune.commands import pretrain
@@ -201,8 +229,12 @@ def _run_task(command: str, cfg: DictConfig) -> float | None:
     except KeyboardInterrupt:  # a second Ctrl-C: abort at once, nothing more written
         from seqtune.training.resume import resume_command
 
-        print(f"\naborted; the newest checkpoint in {run_dir / 'checkpoints'} (if any) is intact. Resume with:\n  "
-              f"{resume_command(command, run_dir)}", file=sys.stderr, flush=True)
+        print(
+            f"\naborted; the newest checkpoint in {run_dir / 'checkpoints'} (if any) is intact. Resume with:\n  "
+            f"{resume_command(command, run_dir)}",
+            file=sys.stderr,
+            flush=True,
+        )
         sys.exit(130)
     except Exception as exc:
         if hydra_cfg.mode == RunMode.MULTIRUN:
@@ -252,7 +284,11 @@ def _generate(cfg: DictConfig) -> float | None:
 
 
 _ENTRY_POINTS: dict[str, Callable[[], object]] = {
-    "pretrain": _pretrain, "finetune": _finetune, "evaluate": _evaluate, "predict": _predict, "generate": _generate,
+    "pretrain": _pretrain,
+    "finetune": _finetune,
+    "evaluate": _evaluate,
+    "predict": _predict,
+    "generate": _generate,
 }
 
 
@@ -269,7 +305,8 @@ def _quiet_rank() -> None:
 def _usage() -> str:
     width = max(len(c) for c in COMMANDS)
     lines = [
-        f"seqtune {__version__}: pretrain recurrent networks (RNN, LSTM, GRU) on unlabelled sequences and transfer them.",
+        f"seqtune {__version__}: pretrain recurrent networks (RNN, LSTM, GRU) on unlabelled sequences and transfer "
+        "them.",
         "",
         "usage: seqtune <command> [overrides ...] [hydra flags]",
         "",
@@ -312,9 +349,9 @@ def main(argv: list[str] | None = None) -> None:
     _Progress.task_started = False  # main() may be called more than once in a process (tests, notebooks)
     register_configs()
     _register_resolver()
-    torchrun = distributed.launched_by_torchrun()
+    torchrun = launch.launched_by_torchrun()
     if torchrun:
-        distributed.init()  # before Hydra: rank 0's run directory reaches the others through the group
+        _distributed().init()  # before Hydra: rank 0's run directory reaches the others through the group
     if any(a.split("=", 1)[0].lstrip("+") == "resume" for a in rest):
         from seqtune.training.resume import prepare_argv
 
@@ -323,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
         except SeqtuneError as exc:
             _report(exc)
             sys.exit(exc.exit_code)
-    if torchrun and not distributed.is_main():
+    if torchrun and not _distributed().is_main():
         _quiet_rank()
         rest = [*rest, "hydra.output_subdir=null"]  # Hydra's .hydra/ record: rank 0's only
     # Hydra reads sys.argv itself; argv[0] only names the program in its messages.
@@ -337,7 +374,8 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         raise
     finally:
-        distributed.shutdown()
+        if "torch.distributed" in sys.modules:
+            _distributed().shutdown()
 
 
 def _register_resolver() -> None:

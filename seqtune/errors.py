@@ -5,6 +5,7 @@ file, an incompatible checkpoint).  The CLI catches it, prints the message as on
 with status 2, without a Python traceback unless ``SEQTUNE_VERBOSE=1`` is set.  Anything else that escapes
 is a bug in seqtune and keeps its traceback.
 """
+
 from __future__ import annotations
 
 

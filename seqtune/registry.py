@@ -9,17 +9,20 @@ and callers look them up with ``MODELS.get(name, key="model.name")``.  An unknow
 :class:`~seqtune.errors.ConfigError` that lists the valid names.  Names survive refactors; dotted
 ``_target_`` paths do not, and they could import anything.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from seqtune.errors import ConfigError
 
-T = TypeVar("T", bound=Callable)
+T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """A name -> builder table for one kind of component (models, objectives, optimizers, ...)."""
+    """A name -> entry table for one kind of component: a builder (models, optimizers, ...) or a spec that
+    carries the component's facts and builder (objectives, heads, dataset formats)."""
 
     def __init__(self, kind: str):
         self.kind = kind
@@ -39,9 +42,12 @@ class Registry(Generic[T]):
             where = f"{key}={name!r}" if key else repr(name)
             raise ConfigError(
                 f"unknown {self.kind} {where}; valid names are: {', '.join(self.names())}. "
-                f"Choose one of them{f' (e.g. {key.split(chr(46))[0]}={self.names()[0]})' if key else ''}."
+                f"Choose one of them{f' (e.g. {key.split(chr(46))[0]}={self.names()[0]})' if key and self else ''}."
             )
         return self._entries[name]
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def names(self) -> list[str]:
         return sorted(self._entries)

@@ -11,7 +11,7 @@ from seqtune.data.text import load_lm_corpus
 from seqtune.data.tokenizers import tokenizer_from_dict
 from seqtune.errors import CheckpointError
 from seqtune.training.loop import evaluate
-from seqtune.commands.pretrain import build_model
+from seqtune.objectives import build_model
 
 
 def test_checkpoint_round_trip_gives_the_same_eval_loss(tiny_pretrain_run):

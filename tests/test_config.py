@@ -7,11 +7,11 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from seqtune.config.schema import validate
+from seqtune.training.validation import validate_pretrain as validate
 from seqtune.data.tokenizers import fit_tokenizer, TokenizerSettings
 from seqtune.errors import ConfigError
 from seqtune.training.optim import build_optimizer, build_schedule
-from seqtune.commands.pretrain import build_model
+from seqtune.objectives import build_model
 from tests.conftest import compose_config, experiment_command, run_cli
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -37,6 +37,7 @@ COMPANIONS: dict[tuple[str, str], list[str]] = {
     **{("dataset", d): _SERIES for d in ("etth1", "etth2", "ettm1", "ettm2", "timeseries")},
     ("dataset", "reversal"): ["objective=seq2seq"],
     ("dataset", "pairs"): ["objective=seq2seq", "dataset.train=pairs.tsv"],
+    ("dataset", "class_files"): ["dataset.classes={pos: pos.txt, neg: neg.txt}"],
 }
 # What the data would tell the objective builder for a numeric series (load_pretrain_data's info).
 SERIES_INFO = {"num_features": 1, "num_columns": 7, "target_index": 6, "target_std": [1.0], "horizon": 24,
@@ -49,7 +50,7 @@ FINETUNE_EXPERIMENTS = tuple(o for o in options("experiment") if experiment_comm
 
 @pytest.mark.parametrize("option", FINETUNE_EXPERIMENTS)
 def test_finetune_experiments_compose_and_validate(option):
-    from seqtune.config.schema import validate_finetune
+    from seqtune.training.validation import validate_finetune
 
     cfg = compose_config("finetune", [f"experiment={option}", "debug=smoke"])
     assert cfg != compose_config("finetune", ["debug=smoke"])

@@ -5,7 +5,7 @@ import torch
 
 from seqtune.data.batching import LMStream, to_columns
 from seqtune.data.synthetic import generate_sentences
-from seqtune.data.text import carve
+from seqtune.data.splits import carve
 from seqtune.data.tokenizers import (EOS_ID, SPECIAL_TOKENS, UNK_ID, TokenizerSettings, fit_tokenizer,
                                      tokenizer_from_dict)
 

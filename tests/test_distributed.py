@@ -13,8 +13,8 @@ from omegaconf import OmegaConf
 
 from seqtune.training import checkpoint, distributed
 from seqtune.data.batching import BucketBatches, LMStream
-from seqtune.data.labelled import Example
-from seqtune.config.schema import validate
+from seqtune.data.records import Example
+from seqtune.training.validation import validate_pretrain as validate
 from seqtune.errors import ConfigError
 from tests.conftest import TINY, compose_config, read_jsonl, run_cli
 from tests.test_pretrain import EXPECTED_FILES
@@ -151,7 +151,7 @@ def test_torchrun_two_processes_match_one_and_only_rank_0_writes(tmp_path):
     from seqtune.data.pretraining import load_pretrain_data
     from seqtune.data.tokenizers import tokenizer_from_dict
     from seqtune.training.loop import evaluate
-    from seqtune.commands.pretrain import build_model
+    from seqtune.objectives import build_model
 
     ckpt = checkpoint.load(run_dir / "checkpoints" / "best.pt")
     assert not any(k.startswith("module.") for k in ckpt["model"])

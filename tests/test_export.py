@@ -12,7 +12,7 @@ from seqtune.training import checkpoint
 from seqtune.data.tokenizers import tokenizer_from_dict
 from seqtune.errors import SeqtuneError
 from seqtune.commands.export import InferenceModule, export
-from seqtune.commands.pretrain import build_model
+from seqtune.objectives import build_model
 from tests.conftest import run_cli
 
 

@@ -12,6 +12,7 @@ The ONNX graph maps token ids ``(time, batch)`` int64 to the objective's predict
 ``predict(encoder, tokens)`` (a causal LM gives next-token logits ``(time, batch, vocab)``), else to the
 encoder's hidden states ``(time, batch, hidden)``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,10 +25,12 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from seqtune import __version__
-from seqtune.training import checkpoint
-from seqtune.data.tokenizers import tokenizer_from_dict
 from seqtune.errors import SeqtuneError
 from seqtune.objectives.base import TaskModel
+from seqtune.training import checkpoint
+from seqtune.training.checkpoint import Key
+from seqtune.training.inference import rebuild_pretrained
+from seqtune.training.rundir import RunDir
 
 
 class InferenceModule(nn.Module):
@@ -49,21 +52,19 @@ class InferenceModule(nn.Module):
 
 
 def resolve_checkpoint(source: Path) -> Path:
+    """A run directory stands for its checkpoint (best.pt, else last.pt); a file is taken as given."""
     if source.is_dir():
-        for name in ("best.pt", "last.pt"):
-            if (source / "checkpoints" / name).exists():
-                return source / "checkpoints" / name
-        raise SeqtuneError(f"export: {source} has no checkpoints/best.pt or last.pt; give a run directory or a .pt file.")
+        path = RunDir(source).checkpoint()
+        if not path.exists():
+            raise SeqtuneError(
+                f"export: {source} has no checkpoints/best.pt or last.pt; give a run directory or a .pt file."
+            )
+        return path
     return source
 
 
 def load_model(ckpt: dict) -> TaskModel:
-    from seqtune.commands.pretrain import build_model
-
-    tokenizer = tokenizer_from_dict(ckpt["tokenizer"]) if ckpt.get("tokenizer") else None
-    model = build_model(OmegaConf.create(ckpt["config"]), tokenizer, ckpt.get("data"))
-    checkpoint.load_weights(model, ckpt["model"], "the checkpoint")
-    return model.eval()
+    return rebuild_pretrained(ckpt)
 
 
 def sample_input(encoder, time: int, batch: int) -> torch.Tensor:
@@ -85,9 +86,15 @@ def export_onnx(module: InferenceModule, path: Path, check_atol: float = 1e-4) -
         # The TorchScript-based exporter is deprecated in favour of torch.export, but the latter bakes the sequence
         # length into nn.LSTM's graph (wrong results at other lengths, checked with torch 2.13), so keep it.
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (trace_input,), str(path), dynamo=False, input_names=["tokens"],
-                          output_names=["output"], dynamic_axes={"tokens": {0: "time", 1: "batch"},
-                                                                 "output": {0: "time", 1: "batch"}})
+        torch.onnx.export(
+            module,
+            (trace_input,),
+            str(path),
+            dynamo=False,
+            input_names=["tokens"],
+            output_names=["output"],
+            dynamic_axes={"tokens": {0: "time", 1: "batch"}, "output": {0: "time", 1: "batch"}},
+        )
     check = sample_input(encoder, 13, 5)
     with torch.no_grad():
         expected = module(check).numpy()
@@ -95,8 +102,10 @@ def export_onnx(module: InferenceModule, path: Path, check_atol: float = 1e-4) -
     got = session.run(None, {"tokens": check.numpy()})[0]
     diff = float(abs(got - expected).max())
     if diff > check_atol:
-        raise SeqtuneError(f"ONNX export of {path} differs from PyTorch by {diff:.3g} (> {check_atol}); "
-                           "do not deploy it. Please report this with the run's config.yaml.")
+        raise SeqtuneError(
+            f"ONNX export of {path} differs from PyTorch by {diff:.3g} (> {check_atol}); "
+            "do not deploy it. Please report this with the run's config.yaml."
+        )
     return diff
 
 
@@ -105,28 +114,37 @@ def export(source: Path, out: Path | None = None, onnx: bool = False) -> dict[st
 
     ckpt_path = resolve_checkpoint(source)
     ckpt = checkpoint.load(ckpt_path)
-    out = out or (ckpt_path.parent.parent / "export" if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent / "export")
+    run = RunDir.of_checkpoint(ckpt_path)
+    out = out or ((run.path if run is not None else ckpt_path.parent) / "export")
     out.mkdir(parents=True, exist_ok=True)
     model = load_model(ckpt)
-    files = {"weights": out / "model.safetensors", "config": out / "config.yaml",
-             "tokenizer": out / "tokenizer.json", "meta": out / "export.json"}
+    files = {
+        "weights": out / "model.safetensors",
+        "config": out / "config.yaml",
+        "tokenizer": out / "tokenizer.json",
+        "meta": out / "export.json",
+    }
     save_model(model, str(files["weights"]))  # handles tied (shared) tensors
-    files["config"].write_text(OmegaConf.to_yaml(OmegaConf.create(ckpt["config"])), encoding="utf-8")
-    if ckpt.get("tokenizer"):
-        files["tokenizer"].write_text(json.dumps(ckpt["tokenizer"]), encoding="utf-8")
+    files["config"].write_text(OmegaConf.to_yaml(OmegaConf.create(ckpt[Key.CONFIG])), encoding="utf-8")
+    if ckpt.get(Key.TOKENIZER):
+        files["tokenizer"].write_text(json.dumps(ckpt[Key.TOKENIZER]), encoding="utf-8")
     else:
         del files["tokenizer"]
-    if ckpt.get("data"):
+    if ckpt.get(Key.DATA):
         files["data"] = out / "data.json"
-        files["data"].write_text(json.dumps(ckpt["data"]), encoding="utf-8")
+        files["data"].write_text(json.dumps(ckpt[Key.DATA]), encoding="utf-8")
     module = InferenceModule(model)
     predicts = hasattr(model.objective, "predict")
-    meta = {"seqtune_version": __version__, "source": str(ckpt_path), "objective": ckpt.get("objective"),
-            "step": ckpt.get("step"),
-            "input": "values: float32 (time, batch, features), normalised as data.json says"
-            if getattr(model.encoder, "input_kind", "tokens") == "numeric" else
-            "tokens: int64 (time, batch), ids from tokenizer.json",
-            "output": "predictions (time, batch, vocab)" if predicts else "encoder hidden states (time, batch, hidden)"}
+    meta = {
+        "seqtune_version": __version__,
+        "source": str(ckpt_path),
+        "objective": ckpt.get(Key.OBJECTIVE),
+        "step": ckpt.get(Key.STEP),
+        "input": "values: float32 (time, batch, features), normalised as data.json says"
+        if getattr(model.encoder, "input_kind", "tokens") == "numeric"
+        else "tokens: int64 (time, batch), ids from tokenizer.json",
+        "output": "predictions (time, batch, vocab)" if predicts else "encoder hidden states (time, batch, hidden)",
+    }
     if onnx:
         files["onnx"] = out / "model.onnx"
         meta["onnx_max_abs_diff"] = export_onnx(module, files["onnx"])
@@ -135,8 +153,9 @@ def export(source: Path, out: Path | None = None, onnx: bool = False) -> dict[st
 
 
 def main(argv: list[str]) -> None:
-    p = argparse.ArgumentParser(prog="seqtune export", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="seqtune export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("source", type=Path, help="a run directory (uses checkpoints/best.pt) or a checkpoint file")
     p.add_argument("--out", type=Path, help="output folder (default: <run dir>/export)")
     p.add_argument("--onnx", action="store_true", help="also write model.onnx, checked against PyTorch")

@@ -4,19 +4,17 @@ temperature 0 is greedy decoding; otherwise tokens are sampled from softmax(logi
 ``top_k`` most likely when top_k > 0.  The seed fixes the samples.  The prompt is encoded with the run's own
 tokenizer (without the end-of-line token a word tokenizer appends), an empty prompt starts at a line boundary.
 """
+
 from __future__ import annotations
 
-import sys
-
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from seqtune.training import checkpoint
-from seqtune.config.schema import device_problems
 from seqtune.data.tokenizers import EOS_ID, PAD_ID, tokenizer_from_dict
-from seqtune.errors import CheckpointError, ConfigError
-from seqtune.commands.pretrain import build_model, pick_device
-from seqtune.training.transfer import resolve_checkpoint
+from seqtune.errors import CheckpointError
+from seqtune.objectives.base import TaskModel
+from seqtune.training.checkpoint import Key
+from seqtune.training.inference import open_run_checkpoint, rebuild_pretrained
 
 
 def next_token(logits: torch.Tensor, temperature: float, top_k: int, generator: torch.Generator) -> int:
@@ -34,42 +32,44 @@ def next_token(logits: torch.Tensor, temperature: float, top_k: int, generator: 
 
 @torch.inference_mode()
 def run(cfg: DictConfig) -> dict[str, object]:
-    problems = device_problems("device", cfg.device)
+    problems = []
     if cfg.temperature < 0:
         problems.append(f"temperature={cfg.temperature} must be >= 0 (0: greedy).")
     if cfg.length < 1 or cfg.num_samples < 1 or cfg.top_k < 0:
         problems.append("length and num_samples must be >= 1 and top_k >= 0.")
-    if problems:
-        raise ConfigError(problems)
-    device = pick_device(cfg.device)
-    path, how = resolve_checkpoint(cfg.checkpoint, cfg.output_root, "pretrain", "checkpoint")
-    print(how, file=sys.stderr)
-    ckpt = checkpoint.load(path)
-    if ckpt.get("objective") != "clm":
-        raise CheckpointError(f"{path} holds a {ckpt.get('objective')!r} model; generate needs a causal language model "
-                              "(a checkpoint of seqtune pretrain objective=clm).")
-    tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
-    model = build_model(OmegaConf.create(ckpt["config"]), tokenizer)
-    checkpoint.load_weights(model, ckpt["model"], path)
-    model.to(device).eval()
+    device, path, ckpt = open_run_checkpoint(cfg, "pretrain", problems)
+    if ckpt.get(Key.OBJECTIVE) != "clm":
+        raise CheckpointError(
+            f"{path} holds a {ckpt.get(Key.OBJECTIVE)!r} model; generate needs a causal language "
+            "model (a checkpoint of seqtune pretrain objective=clm)."
+        )
+    tokenizer = tokenizer_from_dict(ckpt[Key.TOKENIZER])
+    model = rebuild_pretrained(ckpt, path).to(device)
     prompt = tokenizer.encode(cfg.prompt) if cfg.prompt else []
     if prompt and prompt[-1] == EOS_ID and not cfg.prompt.endswith("\n"):
         prompt = prompt[:-1]  # a word tokenizer marks the line end: the prompt's line goes on
     prompt = prompt or [EOS_ID]
     generator = torch.Generator().manual_seed(cfg.seed)
-    samples = []
-    for _ in range(cfg.num_samples):
-        tokens = torch.tensor(prompt, device=device).unsqueeze(1)  # (time, 1)
-        hidden, state = model.encoder(tokens)
-        out: list[int] = []
-        for _ in range(cfg.length):
-            token = next_token(model.objective.decoder(hidden[-1, 0]), cfg.temperature, cfg.top_k, generator)
-            out.append(token)
-            hidden, state = model.encoder(torch.tensor([[token]], device=device), state)
-        shown = prompt if cfg.prompt else []
-        samples.append(tokenizer.decode(shown + out))
+    shown = prompt if cfg.prompt else []
+    samples = [
+        tokenizer.decode(shown + continuation(model, prompt, cfg, generator, device)) for _ in range(cfg.num_samples)
+    ]
     for i, text in enumerate(samples):
         if len(samples) > 1:  # a sample may span lines (generated line ends): a header line separates them
             print(f"--- sample {i + 1} ---")
         print(text)
     return {"samples": samples}
+
+
+def continuation(
+    model: TaskModel, prompt: list[int], cfg: DictConfig, generator: torch.Generator, device: torch.device
+) -> list[int]:
+    """``cfg.length`` token ids after ``prompt``, each fed back through the encoder's carried state."""
+    tokens = torch.tensor(prompt, device=device).unsqueeze(1)  # (time, 1)
+    hidden, state = model.encoder(tokens)
+    out: list[int] = []
+    for _ in range(cfg.length):
+        token = next_token(model.objective.decoder(hidden[-1, 0]), cfg.temperature, cfg.top_k, generator)
+        out.append(token)
+        hidden, state = model.encoder(torch.tensor([[token]], device=device), state)
+    return out

@@ -4,6 +4,7 @@
 of each option's YAML file); ``seqtune ls model`` shows each option's own settings side by side.  It reads the
 configs shipped in the package (``seqtune.conf``), so it shows exactly what the commands compose.
 """
+
 from __future__ import annotations
 
 from importlib.resources import files
@@ -43,8 +44,11 @@ def groups() -> dict[str, dict[str, str]]:
         for sub in sorted(folder.iterdir(), key=lambda p: p.name):
             if not sub.is_dir() or sub.name.startswith("_"):
                 continue
-            options = {f.name[:-5]: _description(f.read_text(encoding="utf-8"))
-                       for f in sorted(sub.iterdir(), key=lambda p: p.name) if f.name.endswith(".yaml")}
+            options = {
+                f.name[:-5]: _description(f.read_text(encoding="utf-8"))
+                for f in sorted(sub.iterdir(), key=lambda p: p.name)
+                if f.name.endswith(".yaml")
+            }
             if options:
                 out[prefix + sub.name] = options
             walk(sub, f"{prefix}{sub.name}/")
@@ -59,9 +63,9 @@ def _flatten(node: DictConfig, prefix: str = "") -> dict[str, str]:
         if key == "defaults":
             continue
         if isinstance(value, DictConfig):
-            flat.update(_flatten(value, f"{prefix}{key}."))
+            flat.update(_flatten(value, f"{prefix}{key!s}."))
         else:
-            flat[f"{prefix}{key}"] = str(value)
+            flat[f"{prefix}{key!s}"] = str(value)
     return flat
 
 
@@ -71,8 +75,10 @@ def settings(group: str) -> dict[str, dict[str, str]]:
     if group not in known:
         raise ConfigError(f"unknown config group {group!r}; groups are: {', '.join(known)}. Try `seqtune ls`.")
     folder = _conf_root().joinpath(*group.split("/"))
-    return {opt: _flatten(OmegaConf.create((folder / f"{opt}.yaml").read_text(encoding="utf-8")) or OmegaConf.create())
-            for opt in known[group]}
+    return {
+        opt: _flatten(OmegaConf.create((folder / f"{opt}.yaml").read_text(encoding="utf-8")) or OmegaConf.create())
+        for opt in known[group]
+    }
 
 
 def ls(args: list[str], console: Console | None = None) -> None:
@@ -86,8 +92,9 @@ def ls(args: list[str], console: Console | None = None) -> None:
             for i, (opt, desc) in enumerate(options.items()):
                 table.add_row(group if i == 0 else "", opt, desc)
         console.print(table)
-        console.print("`seqtune ls <group>` shows each option's settings; "
-                      "`seqtune <command> --help` the full default config.")
+        console.print(
+            "`seqtune ls <group>` shows each option's settings; `seqtune <command> --help` the full default config."
+        )
         return
     group = args[0]
     per_option = settings(group)

@@ -4,6 +4,7 @@ or of one tag per token, from a fine-tuned checkpoint.
 Each line goes through the run's own preprocessing: its tokenizer, its ``dataset.max_length``, and for tagging
 one id per whitespace-separated token.  Blank lines are skipped; each record carries its line number.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,30 +13,33 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from seqtune.data.labelled import Example, _one_line
-from seqtune.data.tagging import encode_tokens
+from seqtune.data.encoding import encode_input
+from seqtune.data.records import Example, Task
 from seqtune.data.tokenizers import UNK_ID, Tokenizer
 from seqtune.errors import CheckpointError, DataError
-from seqtune.training.inference import open_finetuned, prediction_records, predict_examples, rebuild_finetuned
+from seqtune.training.checkpoint import Key
+from seqtune.training.inference import open_run_checkpoint, predict_examples, prediction_records, rebuild_finetuned
 
 
-def encode_inputs(lines: list[str], tokenizer: Tokenizer, task: str, max_length: int | None) -> list[Example]:
-    """Raw lines -> examples, exactly as ``load_labelled`` encodes a split (labels are placeholders)."""
-    if task == "classification":
-        return [Example(tokenizer.encode(_one_line(text))[:max_length] or [UNK_ID], 0) for text in lines]
+def encode_inputs(lines: list[str], tokenizer: Tokenizer, task: Task, max_length: int | None) -> list[Example]:
+    """Raw lines -> examples, with the encoder ``load_labelled`` uses (labels are placeholders)."""
     out = []
     for text in lines:
-        words = text.split()[:max_length]
-        ids = encode_tokens(tokenizer, words)
-        out.append(Example(ids, [0] * len(ids), words))
+        ids = encode_input(tokenizer, task, text)[:max_length]
+        if task == "classification":
+            out.append(Example(ids or [UNK_ID], 0))
+        else:  # one id per word: the words ride along for character features
+            out.append(Example(ids, [0] * len(ids), text.split()[: len(ids)]))
     return out
 
 
 def run(cfg: DictConfig) -> dict[str, object]:
-    device, path, ckpt = open_finetuned(cfg)
-    if ckpt.get("task") == "regression":
-        raise CheckpointError(f"{path} is a regressor on a numeric series; predict labels text lines. Score it with "
-                              f"`seqtune evaluate checkpoint={path} split=test` (mse, mae).")
+    device, path, ckpt = open_run_checkpoint(cfg, "finetune")
+    if ckpt.get(Key.TASK) == "regression":
+        raise CheckpointError(
+            f"{path} is a regressor on a numeric series; predict labels text lines. Score it with "
+            f"`seqtune evaluate checkpoint={path} split=test` (mse, mae)."
+        )
     model, tokenizer, _labels, run_cfg = rebuild_finetuned(ckpt, str(path))
     model.to(device)
     if cfg.input == "-":
@@ -44,25 +48,37 @@ def run(cfg: DictConfig) -> dict[str, object]:
         try:
             data = Path(cfg.input).read_bytes()
         except OSError as exc:
-            raise DataError(f"input={cfg.input}: cannot read it ({exc.strerror}); give a text file, or input=- for stdin.") from None
+            raise DataError(
+                f"input={cfg.input}: cannot read it ({exc.strerror}); give a text file, or input=- for stdin."
+            ) from None
         try:
             raw = data.decode("utf-8").splitlines()
         except UnicodeDecodeError as exc:
             line = data.count(b"\n", 0, exc.start) + 1
-            raise DataError(f"input={cfg.input}: line {line} (byte offset {exc.start}) holds byte 0x{data[exc.start]:02X}, "
-                            "which is not valid UTF-8; predict reads UTF-8 text. Convert the file (e.g. `iconv -f "
-                            "latin1 -t utf-8 in.txt > out.txt`) or fix that byte.") from None
+            raise DataError(
+                f"input={cfg.input}: line {line} (byte offset {exc.start}) holds byte 0x{data[exc.start]:02X}, "
+                "which is not valid UTF-8; predict reads UTF-8 text. Convert the file (e.g. `iconv -f "
+                "latin1 -t utf-8 in.txt > out.txt`) or fix that byte."
+            ) from None
     numbered = [(i + 1, line) for i, line in enumerate(raw) if line.strip()]
-    examples = encode_inputs([line for _, line in numbered], tokenizer, ckpt["task"], run_cfg.dataset.get("max_length"))
-    records = prediction_records(model.objective, predict_examples(model, examples, cfg.batch_size, device)) if examples else []
+    assert tokenizer is not None  # a text task's checkpoint holds its tokenizer
+    examples = encode_inputs(
+        [line for _, line in numbered], tokenizer, ckpt[Key.TASK], run_cfg.dataset.get("max_length")
+    )
+    records = (
+        prediction_records(model.objective, predict_examples(model, examples, cfg.batch_size, device))
+        if examples
+        else []
+    )
     try:
         out = sys.stdout if cfg.output == "-" else open(cfg.output, "w", encoding="utf-8")
     except OSError as exc:
-        raise DataError(f"output={cfg.output}: cannot write it ({exc.strerror}); give a writable file path, or "
-                        "output=- for stdout.") from None
+        raise DataError(
+            f"output={cfg.output}: cannot write it ({exc.strerror}); give a writable file path, or output=- for stdout."
+        ) from None
     try:
         for (line_no, text), record in zip(numbered, records):
-            key = "text" if ckpt["task"] == "classification" else "tokens"
+            key = "text" if ckpt[Key.TASK] == "classification" else "tokens"
             value = text if key == "text" else text.split()[: len(record["tags"])]
             out.write(json.dumps({"line": line_no, key: value, **record}) + "\n")
     finally:

@@ -13,6 +13,7 @@ with matplotlib installed (``pip install seqtune[plot]``), draws
     seqtune report multirun/2026-11-21/10-00-00_finetune --sort test/acc --desc
     seqtune report outputs/ --x dataset.labels_per_class --group transfer.name --metric test/acc
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,7 @@ from rich.table import Table
 
 from seqtune.errors import SeqtuneError
 
-BUDGET_KEYS = ("dataset.labels_per_class", "dataset.train_limit")
+BUDGET_KEYS = ("dataset.label_budget", "dataset.labels_per_class", "dataset.train_limit")
 GROUP_KEYS = ("transfer.name", "transfer")
 
 
@@ -69,8 +70,10 @@ def _overrides(run_dir: Path) -> dict[str, str]:
 
 def find_runs(root: Path) -> list[Run]:
     if not root.exists():
-        raise SeqtuneError(f"report: {root} does not exist. Give a run directory or a folder of runs "
-                           "(e.g. outputs/ or multirun/<date>/<time>_<command>/).")
+        raise SeqtuneError(
+            f"report: {root} does not exist. Give a run directory or a folder of runs "
+            "(e.g. outputs/ or multirun/<date>/<time>_<command>/)."
+        )
     candidates = [root] if (root / "summary.json").exists() or (root / "error.txt").exists() else []
     candidates += sorted({p.parent for pattern in ("summary.json", "error.txt") for p in root.rglob(pattern)} - {root})
     runs = []
@@ -95,7 +98,9 @@ def varying_keys(runs: list[Run]) -> list[str]:
 
 
 def default_metrics(runs: list[Run]) -> list[str]:
-    keys = [k for r in runs for k in r.summary if k.startswith(("val/", "test/")) and isinstance(r.summary[k], (int, float))]
+    keys = [
+        k for r in runs for k in r.summary if k.startswith(("val/", "test/")) and isinstance(r.summary[k], (int, float))
+    ]
     return list(dict.fromkeys(keys))[:6]
 
 
@@ -112,7 +117,8 @@ def budget_table(runs: list[Run], x: str, group: str, metric: str) -> dict[str, 
     """
     table: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in runs:
-        xv, value = r.value(x), r.summary.get(metric)
+        xv: str | float | None = r.value(x)
+        value = r.summary.get(metric)
         if xv in (None, "None", "null"):
             xv = r.summary.get("train/examples")
         if r.status != "ok" or xv is None or value is None:
@@ -141,14 +147,20 @@ def plots(runs: list[Run], out: Path, budget: tuple[str, str, str] | None, group
         if r.status != "ok" or not path.exists():
             continue
         records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        name = f"{group}={r.value(group)}" if groups else r.name
-        color = f"C{groups.index(str(r.value(group))) % 10}" if groups else f"C{i % 10}"
+        name = f"{group}={r.value(group)}" if group else r.name
+        color = f"C{groups.index(str(r.value(group))) % 10}" if group else f"C{i % 10}"
         for key, style in (("train/loss", "-"), ("val/loss", "--")):
             pts = [(rec["step"], rec[key]) for rec in records if rec.get(key) is not None]
             if pts:
                 label = f"{name} {key.split('/')[0]}"
-                ax.plot(*zip(*pts), style, color=color, label=None if label in labelled else label,
-                        alpha=0.6 if groups else 0.85, linewidth=1)
+                ax.plot(
+                    *zip(*pts),
+                    style,
+                    color=color,
+                    label=None if label in labelled else label,
+                    alpha=0.6 if groups else 0.85,
+                    linewidth=1,
+                )
                 labelled.add(label)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
@@ -178,24 +190,35 @@ def plots(runs: list[Run], out: Path, budget: tuple[str, str, str] | None, group
     return written
 
 
-def report(root: Path, sort: str | None = None, descending: bool = False, metrics: list[str] | None = None,
-           budget_x: str | None = None, group: str | None = None, budget_metric: str | None = None,
-           out: Path | None = None, console: Console | None = None) -> dict[str, Path]:
+def report(
+    root: Path,
+    sort: str | None = None,
+    descending: bool = False,
+    metrics: list[str] | None = None,
+    budget_x: str | None = None,
+    group: str | None = None,
+    budget_metric: str | None = None,
+    out: Path | None = None,
+    console: Console | None = None,
+) -> dict[str, Path]:
     console = console or Console(highlight=False)
     runs = find_runs(root)
     out = out or (root if root.is_dir() else root.parent)
     varying = varying_keys(runs)
     metrics = metrics or default_metrics(runs)
     if sort:
-        if not any(sort in r.summary for r in runs):
-            raise SeqtuneError(f"report: no run has the metric {sort!r} to sort by; metrics present: "
-                               f"{', '.join(sorted({k for r in runs for k in r.summary}))}.")
-        missing = math.inf if not descending else -math.inf
-        runs.sort(key=lambda r: r.summary.get(sort, missing), reverse=descending)
-
+        _sort_runs(runs, sort, descending)
     header = ["run", *varying, "status", *metrics, "error"]
-    rows = [[r.name, *(r.overrides.get(k, "") for k in varying), r.status,
-             *(_fmt(r.summary.get(m)) for m in metrics), r.error] for r in runs]
+    rows = [
+        [
+            r.name,
+            *(r.overrides.get(k, "") for k in varying),
+            r.status,
+            *(_fmt(r.summary.get(m)) for m in metrics),
+            r.error,
+        ]
+        for r in runs
+    ]
     table = Table(title=f"{len(runs)} runs under {root}" + (f", sorted by {sort}" if sort else ""))
     for col in header:
         table.add_column(col, justify="right" if col in metrics else "left")
@@ -204,53 +227,87 @@ def report(root: Path, sort: str | None = None, descending: bool = False, metric
     console.print(table)
 
     files = {"csv": out / "report.csv", "md": out / "report.md"}
-    all_keys = sorted({k for r in runs for k in r.summary})
-    with open(files["csv"], "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["run", "status", *varying, *all_keys, "error"])
-        for r in runs:
-            writer.writerow([r.name, r.status, *(r.overrides.get(k, "") for k in varying),
-                             *(r.summary.get(k, "") for k in all_keys), r.error])
+    _write_csv(files["csv"], runs, varying)
     md = [f"# seqtune report: {root}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
-
     budget_x = budget_x or next((k for k in BUDGET_KEYS if k in varying), None)
     budget = None
     if budget_x:
         group = group or next((k for k in GROUP_KEYS if any(r.value(k) for r in runs)), "run")
-        budget_metric = budget_metric or sort or (metrics[0] if metrics else "val/loss")
-        budget = (budget_x, group, budget_metric)
-        per_group = budget_table(runs, budget_x, group, budget_metric)
-        xs = sorted({x for g in per_group.values() for x in g})
-        md += ["", f"## {budget_metric} by {budget_x} (mean ± std, n runs)", "",
-               "| " + " | ".join([group, *(f"{x:g}" for x in xs)]) + " |", "|" + "---|" * (len(xs) + 1)]
-        for name, per_x in sorted(per_group.items()):
-            cells = [f"{m:.4g} ± {s:.2g} (n={len(per_x[x])})" for x in xs
-                     for m, s in [_mean_std(per_x[x]) if per_x.get(x) else (math.nan, math.nan)]]
-            md.append("| " + " | ".join([name, *cells]) + " |")
+        budget = (budget_x, group, budget_metric or sort or (metrics[0] if metrics else "val/loss"))
+        md += _budget_markdown(runs, *budget)
     files["md"].write_text("\n".join(md) + "\n", encoding="utf-8")
     try:
         for png in plots(runs, out, budget, budget[1] if budget else None):
             files[png.stem] = png
     except ImportError:
-        console.print("plots skipped: matplotlib is not installed (pip install 'seqtune[plot]' to draw "
-                      "learning_curves.png and budget.png).")
+        console.print(
+            "plots skipped: matplotlib is not installed (pip install 'seqtune[plot]' to draw "
+            "learning_curves.png and budget.png)."
+        )
     console.print("wrote " + ", ".join(str(p) for p in files.values()))
     return files
 
 
+def _sort_runs(runs: list[Run], sort: str, descending: bool) -> None:
+    if not any(sort in r.summary for r in runs):
+        raise SeqtuneError(
+            f"report: no run has the metric {sort!r} to sort by; metrics present: "
+            f"{', '.join(sorted({k for r in runs for k in r.summary}))}."
+        )
+    missing = math.inf if not descending else -math.inf
+    runs.sort(key=lambda r: r.summary.get(sort, missing), reverse=descending)
+
+
+def _write_csv(path: Path, runs: list[Run], varying: list[str]) -> None:
+    """report.csv: every summary key of every run (the table shows a chosen few)."""
+    all_keys = sorted({k for r in runs for k in r.summary})
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["run", "status", *varying, *all_keys, "error"])
+        for r in runs:
+            row = [*(r.overrides.get(k, "") for k in varying), *(r.summary.get(k, "") for k in all_keys)]
+            writer.writerow([r.name, r.status, *row, r.error])
+
+
+def _budget_markdown(runs: list[Run], budget_x: str, group: str, metric: str) -> list[str]:
+    """The label-budget table: per group, the metric's mean ± std over runs at each budget."""
+    per_group = budget_table(runs, budget_x, group, metric)
+    xs = sorted({x for g in per_group.values() for x in g})
+    md = [
+        "",
+        f"## {metric} by {budget_x} (mean ± std, n runs)",
+        "",
+        "| " + " | ".join([group, *(f"{x:g}" for x in xs)]) + " |",
+        "|" + "---|" * (len(xs) + 1),
+    ]
+    for name, per_x in sorted(per_group.items()):
+        cells = [
+            f"{m:.4g} ± {s:.2g} (n={len(per_x[x])})"
+            for x in xs
+            for m, s in [_mean_std(per_x[x]) if per_x.get(x) else (math.nan, math.nan)]
+        ]
+        md.append("| " + " | ".join([name, *cells]) + " |")
+    return md
+
+
 def main(argv: list[str]) -> None:
-    p = argparse.ArgumentParser(prog="seqtune report", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="seqtune report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("dir", type=Path, help="a run directory, a sweep directory, or any folder of runs")
     p.add_argument("--sort", help="metric to sort the table by (e.g. val/ppl, test/acc)")
     p.add_argument("--desc", action="store_true", help="sort descending (largest first)")
     p.add_argument("--metrics", help="comma-separated summary.json keys to show (default: val/* and test/*)")
-    p.add_argument("--x", dest="budget_x", help="the label-budget key for budget.png (auto: "
-                   + " or ".join(BUDGET_KEYS) + " when the runs vary it)")
+    p.add_argument(
+        "--x",
+        dest="budget_x",
+        help="the label-budget key for budget.png (auto: " + " or ".join(BUDGET_KEYS) + " when the runs vary it)",
+    )
     p.add_argument("--group", help="key whose values make the lines of budget.png (auto: transfer.name)")
     p.add_argument("--metric", dest="budget_metric", help="metric on the y axis of budget.png")
     p.add_argument("--out", type=Path, help="folder for report.csv/.md and the PNGs (default: the run folder)")
     a = p.parse_args(argv)
-    report(a.dir, a.sort, a.desc, a.metrics.split(",") if a.metrics else None, a.budget_x, a.group,
-           a.budget_metric, a.out)
+    report(
+        a.dir, a.sort, a.desc, a.metrics.split(",") if a.metrics else None, a.budget_x, a.group, a.budget_metric, a.out
+    )

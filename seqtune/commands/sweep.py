@@ -6,6 +6,7 @@ returns the worst value for the sweeper's direction (see :func:`worst_value`) in
 directory when the sweep ends and prints one row per job: its overrides, status, and the config's
 ``optimized_metric`` — or the first line of its error.  A sweep with failed jobs exits with status 1.
 """
+
 from __future__ import annotations
 
 import json
@@ -84,12 +85,14 @@ class SweepSummary(Callback):
             table.add_column(col, justify="right" if col == metric else "left")
         for r in rows:
             numeric = isinstance(r.value, (int, float)) and not isinstance(r.value, bool)
-            value = f"{r.value:.4g}" if numeric and math.isfinite(r.value) else "-"
+            value = f"{r.value:.4g}" if numeric and r.value is not None and math.isfinite(r.value) else "-"
             status = {"ok": "[green]ok[/]", "failed": "[red]failed[/]"}.get(r.status, f"[yellow]{r.status}[/]")
             table.add_row(r.job, r.overrides, status, value if r.status == "ok" else r.error)
         Console(highlight=False).print(table)
         failed = sum(r.status != "ok" for r in rows)
         if failed:
-            print(f"{failed} of {len(rows)} jobs did not finish; their reasons are in <job dir>/error.txt.",
-                  file=sys.stderr)
+            print(
+                f"{failed} of {len(rows)} jobs did not finish; their reasons are in <job dir>/error.txt.",
+                file=sys.stderr,
+            )
             sys.exit(1)

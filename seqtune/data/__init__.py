@@ -5,9 +5,12 @@ Formats (the DATASETS registry): synthetic, text (text.py); table, trec, imdb, s
 ``load_lm_corpus`` and ``load_pretrain_data`` (pretraining, pretraining.py), ``load_pairs`` (seq2seq),
 ``load_labelled`` (fine-tuning), ``load_timeseries`` (forecasting).
 """
-from seqtune.data import tokenizers  # noqa: F401  (registers tokenizer kinds)
-from seqtune.data import text  # noqa: F401  (registers synthetic, text)
-from seqtune.data import labelled  # noqa: F401  (registers table, trec, imdb, synthetic_topics)
-from seqtune.data import tagging  # noqa: F401  (registers conll)
-from seqtune.data import timeseries  # noqa: F401  (registers timeseries)
-from seqtune.data import pairs  # noqa: F401  (registers pairs, synthetic_pairs)
+
+from seqtune.data import (
+    labelled,  # noqa: F401  (registers table, trec, imdb, synthetic_topics)
+    pairs,  # noqa: F401  (registers pairs, synthetic_pairs)
+    tagging,  # noqa: F401  (registers conll)
+    text,  # noqa: F401  (registers synthetic, text)
+    timeseries,  # noqa: F401  (registers timeseries)
+    tokenizers,  # noqa: F401  (registers tokenizer kinds)
+)

@@ -28,11 +28,12 @@ the last valid state by index (``hidden[lengths - 1, arange(batch)]``) rather th
         ...
     batches.padded_fraction()                 # share of padding among the tokens of one epoch
 """
+
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
 
 import torch
 
@@ -118,8 +119,11 @@ def collate(examples: Sequence, device: torch.device | None = None) -> LabelledB
     time = int(lengths.max())
     tokens = torch.full((len(examples), time), PAD_ID, dtype=torch.long)
     tagging = isinstance(examples[0].label, list)
-    labels = torch.full((len(examples), time), IGNORE_INDEX, dtype=torch.long) if tagging else \
-        torch.tensor([e.label for e in examples], dtype=torch.long)
+    labels = (
+        torch.full((len(examples), time), IGNORE_INDEX, dtype=torch.long)
+        if tagging
+        else torch.tensor([e.label for e in examples], dtype=torch.long)
+    )
     for i, e in enumerate(examples):
         tokens[i, : len(e.tokens)] = torch.tensor(e.tokens, dtype=torch.long)
         if tagging:
@@ -127,12 +131,15 @@ def collate(examples: Sequence, device: torch.device | None = None) -> LabelledB
     tokens = tokens.t().contiguous()  # (time, batch)
     if tagging:
         labels = labels.t().contiguous()
-    words = [getattr(e, "words", None) for e in examples]
-    chars = char_batch(words, tokens.size(0)) if all(w is not None for w in words) else None  # (time, batch, chars)
+    words: list[list[str]] = [e.words for e in examples if getattr(e, "words", None) is not None]
+    chars = char_batch(words, time) if len(words) == len(examples) else None  # (time, batch, word_chars)
     if device is not None and device.type != "cpu":
-        return LabelledBatch(tokens.to(device, non_blocking=True), lengths.to(device, non_blocking=True),
-                             labels.to(device, non_blocking=True),
-                             chars.to(device, non_blocking=True) if chars is not None else None)
+        return LabelledBatch(
+            tokens.to(device, non_blocking=True),
+            lengths.to(device, non_blocking=True),
+            labels.to(device, non_blocking=True),
+            chars.to(device, non_blocking=True) if chars is not None else None,
+        )
     return LabelledBatch(tokens, lengths, labels, chars)
 
 
@@ -149,8 +156,9 @@ class BucketBatches:
     stateful = False
     POOL_BATCHES = 50
 
-    def __init__(self, examples: Sequence, batch_size: int, shuffle: bool, seed: int, device: torch.device,
-                 bucket: bool = True):
+    def __init__(
+        self, examples: Sequence, batch_size: int, shuffle: bool, seed: int, device: torch.device, bucket: bool = True
+    ):
         if not examples:
             raise ValueError("no examples to batch")
         self.examples = list(examples)

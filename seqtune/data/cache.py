@@ -12,6 +12,7 @@ path, size and modification time, the encoding and a hash of the tokenizer; chan
 tokenised again.  The cache lives in ``$SEQTUNE_CACHE_DIR`` (else ``$XDG_CACHE_HOME/seqtune/tokens``, else
 ``~/.cache/seqtune/tokens``); delete it freely.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -19,26 +20,18 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from seqtune.data.formats import _decode_error_message
+from seqtune.data.records import TextSource
 from seqtune.data.tokenizers import Tokenizer, TokenizerSettings, fit_tokenizer, tokenizer_from_dict, tokenizer_hash
 from seqtune.errors import DataError
 
 CHUNK_BYTES = 4 << 20  # 4 MiB of text per encode call: big enough to amortise Python overhead, small in memory
 _VERSION = 1  # bump when the cache layout or the chunking changes
-
-
-@dataclass(frozen=True)
-class TextSource:
-    """A text file read lazily (a corpus that need not fit in memory)."""
-
-    path: Path
-    encoding: str = "utf-8"
 
 
 def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -60,8 +53,10 @@ def iter_text(source: TextSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[st
     try:
         codec = codecs.lookup(source.encoding)
     except LookupError:
-        raise DataError(f"Cannot read {where}: unknown text encoding {source.encoding!r}. Set dataset.encoding "
-                        "to a codec name Python knows, such as utf-8, latin-1 or cp1252.") from None
+        raise DataError(
+            f"Cannot read {where}: unknown text encoding {source.encoding!r}. Set dataset.encoding "
+            "to a codec name Python knows, such as utf-8, latin-1 or cp1252."
+        ) from None
     try:
         fh = open(source.path, "rb")
     except FileNotFoundError:
@@ -85,8 +80,11 @@ def iter_text(source: TextSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[st
                 msg = _decode_error_message(where, piece, exc, codec.name)
                 # Re-anchor the chunk-relative line and offset to the whole file.
                 local_line = piece.count(b"\n", 0, exc.start) + 1
-                msg = msg.replace(f"line {local_line}, byte offset {exc.start}",
-                                  f"line {lines_before + local_line}, byte offset {offset + exc.start}", 1)
+                msg = msg.replace(
+                    f"line {local_line}, byte offset {exc.start}",
+                    f"line {lines_before + local_line}, byte offset {offset + exc.start}",
+                    1,
+                )
                 raise DataError(msg) from None
             if first and codec.name == "utf-8" and text.startswith("\ufeff"):
                 text = text[1:]
@@ -101,8 +99,13 @@ def iter_text(source: TextSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[st
 
 def _source_key(source: TextSource) -> dict:
     st = os.stat(source.path)
-    return {"path": os.path.abspath(source.path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "encoding": source.encoding, "version": _VERSION}
+    return {
+        "path": os.path.abspath(source.path),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "encoding": source.encoding,
+        "version": _VERSION,
+    }
 
 
 def _digest(obj: dict) -> str:

@@ -11,9 +11,10 @@ keeps its spelling.  Tagging examples carry their words (``Example.words``); bat
 Language-model streams carry no words: there the encoder spells each word id by its vocabulary string
 (:func:`vocabulary_chars`), which is the same thing for every word the vocabulary has.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -152,7 +152,7 @@ def read_lines(path: str | Path, encoding: str = "utf-8", skip_empty: bool = Tru
 # Tables: CSV, TSV, JSON Lines
 # --------------------------------------------------------------------------------------------------
 
-_CSV_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
+_CSV_SUFFIXES: dict[str, Literal[",", "\t"]] = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
 _JSONL_SUFFIXES = {".jsonl", ".json"}
 
 
@@ -201,7 +201,7 @@ def _iter_csv_rows(text: str, where: str, delimiter: str) -> Iterator[tuple[int,
     ``first_line`` is 1-based and counts physical lines, so a quoted field spanning lines does not shift
     the numbers of later rows.
     """
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    quoting: Literal[0, 1, 2, 3] = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=True)
     prev = 0
     while True:

@@ -16,34 +16,22 @@ batches them by source length (``BucketBatches``' order), time-major and padded:
     for b in PairBatches(data.train, 32, shuffle=True, seed=0, device=device).iter_from(0):
         b.source, b.source_lengths, b.target, b.target_lengths   # (S, B), (B,), (T, B), (B,)
 """
+
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 
 from seqtune.data.batching import BucketBatches
 from seqtune.data.catalog import dataset_file
 from seqtune.data.formats import read_table
+from seqtune.data.records import Pair, RawPairs, dataset_format
 from seqtune.data.tokenizers import EOS_ID, PAD_ID, UNK_ID, Tokenizer, fit_tokenizer, settings_from_config
 from seqtune.errors import DataError
 from seqtune.registry import DATASETS
-
-
-@dataclass
-class RawPairs:
-    train: list[tuple[str, str]]
-    valid: list[tuple[str, str]]
-    test: list[tuple[str, str]]
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Pair:
-    tokens: list[int]  # source ids (named like Example.tokens so BucketBatches buckets by source length)
-    target: list[int]  # target ids, ending with <eos> unless truncated
 
 
 @dataclass
@@ -89,8 +77,9 @@ class PairBatches(BucketBatches):
 
 
 # -------------------------------------------------------------------------------------------- formats
-def generate_pairs(task: str, n: int, num_symbols: int, min_length: int, max_length: int,
-                   seed: int) -> list[tuple[str, str]]:
+def generate_pairs(
+    task: str, n: int, num_symbols: int, min_length: int, max_length: int, seed: int
+) -> list[tuple[str, str]]:
     """``n`` pairs of space-separated symbol sequences and their reversal / sorted order / copy."""
     if task not in ("reverse", "sort", "copy"):
         raise DataError(f"dataset.task={task!r} is not one of reverse, sort, copy.")
@@ -103,23 +92,40 @@ def generate_pairs(task: str, n: int, num_symbols: int, min_length: int, max_len
     return out
 
 
-@DATASETS.register("synthetic_pairs")
+@dataset_format("synthetic_pairs", holds="pairs")
 def synthetic_pairs(ds) -> RawPairs:
     if not 1 <= ds.min_length <= ds.max_length:
-        raise DataError(f"dataset.min_length={ds.min_length} and dataset.max_length={ds.max_length} need "
-                        "1 <= min_length <= max_length.")
-    make = lambda n, k: generate_pairs(ds.task, n, ds.num_symbols, ds.min_length, ds.max_length, ds.seed * 3 + k)
-    return RawPairs(make(ds.train_pairs, 0), make(ds.valid_pairs, 1), make(ds.test_pairs, 2),
-                    [f"generated {ds.task} task: {ds.num_symbols} symbols, lengths {ds.min_length}..{ds.max_length}, "
-                     f"seed {ds.seed}"])
+        raise DataError(
+            f"dataset.min_length={ds.min_length} and dataset.max_length={ds.max_length} need "
+            "1 <= min_length <= max_length."
+        )
+
+    def make(n: int, k: int) -> list[tuple[str, str]]:
+        return generate_pairs(ds.task, n, ds.num_symbols, ds.min_length, ds.max_length, ds.seed * 3 + k)
+
+    return RawPairs(
+        make(ds.train_pairs, 0),
+        make(ds.valid_pairs, 1),
+        make(ds.test_pairs, 2),
+        [
+            f"generated {ds.task} task: {ds.num_symbols} symbols, lengths {ds.min_length}..{ds.max_length}, "
+            f"seed {ds.seed}"
+        ],
+    )
 
 
-@DATASETS.register("pairs")
+@dataset_format("pairs", holds="pairs")
 def table_pairs(ds) -> RawPairs:
     def read(name: str) -> list[tuple[str, str]]:
         path = dataset_file(ds, ds[name], f"dataset.{name}")
-        sources, targets = read_table(path, text_columns=[ds.source_column], label_column=ds.target_column,
-                                      delimiter=ds.delimiter, has_header=ds.has_header, encoding=ds.encoding)
+        sources, targets = read_table(
+            path,
+            text_columns=[ds.source_column],
+            label_column=ds.target_column,
+            delimiter=ds.delimiter,
+            has_header=ds.has_header,
+            encoding=ds.encoding,
+        )
         return list(zip(sources, targets or []))
 
     train = read("train")
@@ -147,10 +153,13 @@ def load_pairs(ds, max_length: int, tokenizer: Tokenizer | None = None) -> PairD
     """Read the pairs, fit the tokenizer on the train split (both sides) unless given, encode and truncate."""
     raw = DATASETS.get(ds.format, key="dataset.format")(ds)
     if not isinstance(raw, RawPairs):
-        raise DataError(f"dataset.format={ds.format!r} ({ds.name}) holds no source/target pairs; seq2seq needs "
-                        "format: pairs or synthetic_pairs.")
-    tok = tokenizer or fit_tokenizer(settings_from_config(ds.tokenizer),
-                                     ["\n".join(s + "\n" + t for s, t in raw.train)])
+        raise DataError(
+            f"dataset.format={ds.format!r} ({ds.name}) holds no source/target pairs; seq2seq needs "
+            "format: pairs or synthetic_pairs."
+        )
+    tok = tokenizer or fit_tokenizer(
+        settings_from_config(ds.tokenizer), ["\n".join(s + "\n" + t for s, t in raw.train)]
+    )
     truncated = 0
 
     def encode(text: str, eos: bool) -> list[int]:

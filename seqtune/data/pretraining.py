@@ -18,16 +18,18 @@ series      ``ForecastWindows`` of numeric rows (``timeseries.py``)            f
 data path (saved in every checkpoint under ``"data"``), e.g. ``num_features`` and the normaliser of a series,
 fitted on the train split only.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
 
 from seqtune.data.batching import BucketBatches, LMStream
-from seqtune.data.labelled import Example
 from seqtune.data.pairs import PairBatches, load_pairs
+from seqtune.data.records import Example, SeriesLayout
 from seqtune.data.text import load_lm_corpus, unigram_log_loss
 from seqtune.data.timeseries import ForecastWindows, load_timeseries
 from seqtune.data.tokenizers import EOS_ID, Tokenizer
@@ -51,12 +53,15 @@ class PretrainData:
     unit: str  # what `sizes` counts: tokens, sentences, pairs, rows
     sizes: dict[str, int]
     notes: list[str] = field(default_factory=list)
-    info: dict[str, Any] = field(default_factory=dict)  # plain facts the objective builder needs (num_features = encoder input width, ...)
+    info: dict[str, Any] = field(
+        default_factory=dict
+    )  # plain facts the objective builder needs (num_features = encoder input width, ...)
     baselines: dict[str, float] = field(default_factory=dict)  # reference numbers for the summary (val/...)
 
 
 def split_sentences(ids: torch.Tensor, max_length: int) -> tuple[list[Example], int]:
-    """A token stream -> one Example per line (each ending with its <eos>), truncated; returns (examples, n_truncated)."""
+    """A token stream -> one Example per line (each ending with its <eos>), truncated; returns (examples,
+    n_truncated)."""
     ends = (ids == EOS_ID).nonzero().flatten() + 1  # exclusive end of every line
     pieces = torch.tensor_split(ids, ends.cpu())
     examples, truncated = [], 0
@@ -81,71 +86,148 @@ def _empty_lines(ids: torch.Tensor) -> int:
 def _unigram_baselines(train: torch.Tensor, valid: torch.Tensor, vocab_size: int) -> dict[str, float]:
     """The bars a model must clear: unigram perplexity, and accuracy of always guessing the most frequent token."""
     counts = torch.bincount(train, minlength=vocab_size)
-    return {"unigram_ppl": float(torch.exp(torch.tensor(unigram_log_loss(train, valid, vocab_size)))),
-            "unigram_acc": float((valid == counts.argmax()).float().mean())}
+    return {
+        "unigram_ppl": float(torch.exp(torch.tensor(unigram_log_loss(train, valid, vocab_size)))),
+        "unigram_acc": float((valid == counts.argmax()).float().mean()),
+    }
 
 
-def load_pretrain_data(cfg, kind: DataKind, device: torch.device, tokenizer=None) -> PretrainData:
-    """``tokenizer``: use this one (init_from: the pretrained tokenizer) instead of fitting one on train."""
+def load_pretrain_data(
+    cfg: Any, kind: DataKind, device: torch.device, tokenizer: Tokenizer | None = None, extend_vocab: bool = False
+) -> PretrainData:
+    """The batches of data kind ``kind`` (the objective's spec names it); ``tokenizer``: use this one (init_from:
+    the pretrained tokenizer) instead of fitting one on train; ``extend_vocab``: add the train split's tokens it
+    lacks (init_vocab=extend)."""
+    if kind not in _DATA_PATHS:
+        raise ValueError(f"unknown data kind {kind!r}")
+    if extend_vocab and kind not in ("stream", "windows", "sentences"):
+        raise ConfigError(
+            f"init_vocab=extend adds words to a text vocabulary; objective={cfg.objective.name} reads {kind}: "
+            "use init_vocab=keep."
+        )
+    return _DATA_PATHS[kind](cfg, kind, device, tokenizer, extend_vocab)
+
+
+def _lm_windows(
+    cfg: Any, kind: DataKind, device: torch.device, tokenizer: Tokenizer | None, extend_vocab: bool = False
+) -> PretrainData:
+    """stream: bptt windows of contiguous columns, state carried; windows: the same, each seen on its own."""
     t, ds = cfg.trainer, cfg.dataset
-    if kind in ("stream", "windows"):
-        corpus = load_lm_corpus(ds, tokenizer=tokenizer)
-        sizes = {s: getattr(corpus, s).numel() for s in ("train", "valid", "test")}
-        for s, n in sizes.items():
-            if n < 2 * t.batch_size:
-                raise ConfigError(f"the {s} split of dataset {ds.name!r} has only {n} tokens, too few for "
-                                  f"trainer.batch_size={t.batch_size}; use a smaller batch size or more data.")
-        make = LMStream if kind == "stream" else LMWindows
-        return PretrainData(make(corpus.train, t.batch_size, t.bptt, device),
-                            make(corpus.valid, t.eval_batch_size, t.bptt, device),
-                            make(corpus.test, t.eval_batch_size, t.bptt, device),
-                            corpus.tokenizer, "tokens", sizes, list(corpus.notes),
-                            baselines=_unigram_baselines(corpus.train, corpus.valid, corpus.tokenizer.vocab_size))
-    if kind == "sentences":
-        corpus = load_lm_corpus(ds, tokenizer=tokenizer)
-        if not bool((corpus.train[: 1_000_000] == EOS_ID).any()):
-            raise ConfigError(f"objective={cfg.objective.name} reads one sentence per line, split at <eos>, but the "
-                              f"tokenizer of dataset {ds.name!r} adds none; set dataset.tokenizer.add_eos=true.")
-        splits, notes = {}, list(corpus.notes)
-        for s in ("train", "valid", "test"):
-            ids = getattr(corpus, s)
-            splits[s], cut = split_sentences(ids, cfg.objective.max_length)
-            if not splits[s]:
-                raise ConfigError(f"the {s} split of dataset {ds.name!r} holds no sentences.")
-            empty = _empty_lines(ids)
-            if empty:
-                notes.append(f"{s}: {empty:,} empty line(s) skipped (a sentence needs at least one token)")
-            if cut:
-                notes.append(f"{s}: {cut:,} of {len(splits[s]):,} sentences truncated to objective.max_length="
-                             f"{cfg.objective.max_length} tokens")
-        return PretrainData(BucketBatches(splits["train"], t.batch_size, True, t.seed, device),
-                            BucketBatches(splits["valid"], t.eval_batch_size, False, t.seed, device),
-                            BucketBatches(splits["test"], t.eval_batch_size, False, t.seed, device),
-                            corpus.tokenizer, "sentences", {s: len(v) for s, v in splits.items()}, notes,
-                            baselines=_unigram_baselines(corpus.train, corpus.valid, corpus.tokenizer.vocab_size))
-    if kind == "pairs":
-        data = load_pairs(ds, cfg.objective.max_length)
-        return PretrainData(PairBatches(data.train, t.batch_size, True, t.seed, device),
-                            PairBatches(data.valid, t.eval_batch_size, False, t.seed, device),
-                            PairBatches(data.test, t.eval_batch_size, False, t.seed, device),
-                            data.tokenizer, "pairs", {s: len(getattr(data, s)) for s in ("train", "valid", "test")},
-                            data.notes)
-    if kind == "series":
-        series = load_timeseries(ds)
-        std = series.normalizer.std if series.normalizer is not None else [1.0] * len(series.columns)
-        targets = list(range(len(series.columns))) if series.target_index is None else [series.target_index]
+    corpus = load_lm_corpus(ds, tokenizer=tokenizer, extend_vocab=extend_vocab)
+    sizes = {s: getattr(corpus, s).numel() for s in SPLITS}
+    for s, n in sizes.items():
+        if n < 2 * t.batch_size:
+            raise ConfigError(
+                f"the {s} split of dataset {ds.name!r} has only {n} tokens, too few for "
+                f"trainer.batch_size={t.batch_size}; use a smaller batch size or more data."
+            )
+    make = LMStream if kind == "stream" else LMWindows
+    return PretrainData(
+        make(corpus.train, t.batch_size, t.bptt, device),
+        make(corpus.valid, t.eval_batch_size, t.bptt, device),
+        make(corpus.test, t.eval_batch_size, t.bptt, device),
+        corpus.tokenizer,
+        "tokens",
+        sizes,
+        list(corpus.notes),
+        baselines=_unigram_baselines(corpus.train, corpus.valid, corpus.tokenizer.vocab_size),
+    )
 
-        def windows(split: torch.Tensor, batch_size: int, shuffle: bool) -> ForecastWindows:
-            return ForecastWindows(split, series.lookback, series.horizon, batch_size, shuffle, t.seed, device,
-                                   series.target_index)
 
-        return PretrainData(windows(series.train, t.batch_size, True), windows(series.valid, t.eval_batch_size, False),
-                            windows(series.test, t.eval_batch_size, False), None, "rows",
-                            {s: getattr(series, s).size(0) for s in ("train", "valid", "test")}, list(series.notes),
-                            info={"num_features": (1 if cfg.objective.get("channel_independent") else len(series.columns))
-                                  * cfg.objective.get("segment_length", 1),
-                                  "num_columns": len(series.columns), "target_index": series.target_index,
-                                  "target_std": [float(std[i]) for i in targets], "horizon": series.horizon,
-                                  "lookback": series.lookback, "timeseries": series.to_dict()},
-                            baselines={})
-    raise ValueError(f"unknown data kind {kind!r}")
+def _sentences(
+    cfg: Any, kind: DataKind, device: torch.device, tokenizer: Tokenizer | None, extend_vocab: bool = False
+) -> PretrainData:
+    """One line = one sequence (split at <eos>, truncated to objective.max_length), length-bucketed."""
+    t, ds = cfg.trainer, cfg.dataset
+    corpus = load_lm_corpus(ds, tokenizer=tokenizer, extend_vocab=extend_vocab)
+    if not bool((corpus.train[:1_000_000] == EOS_ID).any()):
+        raise ConfigError(
+            f"objective={cfg.objective.name} reads one sentence per line, split at <eos>, but the "
+            f"tokenizer of dataset {ds.name!r} adds none; set dataset.tokenizer.add_eos=true."
+        )
+    splits, notes = {}, list(corpus.notes)
+    for s in SPLITS:
+        splits[s] = _split_sentences_noted(getattr(corpus, s), s, cfg, notes)
+    return PretrainData(
+        BucketBatches(splits["train"], t.batch_size, True, t.seed, device),
+        BucketBatches(splits["valid"], t.eval_batch_size, False, t.seed, device),
+        BucketBatches(splits["test"], t.eval_batch_size, False, t.seed, device),
+        corpus.tokenizer,
+        "sentences",
+        {s: len(v) for s, v in splits.items()},
+        notes,
+        baselines=_unigram_baselines(corpus.train, corpus.valid, corpus.tokenizer.vocab_size),
+    )
+
+
+def _split_sentences_noted(ids: torch.Tensor, split: str, cfg: Any, notes: list[str]) -> list[Example]:
+    """A split's sentences; empty lines skipped and long sentences truncated, both noted."""
+    max_length = cfg.objective.max_length
+    sentences, cut = split_sentences(ids, max_length)
+    if not sentences:
+        raise ConfigError(f"the {split} split of dataset {cfg.dataset.name!r} holds no sentences.")
+    empty = _empty_lines(ids)
+    if empty:
+        notes.append(f"{split}: {empty:,} empty line(s) skipped (a sentence needs at least one token)")
+    if cut:
+        notes.append(
+            f"{split}: {cut:,} of {len(sentences):,} sentences truncated to objective.max_length={max_length} tokens"
+        )
+    return sentences
+
+
+def _pairs(
+    cfg: Any, kind: DataKind, device: torch.device, tokenizer: Tokenizer | None, extend_vocab: bool = False
+) -> PretrainData:
+    """Source/target pairs (pairs.py), bucketed by source length."""
+    t = cfg.trainer
+    data = load_pairs(cfg.dataset, cfg.objective.max_length)
+    return PretrainData(
+        PairBatches(data.train, t.batch_size, True, t.seed, device),
+        PairBatches(data.valid, t.eval_batch_size, False, t.seed, device),
+        PairBatches(data.test, t.eval_batch_size, False, t.seed, device),
+        data.tokenizer,
+        "pairs",
+        {s: len(getattr(data, s)) for s in SPLITS},
+        data.notes,
+    )
+
+
+def _series(
+    cfg: Any, kind: DataKind, device: torch.device, tokenizer: Tokenizer | None, extend_vocab: bool = False
+) -> PretrainData:
+    """Look-back/horizon windows of a normalised numeric series; its facts (read with the objective's layout)
+    go into ``info``."""
+    t, o = cfg.trainer, cfg.objective
+    series = load_timeseries(cfg.dataset)
+    layout = SeriesLayout(
+        channel_independent=bool(o.get("channel_independent")), segment_length=o.get("segment_length", 1)
+    )
+
+    def windows(split: torch.Tensor, batch_size: int, shuffle: bool) -> ForecastWindows:
+        return ForecastWindows(
+            split, series.lookback, series.horizon, batch_size, shuffle, t.seed, device, series.target_index
+        )
+
+    return PretrainData(
+        windows(series.train, t.batch_size, True),
+        windows(series.valid, t.eval_batch_size, False),
+        windows(series.test, t.eval_batch_size, False),
+        None,
+        "rows",
+        {s: getattr(series, s).size(0) for s in SPLITS},
+        list(series.notes),
+        info=series.facts(layout).pretraining_info(),
+        baselines={},
+    )
+
+
+SPLITS = ("train", "valid", "test")
+# The data path of each data kind an objective's spec may name (a new kind is one function and one entry here).
+_DATA_PATHS: dict[str, Callable[[Any, DataKind, torch.device, Tokenizer | None, bool], PretrainData]] = {
+    "stream": _lm_windows,
+    "windows": _lm_windows,
+    "sentences": _sentences,
+    "pairs": _pairs,
+    "series": _series,
+}

@@ -10,6 +10,7 @@ Usage::
 
     sents = generate_sentences(1000, seed=0)   # list[Sentence]; each has .text and .topic
 """
+
 from __future__ import annotations
 
 import random

@@ -11,28 +11,23 @@ A split given as a file is streamed (:class:`~seqtune.data.cache.TextSource`): t
 a cached id file that is memory-mapped, so a corpus larger than RAM loads with flat memory and a second run
 skips tokenisation.  Splits carved from train are read into memory.
 """
+
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from seqtune.data.cache import TextSource, cached_tokenizer, encode_cached
-from seqtune.data.catalog import dataset_file, resolve_folder  # noqa: F401  (resolve_folder: public helper)
+from seqtune.data.cache import cached_tokenizer, encode_cached, iter_text
+from seqtune.data.catalog import dataset_file
 from seqtune.data.formats import read_text
+from seqtune.data.records import RawLabelled, RawSplits, TextSource, dataset_format
+from seqtune.data.splits import carve, lm_splits
 from seqtune.data.synthetic import generate_sentences
-from seqtune.data.tokenizers import Tokenizer, fit_tokenizer, settings_from_config
-from seqtune.errors import ConfigError, DataError
+from seqtune.data.tokenizers import Tokenizer, extend_tokenizer, fit_tokenizer, settings_from_config
+from seqtune.errors import ConfigError
 from seqtune.registry import DATASETS
-
-
-@dataclass
-class RawSplits:
-    train: str | TextSource  # text in memory, or a file streamed through the token cache
-    valid: str | TextSource
-    test: str | TextSource
-    notes: list[str]  # what was done to get them (e.g. "valid carved from train"), for the log
 
 
 @dataclass
@@ -44,25 +39,7 @@ class LMCorpus:
     notes: list[str]
 
 
-def carve(text: str, fraction: float, seed: int, chunk_lines: int = 50) -> tuple[str, str]:
-    """Split off about ``fraction`` of the lines as seeded, contiguous chunks of ``chunk_lines`` lines.
-
-    Chunks (rather than single lines) keep the local context that a language model uses; the seed makes the
-    split identical in every run.  Returns (kept, carved).
-    """
-    lines = text.splitlines(keepends=True)
-    chunks = [lines[i : i + chunk_lines] for i in range(0, len(lines), chunk_lines)]
-    n_carve = max(1, round(fraction * len(chunks))) if len(chunks) > 1 else 0
-    if n_carve == 0:
-        raise DataError("cannot carve a validation/test split from a training file of a single chunk of lines; "
-                        "give dataset.valid and dataset.test files, or use a longer training file.")
-    picked = set(random.Random(seed).sample(range(len(chunks)), n_carve))
-    kept = "".join(l for i, c in enumerate(chunks) if i not in picked for l in c)
-    carved = "".join(l for i, c in enumerate(chunks) if i in picked for l in c)
-    return kept, carved
-
-
-@DATASETS.register("synthetic")
+@dataset_format("synthetic", holds="text")
 def synthetic_splits(ds) -> RawSplits:
     def text(n: int, seed: int) -> str:
         return "\n".join(s.text for s in generate_sentences(n, seed)) + "\n"
@@ -76,13 +53,16 @@ def synthetic_splits(ds) -> RawSplits:
     )
 
 
-@DATASETS.register("text")
+@dataset_format("text", holds="text")
 def text_splits(ds) -> RawSplits:
     train_path = dataset_file(ds, ds.train, "dataset.train")
     if ds.valid is not None and ds.test is not None:  # every split is a file: stream them
-        return RawSplits(TextSource(train_path, ds.encoding),
-                         TextSource(dataset_file(ds, ds.valid, "dataset.valid"), ds.encoding),
-                         TextSource(dataset_file(ds, ds.test, "dataset.test"), ds.encoding), notes=[])
+        return RawSplits(
+            TextSource(train_path, ds.encoding),
+            TextSource(dataset_file(ds, ds.valid, "dataset.valid"), ds.encoding),
+            TextSource(dataset_file(ds, ds.test, "dataset.test"), ds.encoding),
+            notes=[],
+        )
     train = read_text(train_path, encoding=ds.encoding)
     notes: list[str] = []
     splits = {}
@@ -96,21 +76,31 @@ def text_splits(ds) -> RawSplits:
     return RawSplits(train, splits["valid"], splits["test"], notes)
 
 
-def load_lm_corpus(ds, tokenizer: Tokenizer | None = None) -> LMCorpus:
+def load_lm_corpus(ds, tokenizer: Tokenizer | None = None, extend_vocab: bool = False) -> LMCorpus:
     """Read the splits the dataset config names, fit the tokenizer on train only, encode all three.
 
-    ``tokenizer`` (e.g. from a checkpoint, for a second pretraining stage) is used as given instead.
+    ``tokenizer`` (e.g. from a checkpoint, for a second pretraining stage) is used as given instead, or with
+    ``extend_vocab`` extended by the train split's tokens it lacks (``dataset.tokenizer.min_freq`` occurrences,
+    ``dataset.tokenizer.max_vocab`` in all): ULMFiT's language-model fine-tuning on the target's own words.
     """
     raw = DATASETS.get(ds.format, key="dataset.format")(ds)
     if not isinstance(raw, RawSplits):
-        from seqtune.data.labelled import RawLabelled, lm_splits
-
         if not isinstance(raw, RawLabelled):
-            raise ConfigError(f"dataset.format={ds.format!r} holds no text, so it cannot be used for language "
-                              "modelling; choose a text or labelled dataset, or a forecasting objective.")
-        raw = lm_splits(raw, ds)
+            raise ConfigError(
+                f"dataset.format={ds.format!r} holds no text, so it cannot be used for language "
+                "modelling; choose a text or labelled dataset, or a forecasting objective."
+            )
+        raw = with_unlabelled_text(lm_splits(raw, ds), ds)
     use_cache = bool(ds.get("token_cache", True))
-    tok = tokenizer
+    tok, notes = tokenizer, list(raw.notes)
+    if tok is not None and extend_vocab:
+        texts = iter_text(raw.train) if isinstance(raw.train, TextSource) else [raw.train]
+        tok, added = extend_tokenizer(tok, texts, ds.tokenizer.min_freq, ds.tokenizer.max_vocab)
+        shown = ", ".join(added[:12]) + (", ..." if len(added) > 12 else "")
+        notes.append(
+            f"init_vocab=extend: {len(added):,} tokens of the train split added to the checkpoint's vocabulary "
+            f"(now {tok.vocab_size:,}; dataset.tokenizer.min_freq={ds.tokenizer.min_freq}): {shown}"
+        )
     if tok is None:
         settings = settings_from_config(ds.tokenizer)
         if isinstance(raw.train, TextSource):
@@ -123,7 +113,33 @@ def load_lm_corpus(ds, tokenizer: Tokenizer | None = None) -> LMCorpus:
             return encode_cached(split, tok, use_cache)
         return torch.tensor(tok.encode(split), dtype=torch.long)
 
-    return LMCorpus(encode(raw.train), encode(raw.valid), encode(raw.test), tokenizer=tok, notes=raw.notes)
+    return LMCorpus(encode(raw.train), encode(raw.valid), encode(raw.test), tokenizer=tok, notes=notes)
+
+
+@dataclass
+class _Folder:
+    """A stand-in dataset config for :func:`dataset_file`: a folder under the data directory (catalogued files
+    there are checked and fetched as usual)."""
+
+    folder: str
+
+    def get(self, key: str, default=None):
+        return default
+
+
+def with_unlabelled_text(raw: RawSplits, ds) -> RawSplits:
+    """A labelled dataset's LM splits plus the lines of ``dataset.unlabelled_text`` (files relative to the data
+    directory, e.g. ``[wikitext-2/train.txt]``) in the training text; validation and test stay as they were."""
+    files = [
+        dataset_file(_Folder(Path(f).parent.as_posix()), Path(f).name, "dataset.unlabelled_text")
+        for f in ds.get("unlabelled_text") or []
+    ]
+    if not files:
+        return raw
+    assert isinstance(raw.train, str)  # a labelled dataset's LM text is built in memory (splits.lm_splits)
+    train = raw.train + "".join(read_text(path, ds.get("encoding", "utf-8")) for path in files)
+    note = f"dataset.unlabelled_text: the LM training text also holds {', '.join(ds.unlabelled_text)}"
+    return RawSplits(train, raw.valid, raw.test, [*raw.notes, note])
 
 
 def unigram_log_loss(train: torch.Tensor, target: torch.Tensor, vocab_size: int) -> float:

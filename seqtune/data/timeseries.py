@@ -12,16 +12,18 @@ fractions of the rows (``split: fraction``).  Validation and test splits start `
 first window has full history (targets always come from the split itself, as in the Informer code).
 The mean/std are fitted on the training rows only and saved with ``to_dict()``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 import torch
 
 from seqtune.data.catalog import dataset_file
 from seqtune.data.formats import TimeSeriesTable, ett_split, read_timeseries_csv
+from seqtune.data.records import SeriesFacts, SeriesLayout, dataset_format
 from seqtune.errors import ConfigError, DataError
 from seqtune.registry import DATASETS
 
@@ -34,7 +36,7 @@ class Normalizer:
     std: np.ndarray  # (features,)
 
     @classmethod
-    def fit(cls, values: np.ndarray) -> "Normalizer":
+    def fit(cls, values: np.ndarray) -> Normalizer:
         std = values.std(axis=0)
         return cls(values.mean(axis=0), np.where(std > 0, std, 1.0))  # a constant column stays finite
 
@@ -48,7 +50,7 @@ class Normalizer:
         return {"mean": [float(x) for x in self.mean], "std": [float(x) for x in self.std]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Normalizer":
+    def from_dict(cls, d: dict) -> Normalizer:
         return cls(np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64))
 
 
@@ -73,25 +75,51 @@ class TimeSeriesData:
 
     def to_dict(self) -> dict:
         """What a later command needs to rebuild the preprocessing (saved with the run)."""
-        return {"columns": self.columns, "target_index": self.target_index, "lookback": self.lookback,
-                "horizon": self.horizon, "normalizer": None if self.normalizer is None else self.normalizer.to_dict()}
+        return {
+            "columns": self.columns,
+            "target_index": self.target_index,
+            "lookback": self.lookback,
+            "horizon": self.horizon,
+            "normalizer": None if self.normalizer is None else self.normalizer.to_dict(),
+        }
+
+    def facts(self, layout: SeriesLayout = SeriesLayout()) -> SeriesFacts:
+        """The plain facts of this series' windows read with ``layout`` (targets and their train std)."""
+        targets = list(range(len(self.columns))) if self.target_index is None else [self.target_index]
+        std = self.normalizer.std if self.normalizer is not None else [1.0] * len(self.columns)
+        return SeriesFacts(
+            self.horizon,
+            self.lookback,
+            self.target_index,
+            [self.columns[i] for i in targets],
+            [float(std[i]) for i in targets],
+            len(self.columns),
+            self.to_dict(),
+            layout,
+        )
 
 
 def _fraction_split(n: int, train_fraction: float, valid_fraction: float, lookback: int) -> tuple[slice, slice, slice]:
     train_end = int(n * train_fraction)
     valid_end = train_end + int(n * valid_fraction)
     if train_fraction + valid_fraction >= 1.0:
-        raise ConfigError(f"dataset.train_fraction + dataset.valid_fraction = {train_fraction + valid_fraction} "
-                          "leaves no rows for test; make their sum < 1.")
+        raise ConfigError(
+            f"dataset.train_fraction + dataset.valid_fraction = {train_fraction + valid_fraction} "
+            "leaves no rows for test; make their sum < 1."
+        )
     return slice(0, train_end), slice(max(0, train_end - lookback), valid_end), slice(max(0, valid_end - lookback), n)
 
 
-@DATASETS.register("timeseries")
+@dataset_format("timeseries", holds="series")
 def timeseries_splits(ds) -> TimeSeriesRaw:
     path = dataset_file(ds, ds.file, "dataset.file")
-    table = read_timeseries_csv(path, timestamp_column=ds.timestamp_column,
-                                feature_columns=None if ds.feature_columns is None else list(ds.feature_columns),
-                                target_column=ds.target_column, encoding=ds.encoding)
+    table = read_timeseries_csv(
+        path,
+        timestamp_column=ds.timestamp_column,
+        feature_columns=None if ds.feature_columns is None else list(ds.feature_columns),
+        target_column=ds.target_column,
+        encoding=ds.encoding,
+    )
     n = len(table.values)
     if ds.split in ("ett_h", "ett_15min"):
         splits = ett_split(n, "h" if ds.split == "ett_h" else "15min", lookback=ds.lookback)
@@ -109,30 +137,47 @@ def load_timeseries(ds, horizon: int | None = None) -> TimeSeriesData:
     horizon = ds.horizon if horizon is None else horizon
     raw = DATASETS.get(ds.format, key="dataset.format")(ds)
     if not isinstance(raw, TimeSeriesRaw):
-        raise ConfigError(f"dataset.format={ds.format!r} ({ds.name}) is not numeric time-series data; "
-                          "a forecasting objective needs format: timeseries (e.g. dataset=etth1).")
+        raise ConfigError(
+            f"dataset.format={ds.format!r} ({ds.name}) is not numeric time-series data; "
+            "a forecasting objective needs format: timeseries (e.g. dataset=etth1)."
+        )
     values = raw.table.values
     for name, s in zip(("train", "valid", "test"), raw.splits):
         rows = len(values[s])
         if rows < ds.lookback + ds.horizon:
-            raise DataError(f"the {name} split of {ds.file} has {rows} rows, fewer than dataset.lookback "
-                            f"({ds.lookback}) + dataset.horizon ({ds.horizon}); shorten the windows or use more data.")
+            raise DataError(
+                f"the {name} split of {ds.file} has {rows} rows, fewer than dataset.lookback "
+                f"({ds.lookback}) + dataset.horizon ({ds.horizon}); shorten the windows or use more data."
+            )
     # Statistics in float64: float32 sums of values near the float32 limit overflow to inf.
     normalizer = Normalizer.fit(values[raw.splits[0]].astype(np.float64)) if ds.normalize else None
 
     def part(s: slice) -> torch.Tensor:
         v = values[s]
         if len(v) < ds.lookback + horizon:
-            raise DataError(f"a split of {ds.file} has {len(v)} rows, fewer than dataset.lookback "
-                            f"({ds.lookback}) + the horizon ({horizon}); shorten the windows or use more data.")
+            raise DataError(
+                f"a split of {ds.file} has {len(v)} rows, fewer than dataset.lookback "
+                f"({ds.lookback}) + the horizon ({horizon}); shorten the windows or use more data."
+            )
         out = normalizer.apply(v) if normalizer is not None else v.astype(np.float32)
         if not np.isfinite(out).all():
-            raise DataError(f"{ds.file}: values too large to normalise in float32 (up to {np.abs(v).max():.3g}); "
-                            "rescale the columns in the file, or set dataset.normalize=false.")
+            raise DataError(
+                f"{ds.file}: values too large to normalise in float32 (up to {np.abs(v).max():.3g}); "
+                "rescale the columns in the file, or set dataset.normalize=false."
+            )
         return torch.from_numpy(out)
 
-    return TimeSeriesData(part(raw.splits[0]), part(raw.splits[1]), part(raw.splits[2]), raw.table.columns,
-                          raw.table.target_index, normalizer, ds.lookback, horizon, raw.notes)
+    return TimeSeriesData(
+        part(raw.splits[0]),
+        part(raw.splits[1]),
+        part(raw.splits[2]),
+        raw.table.columns,
+        raw.table.target_index,
+        normalizer,
+        ds.lookback,
+        horizon,
+        raw.notes,
+    )
 
 
 class ForecastWindows:
@@ -144,8 +189,17 @@ class ForecastWindows:
 
     stateful = False
 
-    def __init__(self, series: torch.Tensor, lookback: int, horizon: int, batch_size: int, shuffle: bool,
-                 seed: int, device: torch.device, target_index: int | None = None):
+    def __init__(
+        self,
+        series: torch.Tensor,
+        lookback: int,
+        horizon: int,
+        batch_size: int,
+        shuffle: bool,
+        seed: int,
+        device: torch.device,
+        target_index: int | None = None,
+    ):
         self.series = series.to(device)  # (rows, features)
         self.lookback, self.horizon, self.batch_size = lookback, horizon, batch_size
         self.shuffle, self.seed, self.epoch = shuffle, seed, 0

@@ -15,13 +15,15 @@ lower-case, split off punctuation, drop double quotes and ``<br />``); ``bpe``, 
 The special tokens are defined once, here, and every tokenizer puts them first in the same order, so their
 ids are the same in every vocabulary (``PAD_ID == 0`` and so on), subword models included.
 """
+
 from __future__ import annotations
 
 import json
 import re
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Protocol
+from typing import Any, Protocol
 
 from seqtune.errors import ConfigError, DataError
 from seqtune.registry import TOKENIZERS
@@ -45,8 +47,14 @@ class TokenizerSettings:
 
 def settings_from_config(cfg) -> TokenizerSettings:
     """``dataset.tokenizer`` config node -> plain settings (the only place that reads that node)."""
-    return TokenizerSettings(kind=cfg.kind, lowercase=cfg.lowercase, max_vocab=cfg.max_vocab,
-                             min_freq=cfg.min_freq, add_eos=cfg.add_eos, vocab_size=cfg.vocab_size)
+    return TokenizerSettings(
+        kind=cfg.kind,
+        lowercase=cfg.lowercase,
+        max_vocab=cfg.max_vocab,
+        min_freq=cfg.min_freq,
+        add_eos=cfg.add_eos,
+        vocab_size=cfg.vocab_size,
+    )
 
 
 class Tokenizer(Protocol):
@@ -80,7 +88,9 @@ class _VocabTokenizer:
 
     def __init__(self, itos: list[str], lowercase: bool):
         if list(itos[: len(SPECIAL_TOKENS)]) != list(SPECIAL_TOKENS):
-            raise DataError("tokenizer vocabulary does not start with seqtune's special tokens; it is not a seqtune tokenizer file")
+            raise DataError(
+                "tokenizer vocabulary does not start with seqtune's special tokens; it is not a seqtune tokenizer file"
+            )
         self.itos = list(itos)
         self.stoi = {t: i for i, t in enumerate(self.itos)}
         self.lowercase = lowercase
@@ -140,10 +150,23 @@ class WordTokenizer(_VocabTokenizer):
 
 # torchtext's ``basic_english`` normalisation, rule for rule (torchtext/data/utils.py): lower-case, then these
 # substitutions in this order, then split on whitespace.
-_BASIC_ENGLISH_RULES = [(re.compile(p), r) for p, r in [
-    (r"\'", " '  "), (r'\"', ""), (r"\.", " . "), (r"<br \/>", " "), (r",", " , "), (r"\(", " ( "),
-    (r"\)", " ) "), (r"\!", " ! "), (r"\?", " ? "), (r"\;", " "), (r"\:", " "), (r"\s+", " "),
-]]
+_BASIC_ENGLISH_RULES = [
+    (re.compile(p), r)
+    for p, r in [
+        (r"\'", " '  "),
+        (r"\"", ""),
+        (r"\.", " . "),
+        (r"<br \/>", " "),
+        (r",", " , "),
+        (r"\(", " ( "),
+        (r"\)", " ) "),
+        (r"\!", " ! "),
+        (r"\?", " ? "),
+        (r"\;", " "),
+        (r"\:", " "),
+        (r"\s+", " "),
+    ]
+]
 
 
 def basic_english(line: str) -> list[str]:
@@ -189,8 +212,10 @@ class SubwordTokenizer:
         vocab = model.get_vocab(with_added_tokens=True)
         self.itos = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
         if self.itos[: len(SPECIAL_TOKENS)] != list(SPECIAL_TOKENS):
-            raise DataError("subword tokenizer vocabulary does not start with seqtune's special tokens; "
-                            "it is not a seqtune tokenizer file")
+            raise DataError(
+                "subword tokenizer vocabulary does not start with seqtune's special tokens; "
+                "it is not a seqtune tokenizer file"
+            )
 
     @property
     def vocab_size(self) -> int:
@@ -208,7 +233,8 @@ class SubwordTokenizer:
         return out
 
     def decode(self, ids: Iterable[int]) -> str:
-        lines, current = [], []
+        lines: list[list[int]] = []
+        current: list[int] = []
         for i in ids:
             if i == EOS_ID:
                 lines.append(current)
@@ -235,7 +261,9 @@ def fit_word(settings: TokenizerSettings, texts: Iterable[str]) -> WordTokenizer
     counts: Counter = Counter()
     for t in texts:
         counts.update((t.lower() if settings.lowercase else t).split())
-    return WordTokenizer(_build_vocab(counts, settings.max_vocab, settings.min_freq), settings.lowercase, settings.add_eos)
+    return WordTokenizer(
+        _build_vocab(counts, settings.max_vocab, settings.min_freq), settings.lowercase, settings.add_eos
+    )
 
 
 @TOKENIZERS.register("basic_english")
@@ -255,27 +283,40 @@ def _lines(texts: Iterable[str]) -> Iterator[list[str]]:
 
 
 def _fit_subword(kind: str, settings: TokenizerSettings, texts: Iterable[str]) -> SubwordTokenizer:
-    from tokenizers import Tokenizer as HFTokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import Tokenizer as HFTokenizer
+    from tokenizers import decoders, models, normalizers, pre_tokenizers, trainers
 
     specials = list(SPECIAL_TOKENS)  # in this order -> ids 0..5, as in every seqtune vocabulary
     if settings.vocab_size <= len(specials):
-        raise ConfigError(f"dataset.tokenizer.vocab_size={settings.vocab_size} must be larger than the "
-                          f"{len(specials)} special tokens; use a few thousand for {kind}.")
+        raise ConfigError(
+            f"dataset.tokenizer.vocab_size={settings.vocab_size} must be larger than the "
+            f"{len(specials)} special tokens; use a few thousand for {kind}."
+        )
+    trainer: Any  # the trainer of the chosen model
     if kind == "bpe":
         model = HFTokenizer(models.BPE(unk_token=UNK))
         model.pre_tokenizer, model.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
-        trainer = trainers.BpeTrainer(vocab_size=settings.vocab_size, min_frequency=settings.min_freq,
-                                      special_tokens=specials, show_progress=False)
+        trainer = trainers.BpeTrainer(
+            vocab_size=settings.vocab_size,
+            min_frequency=settings.min_freq,
+            special_tokens=specials,
+            show_progress=False,
+        )
     elif kind == "wordpiece":
         model = HFTokenizer(models.WordPiece(unk_token=UNK))
         model.pre_tokenizer, model.decoder = pre_tokenizers.Whitespace(), decoders.WordPiece()
-        trainer = trainers.WordPieceTrainer(vocab_size=settings.vocab_size, min_frequency=settings.min_freq,
-                                            special_tokens=specials, show_progress=False)
+        trainer = trainers.WordPieceTrainer(
+            vocab_size=settings.vocab_size,
+            min_frequency=settings.min_freq,
+            special_tokens=specials,
+            show_progress=False,
+        )
     else:
         model = HFTokenizer(models.Unigram())
         model.pre_tokenizer, model.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
-        trainer = trainers.UnigramTrainer(vocab_size=settings.vocab_size, special_tokens=specials,
-                                          unk_token=UNK, show_progress=False)
+        trainer = trainers.UnigramTrainer(
+            vocab_size=settings.vocab_size, special_tokens=specials, unk_token=UNK, show_progress=False
+        )
     if settings.lowercase:
         model.normalizer = normalizers.Lowercase()
     model.train_from_iterator(_lines(texts), trainer)
@@ -321,4 +362,49 @@ def tokenizer_from_dict(d: dict) -> Tokenizer:
         from tokenizers import Tokenizer as HFTokenizer
 
         return SubwordTokenizer(kind, HFTokenizer.from_str(d["model"]), d.get("add_eos", True))
-    raise ConfigError(f"saved tokenizer has unknown kind {kind!r}; this seqtune knows: {', '.join(TOKENIZERS.names())}.")
+    raise ConfigError(
+        f"saved tokenizer has unknown kind {kind!r}; this seqtune knows: {', '.join(TOKENIZERS.names())}."
+    )
+
+
+SUBWORD_KINDS = ("bpe", "wordpiece", "unigram")  # trained to ``vocab_size`` pieces
+
+
+def tokenizer_problems(key: str, tok) -> list[str]:
+    """The rules of a tokenizer config node (``dataset.tokenizer``); one line per problem."""
+    if tok is None:
+        return []
+    problems: list[str] = []
+    if tok.min_freq < 1:
+        problems.append(f"{key}.min_freq={tok.min_freq} must be >= 1.")
+    if tok.kind not in TOKENIZERS:
+        problems.append(f"{key}.kind={tok.kind!r} is not one of {', '.join(TOKENIZERS.names())}.")
+    elif tok.kind in SUBWORD_KINDS and tok.vocab_size <= len(SPECIAL_TOKENS):
+        problems.append(f"{key}.vocab_size={tok.vocab_size} must exceed the {len(SPECIAL_TOKENS)} special tokens.")
+    return problems
+
+
+def extend_tokenizer(
+    tok: Tokenizer, texts: Iterable[str], min_freq: int, max_vocab: int | None
+) -> tuple[Tokenizer, list[str]]:
+    """ULMFiT's second stage on a new corpus: ``tok``'s vocabulary plus the corpus's tokens it lacks.
+
+    New tokens (at least ``min_freq`` occurrences, most frequent first, up to ``max_vocab`` in all) go after the
+    existing ones, so every old id keeps its meaning and pretrained rows stay where they are.  Word-level kinds
+    and characters only: a subword model covers new words by splitting them already.
+    Returns (the extended tokenizer, the tokens added).
+    """
+    if not isinstance(tok, _VocabTokenizer):
+        raise ConfigError(
+            f"init_vocab=extend adds words to a word or character vocabulary; the checkpoint's tokenizer is "
+            f"{tok.kind!r} (subwords already cover new words): use init_vocab=keep."
+        )
+    counts: Counter = Counter()
+    for text in texts:
+        counts.update(p for p in tok._pieces(text.lower() if tok.lowercase else text) if p not in tok.stoi)
+    ranked = _build_vocab(counts, None, min_freq)[len(SPECIAL_TOKENS) :]
+    if max_vocab is not None:
+        ranked = ranked[: max(0, max_vocab - tok.vocab_size)]
+    data = tok.to_dict()
+    data["itos"] = list(tok.itos) + ranked
+    return tokenizer_from_dict(data), ranked

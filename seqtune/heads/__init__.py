@@ -1,28 +1,34 @@
-"""Task heads for fine-tuning; importing this package registers them in ``HEADS``.
+"""Task heads for fine-tuning.  Importing this package imports every module in it, and each head module registers
+its spec in ``HEADS`` (``spec.py``: its task, its options' schema, its rules, its default monitor); so a new head is
+one module here plus one YAML file in ``conf/head/``.
 
 A head is a small ``nn.Module`` with the objectives' contract: ``forward(encoder, batch, state) -> StepOutput``
 (mean loss, summed metrics on the device) and ``summarize(means) -> metrics``; plus ``predict(encoder, batch)``
-for evaluation and inference.  Each registered builder takes plain values (``series``: the facts of a numeric
-task's windows, for the regressor)::
+for evaluation and inference, and the attributes ``name``, ``task``, ``labels`` and ``default_monitor``::
 
-    head = HEADS.get("classifier")(input_size=encoder.output_size, labels=["neg", "pos"], bidirectional=False,
-                                   pooling="concat", hidden_size=0, dropout=0.1)
+    head = build_head(cfg.head, encoder, labels=["neg", "pos"])     # the head's typed config, plain values inside
 """
+
 from __future__ import annotations
+
+import importlib
+import pkgutil
 
 from torch import nn
 
-from seqtune.heads import classifier, regressor, tagger  # noqa: F401  (registers them)
+from seqtune.data.records import SeriesFacts
+from seqtune.heads.spec import HeadSpec
 from seqtune.registry import HEADS
 
-TASKS = {"classifier": "classification", "tagger": "tagging", "regressor": "regression"}  # the labelled task each head needs
+for _module in pkgutil.iter_modules(__path__):  # each head module registers its spec
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 
-def build_head(head_cfg, encoder, labels: list[str], series: dict | None = None) -> nn.Module:
-    """Read the ``head`` config and call the registered builder with plain values."""
-    h = head_cfg
-    return HEADS.get(h.name, key="head.name")(
-        input_size=encoder.output_size, labels=list(labels), bidirectional=encoder.num_directions == 2,
-        pooling=h.pooling, hidden_size=h.hidden_size, dropout=h.dropout, series=series,
-        crf=h.get("crf", False), crf_scheme=h.get("crf_scheme", "auto"),
-    )
+def head_spec(name: str) -> HeadSpec:
+    return HEADS.get(name, key="head.name")
+
+
+def build_head(head_cfg, encoder, labels: list[str], series: SeriesFacts | None = None) -> nn.Module:
+    """The registered builder with the head's config, the encoder it reads and its labels (a regressor: the
+    series' facts)."""
+    return head_spec(head_cfg.name).build(head_cfg, encoder, list(labels), series)

@@ -10,22 +10,37 @@ Pooling (``LabelledBatch`` is time-major and padded; ``lengths`` says where each
 Sums returned per step: ``loss``, ``correct`` and per class ``tp/i``, ``pred/i``, ``gold/i`` (scalar device
 tensors), so the loop's running means give accuracy and macro-F1 without a host sync per step.
 """
+
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from omegaconf import MISSING
 from torch import nn
 
+from seqtune.config.schema import Choice
 from seqtune.data.batching import LabelledBatch
+from seqtune.data.records import SeriesFacts, dataset_holds
+from seqtune.heads.layers import output_layers, output_rules
+from seqtune.heads.scores import macro_f1
+from seqtune.heads.spec import HeadSpec, Task, register_head
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
-from seqtune.heads.layers import output_layers
-from seqtune.registry import HEADS
-from seqtune.heads.scores import macro_f1
 
-Pooling = Literal["last", "mean", "max", "concat"]
+
+class Norm(Choice):
+    none = "none"
+    batch = "batch"  # BatchNorm1d: fastai's ULMFiT classifier; batch statistics (unsteady on tiny batches)
+    layer = "layer"  # LayerNorm: each example on its own
+
+
+class Pooling(Choice):
+    last = "last"  # the state after the last real token (bidirectional: and the backward state at the first)
+    mean = "mean"
+    max = "max"
+    concat = "concat"  # [last, max, mean] side by side (ULMFiT)
 
 
 def pool(out: torch.Tensor, lengths: torch.Tensor, pooling: Pooling, bidirectional: bool) -> torch.Tensor:
@@ -51,18 +66,28 @@ def pool(out: torch.Tensor, lengths: torch.Tensor, pooling: Pooling, bidirection
 
 class Classifier(nn.Module):
     name = "classifier"
-    task = "classification"
+    task: Task = "classification"
     default_monitor = "acc"
 
-    def __init__(self, input_size: int, labels: list[str], bidirectional: bool, pooling: Pooling = "concat",
-                 hidden_size: int = 0, dropout: float = 0.1):
+    def __init__(
+        self,
+        input_size: int,
+        labels: list[str],
+        bidirectional: bool,
+        pooling: Pooling = Pooling.concat,
+        hidden_size: int = 0,
+        dropout: float = 0.1,
+        norm: str = "none",
+    ):
         super().__init__()
         self.labels, self.pooling, self.bidirectional = list(labels), pooling, bidirectional
         features = input_size * (3 if pooling == "concat" else 1)
-        self.layers = output_layers(features, len(labels), hidden_size, dropout)
+        self.layers = output_layers(features, len(labels), hidden_size, dropout, norm)
 
     def logits(self, encoder: Encoder, batch: LabelledBatch) -> torch.Tensor:
-        out, _ = encoder(batch.tokens, None, batch.lengths)  # (time, batch, hidden * directions)
+        # Undropped outputs: dropout before max/mean pooling would make training features differ from evaluation
+        # ones (the head drops out the pooled features instead).
+        out, _ = encoder(batch.tokens, None, batch.lengths, output_dropout=False)  # (time, batch, hidden * dirs)
         return self.layers(pool(out, batch.lengths, self.pooling, self.bidirectional)).float()  # (batch, classes)
 
     def forward(self, encoder: Encoder, batch: LabelledBatch, state: State | None = None) -> StepOutput:
@@ -91,7 +116,42 @@ class Classifier(nn.Module):
         return {"loss": means["loss"], "acc": means["correct"], "f1": f1}
 
 
-@HEADS.register("classifier")
-def build_classifier(input_size: int, labels: list[str], bidirectional: bool, pooling: Pooling, hidden_size: int,
-                     dropout: float, **_: object) -> Classifier:
-    return Classifier(input_size, labels, bidirectional, pooling, hidden_size, dropout)
+@dataclass
+class ClassifierHeadConfig:
+    name: str = MISSING
+    pooling: Pooling = MISSING
+    hidden_size: int = MISSING  # a hidden layer (ReLU) before the output layer; 0 = none
+    dropout: float = MISSING  # on the pooled features (and after the hidden layer)
+    norm: Norm = MISSING  # standardise the pooled features first: none | batch (fastai's) | layer
+
+
+def classifier_rules(cfg) -> list[str]:
+    fmt = cfg.dataset.get("format")
+    problems = output_rules(cfg.head)
+    if dataset_holds(fmt) == "tagged":
+        problems.append(
+            f"head=classifier needs one label per text, but dataset.format={fmt!r} labels every token; use head=tagger."
+        )
+    if dataset_holds(fmt) == "series":
+        problems.append(
+            f"head=classifier reads text, but dataset.format={fmt!r} is a numeric series; use head=regressor."
+        )
+    return problems
+
+
+def build_classifier(h, encoder, labels: list[str], series: SeriesFacts | None = None) -> Classifier:
+    return Classifier(
+        encoder.output_size, labels, encoder.num_directions == 2, h.pooling, h.hidden_size, h.dropout, str(h.norm)
+    )
+
+
+SPEC = register_head(
+    HeadSpec(
+        name="classifier",
+        task=Classifier.task,
+        schema=ClassifierHeadConfig,
+        build=build_classifier,
+        default_monitor=Classifier.default_monitor,
+        rules=classifier_rules,
+    )
+)

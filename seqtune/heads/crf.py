@@ -14,14 +14,17 @@ No maintained library fits: pytorch-crf's last release is from 2019 and has no t
 AllenNLP's CRF (which has them) went with the archived AllenNLP; torch-struct's last release is from 2021.
 The module is small and is tested against brute-force enumeration (``tests/heads/test_crf.py``).
 """
+
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
 
 Scheme = Literal["auto", "iob2", "iobes", "none"]
+SCHEMES: tuple[Scheme, ...] = ("auto", "iob2", "iobes", "none")
 ILLEGAL = -1e4  # added to the score of an illegal transition in training
 
 
@@ -44,20 +47,26 @@ def detect_scheme(labels: Sequence[str]) -> str:
     return "iob2" if any(p in ("B", "I") for p, _ in parsed) else "none"
 
 
-def allowed_transitions(labels: Sequence[str], scheme: Scheme = "auto") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def allowed_transitions(
+    labels: Sequence[str], scheme: Scheme = "auto"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(start (K,), transitions (K, K) [from, to], end (K,)) bool masks of what the scheme allows.
 
     iob2: I-X only after B-X or I-X, never first.  iobes: after B-X/I-X only I-X or E-X; after O, E-, S- only
     O, B-, S-; first only O, B-, S-; last only O, E-, S-.  none: everything.
     """
     k = len(labels)
-    scheme = detect_scheme(labels) if scheme == "auto" else scheme
-    start, trans, end = torch.ones(k, dtype=torch.bool), torch.ones(k, k, dtype=torch.bool), torch.ones(k, dtype=torch.bool)
-    if scheme == "none":
+    rules = detect_scheme(labels) if scheme == "auto" else scheme
+    start, trans, end = (
+        torch.ones(k, dtype=torch.bool),
+        torch.ones(k, k, dtype=torch.bool),
+        torch.ones(k, dtype=torch.bool),
+    )
+    if rules == "none":
         return start, trans, end
     parsed = [_parse(t) for t in labels]
     for j, (p, x) in enumerate(parsed):
-        if scheme == "iob2":
+        if rules == "iob2":
             start[j] = p != "I"
             for i, (q, y) in enumerate(parsed):
                 trans[i, j] = p != "I" or (q in ("B", "I") and y == x)
@@ -70,6 +79,10 @@ def allowed_transitions(labels: Sequence[str], scheme: Scheme = "auto") -> tuple
 
 
 class CRF(nn.Module):
+    start_ok: torch.Tensor  # (K,) bool buffers: what the scheme allows (first tag, [from, to], last tag)
+    trans_ok: torch.Tensor
+    end_ok: torch.Tensor
+
     def __init__(self, labels: Sequence[str], scheme: Scheme = "auto"):
         super().__init__()
         k = len(labels)
@@ -83,6 +96,7 @@ class CRF(nn.Module):
 
     def _scores(self, illegal: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """start, transitions, end with ``illegal`` added where the scheme forbids (added, or -inf for decoding)."""
+
         def cost(ok: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
             if illegal == float("-inf"):
                 return param.masked_fill(~ok, illegal)

@@ -4,17 +4,12 @@
 
 The pretraining objective (the *auxiliary* task) is rebuilt from the checkpoint -- its config, tokenizer and
 data facts -- with its trained weights (a language model's decoder, a forecaster's head), and shares the task
-model's encoder.  Its loss is computed on the inputs of the task's own batch (no second data stream):
-
-=============================== ========================================================================
-objective in the checkpoint     auxiliary loss on a task batch
-=============================== ========================================================================
-clm                             next token of the batch's texts (padding not scored)
-mlm, bilm, autoencoder,         the objective's own step on the batch's token ids (bilm: with the
-denoising                       batch's lengths and characters)
-forecast                        the first H_pretrain steps of the regressor's window targets
-masked_values                   masked spans of the regressor's look-back window
-=============================== ========================================================================
+model's encoder.  Its loss is computed on the inputs of the task's own batch (no second data stream).  Which
+objectives can do that is in their specs (``multitask``; text tasks take token objectives, a regressor numeric
+ones); how one reads a task batch is its ``task_loss(encoder, batch)`` where it has one (clm: the next token of
+the texts, padding not scored; forecast: the first H_pretrain steps of the regressor's targets), else its own
+step on the batch (mlm, autoencoder, denoising: the token ids; bilm: the token ids with the batch's lengths and
+characters; masked_values: the look-back window).
 
 ``transfer.aux_schedule``: ``constant`` (lambda = aux_weight) or ``linear_decay`` (lambda = aux_weight * (1 -
 step / total_steps): the auxiliary task fades out by the last step).  Metrics: the head's own (``loss`` stays
@@ -22,23 +17,21 @@ the task loss, so monitors and summaries mean the same as in the other strategie
 ``aux_loss`` and ``aux_weight``.  In a checkpoint the head's tensors are ``objective.head.*``; evaluate and
 predict keep only those (:func:`task_state`).
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch import nn
 
-from seqtune.data.tokenizers import PAD_ID
+from seqtune.data.records import SeriesFacts
 from seqtune.errors import CheckpointError, ConfigError
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives import build_objective
 from seqtune.objectives.base import StepOutput
-
-TOKEN_OBJECTIVES = ("clm", "mlm", "bilm", "autoencoder", "denoising")  # read a text task's token ids
-SERIES_OBJECTIVES = ("forecast", "masked_values")  # read a regressor's windows
+from seqtune.registry import OBJECTIVES
 
 
 def aux_weight(schedule: str, weight: float, step: int, total_steps: int) -> float:
@@ -48,20 +41,13 @@ def aux_weight(schedule: str, weight: float, step: int, total_steps: int) -> flo
     return weight * max(0.0, 1.0 - step / max(total_steps, 1))
 
 
-def clm_loss(decoder: nn.Linear, encoder: Encoder, tokens: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy over a padded (time, batch) batch; padded targets are not scored."""
-    inputs, targets = tokens[:-1], tokens[1:]  # (time - 1, batch) each
-    hidden, _ = encoder(inputs)  # (time - 1, batch, hidden)
-    real = targets != PAD_ID
-    logits = decoder(hidden[real]).float()  # (real targets, vocab)
-    return F.cross_entropy(logits, targets[real], reduction="sum") / real.sum().clamp(min=1)
-
-
 class Multitask(nn.Module):
     """The task head plus the pretraining objective; the loop sees one objective with the head's metrics."""
 
-    def __init__(self, head: nn.Module, aux: nn.Module, aux_name: str, weight: float, schedule: str,
-                 total_steps: int):
+    head: Any
+    aux: Any
+
+    def __init__(self, head: nn.Module, aux: nn.Module, aux_name: str, weight: float, schedule: str, total_steps: int):
         super().__init__()
         self.head, self.aux = head, aux
         self.aux_name, self.weight, self.schedule, self.total_steps = aux_name, weight, schedule, total_steps
@@ -70,12 +56,10 @@ class Multitask(nn.Module):
         self.default_monitor = head.default_monitor
 
     def aux_loss(self, encoder: Encoder, batch: Any) -> torch.Tensor:
-        if self.aux_name == "clm":
-            return clm_loss(self.aux.decoder, encoder, batch.tokens)
-        if self.aux_name == "forecast":
-            x, y = batch  # the pretraining horizon is at most the task's (checked in build_multitask)
-            return self.aux(encoder, (x, y[: self.aux.horizon]), None).loss
-        return self.aux(encoder, batch, None).loss
+        """The objective's ``task_loss(encoder, batch)`` where it has one (how it reads a task's batch), else its
+        own step's loss on the batch."""
+        task_loss = getattr(self.aux, "task_loss", None)
+        return task_loss(encoder, batch) if task_loss is not None else self.aux(encoder, batch, None).loss
 
     def forward(self, encoder: Encoder, batch: Any, state: State | None = None) -> StepOutput:
         out = self.head(encoder, batch, state)
@@ -84,8 +68,12 @@ class Multitask(nn.Module):
             self.step += 1
         aux = self.aux_loss(encoder, batch)
         n = out.count
-        sums = {**out.sums, "task_loss": out.loss.detach() * n, "aux_loss": aux.detach() * n,
-                "aux_weight": torch.tensor(lam * n)}
+        sums = {
+            **out.sums,
+            "task_loss": out.loss.detach() * n,
+            "aux_loss": aux.detach() * n,
+            "aux_weight": torch.tensor(lam * n),
+        }
         return StepOutput(out.loss + lam * aux, out.state, sums, n)
 
     def predict(self, encoder: Encoder, batch: Any) -> torch.Tensor:
@@ -102,34 +90,51 @@ class Multitask(nn.Module):
         self.step = int(state["step"])
 
 
-def build_multitask(source: dict, source_path: str, encoder: Encoder, tokenizer, head: nn.Module,
-                    weight: float, schedule: str, total_steps: int, series: dict | None) -> tuple[Multitask, str]:
+def build_multitask(
+    source: dict,
+    source_path: str,
+    encoder: Encoder,
+    tokenizer,
+    head: nn.Module,
+    weight: float,
+    schedule: str,
+    total_steps: int,
+    series: SeriesFacts | None,
+) -> tuple[Multitask, str]:
     """The pretraining objective of checkpoint ``source`` on ``encoder``, with its weights; (wrapper, a log line)."""
     name = source.get("objective")
-    reads = "tokens" if head.task in ("classification", "tagging") else "series"
-    fits = TOKEN_OBJECTIVES if reads == "tokens" else SERIES_OBJECTIVES
+    reads = "tokens" if head.task in ("classification", "tagging") else "numeric"
+    fits = [n for n in OBJECTIVES.names() if OBJECTIVES.get(n).multitask and OBJECTIVES.get(n).input == reads]
     if name not in fits:
-        raise ConfigError(f"transfer=multitask trains the checkpoint's pretraining objective on the task's batches, "
-                          f"but {source_path} was pretrained with objective={name!r}, which cannot read "
-                          f"{'text' if reads == 'tokens' else 'numeric windows'}; for head={head.name} it must be one "
-                          f"of {', '.join(fits)}. Use transfer=full instead.")
+        raise ConfigError(
+            f"transfer=multitask trains the checkpoint's pretraining objective on the task's batches, "
+            f"but {source_path} was pretrained with objective={name!r}, which cannot read "
+            f"{'text' if reads == 'tokens' else 'numeric windows'}; for head={head.name} it must be one "
+            f"of {', '.join(fits)}. Use transfer=full instead."
+        )
     info = source.get("data") or None
-    if name == "forecast" and series is not None:
-        if info["horizon"] > series["horizon"] or info["target_index"] != series["target_index"]:
-            raise ConfigError(f"transfer=multitask: the checkpoint forecasts {info['horizon']} steps of target "
-                              f"column index {info['target_index']}, the regressor {series['horizon']} steps of "
-                              f"{series['target_index']}; the auxiliary forecast reads the task's targets, so its "
-                              "horizon must be <= head.horizon and dataset.target_column the same.")
+    if name == "forecast" and series is not None and info is not None:
+        if info["horizon"] > series.horizon or info["target_index"] != series.target_index:
+            raise ConfigError(
+                f"transfer=multitask: the checkpoint forecasts {info['horizon']} steps of target "
+                f"column index {info['target_index']}, the regressor {series.horizon} steps of "
+                f"{series.target_index}; the auxiliary forecast reads the task's targets, so its "
+                "horizon must be <= head.horizon and dataset.target_column the same."
+            )
     aux = build_objective(OmegaConf.create(source["config"]), encoder, tokenizer, info)
     prefix = "objective."
-    state = {k[len(prefix):]: v for k, v in source["model"].items() if k.startswith(prefix)}
+    state = {k[len(prefix) :]: v for k, v in source["model"].items() if k.startswith(prefix)}
     missing, unexpected = aux.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise CheckpointError(f"{source_path}: the {name} objective's tensors do not fit the rebuilt objective "
-                              f"(missing {missing}, unexpected {unexpected}); was the checkpoint written by another "
-                              "seqtune version? Use transfer=full instead.")
-    line = (f"transfer=multitask: pretraining objective {name} rebuilt from the checkpoint, {len(state)} tensors "
-            f"loaded ({', '.join(state) or 'none'}); aux_weight {weight}, {schedule}")
+        raise CheckpointError(
+            f"{source_path}: the {name} objective's tensors do not fit the rebuilt objective "
+            f"(missing {missing}, unexpected {unexpected}); was the checkpoint written by another "
+            "seqtune version? Use transfer=full instead."
+        )
+    line = (
+        f"transfer=multitask: pretraining objective {name} rebuilt from the checkpoint, {len(state)} tensors "
+        f"loaded ({', '.join(state) or 'none'}); aux_weight {weight}, {schedule}"
+    )
     return Multitask(head, aux, name, weight, schedule, total_steps), line
 
 
@@ -139,5 +144,7 @@ def task_state(ckpt: dict) -> dict[str, torch.Tensor]:
     if ckpt.get("transfer") != "multitask":
         return state
     head = "objective.head."
-    return {**{k: v for k, v in state.items() if k.startswith("encoder.")},
-            **{"objective." + k[len(head):]: v for k, v in state.items() if k.startswith(head)}}
+    return {
+        **{k: v for k, v in state.items() if k.startswith("encoder.")},
+        **{"objective." + k[len(head) :]: v for k, v in state.items() if k.startswith(head)},
+    }

@@ -11,9 +11,10 @@ Used by fine-tuning's final evaluation, ``seqtune evaluate`` and the heads' vali
 Macro-F1 averages the per-class F1 over the classes that occur in the gold labels or the predictions (what
 scikit-learn's ``f1_score(average="macro")`` does).  Scores are fractions in [0, 1]; conlleval prints percent.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 Chunk = tuple[str, int, int]  # (type, first token, last token), inclusive
 
@@ -50,7 +51,8 @@ def _chunk_end(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
         (prev_tag in ("B", "I") and tag in ("B", "S", "O"))
         or (prev_tag in ("E", "S"))
         or (prev_tag != "O" and prev_tag != "." and prev_type != type_)
-        or prev_tag == "]" or prev_tag == "["
+        or prev_tag == "]"
+        or prev_tag == "["
     )
 
 
@@ -103,18 +105,22 @@ def entity_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) 
     return {**prf(*entity_counts(gold, pred)), "acc": same / max(tokens, 1)}
 
 
-def unseen_entity_scores(words: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
-                         known: set[str]) -> dict[str, float]:
+def unseen_entity_scores(
+    words: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], known: set[str]
+) -> dict[str, float]:
     """Entity P/R/F1 restricted to entities none of whose words is in ``known`` (e.g. every word of the training
     file): gold entities of that kind for recall, predicted ones (spans whose words are all unknown) for precision.
     ``n_gold`` and ``n_pred`` say how many there were."""
     correct = n_pred = n_gold = 0
     for ws, g, p in zip(words, gold, pred):
-        def unseen(chunk: Chunk) -> bool:
-            return not any(w in known for w in ws[chunk[1]: chunk[2] + 1])
-
-        gc, pc = {c for c in chunks(g) if unseen(c)}, {c for c in chunks(p) if unseen(c)}
+        gc = {c for c in chunks(g) if _unseen(c, ws, known)}
+        pc = {c for c in chunks(p) if _unseen(c, ws, known)}
         correct += len(gc & pc)
         n_pred += len(pc)
         n_gold += len(gc)
     return {**prf(correct, n_pred, n_gold), "n_gold": float(n_gold), "n_pred": float(n_pred)}
+
+
+def _unseen(chunk: Chunk, words: Sequence[str], known: set[str]) -> bool:
+    """Whether none of the chunk's words is in ``known``."""
+    return not any(w in known for w in words[chunk[1] : chunk[2] + 1])

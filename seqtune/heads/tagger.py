@@ -11,28 +11,40 @@ evaluation and prediction decode by Viterbi under the tagging scheme's transitio
 per-token scores alone are not its prediction).  Batches that carry the words' characters (``batch.chars``) hand
 them to the encoder, so a character-aware encoder spells words that are ``<unk>`` in its vocabulary.
 """
+
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from omegaconf import MISSING
 from torch import nn
 
 from seqtune.data.batching import IGNORE_INDEX, LabelledBatch
+from seqtune.data.records import SeriesFacts, dataset_holds
+from seqtune.heads.crf import CRF, SCHEMES, Scheme
+from seqtune.heads.layers import output_layers, output_rules
+from seqtune.heads.scores import entity_counts, prf
+from seqtune.heads.spec import HeadSpec, Task, register_head
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
-from seqtune.heads.crf import CRF, Scheme
-from seqtune.heads.layers import output_layers
-from seqtune.registry import HEADS
-from seqtune.heads.scores import entity_counts, prf
 
 
 class Tagger(nn.Module):
     name = "tagger"
-    task = "tagging"
+    task: Task = "tagging"
     default_monitor = "f1"
 
-    def __init__(self, input_size: int, labels: list[str], hidden_size: int = 0, dropout: float = 0.1,
-                 crf: bool = False, crf_scheme: Scheme = "auto"):
+    def __init__(
+        self,
+        input_size: int,
+        labels: list[str],
+        hidden_size: int = 0,
+        dropout: float = 0.1,
+        crf: bool = False,
+        crf_scheme: Scheme = "auto",
+    ):
         super().__init__()
         self.labels = list(labels)
         self.layers = output_layers(input_size, len(labels), hidden_size, dropout)
@@ -54,15 +66,19 @@ class Tagger(nn.Module):
         if self.crf is not None:
             loss = self.crf.nll(logits, batch.labels, batch.lengths).sum() / max(n, 1)
         else:
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), batch.labels.reshape(-1), ignore_index=IGNORE_INDEX)
+            flat = logits.view(-1, logits.size(-1))
+            loss = F.cross_entropy(flat, batch.labels.reshape(-1), ignore_index=IGNORE_INDEX)
         real = batch.labels != IGNORE_INDEX
         pred = self.best_tags(logits.detach(), batch.lengths)
         sums = {"loss": loss.detach() * n, "correct": (pred.eq(batch.labels) & real).sum()}
         if not self.training:  # entity decoding happens on the host: evaluation only
             gold = self.tag_lists(batch.labels.clamp(min=0), batch.lengths)
             correct, n_pred, n_gold = entity_counts(gold, self.tag_lists(pred, batch.lengths))
-            sums.update(ent_correct=torch.tensor(float(correct)), ent_pred=torch.tensor(float(n_pred)),
-                        ent_gold=torch.tensor(float(n_gold)))
+            sums.update(
+                ent_correct=torch.tensor(float(correct)),
+                ent_pred=torch.tensor(float(n_pred)),
+                ent_gold=torch.tensor(float(n_gold)),
+            )
         return StepOutput(loss, None, sums, n)
 
     def best_tags(self, logits: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -87,7 +103,41 @@ class Tagger(nn.Module):
         return out
 
 
-@HEADS.register("tagger")
-def build_tagger(input_size: int, labels: list[str], hidden_size: int, dropout: float, crf: bool = False,
-                 crf_scheme: Scheme = "auto", **_: object) -> Tagger:
-    return Tagger(input_size, labels, hidden_size, dropout, crf, crf_scheme)
+@dataclass
+class TaggerHeadConfig:
+    name: str = MISSING
+    hidden_size: int = MISSING  # a hidden layer (ReLU) before the output layer; 0 = none
+    dropout: float = MISSING  # on the encoder outputs (and after the hidden layer)
+    crf: bool = MISSING  # a CRF output layer: Viterbi decoding under the tag scheme's transition rules
+    crf_scheme: str = MISSING  # auto | iob2 | iobes | none (auto: read from the tag names)
+
+
+def tagger_rules(cfg) -> list[str]:
+    fmt = cfg.dataset.get("format")
+    problems = output_rules(cfg.head)
+    if cfg.head.crf_scheme not in SCHEMES:
+        problems.append(f"head.crf_scheme={cfg.head.crf_scheme!r} is not one of {', '.join(SCHEMES)}.")
+    if dataset_holds(fmt) != "tagged":
+        problems.append(
+            f"head=tagger needs token labels, but dataset.format={fmt!r} labels whole texts; use a conll "
+            "dataset (dataset=conll2003) or head=classifier."
+        )
+    if dataset_holds(fmt) == "series":
+        problems.append(f"head=tagger reads text, but dataset.format={fmt!r} is a numeric series; use head=regressor.")
+    return problems
+
+
+def build_tagger(h, encoder, labels: list[str], series: SeriesFacts | None = None) -> Tagger:
+    return Tagger(encoder.output_size, labels, h.hidden_size, h.dropout, h.crf, h.crf_scheme)
+
+
+SPEC = register_head(
+    HeadSpec(
+        name="tagger",
+        task=Tagger.task,
+        schema=TaggerHeadConfig,
+        build=build_tagger,
+        default_monitor=Tagger.default_monitor,
+        rules=tagger_rules,
+    )
+)

@@ -4,6 +4,7 @@
 as ``train/loss``, ``val/ppl``), flushed line by line so a crashed run keeps everything logged so far.
 ``Display`` shows a rich progress bar on a terminal and plain log lines elsewhere (CI logs, files).
 """
+
 from __future__ import annotations
 
 import json
@@ -75,9 +76,15 @@ class Display:
         self._progress: Progress | None = None
         if mode == "bar":
             self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                console=self.console, transient=False,
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
             )
             self._task = self._progress.add_task(title, total=total_steps, info="")
             self._progress.start()

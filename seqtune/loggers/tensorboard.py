@@ -2,12 +2,13 @@
 
 Needs the ``tensorboard`` package: ``pip install "seqtune[tensorboard]"``.
 """
+
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-from seqtune.loggers import register
+from seqtune.loggers.registry import register
 
 
 class TensorBoardLogger:
@@ -17,7 +18,8 @@ class TensorBoardLogger:
         self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
     def log(self, record: dict[str, object]) -> None:
-        step = int(record.get("step", 0))
+        step = record.get("step", 0)
+        step = int(step) if isinstance(step, (int, float)) else 0
         for key, value in record.items():
             if key in ("step", "epoch") or isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue

@@ -9,6 +9,7 @@ through one 1-D convolution and max-pooled over the word into ``filters`` featur
 
 A position with no characters at all (batch padding) gets zero features.
 """
+
 from __future__ import annotations
 
 import torch

@@ -18,28 +18,33 @@ character CNN whose features are concatenated with the word embedding.  ``forwar
 the batch (tagging data spells every word, ``<unk>`` or not); without them the encoder spells each word id by its
 vocabulary string (``vocab``, given at construction), so every objective works unchanged.
 """
+
 from __future__ import annotations
 
-from typing import Literal, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Literal, cast
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
-from seqtune.data.chars import vocabulary_chars
+from seqtune.data.chars import CHAR_PAD, vocabulary_chars
 from seqtune.data.tokenizers import PAD_ID
 from seqtune.models.chars import CharCNN
 from seqtune.models.regularizers import dropped_hh_weights, embedding_dropout, locked_dropout
 from seqtune.registry import MODELS
 
-State = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]  # h, or (h, c) for an LSTM; (layers*dirs, batch, hidden)
-CellKind = Literal["rnn", "lstm", "gru"]
+State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # h, or (h, c) for an LSTM; (layers*dirs, batch, hidden)
+CellKind = str  # a key of RNN_CLASSES
 InputKind = Literal["tokens", "numeric"]
 CharFeatures = Literal["none", "cnn"]
-_RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+# The cells of every recurrent stack (the encoder's and the decoder objectives'): a new cell is one entry here.
+RNN_CLASSES: dict[str, Callable[..., nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class Encoder(nn.Module):
+    char_table: torch.Tensor  # (vocab, MAX_WORD_CHARS) the vocabulary's spelling (char_features only)
+
     def __init__(
         self,
         cell: CellKind,
@@ -78,10 +83,13 @@ class Encoder(nn.Module):
             self.chars = CharCNN(char_embedding_size, char_filters)
             self.register_buffer("char_table", vocabulary_chars(vocab), persistent=False)  # (vocab, chars)
         self.input_size = embedding_size + (self.chars.output_size if self.chars is not None else 0)
-        rnn_class = _RNN_CLASSES[cell]
+        rnn_class = RNN_CLASSES[cell]
         self.rnn = rnn_class(
-            self.input_size, hidden_size, num_layers,
-            dropout=dropout if num_layers > 1 and locked_dropout == 0 else 0.0, bidirectional=bidirectional,
+            self.input_size,
+            hidden_size,
+            num_layers,
+            dropout=dropout if num_layers > 1 and locked_dropout == 0 else 0.0,
+            bidirectional=bidirectional,
         )
         self.dropout = nn.Dropout(dropout)
         if init_range > 0:
@@ -91,15 +99,21 @@ class Encoder(nn.Module):
                 with torch.no_grad():
                     self.embedding.weight[PAD_ID].zero_()
                     if self.chars is not None:
-                        self.chars.embedding.weight[0].zero_()  # CHAR_PAD
+                        self.chars.embedding.weight[CHAR_PAD].zero_()
         # One-layer shells on the meta device (no memory, not submodules, so not in the state dict): with
         # locked dropout, layer k runs as a functional call of shell k with the stack's own layer-k weights.
         self._layer_shells: tuple[nn.RNNBase, ...] = ()
         if locked_dropout > 0:
             self._layer_shells = tuple(
-                rnn_class(self.input_size if k == 0 else self.output_size, hidden_size, 1,
-                          bidirectional=bidirectional, device="meta")
-                for k in range(num_layers))
+                rnn_class(
+                    self.input_size if k == 0 else self.output_size,
+                    hidden_size,
+                    1,
+                    bidirectional=bidirectional,
+                    device="meta",
+                )
+                for k in range(num_layers)
+            )
 
     @property
     def output_size(self) -> int:
@@ -129,10 +143,19 @@ class Encoder(nn.Module):
         spelled = self.chars(chars if chars is not None else self.char_table[inputs])  # (time, batch, filters)
         return torch.cat([words, spelled], dim=-1)
 
-    def forward(self, inputs: torch.Tensor, state: State | None = None,
-                lengths: torch.Tensor | None = None, chars: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        state: State | None = None,
+        lengths: torch.Tensor | None = None,
+        output_dropout: bool = True,
+        chars: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, State]:
         """``lengths`` (batch,) of a padded batch: a bidirectional encoder then reads each sequence backwards from
         its own last token, not from the padding, so an example's output does not depend on its batch.
+
+        ``output_dropout=False`` leaves the top layer's outputs undropped: a head that pools over time (max, mean)
+        must see the same features in training as in evaluation (it drops out the pooled features itself).
         ``chars`` (time, batch, word_chars): the words' characters, for ``char_features`` (else unused)."""
         emb = self.dropout(self.embed(inputs, chars))  # (time, batch, input_size)
         weights: dict[str, torch.Tensor] = {}
@@ -153,10 +176,11 @@ class Encoder(nn.Module):
             out, state = functional_call(self.rnn, weights, (emb, state))
         else:  # a causal encoder's outputs before the padding never see it
             out, state = self.rnn(emb, state)  # (time, batch, hidden * directions)
-        return self.dropout(out), state
+        return (self.dropout(out) if output_dropout else out), state
 
-    def _layer_by_layer(self, x: torch.Tensor, state: State | None,
-                        dropped: dict[str, torch.Tensor]) -> tuple[torch.Tensor, State]:
+    def _layer_by_layer(
+        self, x: torch.Tensor, state: State | None, dropped: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, State]:
         """The stack one layer at a time with a locked-dropout mask between layers (same parameters)."""
         d = self.num_directions
         h_out, c_out = [], []
@@ -170,8 +194,11 @@ class Encoder(nn.Module):
                     params[f"{kind}_l0{suffix}"] = dropped.get(name, getattr(self.rnn, name))
             layer_state = None
             if state is not None:
-                layer_state = tuple(s[k * d:(k + 1) * d] for s in state) if isinstance(state, tuple) \
-                    else state[k * d:(k + 1) * d]
+                layer_state = (
+                    tuple(s[k * d : (k + 1) * d] for s in state)
+                    if isinstance(state, tuple)
+                    else state[k * d : (k + 1) * d]
+                )
             x, s = functional_call(shell, params, (x, layer_state))  # (time, batch, hidden * directions)
             if isinstance(s, tuple):
                 h_out.append(s[0])
@@ -192,7 +219,7 @@ class Encoder(nn.Module):
         forward = out[last, batch, : self.hidden_size]  # (batch, hidden)
         if self.num_directions == 1:
             return forward
-        return torch.cat([forward, out[0, :, self.hidden_size:]], dim=-1)  # (batch, 2 * hidden)
+        return torch.cat([forward, out[0, :, self.hidden_size :]], dim=-1)  # (batch, 2 * hidden)
 
 
 _CPU_RNN_AUTOCAST: bool | None = None  # whether this CPU runs an RNN under bf16 autocast; probed once
@@ -202,7 +229,7 @@ def _cpu_rnn_autocast_ok(rnn: nn.RNNBase) -> bool:
     """Probe once, on a tiny copy of the layer, whether oneDNN accepts the RNN under CPU autocast."""
     global _CPU_RNN_AUTOCAST
     if _CPU_RNN_AUTOCAST is None:
-        probe = type(rnn)(4, 4, 1)
+        probe = cast(Callable[..., nn.RNNBase], type(rnn))(4, 4, 1)
         try:
             with torch.no_grad():
                 probe(torch.zeros(2, 1, 4))
@@ -230,21 +257,50 @@ def detach_state(state: State | None) -> State | None:
 
 
 def _builder(cell: CellKind):
-    def build(vocab_size: int, embedding_size: int, hidden_size: int, num_layers: int, dropout: float,
-              bidirectional: bool, init_range: float, input: InputKind = "tokens", num_features: int = 0,
-              embedding_dropout: float = 0.0, locked_dropout: float = 0.0, weight_drop: float = 0.0,
-              char_features: CharFeatures = "none", char_embedding_size: int = 30, char_filters: int = 50,
-              vocab: Sequence[str] | None = None) -> Encoder:
-        return Encoder(cell, vocab_size, embedding_size, hidden_size, num_layers, dropout, bidirectional, init_range,
-                       input, num_features, embedding_dropout, locked_dropout, weight_drop, char_features,
-                       char_embedding_size, char_filters, vocab)
+    def build(
+        vocab_size: int,
+        embedding_size: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        bidirectional: bool,
+        init_range: float,
+        input: InputKind = "tokens",
+        num_features: int = 0,
+        embedding_dropout: float = 0.0,
+        locked_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+        char_features: CharFeatures = "none",
+        char_embedding_size: int = 30,
+        char_filters: int = 50,
+        vocab: Sequence[str] | None = None,
+    ) -> Encoder:
+        return Encoder(
+            cell,
+            vocab_size,
+            embedding_size,
+            hidden_size,
+            num_layers,
+            dropout,
+            bidirectional,
+            init_range,
+            input,
+            num_features,
+            embedding_dropout,
+            locked_dropout,
+            weight_drop,
+            char_features,
+            char_embedding_size,
+            char_filters,
+            vocab,
+        )
 
     build.__doc__ = f"Embedding -> {cell.upper()} stack."
     return build
 
 
-for _cell in ("rnn", "lstm", "gru"):
-    MODELS.register(_cell)(_builder(_cell))  # type: ignore[arg-type]
+for _cell in RNN_CLASSES:
+    MODELS.register(_cell)(_builder(_cell))
 
 
 def build_encoder(model_cfg, vocab_size: int, vocab: Sequence[str] | None = None) -> Encoder:
@@ -252,10 +308,20 @@ def build_encoder(model_cfg, vocab_size: int, vocab: Sequence[str] | None = None
     strings (``itos``), which ``model.char_features`` spells."""
     m = model_cfg
     return MODELS.get(m.name, key="model.name")(
-        vocab_size=vocab_size, embedding_size=m.embedding_size, hidden_size=m.hidden_size,
-        num_layers=m.num_layers, dropout=m.dropout, bidirectional=m.bidirectional, init_range=m.init_range,
-        input=m.get("input", "tokens"), num_features=m.get("num_features", 0),
-        embedding_dropout=m.get("embedding_dropout", 0.0), locked_dropout=m.get("locked_dropout", 0.0),
-        weight_drop=m.get("weight_drop", 0.0), char_features=m.get("char_features", "none"),
-        char_embedding_size=m.get("char_embedding_size", 30), char_filters=m.get("char_filters", 50), vocab=vocab,
+        vocab_size=vocab_size,
+        embedding_size=m.embedding_size,
+        hidden_size=m.hidden_size,
+        num_layers=m.num_layers,
+        dropout=m.dropout,
+        bidirectional=m.bidirectional,
+        init_range=m.init_range,
+        input=m.get("input", "tokens"),
+        num_features=m.get("num_features", 0),
+        embedding_dropout=m.get("embedding_dropout", 0.0),
+        locked_dropout=m.get("locked_dropout", 0.0),
+        weight_drop=m.get("weight_drop", 0.0),
+        char_features=m.get("char_features", "none"),
+        char_embedding_size=m.get("char_embedding_size", 30),
+        char_filters=m.get("char_filters", 50),
+        vocab=vocab,
     )

@@ -16,6 +16,7 @@
 
 All three are the identity outside training or with ``p == 0``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -72,5 +73,4 @@ def _same_layout(values: dict[str, torch.Tensor], layout: dict[str, torch.Tensor
         position = w.storage_offset() + w.numel()
     base = layout[order[0]].storage_offset()
     buffer = torch.cat(pieces)  # (total,) one new storage
-    return {n: buffer.as_strided(layout[n].shape, layout[n].stride(), layout[n].storage_offset() - base)
-            for n in order}
+    return {n: buffer.as_strided(layout[n].shape, layout[n].stride(), layout[n].storage_offset() - base) for n in order}

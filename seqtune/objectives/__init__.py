@@ -1,35 +1,43 @@
-"""Pretraining objectives; importing this package registers them in ``OBJECTIVES``.
+"""Pretraining objectives.  Importing this package imports every module in it, and each module registers its
+spec in ``OBJECTIVES`` (``spec.py``: what it reads, what it needs of the encoder and the data, its options'
+schema, its rules); so a new objective is one module here plus one YAML file in ``conf/objective/``.
 
-Each registered builder has the signature ``(encoder, cfg, tokenizer, info=None) -> nn.Module``: it reads
-what it needs from the composed config, and ``info`` holds plain facts of the data (e.g. a series' number of
-columns and target std, see ``seqtune/data/pretraining.py``; saved in checkpoints under ``"data"``).
-
-``DATA_KINDS`` says which data path each objective reads (``load_pretrain_data``): objectives differ in their
-data, and this table is the one place that says how.
+Each spec's ``build(encoder, cfg, tokenizer, info=None) -> nn.Module`` reads what it needs from the composed
+config; ``info`` holds plain facts of the data (a series' number of columns and target std, see
+``seqtune/data/pretraining.py``; saved in checkpoints under ``"data"``).
 """
+
 from __future__ import annotations
+
+import importlib
+import pkgutil
 
 from torch import nn
 
-from seqtune.objectives import autoencoder, bilm, clm, denoising, forecast, masked_values, mlm, seq2seq  # noqa: F401
+from seqtune.models.encoder import build_encoder
+from seqtune.objectives.base import TaskModel
+from seqtune.objectives.spec import DataKind, ObjectiveSpec
 from seqtune.registry import OBJECTIVES
 
-DATA_KINDS: dict[str, str] = {
-    "clm": "stream",  # LMStream, hidden state carried across windows
-    "mlm": "windows",  # the same bptt windows, each read whole by a bidirectional encoder
-    "bilm": "windows",
-    "autoencoder": "sentences",  # one line = one sequence, length-bucketed
-    "denoising": "sentences",
-    "seq2seq": "pairs",  # source/target pairs (TSV or generated)
-    "forecast": "series",  # numeric look-back/horizon windows
-    "masked_values": "series",
-}
+for _module in pkgutil.iter_modules(__path__):  # each objective module registers its spec
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 
-def data_kind(name: str) -> str:
-    OBJECTIVES.get(name, key="objective.name")  # an unknown name fails with the list of valid ones
-    return DATA_KINDS[name]
+def objective_spec(name: str) -> ObjectiveSpec:
+    return OBJECTIVES.get(name, key="objective.name")  # an unknown name fails with the list of valid ones
+
+
+def data_kind(name: str) -> DataKind:
+    return objective_spec(name).data_kind
 
 
 def build_objective(cfg, encoder, tokenizer, info: dict | None = None) -> nn.Module:
-    return OBJECTIVES.get(cfg.objective.name, key="objective.name")(encoder, cfg, tokenizer, info)
+    return objective_spec(cfg.objective.name).build(encoder, cfg, tokenizer, info)
+
+
+def build_model(cfg, tokenizer, info: dict | None = None) -> TaskModel:
+    """Encoder + objective as the config describes them (also rebuilds a model from a checkpoint's config,
+    tokenizer and ``data`` entry; numeric-input models have no tokenizer)."""
+    vocab = getattr(tokenizer, "itos", None)
+    encoder = build_encoder(cfg.model, tokenizer.vocab_size if tokenizer is not None else 0, vocab)
+    return TaskModel(encoder, build_objective(cfg, encoder, tokenizer, info))

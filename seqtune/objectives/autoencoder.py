@@ -6,6 +6,7 @@ that vector) and is teacher-forced during training.  Metrics: reconstruction los
 ``LabelledBatch``es (one line = one sequence, label unused; ``data_kind = "sentences"``).  The encoder is what
 transfers; the decoder stays behind.
 """
+
 from __future__ import annotations
 
 from torch import nn
@@ -13,8 +14,14 @@ from torch import nn
 from seqtune.data.batching import LabelledBatch
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
-from seqtune.objectives.decoder import build_decoder, reconstruction_step, summarize_reconstruction
-from seqtune.registry import OBJECTIVES
+from seqtune.objectives.decoder import (
+    DecoderObjectiveConfig,
+    build_decoder,
+    decoder_rules,
+    reconstruction_step,
+    summarize_reconstruction,
+)
+from seqtune.objectives.spec import ObjectiveSpec, register_objective
 
 
 class SequenceAutoencoder(nn.Module):
@@ -25,15 +32,28 @@ class SequenceAutoencoder(nn.Module):
         self.decoder = build_decoder(encoder, encoder.cell, decoder_embedding_size, decoder_layers)
 
     def forward(self, encoder: Encoder, batch: LabelledBatch, state: State | None) -> StepOutput:
-        loss, sums, n = reconstruction_step(encoder, self.decoder, batch.tokens, batch.lengths, batch.tokens,
-                                            greedy=not self.training)
+        loss, sums, n = reconstruction_step(
+            encoder, self.decoder, batch.tokens, batch.lengths, batch.tokens, greedy=not self.training
+        )
         return StepOutput(loss, None, sums, n)
 
     def summarize(self, means: dict[str, float]) -> dict[str, float]:
         return summarize_reconstruction(means)
 
 
-@OBJECTIVES.register("autoencoder")
 def build_autoencoder(encoder: Encoder, cfg, tokenizer, info: dict | None = None) -> SequenceAutoencoder:
     o = cfg.objective
     return SequenceAutoencoder(encoder, o.decoder_embedding_size, o.decoder_layers)
+
+
+SPEC = register_objective(
+    ObjectiveSpec(
+        name="autoencoder",
+        title="sequence autoencoder",
+        schema=DecoderObjectiveConfig,
+        build=build_autoencoder,
+        data_kind="sentences",
+        multitask=True,
+        rules=decoder_rules,
+    )
+)

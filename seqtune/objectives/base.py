@@ -5,6 +5,7 @@ the mean loss to back-propagate, the recurrent state to carry (or None), and *su
 tensors with the count they sum over.  The loop adds sums up on the device and reads them only at log
 intervals, so a step never waits for the GPU.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ class Objective(Protocol):
 
 class TaskModel(nn.Module):
     """Encoder + objective (pretraining) or encoder + head (fine-tuning): the module the loop trains."""
+
+    encoder: Encoder
+    objective: Any  # an objective or a head: a module with forward/summarize (and predict for heads)
 
     def __init__(self, encoder: Encoder, objective: nn.Module):
         super().__init__()

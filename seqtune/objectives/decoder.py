@@ -9,16 +9,18 @@ in every layer (Dai & Le's SA-LSTM reconstructs from the final state alone, no a
     logits = dec.teacher_forced(summary, target)     # (T, batch, vocab): step t sees target[:t] after <bos>
     pred = dec.greedy(summary, steps=T)              # (T, batch): argmax fed back
 """
+
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from omegaconf import MISSING
 from torch import nn
 
 from seqtune.data.tokenizers import BOS_ID, PAD_ID
-from seqtune.models.encoder import Encoder
-
-_CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+from seqtune.models.encoder import RNN_CLASSES, Encoder
 
 
 class RNNDecoder(nn.Module):
@@ -26,7 +28,7 @@ class RNNDecoder(nn.Module):
         super().__init__()
         self.cell, self.num_layers = cell, num_layers
         self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=PAD_ID)
-        self.rnn = _CELLS[cell](embedding_size, hidden_size, num_layers)
+        self.rnn = RNN_CLASSES[cell](embedding_size, hidden_size, num_layers)
         self.output = nn.Linear(hidden_size, vocab_size)
 
     def initial_state(self, summary: torch.Tensor):
@@ -60,8 +62,14 @@ def build_decoder(encoder: Encoder, cell: str, embedding_size: int, num_layers: 
     return RNNDecoder(cell, encoder.vocab_size, emb, encoder.output_size, num_layers)
 
 
-def reconstruction_step(encoder: Encoder, decoder: RNNDecoder, source: torch.Tensor, source_lengths: torch.Tensor,
-                        target: torch.Tensor, greedy: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
+def reconstruction_step(
+    encoder: Encoder,
+    decoder: RNNDecoder,
+    source: torch.Tensor,
+    source_lengths: torch.Tensor,
+    target: torch.Tensor,
+    greedy: bool,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
     """Encode ``source``, decode ``target`` (both time-major, PAD-padded).
 
     Returns the mean loss over real target tokens, summed metrics and the target-token count:
@@ -74,8 +82,9 @@ def reconstruction_step(encoder: Encoder, decoder: RNNDecoder, source: torch.Ten
     logits = decoder.teacher_forced(summary, target)  # (T, batch, vocab)
     real = target != PAD_ID  # (T, batch)
     n = int(real.sum())
-    loss_sum = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), target.reshape(-1),
-                               ignore_index=PAD_ID, reduction="sum")
+    loss_sum = F.cross_entropy(
+        logits.float().reshape(-1, logits.size(-1)), target.reshape(-1), ignore_index=PAD_ID, reduction="sum"
+    )
     sums = {"loss": loss_sum.detach(), "acc": ((logits.argmax(-1) == target) & real).sum()}
     if greedy:
         pred = decoder.greedy(summary, target.size(0))  # (T, batch)
@@ -94,3 +103,23 @@ def summarize_reconstruction(means: dict[str, float]) -> dict[str, float]:
         out["greedy_acc"] = means["greedy_acc"]
         out["exact_match"] = means["exact"] / max(means["sequences"], 1e-12)
     return out
+
+
+@dataclass
+class DecoderObjectiveConfig:
+    """The options every decoder objective has (autoencoder, denoising, seq2seq)."""
+
+    name: str = MISSING
+    decoder_layers: int = MISSING  # decoder RNN layers (same cell as the encoder)
+    decoder_embedding_size: int = MISSING  # 0: the encoder's model.embedding_size
+    max_length: int = MISSING  # sentences/sources/targets are truncated to this many tokens (counted in the log)
+
+
+def decoder_rules(cfg) -> list[str]:
+    o = cfg.objective
+    if o.decoder_layers < 1 or o.max_length < 2 or o.decoder_embedding_size < 0:
+        return [
+            f"objective.decoder_layers={o.decoder_layers} must be >= 1, objective.max_length="
+            f"{o.max_length} >= 2 and objective.decoder_embedding_size >= 0 (0: model.embedding_size)."
+        ]
+    return []

@@ -17,6 +17,7 @@ is within noise (0..+7%).  It is the memory it saves, not the FLOPs.
 Under autocast the matmuls run in the autocast dtype (bf16 on the CPU) and the softmax in float32, as
 autocast would do with the unfused ops; gradients come back in float32 like the parameters.
 """
+
 from __future__ import annotations
 
 import torch
@@ -28,8 +29,9 @@ def _compute_dtype(device: torch.device) -> torch.dtype | None:
     return None
 
 
-def _chunk_losses(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, y: torch.Tensor, rows: int,
-                  want_grads: bool):
+def _chunk_losses(
+    h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, y: torch.Tensor, rows: int, want_grads: bool
+):
     """Sum of losses over all rows and, if asked, the gradients of their *sum* w.r.t. h, w, b (float32)."""
     n = h.size(0)
     total = torch.zeros((), dtype=torch.float32, device=h.device)
@@ -50,6 +52,7 @@ def _chunk_losses(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, y: t
         if b is not None:
             gb = grad.sum(0) if gb is None else gb.add_(grad.sum(0))
         g = grad.to(h.dtype)
+        assert gh is not None  # want_grads
         if h.dtype == torch.float32:
             torch.mm(g, w, out=gh[s : s + rows])  # (rows, hidden)
         else:
@@ -61,7 +64,7 @@ def _chunk_losses(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, y: t
 
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h, w, b, y, rows: int):  # type: ignore[override]
+    def forward(ctx, h, w, b, y, rows: int):
         dtype = _compute_dtype(h.device)
         with torch.autocast(h.device.type, enabled=False):
             hc, wc = (h.to(dtype), w.to(dtype)) if dtype is not None else (h, w)
@@ -72,18 +75,28 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return total / n
 
     @staticmethod
-    def backward(ctx, grad_out):  # type: ignore[override]
+    def backward(ctx, grad_out):
         gh, gw, gb = ctx.saved_tensors
         wd, bd = ctx.param_dtypes
-        return (gh * grad_out.to(gh.dtype), (gw * grad_out).to(wd),
-                (gb * grad_out).to(bd) if gb is not None else None, None, None)
+        return (
+            gh * grad_out.to(gh.dtype),
+            (gw * grad_out).to(wd),
+            (gb * grad_out).to(bd) if gb is not None else None,
+            None,
+            None,
+        )
 
 
 CHUNK_ELEMENTS = 8 << 20  # logits per chunk (32 MB in float32): the word LM's 700 x 10k rows go in one piece
 
 
-def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                         targets: torch.Tensor, chunk_rows: int | None = None) -> torch.Tensor:
+def linear_cross_entropy(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    targets: torch.Tensor,
+    chunk_rows: int | None = None,
+) -> torch.Tensor:
     """Mean cross-entropy of ``hidden @ weight.T + bias`` against ``targets``; hidden (N, H), targets (N,)."""
     if chunk_rows is None:
         chunk_rows = max(1, CHUNK_ELEMENTS // weight.size(0))

@@ -6,19 +6,29 @@ bidirectional, ``model.input=numeric``) reads the masked window and a linear hea
 at every step.  Loss (MSE) and metrics count the masked steps only.  ``channel_independent`` masks and
 reconstructs each column as its own series.
 """
+
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+from omegaconf import MISSING
 from torch import nn
 
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
 from seqtune.objectives.forecast import error_sums, summarize_errors
-from seqtune.registry import OBJECTIVES
+from seqtune.objectives.spec import ObjectiveSpec, register_objective
 
 
-def span_mask(length: int, batch: int, mask_rate: float, span_length: int, device: torch.device,
-              generator: torch.Generator | None = None) -> torch.Tensor:
+def span_mask(
+    length: int,
+    batch: int,
+    mask_rate: float,
+    span_length: int,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """(length, batch) bool: spans of ``span_length`` steps start at rate mask_rate / span_length.
 
     The masked share is about ``1 - (1 - mask_rate / span_length) ** span_length`` (0.34 for 0.4 and 5).
@@ -32,9 +42,17 @@ def span_mask(length: int, batch: int, mask_rate: float, span_length: int, devic
 
 class MaskedValues(nn.Module):
     name = "masked_values"
+    feature_std: torch.Tensor  # a buffer (not saved: it comes from the data's facts)
 
-    def __init__(self, encoder: Encoder, num_features: int, mask_rate: float, span_length: int,
-                 channel_independent: bool, feature_std: list[float]):
+    def __init__(
+        self,
+        encoder: Encoder,
+        num_features: int,
+        mask_rate: float,
+        span_length: int,
+        channel_independent: bool,
+        feature_std: list[float],
+    ):
         super().__init__()
         self.mask_rate, self.span_length, self.channel_independent = mask_rate, span_length, channel_independent
         self.head = nn.Linear(encoder.output_size, 1 if channel_independent else num_features)
@@ -64,7 +82,6 @@ class MaskedValues(nn.Module):
         return out
 
 
-@OBJECTIVES.register("masked_values")
 def build_masked_values(encoder: Encoder, cfg, tokenizer, info: dict | None = None) -> MaskedValues:
     if info is None:
         raise ValueError("objective=masked_values is built from the data's facts (num_features, column stds)")
@@ -72,3 +89,35 @@ def build_masked_values(encoder: Encoder, cfg, tokenizer, info: dict | None = No
     columns = info["num_columns"]
     std = info["timeseries"]["normalizer"]["std"] if info["timeseries"]["normalizer"] else [1.0] * columns
     return MaskedValues(encoder, columns, o.mask_rate, o.span_length, o.channel_independent, std)
+
+
+@dataclass
+class MaskedValuesObjectiveConfig:
+    name: str = MISSING
+    mask_rate: float = MISSING  # share of time steps masked (tsai MVP default 0.4)
+    span_length: int = MISSING  # mean length of a masked span, in time steps
+    channel_independent: bool = MISSING  # true: mask and reconstruct each column as its own series
+
+
+def masked_values_rules(cfg) -> list[str]:
+    o = cfg.objective
+    if not 0.0 < o.mask_rate < 1.0 or o.span_length < 1:
+        return [
+            f"objective.mask_rate={o.mask_rate} must be between 0 and 1 (exclusive) and "
+            f"objective.span_length={o.span_length} >= 1."
+        ]
+    return []
+
+
+SPEC = register_objective(
+    ObjectiveSpec(
+        name="masked_values",
+        title="masked-value modelling",
+        schema=MaskedValuesObjectiveConfig,
+        build=build_masked_values,
+        data_kind="series",
+        input="numeric",
+        multitask=True,
+        rules=masked_values_rules,
+    )
+)

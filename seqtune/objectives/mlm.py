@@ -5,33 +5,46 @@ Each step picks ``mask_rate`` of the (non-padding) positions; of those, ``mask_t
 encoder reads the corrupted window whole (both directions), a linear decoder predicts the original token, and
 the loss, accuracy and perplexity are over the picked positions only.  Batches are ``LMWindows`` (bptt-long
 windows, no carried state) or any time-major ``(tokens, ...)`` tuple.
-config.validate rejects a unidirectional encoder (``model.bidirectional: true`` is needed).
+Its spec asks for a bidirectional encoder (``model.bidirectional: true``).
 """
+
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from omegaconf import MISSING
 from torch import nn
 
 from seqtune.data.batching import IGNORE_INDEX
 from seqtune.data.tokenizers import MASK_ID, PAD_ID, SPECIAL_TOKENS
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
-from seqtune.registry import OBJECTIVES
+from seqtune.objectives.spec import ObjectiveSpec, register_objective
 
 
-def mask_tokens(tokens: torch.Tensor, vocab_size: int, mask_rate: float, mask_token_rate: float,
-                random_token_rate: float, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_tokens(
+    tokens: torch.Tensor,
+    vocab_size: int,
+    mask_rate: float,
+    mask_token_rate: float,
+    random_token_rate: float,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """tokens (time, batch) -> (inputs, targets), both (time, batch).
 
     targets hold the original token at the picked positions and IGNORE_INDEX elsewhere; inputs are the tokens
     with the picked positions replaced by <mask> / a random token / themselves.
     """
+
     def uniform() -> torch.Tensor:
-        return torch.rand(tokens.shape, generator=generator, device=tokens.device) if generator is None \
+        return (
+            torch.rand(tokens.shape, generator=generator, device=tokens.device)
+            if generator is None
             else torch.rand(tokens.shape, generator=generator).to(tokens.device)
+        )
 
     picked = (uniform() < mask_rate) & (tokens != PAD_ID)  # (time, batch) bool
     targets = torch.where(picked, tokens, torch.full_like(tokens, IGNORE_INDEX))
@@ -68,8 +81,9 @@ class MaskedLM(nn.Module):
 
     def forward(self, encoder: Encoder, batch, state: State | None) -> StepOutput:
         tokens = batch[0] if isinstance(batch, (tuple, list)) else batch.tokens  # (time, batch)
-        inputs, targets = mask_tokens(tokens, encoder.vocab_size, self.mask_rate, self.mask_token_rate,
-                                      self.random_token_rate)
+        inputs, targets = mask_tokens(
+            tokens, encoder.vocab_size, self.mask_rate, self.mask_token_rate, self.random_token_rate
+        )
         hidden, _ = encoder(inputs)  # (time, batch, 2 * hidden); no carried state: each window is seen whole
         picked = targets != IGNORE_INDEX  # (time, batch)
         # The vocabulary projection only where it is scored: ~mask_rate of the positions (6x less softmax work).
@@ -85,12 +99,50 @@ class MaskedLM(nn.Module):
         """Ratios of sums: loss (nats per masked token), masked-token accuracy and perplexity."""
         masked = max(means["masked"], 1e-12)
         loss = means["loss_sum"] / masked
-        return {"loss": loss, "acc": means["correct"] / masked, "ppl": math.exp(min(loss, 50.0)),
-                "mask_share": means["masked"]}
+        return {
+            "loss": loss,
+            "acc": means["correct"] / masked,
+            "ppl": math.exp(min(loss, 50.0)),
+            "mask_share": means["masked"],
+        }
 
 
-@OBJECTIVES.register("mlm")
 def build_mlm(encoder: Encoder, cfg, tokenizer, info: dict | None = None) -> MaskedLM:
     o = cfg.objective
-    return MaskedLM(encoder, mask_rate=o.mask_rate, mask_token_rate=o.mask_token_rate,
-                    random_token_rate=o.random_token_rate)
+    return MaskedLM(
+        encoder, mask_rate=o.mask_rate, mask_token_rate=o.mask_token_rate, random_token_rate=o.random_token_rate
+    )
+
+
+@dataclass
+class MlmObjectiveConfig:
+    name: str = MISSING
+    mask_rate: float = MISSING  # share of tokens chosen for prediction
+    mask_token_rate: float = MISSING  # of the chosen: replaced by <mask>
+    random_token_rate: float = MISSING  # of the chosen: replaced by a random token (the rest keep their token)
+
+
+def mlm_rules(cfg) -> list[str]:
+    o, problems = cfg.objective, []
+    if not 0.0 < o.mask_rate < 1.0:
+        problems.append(f"objective.mask_rate={o.mask_rate} must be between 0 and 1 (exclusive), e.g. 0.15.")
+    if o.mask_token_rate < 0 or o.random_token_rate < 0 or o.mask_token_rate + o.random_token_rate > 1.0:
+        problems.append(
+            f"objective.mask_token_rate ({o.mask_token_rate}) + objective.random_token_rate "
+            f"({o.random_token_rate}) must be non-negative and sum to at most 1 (BERT: 0.8 + 0.1)."
+        )
+    return problems
+
+
+SPEC = register_objective(
+    ObjectiveSpec(
+        name="mlm",
+        title="masked language model",
+        schema=MlmObjectiveConfig,
+        build=build_mlm,
+        data_kind="windows",
+        direction="bidirectional",
+        multitask=True,
+        rules=mlm_rules,
+    )
+)

@@ -1,14 +1,11 @@
 """Self-describing checkpoints: one dict, written atomically, read without unpickling objects.
 
-Contents (every value a tensor or a plain Python container, so ``torch.load(weights_only=True)`` reads it):
-``model`` (state dict of the unwrapped module), ``optimizer``, ``scheduler``, ``step``, ``epoch``,
-``batch_in_epoch``, ``rng`` (torch, CUDA, numpy, python), ``config`` (resolved), ``tokenizer`` (its dict),
-``objective``, ``metrics`` (validation metrics at that step), ``seqtune_version``, and ``data``: plain facts of
-the objective's data path a later stage needs (for a series: ``num_features``, the train-split normaliser, ...;
-``tokenizer`` is None for numeric input).
-The config and the tokenizer are enough to rebuild the model: ``pretrain.build_model(OmegaConf.create(ckpt["config"]),
-tokenizer_from_dict(ckpt["tokenizer"]), ckpt.get("data"))``.
+Every value is a tensor or a plain Python container, so ``torch.load(weights_only=True)`` reads it.  The entries
+are named once, in :class:`Key` (the file format: a renamed entry would orphan every checkpoint written
+before).  The config and the tokenizer are enough to rebuild the model:
+``inference.rebuild_pretrained(ckpt)`` / ``inference.rebuild_finetuned(ckpt)``.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,8 +22,35 @@ from seqtune import __version__
 from seqtune.errors import CheckpointError
 
 
+class Key:
+    """The entries of a checkpoint dict."""
+
+    MODEL = "model"  # state dict of the unwrapped module (not compiled, not DDP)
+    OPTIMIZER = "optimizer"
+    SCHEDULER = "scheduler"
+    STEP = "step"  # optimizer steps taken
+    EPOCH = "epoch"  # 1-based epoch in progress
+    BATCH_IN_EPOCH = "batch_in_epoch"  # batches of that epoch already done
+    BEST_VALUE = "best_value"  # best monitored validation value so far, and its step
+    BEST_STEP = "best_step"
+    METRICS = "metrics"  # validation metrics at that step
+    RNG = "rng"  # torch, CUDA, numpy, python
+    LOOP = "loop"  # the rest of the loop's state (LoopState: log window, carried BPTT state, counters)
+    CONFIG = "config"  # the resolved config of the run
+    TOKENIZER = "tokenizer"  # its dict (None for numeric input)
+    OBJECTIVE = "objective"  # pretraining: the objective's name; fine-tuning: the head's
+    DATA = "data"  # plain facts of the objective's data path a later stage needs (a series' normaliser, ...)
+    INIT_FROM = "init_from"  # pretraining continued from this checkpoint (init_from=), or None
+    HEAD = "head"  # fine-tuning only: head name, label (or target) names, task, transfer strategy, series facts
+    LABELS = "labels"
+    TASK = "task"
+    TRANSFER = "transfer"
+    SERIES = "series"
+    VERSION = "seqtune_version"
+
+
 def rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
+    np_state: tuple[Any, ...] = np.random.get_state(legacy=True)  # type: ignore[assignment]
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -59,7 +83,7 @@ def save(path: Path, payload: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as fh:
-            torch.save({**payload, "seqtune_version": __version__}, fh)
+            torch.save({**payload, Key.VERSION: __version__}, fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -100,15 +124,6 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-_STEP_FILE = re.compile(r"step-(\d+)\.pt")
-
-
-def step_checkpoints(folder: Path) -> list[tuple[int, Path]]:
-    """``checkpoints/step-<N>.pt`` files as (N, path), oldest first."""
-    found = [(int(m.group(1)), p) for p in folder.glob("step-*.pt") if (m := _STEP_FILE.fullmatch(p.name))]
-    return sorted(found)
-
-
 def remove_stale_temporaries(folder: Path) -> list[Path]:
     """Delete ``.<name>.tmp-<pid>`` files that a killed process left behind (its pid no longer runs)."""
     removed = []
@@ -138,7 +153,9 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     """Read a checkpoint safely; every failure is a CheckpointError that names the file and the fix."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}. Give the path of a .pt file under a run's checkpoints/ folder.")
+        raise CheckpointError(
+            f"checkpoint not found: {path}. Give the path of a .pt file under a run's checkpoints/ folder."
+        )
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zip, random bytes, a pickle with objects in it, ...
@@ -157,11 +174,13 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
             f"cannot read checkpoint {path}: it is truncated, corrupted or not a seqtune checkpoint ({first}). "
             "Use another checkpoint (checkpoints/best.pt or last.pt of the run) or re-create it."
         ) from exc
-    if not isinstance(ckpt, dict) or "model" not in ckpt or "seqtune_version" not in ckpt:
-        raise CheckpointError(f"{path} is a PyTorch file but not a seqtune checkpoint (no 'model'/'seqtune_version' entries).")
-    if _version_tuple(ckpt["seqtune_version"]) > _version_tuple(__version__):
+    if not isinstance(ckpt, dict) or Key.MODEL not in ckpt or Key.VERSION not in ckpt:
         raise CheckpointError(
-            f"{path} was written by seqtune {ckpt['seqtune_version']}, newer than this seqtune {__version__}. "
+            f"{path} is a PyTorch file but not a seqtune checkpoint (no 'model'/'seqtune_version' entries)."
+        )
+    if _version_tuple(ckpt[Key.VERSION]) > _version_tuple(__version__):
+        raise CheckpointError(
+            f"{path} was written by seqtune {ckpt[Key.VERSION]}, newer than this seqtune {__version__}. "
             "Upgrade seqtune (pip install -U seqtune) to read it."
         )
     return ckpt
@@ -171,8 +190,11 @@ def load_weights(model: torch.nn.Module, state: dict[str, Any], source: str | Pa
     """``model.load_state_dict(state)``, but a checkpoint whose tensors do not fit the model it describes (an edited
     or mixed-up file: vocabulary, sizes, layers or direction differ) is a CheckpointError naming the tensors."""
     own = model.state_dict()
-    problems = [f"{n}: checkpoint {tuple(t.shape)}, model {tuple(own[n].shape)}"
-                for n, t in state.items() if n in own and hasattr(t, "shape") and own[n].shape != t.shape]
+    problems = [
+        f"{n}: checkpoint {tuple(t.shape)}, model {tuple(own[n].shape)}"
+        for n, t in state.items()
+        if n in own and hasattr(t, "shape") and own[n].shape != t.shape
+    ]
     missing = [n for n in own if n not in state]
     unexpected = [n for n in state if n not in own]
     if missing:
@@ -182,7 +204,8 @@ def load_weights(model: torch.nn.Module, state: dict[str, Any], source: str | Pa
     if problems:
         raise CheckpointError(
             f"the weights in {source} do not fit the model its own config and tokenizer describe: "
-            + "; ".join(problems) + ". The file was edited or assembled from different runs; use the run's own "
+            + "; ".join(problems)
+            + ". The file was edited or assembled from different runs; use the run's own "
             "checkpoints/best.pt or last.pt, or re-create it."
         )
     model.load_state_dict(state)

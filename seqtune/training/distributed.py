@@ -23,35 +23,20 @@ before, so a run resumed with another number of processes can recompute its data
 replaced by a copy of the batch's first example with weight 0: the rank still runs forward/backward (DDP
 needs every rank in the gradient all-reduce) but adds nothing to the gradient or the metrics.
 """
+
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import datetime
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any, cast
 
 import torch
 import torch.distributed as dist
 
-
-def _env_world() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def launched_by_torchrun() -> bool:
-    return "RANK" in os.environ and "MASTER_ADDR" in os.environ and _env_world() > 1
-
-
-def in_submitit_tasks() -> bool:
-    """Inside a submitit job with several tasks (one process per task): the tasks form the process group."""
-    if not os.environ.get("SUBMITIT_EXECUTOR"):
-        return False
-    try:
-        from submitit import JobEnvironment
-    except ImportError:
-        return False
-    return JobEnvironment().num_tasks > 1
+from seqtune.training.launch import in_submitit_tasks, launched_by_torchrun, local_rank
 
 
 def init() -> bool:
@@ -88,14 +73,21 @@ def rank() -> int:
     return dist.get_rank() if active() else 0
 
 
-def local_rank() -> int:
-    return int(os.environ.get("LOCAL_RANK", "0"))
-
-
 def gpus_for_every_local_rank() -> bool:
     """One GPU per process on this node (``trainer.device=auto`` then means the GPU of the local rank)."""
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world_size()))
     return torch.cuda.is_available() and torch.cuda.device_count() >= local_world
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto``: the GPU if there is one.  In a data-parallel run ``auto`` and ``cuda`` mean the GPU of this
+    process's local rank (``cuda:N`` is taken as given)."""
+    if name == "auto":
+        usable = gpus_for_every_local_rank() if active() else torch.cuda.is_available()
+        name = "cuda" if usable else "cpu"
+    if name == "cuda" and active():
+        return torch.device("cuda", local_rank())
+    return torch.device(name)
 
 
 def same_on_all_ranks(value: str, what: str) -> None:
@@ -108,9 +100,11 @@ def same_on_all_ranks(value: str, what: str) -> None:
 
     digests = _gather(hashlib.sha256(value.encode("utf-8")).hexdigest())
     if len(set(digests)) > 1:
-        raise DataError(f"the {what} differs between the data-parallel processes (rank digests {digests}); every "
-                        "process must read the same data with the same settings. Fit it once (e.g. run "
-                        "`seqtune pretrain` in one process first) or check that every node sees the same files.")
+        raise DataError(
+            f"the {what} differs between the data-parallel processes (rank digests {digests}); every "
+            "process must read the same data with the same settings. Fit it once (e.g. run "
+            "`seqtune pretrain` in one process first) or check that every node sees the same files."
+        )
 
 
 def is_main() -> bool:
@@ -146,8 +140,9 @@ def all_reduce_int(value: int) -> int:
     return int(t.item())
 
 
-def all_reduce_sums(sums: dict[str, torch.Tensor], count: int,
-                    device: torch.device) -> tuple[dict[str, torch.Tensor], int]:
+def all_reduce_sums(
+    sums: dict[str, torch.Tensor], count: int, device: torch.device
+) -> tuple[dict[str, torch.Tensor], int]:
     """Metric sums (device tensors, scalars or vectors) and their count, summed over ranks.
 
     A rank may lack a key (it saw only zero-weight batches), so the key set is agreed first.
@@ -158,8 +153,12 @@ def all_reduce_sums(sums: dict[str, torch.Tensor], count: int,
     for per_rank in _gather({k: tuple(v.shape) for k, v in sums.items()}):
         known.update(per_rank)
     keys, shapes = sorted(known), known
-    flat = [sums[k].detach().reshape(-1).to(device, torch.float64) if k in sums
-            else torch.zeros(int(torch.Size(shapes[k]).numel()), dtype=torch.float64, device=device) for k in keys]
+    flat = [
+        sums[k].detach().reshape(-1).to(device, torch.float64)
+        if k in sums
+        else torch.zeros(int(torch.Size(shapes[k]).numel()), dtype=torch.float64, device=device)
+        for k in keys
+    ]
     packed = torch.cat([*flat, torch.tensor([float(count)], dtype=torch.float64, device=device)])
     dist.all_reduce(packed)
     out, offset = {}, 0
@@ -175,7 +174,6 @@ def _gather(obj: Any) -> list[Any]:
     gathered: list[Any] = [None] * world_size()
     dist.all_gather_object(gathered, obj)
     return gathered
-
 
 
 # ------------------------------------------------------------------------------------------ the model
@@ -198,7 +196,7 @@ def wrap(model: torch.nn.Module, device: torch.device, find_unused_parameters: b
 def no_sync(model: torch.nn.Module, skip: bool) -> contextlib.AbstractContextManager:
     """DDP's no_sync (no gradient all-reduce in this backward) when ``skip``; nothing otherwise."""
     if skip and hasattr(model, "no_sync"):
-        return model.no_sync()
+        return cast(Any, model).no_sync()
     return contextlib.nullcontext()
 
 
@@ -225,13 +223,15 @@ def slice_batch(batch: Any, start: int, stop: int) -> Any:
     """Examples ``start:stop`` of a batch: every batch kind here is time-major (``(time, batch, ...)``) with
     per-example vectors (lengths, class labels) of shape ``(batch,)``; slicing keeps the padded length, so
     each example is computed exactly as in the whole batch."""
+
     def cut(t: Any) -> Any:
         if not isinstance(t, torch.Tensor):
             return t
         return t[:, start:stop] if t.dim() >= 2 else t[start:stop]
 
     if dataclasses.is_dataclass(batch):
-        return dataclasses.replace(batch, **{f.name: cut(getattr(batch, f.name)) for f in dataclasses.fields(batch)})
+        fields = {f.name: cut(getattr(batch, f.name)) for f in dataclasses.fields(batch)}
+        return dataclasses.replace(cast(Any, batch), **fields)
     return type(batch)(cut(t) for t in batch)
 
 
@@ -243,8 +243,9 @@ def shard_bounds(size: int, parts: int, index: int) -> tuple[int, int]:
     return start, start + base + (1 if index < extra else 0)
 
 
-def micro_batches(batch: Any, accumulate: int, rank_: int | None = None,
-                  world: int | None = None) -> list[tuple[Any, bool]]:
+def micro_batches(
+    batch: Any, accumulate: int, rank_: int | None = None, world: int | None = None
+) -> list[tuple[Any, bool]]:
     """This rank's ``accumulate`` micro-batches of a global batch, each with whether it counts (see the
     module docstring: an empty slice becomes a zero-weight copy of the first example)."""
     world = world_size() if world is None else world

@@ -1,18 +1,22 @@
 """What a run needs to be reproduced: library versions, machine, git commits, command line; and determinism.
 
 ``write_environment(run_dir)`` writes ``environment.json`` into every run directory.  ``set_determinism(True)``
-makes PyTorch choose deterministic kernels (``trainer.deterministic=true``), at some cost in speed on GPUs.
+makes PyTorch choose deterministic kernels (``trainer.deterministic=true``), at some cost in speed on GPUs;
+``seed_everything(seed)`` seeds python, numpy and torch.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import platform
+import random
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from seqtune import __version__
@@ -24,15 +28,20 @@ def _git_commit(folder: Path) -> dict[str, object] | None:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5)
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
-                               capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return None
 
 
 def describe() -> dict[str, object]:
-    versions = {"seqtune": __version__, "python": platform.python_version()}
+    versions: dict[str, str | None] = {"seqtune": __version__, "python": platform.python_version()}
     for dist in ("torch", "hydra-core", "omegaconf", "numpy", "tokenizers", "rich"):
         try:
             versions[dist] = metadata.version(dist)
@@ -61,3 +70,9 @@ def set_determinism(enabled: bool) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

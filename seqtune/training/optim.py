@@ -6,11 +6,12 @@
 Every schedule is a pure function of the step (a multiplier of each group's base lr) wrapped in ``LambdaLR``,
 so its state is just the step count and it resumes exactly.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Callable, Iterable
 
 import torch
 
@@ -23,21 +24,28 @@ def build_sgd(params: Iterable, lr: float, weight_decay: float, momentum: float,
 
 
 @OPTIMIZERS.register("adam")
-def build_adam(params: Iterable, lr: float, weight_decay: float, betas: tuple[float, float], eps: float,
-               **_: object) -> torch.optim.Optimizer:
+def build_adam(
+    params: Iterable, lr: float, weight_decay: float, betas: tuple[float, float], eps: float, **_: object
+) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
 
 @OPTIMIZERS.register("adamw")
-def build_adamw(params: Iterable, lr: float, weight_decay: float, betas: tuple[float, float], eps: float,
-                **_: object) -> torch.optim.Optimizer:
+def build_adamw(
+    params: Iterable, lr: float, weight_decay: float, betas: tuple[float, float], eps: float, **_: object
+) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
 
 def build_optimizer(opt_cfg, params: Iterable) -> torch.optim.Optimizer:
     o = opt_cfg
     return OPTIMIZERS.get(o.name, key="optimizer.name")(
-        params, lr=o.lr, weight_decay=o.weight_decay, momentum=o.momentum, betas=tuple(o.betas), eps=o.eps,
+        params,
+        lr=o.lr,
+        weight_decay=o.weight_decay,
+        momentum=o.momentum,
+        betas=tuple(o.betas),
+        eps=o.eps,
     )
 
 
@@ -68,8 +76,9 @@ def cosine_factor(step: int, warmup_steps: int, total_steps: int, min_lr_ratio: 
 
 
 @SCHEDULES.register("step")
-def step_factor(step: int, warmup_steps: int, steps_per_epoch: int, decay_start_epoch: int, gamma: float,
-                **_: object) -> float:
+def step_factor(
+    step: int, warmup_steps: int, steps_per_epoch: int, decay_start_epoch: int, gamma: float, **_: object
+) -> float:
     """Zaremba-style: constant, then multiplied by ``gamma`` at the start of each epoch after ``decay_start_epoch``."""
     epoch = step // max(1, steps_per_epoch) + 1  # 1-based epoch the step belongs to
     return _warmup(step, warmup_steps) * gamma ** max(0, epoch - decay_start_epoch)
@@ -93,11 +102,20 @@ def slanted_triangular_factor(step: int, total_steps: int, cut_frac: float, rati
 def schedule_factor(sched_cfg, total_steps: int, steps_per_epoch: int) -> Callable[[int], float]:
     s = sched_cfg
     fn = SCHEDULES.get(s.name, key="optimizer.schedule.name")
-    return partial(fn, warmup_steps=s.warmup_steps, total_steps=total_steps, min_lr_ratio=s.min_lr_ratio,
-                   steps_per_epoch=steps_per_epoch, decay_start_epoch=s.decay_start_epoch, gamma=s.gamma,
-                   cut_frac=s.cut_frac, ratio=s.ratio)
+    return partial(
+        fn,
+        warmup_steps=s.warmup_steps,
+        total_steps=total_steps,
+        min_lr_ratio=s.min_lr_ratio,
+        steps_per_epoch=steps_per_epoch,
+        decay_start_epoch=s.decay_start_epoch,
+        gamma=s.gamma,
+        cut_frac=s.cut_frac,
+        ratio=s.ratio,
+    )
 
 
-def build_schedule(sched_cfg, optimizer: torch.optim.Optimizer, total_steps: int,
-                   steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+def build_schedule(
+    sched_cfg, optimizer: torch.optim.Optimizer, total_steps: int, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule_factor(sched_cfg, total_steps, steps_per_epoch))

@@ -11,6 +11,7 @@ It is the same as exporting ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_
 start; if the user has exported any of those, their choice is kept and nothing is changed.  On other C
 libraries (musl, macOS, Windows) it does nothing and returns False.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -38,8 +39,14 @@ def tune_malloc(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 << 30, t
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    ok = all(mallopt(param, value) == 1 for param, value in (
-        (_M_MMAP_THRESHOLD, mmap_threshold), (_M_TRIM_THRESHOLD, trim_threshold), (_M_TOP_PAD, top_pad)))
+    ok = all(
+        mallopt(param, value) == 1
+        for param, value in (
+            (_M_MMAP_THRESHOLD, mmap_threshold),
+            (_M_TRIM_THRESHOLD, trim_threshold),
+            (_M_TOP_PAD, top_pad),
+        )
+    )
     _applied = ok
     return ok
 

@@ -6,7 +6,7 @@ import random
 import torch
 
 from seqtune.data.batching import IGNORE_INDEX, BucketBatches, padded_fraction
-from seqtune.data.labelled import Example
+from seqtune.data.records import Example
 from seqtune.data.tokenizers import PAD_ID
 
 CPU = torch.device("cpu")

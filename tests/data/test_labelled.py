@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from seqtune.config.schema import ConllDatasetConfig, SyntheticTopicsDatasetConfig, TableDatasetConfig, TrecDatasetConfig
-from seqtune.data.labelled import load_labelled, stratified_subset
+from seqtune.data.labelled import load_labelled
+from seqtune.data.splits import stratified_subset
 from seqtune.errors import ConfigError, DataError
 
 from ._helpers import make_cfg

@@ -9,7 +9,8 @@ import torch
 from seqtune.config.schema import TextDatasetConfig, TrecDatasetConfig
 from seqtune.data import cache
 from seqtune.data.batching import LMStream, to_columns
-from seqtune.data.cache import TextSource, iter_text
+from seqtune.data.cache import iter_text
+from seqtune.data.records import TextSource
 from seqtune.data.text import load_lm_corpus
 from seqtune.errors import ConfigError, DataError
 from ._helpers import make_cfg

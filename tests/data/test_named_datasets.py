@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_module
 
-from seqtune.config.schema import ImdbDatasetConfig, TextDatasetConfig, TrecDatasetConfig, dataset_problems, register_configs
+from seqtune.config.rules import dataset_problems
+from seqtune.config.schema import ImdbDatasetConfig, TextDatasetConfig, TrecDatasetConfig, register_configs
 from seqtune.data import catalog
 from seqtune.data.download import RemoteFile
 from seqtune.data.labelled import load_labelled

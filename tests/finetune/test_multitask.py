@@ -14,7 +14,8 @@ from seqtune.data.tokenizers import tokenizer_from_dict
 from seqtune.errors import ConfigError
 from seqtune.heads.classifier import Classifier
 from seqtune.models.encoder import build_encoder
-from seqtune.heads.multitask import aux_weight, build_multitask, clm_loss
+from seqtune.heads.multitask import aux_weight, build_multitask
+from seqtune.objectives.clm import clm_loss
 from tests.conftest import compose_config, read_jsonl
 from tests.finetune.conftest import FT_TINY
 
@@ -67,7 +68,11 @@ def test_multitask_finetune_logs_both_losses_trains_everything_and_evaluates(pre
     ckpt = torch.load(pretrained_run / "checkpoints" / "best.pt", weights_only=True)
     pretrained = sum(v.numel() for v in ckpt["model"].values())
     best = torch.load(run_dir / "checkpoints" / "best.pt", weights_only=True)
-    classifier = sum(v.numel() for k, v in best["model"].items() if k.startswith("objective.head."))
+    classifier = sum(  # parameters, not batch-norm statistics
+        v.numel()
+        for k, v in best["model"].items()
+        if k.startswith("objective.head.") and "running_" not in k and "num_batches" not in k
+    )
     assert summary["params"] == pretrained + classifier
     assert summary["trainable_params_by_epoch"] == {1: summary["params"], 2: summary["params"]}
     assert best["model"]["objective._extra_state"]["step"] == summary["best_step"]

@@ -8,8 +8,9 @@ import random
 from pathlib import Path
 
 from seqtune.commands import finetune
-from seqtune.data.labelled import lm_splits
+from seqtune.data.splits import lm_splits
 from seqtune.data.tagging import conll_splits
+from seqtune.data.text import with_unlabelled_text
 from tests.conftest import compose_config, run_cli
 
 
@@ -71,7 +72,7 @@ def test_unlabelled_text_joins_the_language_model_text_only(tmp_path):
     cfg = compose_config("pretrain", ["dataset=conll", f"dataset.train={tmp_path / 'train.txt'}",
                                       f"dataset.unlabelled_text=[{tmp_path / 'extra' / 'wiki.txt'}]"])
     raw = conll_splits(cfg.dataset)
-    text = lm_splits(raw, cfg.dataset)
+    text = with_unlabelled_text(lm_splits(raw, cfg.dataset), cfg.dataset)
     assert text.train.endswith("some unlabelled wikipedia text\nmore of it\n") and "visited" in text.train
     assert "wikipedia" not in text.valid and any("wiki.txt" in n for n in text.notes)
     assert all("wikipedia" not in " ".join(s) for s in raw.train.inputs)  # fine-tuning data does not change

@@ -9,9 +9,9 @@ import torch
 
 from seqtune.data.batching import collate
 from seqtune.data.chars import CHAR_MASK, CHAR_PAD, WORD_END, WORD_START, char_batch, vocabulary_chars, word_char_ids
-from seqtune.data.labelled import Example
+from seqtune.data.records import Example
 from seqtune.data.tokenizers import MASK_ID, PAD_ID, UNK_ID, TokenizerSettings, fit_tokenizer
-from seqtune.data.tagging import encode_tokens
+from seqtune.data.encoding import encode_tokens
 from seqtune.models.encoder import Encoder
 from seqtune.objectives.base import TaskModel
 from seqtune.heads.tagger import Tagger

@@ -22,7 +22,7 @@ def counting_tokens(time: int, batch: int, vocab: int, generator: torch.Generato
 def sentence_batch(batch: int, vocab: int, generator: torch.Generator, min_len: int = 3, max_len: int = 7):
     """A LabelledBatch of counting sentences of random length, each ending with <eos>, PAD-padded."""
     from seqtune.data.batching import collate
-    from seqtune.data.labelled import Example
+    from seqtune.data.records import Example
 
     examples = []
     for _ in range(batch):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from seqtune.config.schema import validate
+from seqtune.training.validation import validate_pretrain as validate
 from seqtune.errors import ConfigError
 from seqtune.objectives.base import TaskModel
 from seqtune.objectives.bilm import BidirectionalLM
@@ -53,5 +53,5 @@ def test_bilm_needs_one_bidirectional_layer():
         validate(cfg)
     except ConfigError as err:
         text = str(err)
-    assert "objective=bilm (forward and backward LMs) needs a one-layer bidirectional encoder" in text
+    assert "objective=bilm (forward and backward LMs) needs a one-layer encoder" in text
     assert "model.num_layers=2" in text and "objective.cutoffs=[100, 50]" in text

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from seqtune.data.pairs import Pair, PairBatches, collate_pairs, generate_pairs
+from seqtune.data.pairs import PairBatches, collate_pairs, generate_pairs
+from seqtune.data.records import Pair
 from seqtune.data.tokenizers import EOS_ID, MASK_ID, PAD_ID
 from seqtune.objectives.autoencoder import SequenceAutoencoder
 from seqtune.objectives.base import TaskModel
@@ -90,7 +91,7 @@ def test_autoencoder_carries_information_through_the_encoder_summary():
     import math
 
     from seqtune.data.batching import collate
-    from seqtune.data.labelled import Example
+    from seqtune.data.records import Example
 
     g = torch.Generator().manual_seed(0)
 

@@ -7,7 +7,8 @@ import pytest
 
 from seqtune.training import checkpoint
 from seqtune.data.tokenizers import tokenizer_from_dict
-from seqtune.commands.pretrain import build_model, run
+from seqtune.commands.pretrain import run
+from seqtune.objectives import build_model
 from omegaconf import OmegaConf
 from tests.conftest import compose_config
 

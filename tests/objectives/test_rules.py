@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from seqtune.config.schema import validate
+from seqtune.training.validation import validate_pretrain as validate
 from seqtune.errors import ConfigError
 from tests.conftest import compose_config
 
