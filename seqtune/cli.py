@@ -45,6 +45,7 @@ COMMANDS: dict[str, str] = {
     "lr-find": "the learning-rate range test for a pretrain or finetune config: lr_find.png and a suggested lr",
     "evaluate": "score a fine-tuned checkpoint on a split of its dataset (metrics JSON)",
     "predict": "label texts from a file or stdin with a fine-tuned checkpoint (JSON Lines)",
+    "explain": "which tokens or time steps drove a fine-tuned model's predictions (terminal, JSON Lines, HTML page)",
     "generate": "sample text from a language-model checkpoint (prompt, length, temperature, top-k)",
 }
 # Commands that are plain functions of argv rather than Hydra entry points.
@@ -59,11 +60,12 @@ _PLAIN_COMMANDS = {
 
 def _report(exc: SeqtuneError) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console(stderr=True, highlight=False)
     if os.environ.get("SEQTUNE_VERBOSE"):
         console.print(traceback.format_exc(), markup=False)
-    console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)  # plain text: pip's "seqtune[x]" stays
     console.print("(set SEQTUNE_VERBOSE=1 for the full traceback)", style="dim")
 
 
@@ -210,7 +212,7 @@ def _run_task(command: str, cfg: DictConfig) -> float | None:
             from seqtune.commands import finetune
 
             summary = finetune.run(cfg, run_dir)
-        elif command in ("evaluate", "predict", "generate"):
+        elif command in ("evaluate", "predict", "explain", "generate"):
             import importlib
 
             sweeping = hydra_cfg.mode == RunMode.MULTIRUN
@@ -278,6 +280,11 @@ def _predict(cfg: DictConfig) -> float | None:
     return _run_task("predict", cfg)
 
 
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="explain")
+def _explain(cfg: DictConfig) -> float | None:
+    return _run_task("explain", cfg)
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="generate")
 def _generate(cfg: DictConfig) -> float | None:
     return _run_task("generate", cfg)
@@ -288,6 +295,7 @@ _ENTRY_POINTS: dict[str, Callable[[], object]] = {
     "finetune": _finetune,
     "evaluate": _evaluate,
     "predict": _predict,
+    "explain": _explain,
     "generate": _generate,
 }
 
@@ -374,6 +382,9 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         raise
     finally:
+        from seqtune.training.rundir import release_locks
+
+        release_locks()
         if "torch.distributed" in sys.modules:
             _distributed().shutdown()
 

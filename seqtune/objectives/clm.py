@@ -40,8 +40,11 @@ class CausalLM(nn.Module):
         fused_loss: bool = True,
         adaptive_cutoffs: list[int] | None = None,
         div_value: float = 4.0,
+        ar: float = 0.0,
+        tar: float = 0.0,
     ):
         super().__init__()
+        self.ar, self.tar = ar, tar  # AWD-LSTM's activation regularisers (Merity et al. 2017), training only
         self.fused_loss = fused_loss  # decoder + cross-entropy in one chunked step (fused_ce.py); same maths
         self.char_level = char_level  # one token per character: report bits per character too
         self.adaptive: AdaptiveSoftmax | None = None
@@ -63,10 +66,22 @@ class CausalLM(nn.Module):
 
     def forward(self, encoder: Encoder, batch: tuple[torch.Tensor, torch.Tensor], state: State | None) -> StepOutput:
         inputs, targets = batch  # (time, batch) each
-        hidden, state = encoder(inputs, state)  # (time, batch, hidden)
+        raw, state = encoder(inputs, state, output_dropout=False)  # (time, batch, hidden), undropped
+        hidden = encoder.dropout(raw)  # the encoder's own output dropout, as encoder(inputs, state) applies it
         loss = self.token_loss(hidden.reshape(-1, hidden.size(-1)), targets.reshape(-1))
         n = targets.numel()
-        return StepOutput(loss, state, {"loss": loss.detach() * n}, n)
+        return StepOutput(loss + self.activation_penalty(raw, hidden), state, {"loss": loss.detach() * n}, n)
+
+    def activation_penalty(self, raw: torch.Tensor, dropped: torch.Tensor) -> torch.Tensor | float:
+        """AR: ``ar`` x the mean square of the top layer's dropped outputs (keeps activations small); TAR:
+        ``tar`` x the mean square of the change between consecutive undropped outputs (keeps them slow).  Added
+        to the training loss only: perplexities and the logged loss are the cross-entropy alone."""
+        if not self.training or (self.ar == 0 and self.tar == 0):
+            return 0.0
+        penalty = self.ar * dropped.pow(2).mean()
+        if raw.size(0) > 1:
+            penalty = penalty + self.tar * (raw[1:] - raw[:-1]).pow(2).mean()
+        return penalty
 
     def scores(self, hidden: torch.Tensor) -> torch.Tensor:
         """(..., hidden) -> (..., vocab) scores whose softmax is the model's next-token distribution: logits of
@@ -115,6 +130,8 @@ def build_clm(encoder: Encoder, cfg, tokenizer, info: dict | None = None) -> Cau
         fused_loss=o.get("fused_loss", True),
         adaptive_cutoffs=cutoffs,
         div_value=float(o.get("div_value", 4.0)),
+        ar=float(o.get("ar", 0.0)),
+        tar=float(o.get("tar", 0.0)),
     )
 
 
@@ -126,6 +143,8 @@ class ClmObjectiveConfig:
     softmax: str = MISSING  # full | adaptive (Grave et al. 2017, adaptive.py; exact, cheap for large vocabularies)
     cutoffs: list[int] = MISSING  # adaptive: token ranks where tail clusters start; [] = the default split
     div_value: float = MISSING  # adaptive: each tail cluster's projection is div_value x narrower than the one before
+    ar: float = MISSING  # activation regularisation: ar x mean squared dropped top-layer output (AWD-LSTM: 2)
+    tar: float = MISSING  # temporal AR: tar x mean squared step-to-step change of undropped outputs (AWD-LSTM: 1)
 
 
 def clm_rules(cfg) -> list[str]:
@@ -133,9 +152,13 @@ def clm_rules(cfg) -> list[str]:
     o, m = cfg.objective, cfg.model
     if o.softmax not in ("full", "adaptive"):
         return [f"objective.softmax={o.softmax!r} is not one of full, adaptive."]
+    problems = [
+        f"objective.{k}={o.get(k)} must be a finite number >= 0 (AWD-LSTM uses ar=2, tar=1; 0 turns it off)."
+        for k in ("ar", "tar")
+        if not 0 <= float(o.get(k, 0.0)) < float("inf")
+    ]
     if o.softmax == "full":
-        return []
-    problems = []
+        return problems
     cutoffs = list(o.cutoffs)
     if any(c < 1 for c in cutoffs) or any(b <= a for a, b in zip(cutoffs, cutoffs[1:])):
         problems.append(
