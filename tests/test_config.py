@@ -30,6 +30,7 @@ def test_every_group_has_options():
 _SERIES = ["objective=forecast", "model.input=numeric"]
 COMPANIONS: dict[tuple[str, str], list[str]] = {
     ("objective", "mlm"): ["model.bidirectional=true"],
+    ("objective", "bilm"): ["model.bidirectional=true", "model.num_layers=1"],
     ("objective", "forecast"): ["dataset=etth1", "model.input=numeric"],
     ("objective", "masked_values"): ["dataset=etth1", "model.input=numeric"],
     ("objective", "seq2seq"): ["dataset=reversal"],
@@ -56,7 +57,8 @@ def test_finetune_experiments_compose_and_validate(option):
     cfg = compose_config("finetune", [f"experiment={option}", "debug=smoke"])
     assert cfg != compose_config("finetune", ["debug=smoke"])
     validate_finetune(cfg)
-    assert cfg.head.name == {"conll_tagger": "tagger", "etth1_regressor": "regressor"}.get(option, "classifier")
+    taggers = ("conll_tagger", "conll_char_crf", "conll_char_crf_bilm")
+    assert cfg.head.name == {**dict.fromkeys(taggers, "tagger"), "etth1_regressor": "regressor"}.get(option, "classifier")
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in ("model", "objective", "dataset", "optimizer", "experiment")

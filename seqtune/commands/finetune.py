@@ -267,7 +267,8 @@ def build(cfg: DictConfig, setup: RunSetup, strategy: Strategy, notes: list[str]
     pre = _pretrained(cfg, notes)
     data = _task_data(cfg, setup, pre)
     plain = _resolved_config(cfg, pre, setup)
-    encoder = build_encoder(OmegaConf.create(pre.model_cfg), data.tokenizer.vocab_size if data.tokenizer else 0)
+    tok = data.tokenizer
+    encoder = build_encoder(OmegaConf.create(pre.model_cfg), tok.vocab_size if tok else 0, getattr(tok, "itos", None))
     head = _head(cfg, encoder, data)
     stages = _plan(cfg, strategy, pre, data)
     epochs, max_steps = total_epochs(stages), cfg.trainer.max_steps

@@ -31,7 +31,10 @@ def encode_inputs(lines: list[str], tokenizer: Tokenizer, task: Task, max_length
     out = []
     for text in lines:
         ids = encode_input(tokenizer, task, text)[:max_length]
-        out.append(Example(ids or [UNK_ID], 0) if task == "classification" else Example(ids, [0] * len(ids)))
+        if task == "classification":
+            out.append(Example(ids or [UNK_ID], 0))
+        else:  # one id per word: the words ride along for character features
+            out.append(Example(ids, [0] * len(ids), text.split()[: len(ids)]))
     return out
 
 

@@ -80,6 +80,27 @@ def model_problems(m: DictConfig) -> list[str]:
         problems.append(
             "model.tie_weights=true needs a token embedding, but model.input=numeric; set model.tie_weights=false."
         )
+    return problems + char_problems(m)
+
+
+CHAR_FEATURES = ("none", "cnn")
+
+
+def char_problems(m: DictConfig) -> list[str]:
+    """model.char_features and its sizes (a checkpoint from before them has none: ``none``)."""
+    kind = m.get("char_features", "none")
+    if kind not in CHAR_FEATURES:
+        return [f"model.char_features={kind!r} is not one of {', '.join(CHAR_FEATURES)}."]
+    if kind == "none":
+        return []
+    problems: list[str] = []
+    for key in ("char_embedding_size", "char_filters"):
+        positive(problems, f"model.{key}", m.get(key, 1))
+    if m.get("input", "tokens") != "tokens":
+        problems.append(
+            f"model.char_features={kind} spells words, but model.input={m.input!r} has none; set "
+            "model.char_features=none."
+        )
     return problems
 
 

@@ -56,6 +56,11 @@ class Monitor(Choice):
     last = "last"  # the newest weights (no checkpoint picked by validation)
 
 
+class CharFeatures(Choice):
+    none = "none"
+    cnn = "cnn"  # a character CNN per word (Ma & Hovy 2016), concatenated with the word embedding
+
+
 class InitVocab(Choice):
     keep = "keep"  # init_from's tokenizer as it is
     extend = "extend"  # plus this dataset's words it lacks (ULMFiT's second stage), rows at the mean pretrained row
@@ -89,6 +94,10 @@ class ModelConfig:
     embedding_dropout: float = MISSING  # drop whole embedding rows (words) in training; tokens only
     locked_dropout: float = MISSING  # one dropout mask for all time steps between RNN layers
     weight_drop: float = MISSING  # DropConnect on the hidden-to-hidden weights (AWD-LSTM), by a functional call
+    # Character-aware words (seqtune/models/chars.py; tagging data spells words that are <unk> in the vocabulary)
+    char_features: CharFeatures = MISSING
+    char_embedding_size: int = MISSING  # width of a character embedding
+    char_filters: int = MISSING  # character-CNN output features per word (kernel width 3, max over the word)
 
 
 # ------------------------------------------------------------------------------------------- dataset
@@ -151,6 +160,9 @@ class LabelledDatasetConfig(FileDatasetConfig):
     labels_per_class: int | None = None  # keep N training examples per class
     label_budget: int | None = None  # N labelled examples in all (stratified): validation carved from them
     max_length: int | None = None  # truncate each example to this many tokens; None: no limit
+    # Language-model stages only (seqtune pretrain on this dataset): text files whose lines join the training
+    # text, relative to the data directory (e.g. [wikitext-2/train.txt]); fine-tuning never reads them.
+    unlabelled_text: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import torch
 
+from seqtune.data.chars import char_batch
 from seqtune.data.tokenizers import PAD_ID
 
 IGNORE_INDEX = -100  # tagging labels on padding: skipped by cross_entropy's default ignore_index
@@ -95,6 +96,7 @@ class LabelledBatch:
     tokens: torch.Tensor  # (time, batch) int64, padded with PAD_ID
     lengths: torch.Tensor  # (batch,) int64, >= 1
     labels: torch.Tensor  # (batch,) int64 classes, or (time, batch) int64 tags with IGNORE_INDEX on padding
+    chars: torch.Tensor | None = None  # (time, batch, word_chars) int64: the words' characters (data/chars.py), or None
 
     @property
     def padded_fraction(self) -> float:
@@ -129,13 +131,16 @@ def collate(examples: Sequence, device: torch.device | None = None) -> LabelledB
     tokens = tokens.t().contiguous()  # (time, batch)
     if tagging:
         labels = labels.t().contiguous()
+    words: list[list[str]] = [e.words for e in examples if getattr(e, "words", None) is not None]
+    chars = char_batch(words, time) if len(words) == len(examples) else None  # (time, batch, word_chars)
     if device is not None and device.type != "cpu":
         return LabelledBatch(
             tokens.to(device, non_blocking=True),
             lengths.to(device, non_blocking=True),
             labels.to(device, non_blocking=True),
+            chars.to(device, non_blocking=True) if chars is not None else None,
         )
-    return LabelledBatch(tokens, lengths, labels)
+    return LabelledBatch(tokens, lengths, labels, chars)
 
 
 class BucketBatches:

@@ -114,7 +114,10 @@ def encode_split(
             continue
         if max_length is not None and len(ids) > max_length:
             ids, counts["truncated"][name] = ids[:max_length], counts["truncated"].get(name, 0) + 1
-        out.append(Example(ids, index[label] if task == "classification" else [index[t] for t in label][: len(ids)]))
+        if task == "classification":
+            out.append(Example(ids, index[label]))
+        else:  # one id per word; the words ride along (spelled by character features, <unk> or not)
+            out.append(Example(ids, [index[t] for t in label][: len(ids)], list(value[: len(ids)])))
     if not out:
         raise DataError(
             f"the {name} split ({split.source}) has no example with any text; put data in it or "

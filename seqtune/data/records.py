@@ -76,6 +76,7 @@ class RawPairs:
 class Example:
     tokens: list[int]  # token ids, at least one
     label: int | list[int]  # class id, or one tag id per token
+    words: list[str] | None = None  # tagging: the token strings (spelled for character features, even if <unk>)
 
 
 @dataclass

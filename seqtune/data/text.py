@@ -15,6 +15,7 @@ skips tokenisation.  Splits carved from train are read into memory.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -101,7 +102,7 @@ def load_lm_corpus(ds, tokenizer: Tokenizer | None = None, extend_vocab: bool = 
                 f"dataset.format={ds.format!r} holds no text, so it cannot be used for language "
                 "modelling; choose a text or labelled dataset, or a forecasting objective."
             )
-        raw = lm_splits(raw, ds)
+        raw = with_unlabelled_text(lm_splits(raw, ds), ds)
     use_cache = bool(ds.get("token_cache", True))
     tok, notes = tokenizer, list(raw.notes)
     if tok is not None and extend_vocab:
@@ -127,6 +128,32 @@ def load_lm_corpus(ds, tokenizer: Tokenizer | None = None, extend_vocab: bool = 
     train = encode(raw.train)
     counts = cached_counts(raw.train, tok) if isinstance(raw.train, TextSource) and use_cache else None
     return LMCorpus(train, encode(raw.valid), encode(raw.test), tokenizer=tok, notes=notes, train_counts=counts)
+
+
+@dataclass
+class _Folder:
+    """A stand-in dataset config for :func:`dataset_file`: a folder under the data directory (catalogued files
+    there are checked and fetched as usual)."""
+
+    folder: str
+
+    def get(self, key: str, default=None):
+        return default
+
+
+def with_unlabelled_text(raw: RawSplits, ds) -> RawSplits:
+    """A labelled dataset's LM splits plus the lines of ``dataset.unlabelled_text`` (files relative to the data
+    directory, e.g. ``[wikitext-2/train.txt]``) in the training text; validation and test stay as they were."""
+    files = [
+        dataset_file(_Folder(Path(f).parent.as_posix()), Path(f).name, "dataset.unlabelled_text")
+        for f in ds.get("unlabelled_text") or []
+    ]
+    if not files:
+        return raw
+    assert isinstance(raw.train, str)  # a labelled dataset's LM text is built in memory (splits.lm_splits)
+    train = raw.train + "".join(read_text(path, ds.get("encoding", "utf-8")) for path in files)
+    note = f"dataset.unlabelled_text: the LM training text also holds {', '.join(ds.unlabelled_text)}"
+    return RawSplits(train, raw.valid, raw.test, [*raw.notes, note])
 
 
 def unigram_log_loss(train_counts: torch.Tensor, target: torch.Tensor) -> float:

@@ -8,7 +8,8 @@ model's encoder.  Its loss is computed on the inputs of the task's own batch (no
 objectives can do that is in their specs (``multitask``; text tasks take token objectives, a regressor numeric
 ones); how one reads a task batch is its ``task_loss(encoder, batch)`` where it has one (clm: the next token of
 the texts, padding not scored; forecast: the first H_pretrain steps of the regressor's targets), else its own
-step on the batch (mlm, autoencoder, denoising: the token ids; masked_values: the look-back window).
+step on the batch (mlm, autoencoder, denoising: the token ids; bilm: the token ids with the batch's lengths and
+characters; masked_values: the look-back window).
 
 ``transfer.aux_schedule``: ``constant`` (lambda = aux_weight) or ``linear_decay`` (lambda = aux_weight * (1 -
 step / total_steps): the auxiliary task fades out by the last step).  Metrics: the head's own (``loss`` stays

@@ -103,3 +103,24 @@ def entity_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) 
     tokens = sum(len(g) for g in gold)
     same = sum(a == b for g, p in zip(gold, pred) for a, b in zip(g, p))
     return {**prf(*entity_counts(gold, pred)), "acc": same / max(tokens, 1)}
+
+
+def unseen_entity_scores(
+    words: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], known: set[str]
+) -> dict[str, float]:
+    """Entity P/R/F1 restricted to entities none of whose words is in ``known`` (e.g. every word of the training
+    file): gold entities of that kind for recall, predicted ones (spans whose words are all unknown) for precision.
+    ``n_gold`` and ``n_pred`` say how many there were."""
+    correct = n_pred = n_gold = 0
+    for ws, g, p in zip(words, gold, pred):
+        gc = {c for c in chunks(g) if _unseen(c, ws, known)}
+        pc = {c for c in chunks(p) if _unseen(c, ws, known)}
+        correct += len(gc & pc)
+        n_pred += len(pc)
+        n_gold += len(gc)
+    return {**prf(correct, n_pred, n_gold), "n_gold": float(n_gold), "n_pred": float(n_pred)}
+
+
+def _unseen(chunk: Chunk, words: Sequence[str], known: set[str]) -> bool:
+    """Whether none of the chunk's words is in ``known``."""
+    return not any(w in known for w in words[chunk[1] : chunk[2] + 1])

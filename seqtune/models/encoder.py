@@ -12,29 +12,39 @@ Regularisers (``seqtune/models/regularizers.py``) are off by default, and then t
 ``nn.LSTM``/``nn.GRU`` call as before. ``weight_drop`` swaps DropConnect-ed hidden-to-hidden weights in with
 ``torch.func.functional_call`` (parameters are never re-assigned); ``locked_dropout`` runs the stack layer by
 layer (the same parameters, through one-layer functional calls) to put a time-constant mask between layers.
+
+Character-aware words (``char_features="cnn"``, ``seqtune/models/chars.py``): each word's characters go through a
+character CNN whose features are concatenated with the word embedding.  ``forward(..., chars=)`` takes them from
+the batch (tagging data spells every word, ``<unk>`` or not); without them the encoder spells each word id by its
+vocabulary string (``vocab``, given at construction), so every objective works unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal, cast
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
+from seqtune.data.chars import CHAR_PAD, vocabulary_chars
 from seqtune.data.tokenizers import PAD_ID
+from seqtune.models.chars import CharCNN
 from seqtune.models.regularizers import dropped_hh_weights, embedding_dropout, locked_dropout
 from seqtune.registry import MODELS
 
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # h, or (h, c) for an LSTM; (layers*dirs, batch, hidden)
 CellKind = str  # a key of RNN_CLASSES
 InputKind = Literal["tokens", "numeric"]
+CharFeatures = Literal["none", "cnn"]
 # The cells of every recurrent stack (the encoder's and the decoder objectives'): a new cell is one entry here.
 RNN_CLASSES: dict[str, Callable[..., nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class Encoder(nn.Module):
+    char_table: torch.Tensor  # (vocab, MAX_WORD_CHARS) the vocabulary's spelling (char_features only)
+
     def __init__(
         self,
         cell: CellKind,
@@ -50,6 +60,10 @@ class Encoder(nn.Module):
         embedding_dropout: float = 0.0,
         locked_dropout: float = 0.0,
         weight_drop: float = 0.0,
+        char_features: CharFeatures = "none",
+        char_embedding_size: int = 30,
+        char_filters: int = 50,
+        vocab: Sequence[str] | None = None,
     ):
         super().__init__()
         self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
@@ -62,9 +76,16 @@ class Encoder(nn.Module):
             if num_features < 1:
                 raise ValueError(f"a numeric-input encoder needs num_features >= 1, got {num_features}")
             self.input_projection = nn.Linear(num_features, embedding_size)  # replaces the token embedding
+        self.chars: CharCNN | None = None
+        if char_features != "none":
+            if input != "tokens" or vocab is None or len(vocab) != vocab_size:
+                raise ValueError("character features need token input and the vocabulary's strings (vocab)")
+            self.chars = CharCNN(char_embedding_size, char_filters)
+            self.register_buffer("char_table", vocabulary_chars(vocab), persistent=False)  # (vocab, chars)
+        self.input_size = embedding_size + (self.chars.output_size if self.chars is not None else 0)
         rnn_class = RNN_CLASSES[cell]
         self.rnn = rnn_class(
-            embedding_size,
+            self.input_size,
             hidden_size,
             num_layers,
             dropout=dropout if num_layers > 1 and locked_dropout == 0 else 0.0,
@@ -77,13 +98,15 @@ class Encoder(nn.Module):
             if input == "tokens":
                 with torch.no_grad():
                     self.embedding.weight[PAD_ID].zero_()
+                    if self.chars is not None:
+                        self.chars.embedding.weight[CHAR_PAD].zero_()
         # One-layer shells on the meta device (no memory, not submodules, so not in the state dict): with
         # locked dropout, layer k runs as a functional call of shell k with the stack's own layer-k weights.
         self._layer_shells: tuple[nn.RNNBase, ...] = ()
         if locked_dropout > 0:
             self._layer_shells = tuple(
                 rnn_class(
-                    embedding_size if k == 0 else self.output_size,
+                    self.input_size if k == 0 else self.output_size,
                     hidden_size,
                     1,
                     bidirectional=bidirectional,
@@ -104,11 +127,21 @@ class Encoder(nn.Module):
         h = torch.zeros(self.num_layers * self.num_directions, batch_size, self.hidden_size, device=device)
         return (h, torch.zeros_like(h)) if self.cell == "lstm" else h
 
-    def embed(self, inputs: torch.Tensor) -> torch.Tensor:
-        """tokens (time, batch) int or values (time, batch, features) float -> (time, batch, embedding)."""
+    def input_parameters(self) -> list[nn.Parameter]:
+        """What sits below the RNN (the "embedding" layer group): embedding or input projection, character CNN."""
+        bottom = self.embedding if self.input_kind == "tokens" else self.input_projection
+        return list(bottom.parameters()) + (list(self.chars.parameters()) if self.chars is not None else [])
+
+    def embed(self, inputs: torch.Tensor, chars: torch.Tensor | None = None) -> torch.Tensor:
+        """tokens (time, batch) int or values (time, batch, features) float -> (time, batch, input_size);
+        ``chars`` (time, batch, word_chars): the words' spelling (default: the vocabulary's, by word id)."""
         if self.input_kind == "numeric":
             return self.input_projection(inputs)
-        return embedding_dropout(self.embedding, inputs, self.embedding_dropout, self.training)
+        words = embedding_dropout(self.embedding, inputs, self.embedding_dropout, self.training)
+        if self.chars is None:
+            return words
+        spelled = self.chars(chars if chars is not None else self.char_table[inputs])  # (time, batch, filters)
+        return torch.cat([words, spelled], dim=-1)
 
     def forward(
         self,
@@ -116,13 +149,15 @@ class Encoder(nn.Module):
         state: State | None = None,
         lengths: torch.Tensor | None = None,
         output_dropout: bool = True,
+        chars: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, State]:
         """``lengths`` (batch,) of a padded batch: a bidirectional encoder then reads each sequence backwards from
         its own last token, not from the padding, so an example's output does not depend on its batch.
 
         ``output_dropout=False`` leaves the top layer's outputs undropped: a head that pools over time (max, mean)
-        must see the same features in training as in evaluation (it drops out the pooled features itself)."""
-        emb = self.dropout(self.embed(inputs))  # (time, batch, embedding)
+        must see the same features in training as in evaluation (it drops out the pooled features itself).
+        ``chars`` (time, batch, word_chars): the words' characters, for ``char_features`` (else unused)."""
+        emb = self.dropout(self.embed(inputs, chars))  # (time, batch, input_size)
         weights: dict[str, torch.Tensor] = {}
         if self.training and self.weight_drop > 0:
             weights = dropped_hh_weights(self.rnn, self.weight_drop)
@@ -235,6 +270,10 @@ def _builder(cell: CellKind):
         embedding_dropout: float = 0.0,
         locked_dropout: float = 0.0,
         weight_drop: float = 0.0,
+        char_features: CharFeatures = "none",
+        char_embedding_size: int = 30,
+        char_filters: int = 50,
+        vocab: Sequence[str] | None = None,
     ) -> Encoder:
         return Encoder(
             cell,
@@ -250,6 +289,10 @@ def _builder(cell: CellKind):
             embedding_dropout,
             locked_dropout,
             weight_drop,
+            char_features,
+            char_embedding_size,
+            char_filters,
+            vocab,
         )
 
     build.__doc__ = f"Embedding -> {cell.upper()} stack."
@@ -260,8 +303,9 @@ for _cell in RNN_CLASSES:
     MODELS.register(_cell)(_builder(_cell))
 
 
-def build_encoder(model_cfg, vocab_size: int) -> Encoder:
-    """Read the ``model`` config and call the registered builder with plain values."""
+def build_encoder(model_cfg, vocab_size: int, vocab: Sequence[str] | None = None) -> Encoder:
+    """Read the ``model`` config and call the registered builder with plain values; ``vocab``: the tokenizer's
+    strings (``itos``), which ``model.char_features`` spells."""
     m = model_cfg
     return MODELS.get(m.name, key="model.name")(
         vocab_size=vocab_size,
@@ -276,4 +320,8 @@ def build_encoder(model_cfg, vocab_size: int) -> Encoder:
         embedding_dropout=m.get("embedding_dropout", 0.0),
         locked_dropout=m.get("locked_dropout", 0.0),
         weight_drop=m.get("weight_drop", 0.0),
+        char_features=m.get("char_features", "none"),
+        char_embedding_size=m.get("char_embedding_size", 30),
+        char_filters=m.get("char_filters", 50),
+        vocab=vocab,
     )

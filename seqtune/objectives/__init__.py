@@ -38,5 +38,6 @@ def build_objective(cfg, encoder, tokenizer, info: dict | None = None) -> nn.Mod
 def build_model(cfg, tokenizer, info: dict | None = None) -> TaskModel:
     """Encoder + objective as the config describes them (also rebuilds a model from a checkpoint's config,
     tokenizer and ``data`` entry; numeric-input models have no tokenizer)."""
-    encoder = build_encoder(cfg.model, tokenizer.vocab_size if tokenizer is not None else 0)
+    vocab = getattr(tokenizer, "itos", None)
+    encoder = build_encoder(cfg.model, tokenizer.vocab_size if tokenizer is not None else 0, vocab)
     return TaskModel(encoder, build_objective(cfg, encoder, tokenizer, info))

@@ -101,7 +101,8 @@ def rebuild_finetuned(
     )
     cfg = OmegaConf.create(ckpt[Key.CONFIG])
     tokenizer = tokenizer_from_dict(ckpt[Key.TOKENIZER]) if ckpt.get(Key.TOKENIZER) else None
-    encoder = build_encoder(cfg.model, tokenizer.vocab_size if tokenizer is not None else 0)
+    vocab = getattr(tokenizer, "itos", None)
+    encoder = build_encoder(cfg.model, tokenizer.vocab_size if tokenizer is not None else 0, vocab)
     series = SeriesFacts.from_dict(ckpt[Key.SERIES]) if ckpt.get(Key.SERIES) else None
     model = TaskModel(encoder, build_head(cfg.head, encoder, ckpt[Key.LABELS], series))
     checkpoint.load_weights(model, task_state(ckpt), source)
@@ -152,11 +153,17 @@ class _EncodeOnce:
         self._out: Any = None
 
     def __call__(
-        self, tokens: torch.Tensor, state: Any = None, lengths: torch.Tensor | None = None, output_dropout: bool = True
+        self,
+        tokens: torch.Tensor,
+        state: Any = None,
+        lengths: torch.Tensor | None = None,
+        output_dropout: bool = True,
+        chars: torch.Tensor | None = None,
     ) -> Any:
-        key = (tokens, lengths, output_dropout)
+        key = (tokens, lengths, output_dropout, chars)
         if state is not None or self._key is None or any(a is not b for a, b in zip(key, self._key)):
-            self._key, self._out = key, self._encoder(tokens, state, lengths, output_dropout=output_dropout)
+            self._key = key
+            self._out = self._encoder(tokens, state, lengths, output_dropout=output_dropout, chars=chars)
         return self._out
 
     def __getattr__(self, name: str):  # sizes, summary(), ... of the real encoder

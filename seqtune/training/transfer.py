@@ -95,8 +95,7 @@ def layer_groups(model: TaskModel) -> ParamGroups:
     holds the pretraining objective's parameters too (a tied decoder counted once, in the embedding group).
     """
     encoder = model.encoder
-    bottom = encoder.embedding if encoder.input_kind == "tokens" else encoder.input_projection
-    groups: ParamGroups = [("embedding", list(bottom.parameters()))]
+    groups: ParamGroups = [("embedding", encoder.input_parameters())]  # with the character CNN, if any
     by_layer: dict[int, list[nn.Parameter]] = {}
     for name, p in encoder.rnn.named_parameters():
         found = re.search(r"_l(\d+)", name)  # weight_ih_l0, bias_hh_l1_reverse, ...
