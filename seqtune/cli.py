@@ -37,6 +37,7 @@ CONFIG_PATH = "pkg://seqtune.conf"
 COMMANDS: dict[str, str] = {
     "pretrain": "pretrain an encoder with a self-supervised objective (causal LM by default) on unlabelled text",
     "ls": "list config groups and their options (`seqtune ls <group>` shows each option's settings)",
+    "cp": "copy a shipped config out for editing: `seqtune cp dataset/table my/dataset/mine.yaml` (then --config-dir)",
     "report": "compare runs: table of overrides vs metrics, report.csv/.md, learning-curve and label-budget plots",
     "export": "a run's weights as safetensors with its tokenizer and config (and ONNX with --onnx)",
     "finetune": "fine-tune a pretrained encoder with a task head (classifier, tagger, regressor) on labelled data "
@@ -50,6 +51,7 @@ COMMANDS: dict[str, str] = {
 # Commands that are plain functions of argv rather than Hydra entry points.
 _PLAIN_COMMANDS = {
     "ls": "seqtune.commands.ls:ls",
+    "cp": "seqtune.commands.ls:cp",
     "report": "seqtune.commands.report:main",
     "export": "seqtune.commands.export:main",
     "ladder": "seqtune.commands.ladder:main",
@@ -139,10 +141,87 @@ class OutputDirCheck(Callback):
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: object) -> None:
+        try:
+            _validate_early(config)
+        except SeqtuneError as exc:  # before the run directory exists: nothing is left behind
+            _report(exc)
+            sys.exit(exc.exit_code)
         _check_output_dir(config, "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: object) -> None:
         _check_output_dir(config, "hydra.sweep.dir")
+
+
+def _validate_early(config: DictConfig) -> None:
+    """A single run's config checks, before Hydra creates its run directory (so an invalid command leaves no stub
+    folder): missing ``???`` values, the command's own validation, and a run directory that already holds a run.
+    A resumed or ``init_from`` run is validated by the command, once the checkpoint has given its architecture."""
+    from seqtune.config.advice import missing_problems
+    from seqtune.errors import ConfigError
+
+    import copy
+
+    from omegaconf import open_dict
+
+    task = copy.deepcopy(config)
+    with open_dict(task):
+        del task["hydra"]
+    problems = missing_problems(task)
+    if problems:
+        raise ConfigError(problems)
+    command = str(OmegaConf.select(config, "hydra.job.name", default=""))
+    _FreshDir.fresh = False
+    if not task.get("resume"):
+        _refuse_used_dir(config)
+    if task.get("resume") or task.get("init_from"):
+        return
+    from seqtune.training import validation
+
+    check = {"pretrain": validation.validate_pretrain, "finetune": validation.validate_finetune}.get(command)
+    if check is not None:
+        check(task)
+
+
+class _FreshDir:
+    """Whether this run's directory is new (claimed by ``seqtune.unique`` or absent before the run): only a new
+    directory is ever removed after a failure."""
+
+    fresh = False
+
+
+def _refuse_used_dir(config: DictConfig) -> None:
+    """``hydra.run.dir`` given by hand and already holding a run: appending to its metrics.jsonl would mix two runs.
+    Read without resolving: resolving ``${seqtune.unique:...}`` claims a directory."""
+    raw = str(OmegaConf.to_container(config.hydra.run, resolve=False).get("dir"))  # type: ignore[union-attr]
+    if "seqtune.unique" in raw:
+        _FreshDir.fresh = True
+        return
+    path = Path(str(OmegaConf.select(config, "hydra.run.dir")))
+    _FreshDir.fresh = not path.exists()
+    held = [name for name in ("metrics.jsonl", "summary.json", "checkpoints") if (path / name).exists()]
+    if held:
+        raise SeqtuneError(
+            f"hydra.run.dir={path} already holds a run ({', '.join(held)}); a second run there would mix its "
+            f"metrics with the first. Choose another hydra.run.dir, or continue that run with resume={path}."
+        )
+
+
+_STUB_FILES = {".hydra", "environment.json", "config.yaml", "tokenizer.json", "labels.json", "data.json"}
+
+
+def _remove_stub(run_dir: Path) -> None:
+    """A new run that failed before training wrote anything: remove its directory (only Hydra's record, the log and
+    the files written before the data), so that it is not taken for an unfinished run by resume=auto."""
+    import shutil
+
+    if not (_FreshDir.fresh and run_dir.is_dir()):
+        return
+    if all(p.name in _STUB_FILES or p.suffix == ".log" for p in run_dir.iterdir()):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        try:  # the date folder, when this run was its only one
+            run_dir.parent.rmdir()
+        except OSError:
+            pass
 
 
 def _check_output_dir(config: DictConfig, key: str) -> None:
@@ -252,6 +331,8 @@ def _run_task(command: str, cfg: DictConfig) -> float | None:
             return worst_value(hydra_cfg.sweeper)
         if isinstance(exc, SeqtuneError):
             _report(exc)
+            if not cfg.get("resume") and distributed.is_main():
+                _remove_stub(run_dir)
             sys.exit(exc.exit_code)
         raise
     value = summary.get(cfg.get("optimized_metric", "val/loss")) if isinstance(summary, dict) else None
@@ -347,6 +428,14 @@ def main(argv: list[str] | None = None) -> None:
         print(_usage(), file=sys.stderr)
         sys.exit(2)
     _Progress.task_started = False  # main() may be called more than once in a process (tests, notebooks)
+    from seqtune.config.advice import override_typos
+
+    typos = override_typos(command, rest)
+    if typos:  # before Hydra, whose advice for an unknown key is "+key=value" (which fails next)
+        from seqtune.errors import ConfigError
+
+        _report(ConfigError(typos))
+        sys.exit(2)
     register_configs()
     _register_resolver()
     torchrun = launch.launched_by_torchrun()
