@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import re
+import textwrap
 import typing
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -302,3 +303,53 @@ def _source(name: str) -> Any:
     if group not in groups():
         raise ConfigError(f"unknown config group {group!r}; groups are: {', '.join(groups())}. Try `seqtune ls`.")
     return _option_file(group, option)
+
+
+# ------------------------------------------------------------------------------------- command --help
+def command_help(command: str, description: str) -> str:
+    """``seqtune <command> --help``: its groups and options and its root config with comments, read from the
+    files (Hydra's own help composes the config once per option: seconds; this answers at once).
+    ``--hydra-help`` still gives Hydra's."""
+    root = _conf_root() / f"{command}.yaml"
+    text = root.read_text(encoding="utf-8")
+    chosen = _root_groups(text)
+    known = groups()
+    width = max((len(g) for g in chosen), default=0)
+    lines = [
+        f"seqtune {command}: {description}",
+        "",
+        f"usage: seqtune {command} [group=option ...] [key=value ...] [+key=value] [hydra flags]",
+        "",
+        "config groups (group=option; `seqtune ls <group> <option>` shows every key and its meaning):",
+    ]
+    for group, default in chosen.items():
+        options = ", ".join(
+            f"{o}*" if o == default else o for o in known.get(group, {}) if not group.startswith("hydra")
+        )
+        lines += textwrap.wrap(
+            options, 78, initial_indent=f"  {group:<{width}}  ", subsequent_indent=" " * (width + 4)
+        )
+    lines += [
+        "  (* the default)",
+        "",
+        f"the root config (conf/{command}.yaml; `seqtune {command} --cfg job` prints it composed):",
+        "",
+        *("  " + line for line in text.rstrip().splitlines()),
+        "",
+        f"Hydra flags: --cfg job|hydra|all, --info, -m (sweep), --config-dir DIR, --hydra-help; copy a config "
+        f"for editing with `seqtune cp <group>/<option> <path>`.",
+    ]
+    return "\n".join(lines)
+
+
+def _root_groups(text: str) -> dict[str, str | None]:
+    """group -> default option, from the root YAML's defaults list (``optional`` groups default to none)."""
+    data = OmegaConf.to_container(OmegaConf.create(text), resolve=False) or {}
+    out: dict[str, str | None] = {}
+    for entry in data.get("defaults", []):  # type: ignore[union-attr]
+        if isinstance(entry, dict):
+            for key, value in entry.items():
+                group = str(key).removeprefix("optional ").removeprefix("override ").lstrip("/")
+                if not group.startswith("hydra"):
+                    out[group] = None if value is None else str(value)
+    return out
