@@ -60,11 +60,12 @@ _PLAIN_COMMANDS = {
 
 def _report(exc: SeqtuneError) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console(stderr=True, highlight=False)
     if os.environ.get("SEQTUNE_VERBOSE"):
         console.print(traceback.format_exc(), markup=False)
-    console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)  # the message may hold [brackets]
     console.print("(set SEQTUNE_VERBOSE=1 for the full traceback)", style="dim")
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from seqtune.errors import SeqtuneError
@@ -219,11 +220,11 @@ def report(
         ]
         for r in runs
     ]
-    table = Table(title=f"{len(runs)} runs under {root}" + (f", sorted by {sort}" if sort else ""))
+    table = Table(title=escape(f"{len(runs)} runs under {root}" + (f", sorted by {sort}" if sort else "")))
     for col in header:
-        table.add_column(col, justify="right" if col in metrics else "left")
+        table.add_column(escape(col), justify="right" if col in metrics else "left")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(escape(c) for c in row))  # overrides such as dataset.text_columns=[a,b] are text
     console.print(table)
 
     files = {"csv": out / "report.csv", "md": out / "report.md"}
@@ -243,9 +244,10 @@ def report(
     except ImportError:
         console.print(
             "plots skipped: matplotlib is not installed (pip install 'seqtune[plot]' to draw "
-            "learning_curves.png and budget.png)."
+            "learning_curves.png and budget.png).",
+            markup=False,
         )
-    console.print("wrote " + ", ".join(str(p) for p in files.values()))
+    console.print("wrote " + ", ".join(str(p) for p in files.values()), markup=False)
     return files
 
 
