@@ -25,25 +25,27 @@ _EXAMPLES: dict[str, dict[str, str]] = {
     "conll": {"train": "train.conll"},
     "pairs": {"train": "pairs.tsv"},
     "timeseries": {"file": "series.csv"},
-    "class_files": {"classes": "'{pos: pos.txt, neg: neg.txt}'"},
-    "class_folders": {"train": "reviews/  (one sub-folder per class)"},
+    "class_files": {"classes": "'{pos: pos.txt, neg: neg.txt}'", "train": "reviews/"},
 }
 _MEANING: dict[str, str] = {
     "train": "the training file",
     "file": "the CSV file of the series",
     "classes": "one file per class, {label: file}",
+    "folder_train": "a folder with one sub-folder per class",
 }
 
 
 def missing_problems(cfg: DictConfig) -> list[str]:
     """One line per ``???`` value of the composed config, naming the full key and an example."""
     fmt = str(OmegaConf.select(cfg, "dataset.format", default="") or "")
+    shown = str(OmegaConf.select(cfg, "dataset.name", default="") or fmt)
     problems = []
     for key in sorted(OmegaConf.missing_keys(cfg)):
         leaf = key.rsplit(".", 1)[-1]
         example = _EXAMPLES.get(fmt, {}).get(leaf, "<value>") if key.startswith("dataset.") else "<value>"
-        meaning = f" ({_MEANING[leaf]})" if key.startswith("dataset.") and leaf in _MEANING else ""
-        where = f" of dataset={fmt}" if key.startswith("dataset.") and fmt else ""
+        name = "folder_train" if fmt == "class_files" and leaf == "train" else leaf
+        meaning = f" ({_MEANING[name]})" if key.startswith("dataset.") and name in _MEANING else ""
+        where = f" of dataset={shown}" if key.startswith("dataset.") and shown else ""
         problems.append(
             f"{key} is required{where}{meaning}: add {key}={example} to the command "
             "(`seqtune ls dataset` lists every dataset option's keys)."

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seqtune.data.compression import open_binary
 from seqtune.data.formats import _decode_error_message
 from seqtune.data.records import TextSource
 from seqtune.data.tokenizers import Tokenizer, TokenizerSettings, fit_tokenizer, tokenizer_from_dict, tokenizer_hash
@@ -58,7 +59,7 @@ def iter_text(source: TextSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[st
             "to a codec name Python knows, such as utf-8, latin-1 or cp1252."
         ) from None
     try:
-        fh = open(source.path, "rb")
+        fh = open_binary(source.path)  # .gz .bz2 .xz uncompressed as they stream
     except FileNotFoundError:
         raise DataError(f"Data file not found: expected it at {where}; check the path.") from None
     with fh:
