@@ -168,12 +168,12 @@ def _validate_early(config: DictConfig) -> None:
     """A single run's config checks, before Hydra creates its run directory (so an invalid command leaves no stub
     folder): missing ``???`` values, the command's own validation, and a run directory that already holds a run.
     A resumed or ``init_from`` run is validated by the command, once the checkpoint has given its architecture."""
-    from seqtune.config.advice import missing_problems
-    from seqtune.errors import ConfigError
-
     import copy
 
     from omegaconf import OmegaConf, open_dict
+
+    from seqtune.config.advice import missing_problems
+    from seqtune.errors import ConfigError
 
     task = copy.deepcopy(config)
     with open_dict(task):

@@ -187,7 +187,7 @@ def export(source: Path, out: Path | None = None, onnx: bool = False) -> dict[st
         files["labels"] = out / "labels.json"
         files["labels"].write_text(json.dumps(labels), encoding="utf-8")
     predicts = hasattr(model.objective, "predict")
-    meta = {
+    meta: dict[str, object] = {
         "seqtune_version": __version__,
         "source": str(ckpt_path),
         "objective": ckpt.get(Key.OBJECTIVE),
@@ -198,7 +198,7 @@ def export(source: Path, out: Path | None = None, onnx: bool = False) -> dict[st
         "output": _output_text(module, predicts),
     }
     if isinstance(module, FinetunedModule) and not module.numeric:
-        meta["input"] += "; lengths: int64 (batch,), the real length of each column"
+        meta["input"] = f"{meta['input']}; lengths: int64 (batch,), the real length of each column"
     if onnx:
         files["onnx"] = out / "model.onnx"
         meta["onnx_max_abs_diff"] = export_onnx(module, files["onnx"])

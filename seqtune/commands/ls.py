@@ -152,8 +152,11 @@ def _schema_of(data: dict[str, Any], group: str) -> type | None:
         if m and m[1] == "dataset":
             return schema.DATASET_SCHEMAS.get(m[2])
         if m:
-            return {"model": schema.ModelConfig, "optimizer": schema.OptimizerConfig,
-                    "transfer": schema.TransferConfig}.get(m[1])
+            return {
+                "model": schema.ModelConfig,
+                "optimizer": schema.OptimizerConfig,
+                "transfer": schema.TransferConfig,
+            }.get(m[1])
     return None
 
 
@@ -234,8 +237,10 @@ def ls(args: list[str], console: Console | None = None) -> None:
                 table.add_row(group if i == 0 else "", escape(opt), escape(desc))
         console.print(table)
         console.print(
-            escape("`seqtune ls <group>` shows each option's settings, `seqtune ls <group> <option>` every key with "
-                   "its meaning; `seqtune <command> --help` the full default config.")
+            escape(
+                "`seqtune ls <group>` shows each option's settings, `seqtune ls <group> <option>` every key with "
+                "its meaning; `seqtune <command> --help` the full default config."
+            )
         )
         return
     group = args[0]
@@ -326,9 +331,7 @@ def command_help(command: str, description: str) -> str:
         options = ", ".join(
             f"{o}*" if o == default else o for o in known.get(group, {}) if not group.startswith("hydra")
         )
-        lines += textwrap.wrap(
-            options, 78, initial_indent=f"  {group:<{width}}  ", subsequent_indent=" " * (width + 4)
-        )
+        lines += textwrap.wrap(options, 78, initial_indent=f"  {group:<{width}}  ", subsequent_indent=" " * (width + 4))
     lines += [
         "  (* the default)",
         "",
@@ -336,8 +339,8 @@ def command_help(command: str, description: str) -> str:
         "",
         *("  " + line for line in text.rstrip().splitlines()),
         "",
-        f"Hydra flags: --cfg job|hydra|all, --info, -m (sweep), --config-dir DIR, --hydra-help; copy a config "
-        f"for editing with `seqtune cp <group>/<option> <path>`.",
+        "Hydra flags: --cfg job|hydra|all, --info, -m (sweep), --config-dir DIR, --hydra-help; copy a config "
+        "for editing with `seqtune cp <group>/<option> <path>`.",
     ]
     return "\n".join(lines)
 

@@ -9,13 +9,18 @@ import gzip
 import logging
 import lzma
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 from seqtune.errors import DataError
 
 _MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
-_OPENERS = {"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}
+_OPENERS: dict[str, Callable[[str | Path, str], IO[bytes]]] = {
+    "gzip": gzip.open,  # type: ignore[dict-item]
+    "bzip2": bz2.open,  # type: ignore[dict-item]
+    "xz": lzma.open,  # type: ignore[dict-item]
+}
 _log = logging.getLogger("seqtune")
 
 
@@ -47,4 +52,4 @@ def open_binary(path: str | Path) -> IO[bytes]:
     if kind is None:
         return open(path, "rb")
     _log.info("%s: %s-compressed, read uncompressed as it streams", path, kind)
-    return _OPENERS[kind](path, "rb")  # type: ignore[no-any-return]
+    return _OPENERS[kind](path, "rb")
