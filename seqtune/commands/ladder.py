@@ -7,7 +7,8 @@ Runs ``seqtune finetune`` once per label budget x transfer strategy x seed, each
 ``<ladder.out>/runs/<strategy>_<budget>_s<seed>`` (a finished run is kept, so a stopped ladder goes on where it
 stopped), then writes what ``seqtune report`` writes for that folder (report.csv, report.md, budget.png) and
 prints, for every budget, the test metric per strategy (mean ± std over seeds) and how far the best pretrained
-strategy is from training from scratch.
+strategy is from training from scratch (also written as markdown to verdict.md, with the fewest classes any run
+predicted: a run that predicts one class is named in a warning).
 
 Every argument that does not start with ``ladder.`` is a ``seqtune finetune`` override given to every run. A
 budget N becomes ``dataset.label_budget=N``: N labelled examples in all, stratified and the same N in every run,
@@ -215,6 +216,42 @@ def results(ladder: Ladder) -> dict[str, dict[str, list[float]]]:
     return table
 
 
+def fewest_classes(ladder: Ladder) -> tuple[int, str] | None:
+    """The fewest distinct classes any finished run predicted on its test split, and that run (a classifier)."""
+    import json
+
+    fewest: tuple[int, str] | None = None
+    for strategy, budget, seed in ladder.runs():
+        summary = run_dir(ladder, strategy, budget, seed) / "summary.json"
+        if summary.exists():
+            n = json.loads(summary.read_text(encoding="utf-8")).get("test/predicted_classes")
+            if isinstance(n, int) and (fewest is None or n < fewest[0]):
+                fewest = (n, f"{strategy}_{budget}_s{seed}")
+    return fewest
+
+
+def verdict_markdown(ladder: Ladder, table: dict[str, dict[str, list[float]]]) -> str:
+    """The verdict table as markdown (verdict.md), with the fewest classes any run predicted."""
+    lower_better = ladder.metric.split("/")[-1] in ("loss", "mse", "mae", "ppl")
+    baseline = "scratch" in ladder.strategies
+    head = ["labels", *ladder.strategies, *(["best - scratch"] if baseline else [])]
+    lines = [
+        f"{ladder.metric}, mean ± std over seeds {','.join(map(str, ladder.seeds))}",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---:|" * len(head),
+    ]
+    for budget, per in table.items():
+        row = [budget, *(_cell(per[s]) for s in ladder.strategies)]
+        if baseline:
+            row.append(_gain(per, lower_better))
+        lines.append("| " + " | ".join(row) + " |")
+    fewest = fewest_classes(ladder)
+    if fewest is not None:
+        lines += ["", f"fewest classes predicted on the test split by any run: {fewest[0]} ({fewest[1]})"]
+    return "\n".join(lines) + "\n"
+
+
 def verdict_table(ladder: Ladder, table: dict[str, dict[str, list[float]]]) -> Table:
     """Budgets down, strategies across, and the best pretrained strategy minus scratch (mean difference)."""
     lower_better = ladder.metric.split("/")[-1] in ("loss", "mse", "mae", "ppl")
@@ -280,5 +317,10 @@ def main(argv: list[str]) -> None:
     check_overrides(ladder)
     run_all(ladder, console)
     write_report(ladder, console)
-    console.print(verdict_table(ladder, results(ladder)))
-    console.print(f"runs, report.md and budget.png in {escape(str(ladder.out))}")
+    table = results(ladder)
+    console.print(verdict_table(ladder, table))
+    (ladder.out / "verdict.md").write_text(verdict_markdown(ladder, table), encoding="utf-8")
+    fewest = fewest_classes(ladder)
+    if fewest is not None and fewest[0] == 1:
+        console.print(f"warning: {fewest[1]} predicts one class for the whole test split (see its finetune.log)")
+    console.print(f"runs, verdict.md, report.md and budget.png in {escape(str(ladder.out))}")

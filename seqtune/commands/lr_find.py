@@ -8,8 +8,9 @@ discriminative ratios) and training batches, built exactly as ``seqtune <command
 build them, train for ``lr_find.steps`` steps while ``optimizer.lr`` rises exponentially from
 ``lr_find.start_lr`` to ``lr_find.end_lr`` (fine-tuning: with every layer trainable, as in the last stage of any
 transfer strategy).  The test stops once the smoothed loss is four times its lowest value.  It writes
-``lr_find.jsonl`` (lr, loss, smoothed loss per step), ``lr_find.png`` and ``summary.json`` to its own run
-directory (``<output_root>/<date>/<time>_lr_find``) and prints the suggestion and the command line that uses it;
+``lr_find.jsonl`` (lr, loss, smoothed loss per step),
+``lr_find.png`` and ``summary.json`` to its own run directory (``lr_find.out``, else ``hydra.run.dir``, else
+``<output_root>/<date>/<time>_lr_find``) and prints the suggestion and the command line that uses it;
 the config it was given is left as it was.
 
 The suggestion is the learning rate where the smoothed loss falls fastest (the steepest descent against log lr,
@@ -94,8 +95,10 @@ def main(argv: list[str]) -> None:
 
     command, settings, overrides = parse(argv)
     cfg = compose(command, overrides)
+    run_dirs = [o.partition("=")[2] for o in overrides if o.startswith("hydra.run.dir=")]
     out = Path(
         settings["out"]
+        or (run_dirs[-1] if run_dirs else "")
         or Path(cfg.output_root) / datetime.now().strftime("%Y-%m-%d") / datetime.now().strftime("%H-%M-%S_lr_find")
     )
     console = Console(highlight=False)
@@ -123,7 +126,11 @@ def main(argv: list[str]) -> None:
     except ImportError:
         console.print("no lr_find.png: matplotlib is not installed (pip install 'seqtune\\[plot]')")
     shown = " ".join(
-        [command, *(o for o in overrides if not o.startswith("optimizer.lr=")), f"optimizer.lr={pick.lr:.2g}"]
+        [
+            command,
+            *(o for o in overrides if not o.startswith(("optimizer.lr=", "hydra."))),
+            f"optimizer.lr={pick.lr:.2g}",
+        ]
     )
     console.print(
         f"suggested optimizer.lr={pick.lr:.2g} ({pick.rule}; lowest loss at {pick.minimum:.2g}; "

@@ -214,11 +214,13 @@ def test_lr_find_suggests_a_rate_that_trains_better_than_far_smaller_or_larger_o
             "lr_find.steps=120",
             "lr_find.start_lr=1e-4",
             "lr_find.end_lr=1000",
-            f"lr_find.out={tmp_path / 'lrf'}",
+            f"hydra.run.dir={tmp_path / 'lrf'}",  # its own run directory, left out of the suggested command
         ],
         tmp_path,
     )
     assert res.returncode == 0, res.stderr
+    suggested = [line for line in res.stdout.splitlines() if "seqtune pretrain" in line]
+    assert suggested and "hydra.run.dir" not in suggested[0]
     summary = json.loads((tmp_path / "lrf" / "summary.json").read_text())
     lr = summary["suggested_lr"]
     assert (tmp_path / "lrf" / "lr_find.png").stat().st_size > 10_000
@@ -280,6 +282,9 @@ def test_ladder_runs_every_budget_strategy_and_seed_and_compares_with_scratch(pr
     assert (out / "report.csv").exists() and (out / "budget.png").exists()
     table = res.stdout
     assert "best - scratch" in table and "(full)" in table and max(len(l) for l in table.splitlines()) <= 80
+    verdict = (out / "verdict.md").read_text()
+    assert "| labels | scratch | full | best - scratch |" in verdict and verdict.count("\n| 40 |") == 1
+    assert "fewest classes predicted on the test split by any run:" in verdict
     # a second run of the same ladder finds every run finished
     again = run_cli(args, tmp_path, timeout=600)
     assert again.returncode == 0 and "8 runs (8 already finished)" in again.stdout
