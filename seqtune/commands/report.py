@@ -282,6 +282,7 @@ def report(
     metrics = metrics or default_metrics(runs)
     if sort:
         _sort_runs(runs, sort, descending)
+        metrics = [sort, *(m for m in metrics if m != sort)]  # the sort key first: always on screen
     header = ["run", *varying, "status", *metrics, "error"]
     rows = [
         [
@@ -293,11 +294,11 @@ def report(
         ]
         for r in runs
     ]
-    console.print(
-        _terminal_table(
-            header, rows, metrics, f"{len(runs)} runs under {root}" + (f", sorted by {sort}" if sort else "")
-        )
-    )
+    title = f"{len(runs)} runs under {root}" + (f", sorted by {sort}" if sort else "")
+    table, dropped = _terminal_table(header, rows, metrics, title, console.width)
+    console.print(table)
+    if dropped:
+        console.print(f"(not shown here, in report.md and report.csv: {', '.join(dropped)})", markup=False)
 
     files = {"csv": out / "report.csv", "md": out / "report.md"}
     _write_csv(files["csv"], runs, varying)
@@ -323,18 +324,34 @@ def report(
     return files
 
 
-def _terminal_table(header: list[str], rows: list[list[str]], metrics: list[str], title: str) -> Table:
-    """The table for the terminal: columns whose every cell is the same (all ok, no error) are left out so that it
-    fits 80 columns more often; rich wraps the rest.  report.md and report.csv keep every column."""
+def _terminal_table(
+    header: list[str], rows: list[list[str]], metrics: list[str], title: str, width: int
+) -> tuple[Table, list[str]]:
+    """The table for a terminal of ``width`` columns -> (table, metrics left out).  Columns whose every cell is the
+    same (all ok, no error) are dropped; when the overrides that differ would not fit side by side they share one
+    column (``key=value`` a line), and only as many metrics as fit are shown.  report.md/.csv keep everything."""
     keep = [i for i, col in enumerate(header) if col == "run" or col in metrics or len({r[i] for r in rows}) > 1]
-    if len(rows) == 1:
-        keep = [i for i, col in enumerate(header) if rows[0][i] != "" or col == "run"]
+    overrides = [i for i in keep if header[i] not in metrics and header[i] not in ("run", "status", "error")]
+    others = [i for i in keep if i not in overrides]
+    combine = len(overrides) > 1 and sum(max(len(header[i]), 6) + 3 for i in keep) > width
+    room = max(2, (width - (45 if combine or overrides else 25)) // 11)
+    shown_metrics = [m for m in metrics if m in [header[i] for i in keep]][:room]
+    dropped = [m for m in metrics if m not in shown_metrics]
+    others = [i for i in others if header[i] not in dropped]
     table = Table(title=escape(title))
-    for i in keep:
-        table.add_column(escape(header[i]), justify="right" if header[i] in metrics else "left", overflow="fold")
+    table.add_column("run", overflow="fold")
+    if combine:
+        table.add_column("overrides that differ", overflow="fold")
+    for i in others if combine else keep:
+        if header[i] != "run" and header[i] not in dropped:
+            table.add_column(escape(header[i]), justify="right" if header[i] in metrics else "left", overflow="fold")
     for row in rows:
-        table.add_row(*(escape(row[i]) for i in keep))  # overrides such as dataset.text_columns=[a,b] are text
-    return table
+        cells = [row[0]]
+        if combine:
+            cells.append("\n".join(f"{header[i]}={row[i]}" for i in overrides if row[i] != ""))
+        cells += [row[i] for i in (others if combine else keep) if header[i] != "run" and header[i] not in dropped]
+        table.add_row(*(escape(c) for c in cells))  # overrides such as dataset.text_columns=[a,b] are text
+    return table, dropped
 
 
 def _sort_runs(runs: list[Run], sort: str, descending: bool) -> None:
