@@ -48,7 +48,7 @@ def candidates(line: str, commands: list[str], hydra_commands: list[str]) -> lis
     if len(words) <= 2:
         found = [f"{c} " for c in commands if c.startswith(current)]
     elif words[1] in ("ls", "cp"):
-        from seqtune.commands.ls import groups
+        from seqtune.config.options import groups
 
         found = [f"{g} " for g in groups() if g.startswith(current)]
     elif words[1] in hydra_commands:
@@ -60,7 +60,7 @@ def candidates(line: str, commands: list[str], hydra_commands: list[str]) -> lis
 
 
 def _override_candidates(command: str, current: str) -> list[str]:
-    from seqtune.commands.ls import groups
+    from seqtune.config.options import groups
 
     known = {g: opts for g, opts in groups().items() if not g.startswith("hydra")}
     key, eq, value = current.lstrip("+~").partition("=")
