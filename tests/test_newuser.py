@@ -188,3 +188,56 @@ def test_bracketed_text_survives_rich(capsys, tmp_path):
     display.close()
     out = capsys.readouterr().out
     assert "[eval] step 3 [warn] kept" in out and "[eval] loss 1.0" in out and "finetune [x]" in out
+
+
+# ------------------------------------------------------------------------------------------ data in hand
+@pytest.mark.parametrize("suffix,compress", [
+    (".gz", lambda b: __import__("gzip").compress(b)),
+    (".bz2", lambda b: __import__("bz2").compress(b)),
+    (".xz", lambda b: __import__("lzma").compress(b)),
+])
+def test_compressed_files_read_as_they_are(tmp_path, suffix, compress, caplog):
+    from seqtune.data.cache import iter_text
+    from seqtune.data.formats import read_table, read_text
+    from seqtune.data.records import TextSource
+
+    text = "the cat sees the dog\nthe dog likes bread\n" * 50
+    path = tmp_path / f"corpus.txt{suffix}"
+    path.write_bytes(compress(text.encode()))
+    with caplog.at_level("INFO", logger="seqtune"):
+        assert read_text(path) == text
+    kind = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz"}[suffix]
+    assert f"{kind}-compressed" in caplog.text  # the log names the compression
+    assert "".join(iter_text(TextSource(str(path), "utf-8"), chunk_bytes=64)) == text  # streamed, as the cache reads
+    table = tmp_path / f"t.csv{suffix}"
+    table.write_bytes(compress(b"text,label\na b,x\nc d,y\n"))
+    assert read_table(table, text_columns=["text"], label_column="label")[1] == ["x", "y"]
+
+
+def test_a_damaged_compressed_file_is_a_clear_error(tmp_path):
+    import gzip
+
+    from seqtune.data.formats import read_text
+    from seqtune.errors import DataError
+
+    path = tmp_path / "corpus.txt.gz"
+    path.write_bytes(gzip.compress(b"the cat\n" * 100)[:30])
+    with pytest.raises(DataError, match="gzip-compressed but does not decompress"):
+        read_text(path)
+
+
+def test_folder_per_class_and_a_single_text_column(tmp_path):
+    from seqtune.data.labelled import class_files_splits
+    from tests.conftest import compose_config
+
+    for label in ("neg", "pos"):
+        (tmp_path / "by_class" / label).mkdir(parents=True)
+        for i in range(3):
+            (tmp_path / "by_class" / label / f"{i}.txt").write_text(f"{label} review\nnumber {i}\n")
+    (tmp_path / "by_class" / "pos" / "empty.txt").write_text("")
+    cfg = compose_config("finetune", ["dataset=class_folders", f"dataset.train={tmp_path / 'by_class'}"])
+    raw = class_files_splits(cfg.dataset)
+    assert sorted(set(raw.train.labels)) == ["neg", "pos"] and len(raw.train.inputs) == 6
+    assert "pos review number 0" in raw.train.inputs
+    cfg = compose_config("finetune", ["dataset=table", "dataset.train=x.csv", "dataset.text_columns=sentence"])
+    assert cfg.dataset.text_columns == "sentence"  # one name, no list syntax needed (read as [sentence])
