@@ -1,42 +1,51 @@
 #!/usr/bin/env python3
-"""Training throughput of seqtune against a minimal hand-written PyTorch loop on the same model and data.
+"""seqtune's own code on every path a user waits for, each side by side with a minimal hand-written reference.
 
-    python scripts/bench.py                                   # word LM + char LM + classifier, CPU, defaults
-    python scripts/bench.py --configs word --rounds 3 -- trainer.precision=fp32   # extra seqtune overrides
-    python scripts/bench.py --device cuda --precision bf16    # both sides on the GPU with bf16 autocast
+    python scripts/bench.py                                   # the whole table: every row below, CPU
+    python scripts/bench.py --configs word,char --rounds 3 -- trainer.precision=fp32   # extra LM overrides
+    python scripts/bench.py --ref-tuned                       # references get seqtune's malloc + fused optimizer
+    python scripts/bench.py --device cuda --precision bf16    # LM and fine-tuning rows on the GPU
 
-Every measurement is its own process, as a user's plain script would run, and the two sides alternate
-(ref, seqtune, ref, seqtune, ...) so that noise from other work on the machine hits both alike.
+Every measurement is its own process, as a user's plain script would run; the sides alternate within each round
+(reference, seqtune, reference, ...) so that noise from other work on the machine hits both alike; the table
+gives medians over ``--rounds`` (each LM/fine-tuning run is itself the median of its timed intervals after
+``--warmup-intervals``), seqtune/reference (B/A), seqtune's spread over rounds and each side's peak RSS.
+One invocation prints the header (machine, load), progress lines, the table, the memory table and the load at
+the end.  ``--configs`` picks sections: word, char, finetune, inference, data, memory (default: all).
 
-* seqtune side: the real ``seqtune pretrain`` command (its encoder, causal-LM objective, LMStream, optimizer,
-  schedule and loop, logging at the default interval) on a generated corpus of the right vocabulary, with
-  ``trainer.max_steps``.  Tokens/s are the ``train/tokens_per_s`` values the loop writes to metrics.jsonl
-  every log interval; the first ``--warmup-intervals`` are dropped and the median of the rest is reported.
-  Tokenizer fitting, data loading, validation and test evaluation are outside those intervals.
-* reference side: the loop below (embedding -> nn.LSTM -> linear, contiguous BPTT columns, detached state,
-  SGD/Adam, global-norm clipping, ``loss.item()`` per step), timed over intervals of the same number of steps.
-* classifier: bucketed vs naively padded batches of variable-length sequences, both in this file (time-major
-  padded batches, the last valid state picked by index).  TODO: switch the bucketed side to seqtune's
-  ``BucketBatches`` (branch ``data``) once it lands.
+* word, char -- causal-LM training, tokens/s: the real ``seqtune pretrain`` (encoder, objective, LMStream,
+  optimizer, schedule, loop, logging every 50 steps; its ``train/tokens_per_s`` windows) on a generated corpus,
+  against the loop below (embedding -> nn.LSTM -> linear, contiguous BPTT columns, detached state, SGD/Adam,
+  global-norm clipping, ``loss.item()`` per step).
+* finetune -- ``seqtune finetune`` (TREC-shaped data, BucketBatches, the encoder, the classifier head, the
+  transfer strategy's parameter groups, the loop), examples/s, against a plain padded and a plain bucketed loop
+  (``scripts/bench_finetune.py``).
+* inference -- ``seqtune predict`` on 10,000 lines and ``seqtune evaluate`` on a 10,000-line split against a plain
+  ``torch.inference_mode`` loop, lines/s with and without start-up (``scripts/bench_finetune.py``).
+* data -- tokenisation + token cache in MB/s for word, char and BPE on WikiText-2 train, against plain Python
+  (word, char) and the ``tokenizers`` library on its own (BPE) (``scripts/bench_data.py``).
+* memory -- peak RSS of ``seqtune pretrain`` on 1x, 10x, 100x WikiText-2 and a 200 MB newline-free corpus
+  (``scripts/bench_memory.py``; needs ``$SEQTUNE_DATA_DIR/wikitext-2``, skipped without it).
 
-Reported per config: tokens/s of both sides (median over rounds of per-run medians), their ratio, peak RSS of
-each process, and peak GPU memory on CUDA.  ``--ref-tuned`` gives the reference the same precision as
-``--precision`` plus raised glibc malloc thresholds, for an apples-to-apples check of seqtune's own overhead.
+``--ref-tuned`` gives the references what seqtune does by default that any script could copy (raised glibc
+malloc thresholds, fused optimizer kernels, and ``--precision`` for the LM), to isolate seqtune's own overhead.
+The finetune, inference, data and memory rows run on the CPU unless ``--device`` says otherwise (inference,
+data and memory: always the CPU).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchlib import Row, spawn, table
 
 # The benchmarked model shapes (issue 7).  lr/clip do not affect speed; they match the reference figures.
 CONFIGS: dict[str, dict] = {
@@ -109,8 +118,9 @@ def child_reference(args: argparse.Namespace) -> None:
             return self.dec(out), state
 
     model = LM().to(device)
-    opt = (torch.optim.Adam(model.parameters(), lr=args.lr) if args.optim == "adam"
-           else torch.optim.SGD(model.parameters(), lr=args.lr))
+    fused = True if args.mallopt else None  # --ref-tuned: the fused optimizer kernels seqtune uses too
+    opt = (torch.optim.Adam(model.parameters(), lr=args.lr, fused=fused) if args.optim == "adam"
+           else torch.optim.SGD(model.parameters(), lr=args.lr, fused=fused))
     zeros = torch.zeros(args.nlayers, args.batch, args.nhid, device=device)
     state = (zeros, zeros.clone())
     pos = 0
@@ -147,100 +157,10 @@ def child_reference(args: argparse.Namespace) -> None:
     print(json.dumps(out))
 
 
-# ------------------------------------------------------------------------------------------ classifier
-def child_classifier(args: argparse.Namespace) -> None:
-    """Variable-length classification: ``bucketed`` (length-sorted batches) vs ``naive`` (random batches)."""
-    import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
-
-    torch.manual_seed(0)
-    rng = random.Random(0)
-    device = torch.device(args.device)
-    vocab, n_classes, batch = 10000, 4, 32
-    # Long-tailed lengths (5..400, median ~60), like sentences and short documents.
-    lengths = [min(400, max(5, int(rng.lognormvariate(4.1, 0.7)))) for _ in range(8192)]
-    seqs = [torch.randint(NUM_SPECIALS, vocab, (n,)) for n in lengths]
-    labels = torch.randint(n_classes, (len(seqs),))
-    order = list(range(len(seqs)))
-    rng.shuffle(order)
-    if args.mode == "bucketed":  # sort within pools of 50 batches, then shuffle the batch order
-        pool = 50 * batch
-        order = [i for s in range(0, len(order), pool) for i in sorted(order[s : s + pool], key=lengths.__getitem__)]
-    batches = [order[i : i + batch] for i in range(0, len(order) - batch + 1, batch)]
-    rng.shuffle(batches)
-
-    def collate(idx: list[int]):
-        lens = torch.tensor([lengths[i] for i in idx])
-        x = torch.zeros(int(lens.max()), len(idx), dtype=torch.long)  # (time, batch), 0 = pad
-        for j, i in enumerate(idx):
-            x[: lengths[i], j] = seqs[i]
-        return x, lens, labels[idx]
-
-    prepared = [collate(b) for b in batches]
-    if device.type == "cuda":
-        prepared = [tuple(t.pin_memory() for t in b) for b in prepared]
-
-    class Classifier(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.emb = nn.Embedding(vocab, 128, padding_idx=0)
-            self.rnn = nn.LSTM(128, 256, 1)
-            self.out = nn.Linear(256, n_classes)
-
-        def forward(self, x, lens):
-            h, _ = self.rnn(self.emb(x))  # (time, batch, hidden)
-            last = h[lens - 1, torch.arange(x.size(1), device=x.device)]  # last valid state of each sequence
-            return self.out(last)
-
-    model = Classifier().to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    k = 0
-
-    def step() -> int:
-        nonlocal k
-        x, lens, y = (t.to(device, non_blocking=True) for t in prepared[k % len(prepared)])
-        k += 1
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
-            loss = F.cross_entropy(model(x, lens).float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        return int(lens.sum())
-
-    rates = []
-    for _ in range(args.warmup_intervals + args.intervals):
-        t0, n = time.perf_counter(), 0
-        for _ in range(args.interval_steps):
-            n += step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        rates.append(n / (time.perf_counter() - t0))
-    pad = sum(int(b[0].numel()) for b in prepared) / sum(int(b[1].sum()) for b in prepared)
-    out = {"rates": rates[args.warmup_intervals :], "padded_per_real_token": pad}
-    if device.type == "cuda":
-        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
-    print(json.dumps(out))
-
-
 # ----------------------------------------------------------------------------------------------- driver
-def spawn(cmd: list[str], env: dict[str, str]) -> tuple[str, float]:
-    """Run ``cmd`` to completion; stdout and the child's own peak RSS (MB)."""
-    with tempfile.TemporaryFile("w+") as fout, tempfile.TemporaryFile("w+") as ferr:
-        proc = subprocess.Popen(cmd, stdout=fout, stderr=ferr, env=env, text=True)
-        _, status, rusage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        fout.seek(0), ferr.seek(0)
-        out, err = fout.read(), ferr.read()
-    if proc.returncode != 0:
-        sys.stderr.write(err[-4000:])
-        raise SystemExit(f"benchmark child failed ({proc.returncode}): {' '.join(cmd)}")
-    return out, rusage.ru_maxrss / 1024  # Linux reports KB
-
-
 def seqtune_run(name: str, cfg: dict, data: Path, run_dir: Path, args: argparse.Namespace,
-                env: dict[str, str]) -> dict:
+                env: dict[str, str]) -> tuple[float, float, float | None]:
+    """One ``seqtune pretrain``: median tokens/s of its timed windows, peak RSS, peak GPU MB (CUDA)."""
     steps = (args.warmup_intervals + args.intervals) * args.log_interval
     overrides = [
         "dataset=text", f"dataset.folder={data}", "dataset.train=train.txt", "dataset.valid=valid.txt",
@@ -258,36 +178,44 @@ def seqtune_run(name: str, cfg: dict, data: Path, run_dir: Path, args: argparse.
         overrides.append(f"trainer.precision={args.precision}")
     if args.log_interval != DEFAULT_LOG_INTERVAL:
         overrides.append(f"trainer.log_interval={args.log_interval}")
-    _, rss = spawn([sys.executable, "-m", "seqtune", "pretrain", *overrides, *args.overrides], env)
+    m = spawn([sys.executable, "-m", "seqtune", "pretrain", *overrides, *args.overrides], env)
     rates = [r["train/tokens_per_s"] for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
              if "train/tokens_per_s" in r]
     summary = json.loads((run_dir / "summary.json").read_text())
-    res = {"rate": statistics.median(rates[args.warmup_intervals :]), "rss_mb": rss}
-    if "train/peak_gpu_mem_mb" in summary:
-        res["peak_gpu_mb"] = summary["train/peak_gpu_mem_mb"]
-    return res
+    return statistics.median(rates[args.warmup_intervals :]), m.rss_mb, summary.get("train/peak_gpu_mem_mb")
 
 
-def reference_run(name: str, cfg: dict, data: Path, args: argparse.Namespace, env: dict[str, str]) -> dict:
+def reference_run(name: str, cfg: dict, data: Path, args: argparse.Namespace,
+                  env: dict[str, str]) -> tuple[float, float, float | None]:
     tuned = args.ref_tuned
     cmd = [sys.executable, __file__, "_reference", "--kind", name, "--data", str(data), "--device", args.device,
            "--precision", (args.precision or "fp32") if tuned else "fp32",
            "--interval-steps", str(args.log_interval), "--intervals", str(args.intervals),
            "--warmup-intervals", str(args.warmup_intervals),
            *[f"--{k}={v}" for k, v in cfg.items()], *(["--mallopt"] if tuned else [])]
-    out, rss = spawn(cmd, env)
-    r = json.loads(out.strip().splitlines()[-1])
-    return {"rate": statistics.median(r["rates"]), "rss_mb": rss, **({"peak_gpu_mb": r["peak_gpu_mb"]} if "peak_gpu_mb" in r else {})}
+    m = spawn(cmd, env)
+    r = json.loads(m.stdout.strip().splitlines()[-1])
+    return statistics.median(r["rates"]), m.rss_mb, r.get("peak_gpu_mb")
 
 
-def classifier_run(mode: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
-    cmd = [sys.executable, __file__, "_classifier", "--mode", mode, "--device", args.device,
-           "--precision", args.precision or "fp32", "--interval-steps", "20", "--intervals", str(args.intervals),
-           "--warmup-intervals", str(args.warmup_intervals)]
-    out, rss = spawn(cmd, env)
-    r = json.loads(out.strip().splitlines()[-1])
-    return {"rate": statistics.median(r["rates"]), "rss_mb": rss, "pad": r["padded_per_real_token"],
-            **({"peak_gpu_mb": r["peak_gpu_mb"]} if "peak_gpu_mb" in r else {})}
+def lm_rows(names: list[str], tmp: Path, args: argparse.Namespace, env: dict[str, str]) -> list[Row]:
+    rows = []
+    for name in names:
+        cfg = CONFIGS[name]
+        data = tmp / name
+        steps = (args.warmup_intervals + args.intervals) * args.log_interval
+        write_corpus(data, name, cfg["vocab"], int(1.2 * steps * cfg["bptt"] * cfg["batch"]) + 50000)
+        row = Row(f"{name} LM", "reference" + (" (tuned)" if args.ref_tuned else ""), "seqtune", "tok/s")
+        for r in range(args.rounds):
+            for side, values, rss, gpu in (("ref", row.a, row.a_rss, row.a_gpu), ("seq", row.b, row.b_rss, row.b_gpu)):
+                rate, mb, gpu_mb = (reference_run(name, cfg, data, args, env) if side == "ref" else
+                                    seqtune_run(name, cfg, data, tmp / f"run-{name}-{r}", args, env))
+                values.append(rate), rss.append(mb)
+                if gpu_mb is not None:
+                    gpu.append(gpu_mb)
+            print(f"  {name} round {r + 1}: reference {row.a[-1]:,.0f}  seqtune {row.b[-1]:,.0f} tok/s", flush=True)
+        rows.append(row)
+    return rows
 
 
 def cpu_model() -> str:
@@ -299,39 +227,52 @@ def cpu_model() -> str:
     return name or platform.processor() or platform.machine()
 
 
-def fmt_row(cells: list[str], widths: list[int]) -> str:
-    return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+SECTIONS = ("word", "char", "finetune", "inference", "data", "memory")
+
+
+def child_main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("mode_cmd")
+    for k, v in CONFIGS["word"].items():
+        p.add_argument(f"--{k}", type=type(v))
+    p.add_argument("--kind"), p.add_argument("--data")
+    p.add_argument("--device", default="cpu"), p.add_argument("--precision", default="fp32")
+    p.add_argument("--interval-steps", type=int), p.add_argument("--intervals", type=int)
+    p.add_argument("--warmup-intervals", type=int), p.add_argument("--mallopt", action="store_true")
+    child_reference(p.parse_args())
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--configs", default=",".join(SECTIONS), help=f"comma list of: {', '.join(SECTIONS)}")
+    p.add_argument("--device", default="cpu", help="cpu | cuda (LM and fine-tuning rows, both sides)")
+    p.add_argument("--precision", default=None, choices=["fp32", "bf16"],
+                   help="seqtune LM: trainer.precision (default: seqtune's own default)")
+    p.add_argument("--ref-tuned", action="store_true",
+                   help="give the references raised glibc malloc thresholds, fused optimizers and --precision")
+    p.add_argument("--rounds", type=int, default=3, help="alternating (reference, seqtune) rounds per row")
+    p.add_argument("--intervals", type=int, default=5, help="timed intervals per training run after warm-up")
+    p.add_argument("--warmup-intervals", type=int, default=1)
+    p.add_argument("--log-interval", type=int, default=DEFAULT_LOG_INTERVAL,
+                   help="LM steps per timed interval (seqtune: trainer.log_interval; its default unless changed)")
+    p.add_argument("--ft-interval", type=int, default=20, help="fine-tuning steps per timed interval")
+    p.add_argument("--memory-scales", default="1,10,100", help="copies of WikiText-2 for the memory rows")
+    p.add_argument("--no-newline-mb", type=float, default=200, help="size of the newline-free corpus (0: skip)")
+    p.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS for every child (0: leave as is)")
+    p.add_argument("overrides", nargs="*", help="extra Hydra overrides for the seqtune LM runs (after --)")
+    args = p.parse_args()
+    args.ft_overrides = []
+    unknown = set(args.configs.split(",")) - set(SECTIONS)
+    if unknown:
+        p.error(f"unknown --configs {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
+    return args
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] in ("_reference", "_classifier"):
-        p = argparse.ArgumentParser()
-        p.add_argument("mode_cmd")
-        for k, v in CONFIGS["word"].items():
-            p.add_argument(f"--{k}", type=type(v))
-        p.add_argument("--kind"), p.add_argument("--data"), p.add_argument("--mode")
-        p.add_argument("--device", default="cpu"), p.add_argument("--precision", default="fp32")
-        p.add_argument("--interval-steps", type=int), p.add_argument("--intervals", type=int)
-        p.add_argument("--warmup-intervals", type=int), p.add_argument("--mallopt", action="store_true")
-        a = p.parse_args()
-        (child_reference if a.mode_cmd == "_reference" else child_classifier)(a)
+    if len(sys.argv) > 1 and sys.argv[1] == "_reference":
+        child_main()
         return
-
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--configs", default="word,char,classifier", help="comma list of: word, char, classifier")
-    p.add_argument("--device", default="cpu", help="cpu | cuda (both sides)")
-    p.add_argument("--precision", default=None, choices=["fp32", "bf16"],
-                   help="seqtune: trainer.precision (default: seqtune's own default); classifier: both sides")
-    p.add_argument("--ref-tuned", action="store_true",
-                   help="give the reference --precision and raised glibc malloc thresholds too")
-    p.add_argument("--rounds", type=int, default=3, help="alternating (reference, seqtune) pairs per config")
-    p.add_argument("--intervals", type=int, default=5, help="timed intervals per run after warm-up")
-    p.add_argument("--warmup-intervals", type=int, default=1)
-    p.add_argument("--log-interval", type=int, default=DEFAULT_LOG_INTERVAL,
-                   help="steps per timed interval (seqtune: trainer.log_interval; its default unless changed)")
-    p.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS for every child (0: leave as is)")
-    p.add_argument("overrides", nargs="*", help="extra Hydra overrides for the seqtune side (after --)")
-    args = p.parse_args()
+    args = parse_args()
     env = dict(os.environ)
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)
@@ -343,50 +284,50 @@ def main() -> None:
     machine = f"torch {torch.__version__}, {os.cpu_count()} CPUs ({cpu_model()}), {threads} threads per process"
     if args.device.startswith("cuda"):
         machine += f", GPU {torch.cuda.get_device_name()}"
+    sections = args.configs.split(",")
     print(f"# seqtune bench: {machine}; load {os.getloadavg()[0]:.2f}; device {args.device}; "
-          f"seqtune precision {args.precision or 'default'}; reference {'tuned' if args.ref_tuned else 'plain fp32'}; "
-          f"{args.rounds} rounds x {args.intervals} intervals of {args.log_interval} steps (+{args.warmup_intervals} warm-up)"
-          + (f"; overrides {' '.join(args.overrides)}" if args.overrides else ""), flush=True)
-    rows = []
+          f"seqtune precision {args.precision or 'default'}; references {'tuned' if args.ref_tuned else 'plain'}; "
+          f"{args.rounds} rounds; LM {args.intervals} intervals of {args.log_interval} steps (+{args.warmup_intervals} "
+          f"warm-up); sections {','.join(sections)}" + (f"; overrides {' '.join(args.overrides)}" if args.overrides else ""),
+          flush=True)
+    rows: list[Row] = []
+    memory: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="seqtune-bench-") as tmp:
         tmpdir = Path(tmp)
-        for name in args.configs.split(","):
-            if name == "classifier":
-                res: dict[str, list[dict]] = {"naive": [], "bucketed": []}
-                for _ in range(args.rounds):
-                    for mode in ("naive", "bucketed"):
-                        res[mode].append(classifier_run(mode, args, env))
-                a, b = res["naive"], res["bucketed"]
-                label = f"classifier (pad {a[0]['pad']:.2f} vs {b[0]['pad']:.2f} slots/token)"
-                rows.append((label, "naive pad", "bucketed", a, b))
-                continue
-            cfg = CONFIGS[name]
-            data = tmpdir / name
-            steps = (args.warmup_intervals + args.intervals) * args.log_interval
-            write_corpus(data, name, cfg["vocab"], int(1.2 * steps * cfg["bptt"] * cfg["batch"]) + 50000)
-            ref, seq = [], []
-            for r in range(args.rounds):
-                ref.append(reference_run(name, cfg, data, args, env))
-                seq.append(seqtune_run(name, cfg, data, tmpdir / f"run-{name}-{r}", args, env))
-                print(f"  {name} round {r + 1}: reference {ref[-1]['rate']:,.0f}  seqtune {seq[-1]['rate']:,.0f} tok/s",
-                      flush=True)
-            rows.append((f"{name} LM", "reference", "seqtune", ref, seq))
+        rows += lm_rows([n for n in ("word", "char") if n in sections], tmpdir, args, env)
+        if "finetune" in sections or "inference" in sections:
+            import bench_finetune
 
-    gpu = any("peak_gpu_mb" in r for row in rows for r in row[3] + row[4])
-    head = ["config", "A", "A tok/s", "B", "B tok/s", "B/A", "A RSS MB", "B RSS MB"] + (["A GPU MB", "B GPU MB"] if gpu else [])
-    table = []
-    for label, an, bn, a, b in rows:
-        ra, rb = statistics.median(x["rate"] for x in a), statistics.median(x["rate"] for x in b)
-        line = [label, an, f"{ra:,.0f}", bn, f"{rb:,.0f}", f"{rb / ra:.2f}",
-                f"{max(x['rss_mb'] for x in a):,.0f}", f"{max(x['rss_mb'] for x in b):,.0f}"]
-        if gpu:
-            line += [f"{max(x.get('peak_gpu_mb', math.nan) for x in a):,.0f}", f"{max(x.get('peak_gpu_mb', math.nan) for x in b):,.0f}"]
-        table.append(line)
-    widths = [max(len(r[i]) for r in [head, *table]) for i in range(len(head))]
-    print(fmt_row(head, widths))
-    for line in table:
-        print(fmt_row(line, widths))
+            fixture = bench_finetune.setup(tmpdir, env)
+            if "finetune" in sections:
+                rows += bench_finetune.finetune_rows(fixture, tmpdir, args, env)
+            if "inference" in sections:
+                rows += bench_finetune.inference_rows(fixture, tmpdir, args, env)
+        if "data" in sections:
+            import bench_data
+
+            rows += bench_data.data_rows(tmpdir, args.rounds, env)
+        if "memory" in sections:
+            memory = memory_section(tmpdir, args)
+    if rows:
+        print("\n".join(table(rows)))
+    if memory:
+        import bench_memory
+
+        print("\n".join(bench_memory.format_rows(memory)))
     print(f"# load at end {os.getloadavg()[0]:.2f}")
+
+
+def memory_section(tmp: Path, args: argparse.Namespace) -> list[dict]:
+    import bench_memory
+    from seqtune.data.download import data_dir
+
+    source = data_dir() / "wikitext-2"
+    if not (source / "train.txt").exists():
+        print(f"  memory: skipped ({source / 'train.txt'} not found; set SEQTUNE_DATA_DIR)", flush=True)
+        return []
+    scales = [int(x) for x in args.memory_scales.split(",") if x]
+    return bench_memory.memory_rows(source, tmp, scales, args.no_newline_mb)
 
 
 if __name__ == "__main__":

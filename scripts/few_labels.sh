@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 13's measurements end to end: is pretraining worth it with few labels? (README, "Few labels")
-#   1. a general-domain language model on WikiText-2 (basic_english words, adaptive softmax)   -> $OUT/lm
+#   1. a general-domain language model on WikiText-2 (experiment=wikitext2_lm)                -> $OUT/lm
 #   2. for each task, the LM continued on the task's own unlabelled training text, its words added
 #      (ULMFiT's second stage; init_vocab=extend)                                               -> $OUT/lm_<task>
 #   3. seqtune ladder per task: scratch / full / gradual x label budgets x seeds               -> $OUT/ladder_<task>
@@ -14,10 +14,8 @@ JOBS=${JOBS:-2}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 ASM="objective.softmax=adaptive objective.cutoffs=[2000,10000]"
 
-[ -f "$OUT/lm/summary.json" ] || seqtune pretrain dataset=wikitext2 dataset.tokenizer.kind=basic_english $ASM \
-  model.embedding_size=200 model.hidden_size=256 model.num_layers=2 model.dropout=0.2 \
-  trainer.max_epochs="$LM_EPOCHS" trainer.eval_interval=1864 trainer.limit_eval_batches=100 trainer.progress=log \
-  hydra.run.dir="$OUT/lm"
+[ -f "$OUT/lm/summary.json" ] || seqtune pretrain experiment=wikitext2_lm trainer.max_epochs="$LM_EPOCHS" \
+  trainer.progress=log hydra.run.dir="$OUT/lm"
 for task in $TASKS; do
   [ -f "$OUT/lm_$task/summary.json" ] || seqtune pretrain dataset="$task" init_from="$OUT/lm" init_vocab=extend \
     dataset.tokenizer.min_freq=2 $ASM trainer.max_epochs=4 optimizer.lr=0.002 optimizer.schedule.warmup_steps=0 \

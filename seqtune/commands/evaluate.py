@@ -14,7 +14,13 @@ from omegaconf import DictConfig
 from seqtune.data.finetuning import SPLITS, load_task_data
 from seqtune.errors import DataError
 from seqtune.training.checkpoint import Key
-from seqtune.training.inference import open_run_checkpoint, predict_examples, rebuild_finetuned, score
+from seqtune.training.inference import (
+    evaluate_and_predict,
+    open_run_checkpoint,
+    predict_examples,
+    rebuild_finetuned,
+    score,
+)
 from seqtune.training.loop import evaluate
 
 
@@ -36,10 +42,18 @@ def run(cfg: DictConfig) -> dict[str, object]:
         horizon=run_cfg.head.get("horizon"),
         shuffle_train=False,
     )
-    metrics: dict[str, object] = dict(evaluate(model, getattr(data, cfg.split), device, run_cfg.trainer.precision))
+    precision = run_cfg.trainer.precision
+    metrics: dict[str, object]
     if data.labelled is not None:
         examples = getattr(data.labelled, cfg.split)
-        metrics.update(score(model.objective, examples, predict_examples(model, examples, batch_size, device)))
+        if precision == "fp32":  # loss, metrics and predictions from one encoder pass per batch
+            loss_metrics, probs = evaluate_and_predict(model, examples, batch_size, device)
+        else:
+            loss_metrics = evaluate(model, getattr(data, cfg.split), device, precision)
+            probs = predict_examples(model, examples, batch_size, device)
+        metrics = {**loss_metrics, **score(model.objective, examples, probs)}
+    else:
+        metrics = dict(evaluate(model, getattr(data, cfg.split), device, precision))
     result = {"checkpoint": str(path), "split": cfg.split, data.unit: data.sizes[cfg.split], **metrics}
     text = json.dumps(result, indent=2)
     print(text)

@@ -38,7 +38,7 @@ from seqtune.registry import TRANSFERS
 from seqtune.training import checkpoint, distributed, resume
 from seqtune.training.checkpoint import Key
 from seqtune.training.diagnostics import collapse_warning, predicted_counts, unk_warning
-from seqtune.training.inference import predict_examples, prediction_records, score
+from seqtune.training.inference import evaluate_and_predict, predict_examples, prediction_records, score
 from seqtune.training.optim import build_optimizer, build_schedule, schedule_factor, schedule_warnings
 from seqtune.training.run import (
     RunResult,
@@ -114,12 +114,24 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
 
     # ---- train, then test with the best weights: loss from the loop's evaluation, scores from the predictions
     batches = (data.train, data.valid, data.test)
+    one_pass = _OnePassTest(data, t.eval_batch_size, setup.device) if _one_pass_fits(t, data) else None
     result = train_and_test(
-        model, parts.optimizer, scheduler, batches, settings, setup, meta, display, resumed, unfreezing.start_epoch
+        model,
+        parts.optimizer,
+        scheduler,
+        batches,
+        settings,
+        setup,
+        meta,
+        display,
+        resumed,
+        unfreezing.start_epoch,
+        test_pass=one_pass,
     )
     checks: dict[str, object] = {}
     if data.labelled is not None:  # text: task scores from predictions (a regressor's mse/mae are the loop's own)
-        checks = _test_scores(model, head, data, t.eval_batch_size, setup, result)
+        probs = one_pass.probs if one_pass is not None else None
+        checks = _test_scores(model, head, data, t.eval_batch_size, setup, result, probs)
     summary = {**_summary(result, data, model, unfreezing, tr.name, parts.pre), **checks}
     if "collapse" in summary:
         display.message(str(summary.pop("collapse")))
@@ -181,14 +193,42 @@ def _head(cfg: DictConfig, encoder: Any, data: TaskData) -> Any:
     return head
 
 
+def _one_pass_fits(t: Any, data: TaskData) -> bool:
+    """The test split's loss and predictions can come from one encoder pass: text, float32, the whole split, one
+    process (``evaluate_and_predict`` is what ``loop.evaluate`` gives there, tested)."""
+    whole = t.limit_eval_batches == -1 and not distributed.active()
+    return data.labelled is not None and t.precision == "fp32" and whole
+
+
+class _OnePassTest:
+    """The test evaluation ``train_and_test`` runs on the best weights, keeping the predictions it made on the way."""
+
+    def __init__(self, data: TaskData, batch_size: int, device: torch.device):
+        assert data.labelled is not None
+        self.examples, self.batch_size, self.device = data.labelled.test, batch_size, device
+        self.probs: list[torch.Tensor] | None = None
+
+    def __call__(self, model: TaskModel) -> dict[str, Any]:
+        metrics, self.probs = evaluate_and_predict(model, self.examples, self.batch_size, self.device)
+        return metrics
+
+
 def _test_scores(
-    model: TaskModel, head: Any, data: TaskData, batch_size: int, setup: RunSetup, result: RunResult
+    model: TaskModel,
+    head: Any,
+    data: TaskData,
+    batch_size: int,
+    setup: RunSetup,
+    result: RunResult,
+    probs: list[torch.Tensor] | None = None,
 ) -> dict[str, object]:
-    """Task scores of the best weights' test predictions (into ``result.test``), test_predictions.jsonl, and for
-    a classifier how many classes it predicts on validation and test (a collapse to one is a warning)."""
+    """Task scores of the best weights' test predictions (``probs``, or predicted now) into ``result.test``,
+    test_predictions.jsonl, and for a classifier how many classes it predicts on validation and test (a collapse
+    to one is a warning)."""
     assert data.labelled is not None
     examples = data.labelled.test
-    probs = predict_examples(model, examples, batch_size, setup.device)
+    if probs is None:
+        probs = predict_examples(model, examples, batch_size, setup.device)
     result.test.update(score(head, examples, probs))
     if setup.run.main:
         with open(setup.run.path / "test_predictions.jsonl", "w", encoding="utf-8") as fh:

@@ -69,7 +69,7 @@ def continuation(
     hidden, state = model.encoder(tokens)
     out: list[int] = []
     for _ in range(cfg.length):
-        token = next_token(model.objective.decoder(hidden[-1, 0]), cfg.temperature, cfg.top_k, generator)
+        token = next_token(model.objective.scores(hidden[-1, 0]), cfg.temperature, cfg.top_k, generator)
         out.append(token)
         hidden, state = model.encoder(torch.tensor([[token]], device=device), state)
     return out

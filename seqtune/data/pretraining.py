@@ -30,7 +30,7 @@ import torch
 from seqtune.data.batching import BucketBatches, LMStream
 from seqtune.data.pairs import PairBatches, load_pairs
 from seqtune.data.records import Example, SeriesLayout
-from seqtune.data.text import load_lm_corpus, unigram_log_loss
+from seqtune.data.text import LMCorpus, load_lm_corpus, unigram_log_loss
 from seqtune.data.timeseries import ForecastWindows, load_timeseries
 from seqtune.data.tokenizers import EOS_ID, Tokenizer
 from seqtune.errors import ConfigError
@@ -83,11 +83,11 @@ def _empty_lines(ids: torch.Tensor) -> int:
     return int(is_eos[0]) + int((is_eos[1:] & is_eos[:-1]).sum())
 
 
-def _unigram_baselines(train: torch.Tensor, valid: torch.Tensor, vocab_size: int) -> dict[str, float]:
+def _unigram_baselines(corpus: LMCorpus) -> dict[str, float]:
     """The bars a model must clear: unigram perplexity, and accuracy of always guessing the most frequent token."""
-    counts = torch.bincount(train, minlength=vocab_size)
+    counts, valid = corpus.counts(), corpus.valid
     return {
-        "unigram_ppl": float(torch.exp(torch.tensor(unigram_log_loss(train, valid, vocab_size)))),
+        "unigram_ppl": float(torch.exp(torch.tensor(unigram_log_loss(counts, valid)))),
         "unigram_acc": float((valid == counts.argmax()).float().mean()),
     }
 
@@ -130,7 +130,7 @@ def _lm_windows(
         "tokens",
         sizes,
         list(corpus.notes),
-        baselines=_unigram_baselines(corpus.train, corpus.valid, corpus.tokenizer.vocab_size),
+        baselines=_unigram_baselines(corpus),
     )
 
 
@@ -156,7 +156,7 @@ def _sentences(
         "sentences",
         {s: len(v) for s, v in splits.items()},
         notes,
-        baselines=_unigram_baselines(corpus.train, corpus.valid, corpus.tokenizer.vocab_size),
+        baselines=_unigram_baselines(corpus),
     )
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from seqtune.data.cache import cached_tokenizer, encode_cached, iter_text
+from seqtune.data.cache import cached_counts, cached_tokenizer, encode_cached, iter_text
 from seqtune.data.catalog import dataset_file
 from seqtune.data.formats import read_text
 from seqtune.data.records import RawLabelled, RawSplits, TextSource, dataset_format
@@ -36,6 +36,14 @@ class LMCorpus:
     test: torch.Tensor
     tokenizer: Tokenizer
     notes: list[str]
+    train_counts: torch.Tensor | None = None  # (vocab,) occurrences of each id in train; None: count train
+
+    def counts(self) -> torch.Tensor:
+        """Occurrences of every token id in train (vocab,): the cache's, counted while encoding, so that a
+        memory-mapped train split is not read through (which would make all of it resident)."""
+        if self.train_counts is None:
+            self.train_counts = torch.bincount(self.train, minlength=self.tokenizer.vocab_size)
+        return self.train_counts
 
 
 @dataset_format("synthetic", holds="text")
@@ -112,14 +120,17 @@ def load_lm_corpus(ds, tokenizer: Tokenizer | None = None, extend_vocab: bool = 
             return encode_cached(split, tok, use_cache)
         return torch.tensor(tok.encode(split), dtype=torch.long)
 
-    return LMCorpus(encode(raw.train), encode(raw.valid), encode(raw.test), tokenizer=tok, notes=notes)
+    train = encode(raw.train)
+    counts = cached_counts(raw.train, tok) if isinstance(raw.train, TextSource) and use_cache else None
+    return LMCorpus(train, encode(raw.valid), encode(raw.test), tokenizer=tok, notes=notes, train_counts=counts)
 
 
-def unigram_log_loss(train: torch.Tensor, target: torch.Tensor, vocab_size: int) -> float:
-    """Mean negative log-likelihood (nats/token) of ``target`` under add-one-smoothed train unigram counts.
+def unigram_log_loss(train_counts: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean negative log-likelihood (nats/token) of ``target`` under add-one-smoothed train unigram counts
+    (``train_counts``: occurrences of every id in train, (vocab,)).
 
     exp() of this is the unigram perplexity: the bar a sequence model must clear to have learnt anything.
     """
-    counts = torch.bincount(train, minlength=vocab_size).double() + 1.0
+    counts = train_counts.double() + 1.0
     logp = counts.log() - counts.sum().log()
     return float(-logp[target].mean())

@@ -8,6 +8,7 @@ tokenizer and its label list), so ``evaluate`` reproduces the run's own test met
     model, tokenizer, labels, run_cfg = rebuild_finetuned(ckpt)
     probs = predict_examples(model, examples, batch_size=64, device=device)   # one tensor per example
     metrics = score(model.objective, examples, probs)
+    metrics, probs = evaluate_and_predict(model, examples, batch_size=64, device=device)   # both, one pass
 """
 
 from __future__ import annotations
@@ -79,6 +80,12 @@ def rebuild_finetuned(
     return model, tokenizer, list(ckpt[Key.LABELS]), cfg
 
 
+def _scatter(out: list, idx: list[int], probs: torch.Tensor, examples: Sequence[Example]) -> None:
+    """A batch's probabilities (batch, classes) or (time, batch, tags) -> one tensor per example, in place."""
+    for j, i in enumerate(idx):
+        out[i] = probs[j] if probs.dim() == 2 else probs[: len(examples[i].tokens), j]
+
+
 @torch.inference_mode()
 def predict_examples(
     model: TaskModel, examples: Sequence[Example], batch_size: int, device: torch.device
@@ -88,10 +95,51 @@ def predict_examples(
     batches = BucketBatches(examples, batch_size, shuffle=False, seed=0, device=device)
     out: list[torch.Tensor | None] = [None] * len(examples)
     for idx, batch in zip(batches.batch_indices(), batches.iter_from(0)):
-        probs = model.objective.predict(model.encoder, batch).cpu()
-        for j, i in enumerate(idx):
-            out[i] = probs[j] if probs.dim() == 2 else probs[: len(examples[i].tokens), j]
+        _scatter(out, idx, model.objective.predict(model.encoder, batch).cpu(), examples)
     return out  # type: ignore[return-value]
+
+
+class _EncodeOnce:
+    """The encoder as a head sees it when asked for its loss and then its predictions on the same batch: the
+    second call with the same tokens and lengths returns the first call's outputs (one encoder pass, not two)."""
+
+    def __init__(self, encoder: torch.nn.Module):
+        self._encoder = encoder
+        self._key: tuple[Any, ...] | None = None
+        self._out: Any = None
+
+    def __call__(
+        self, tokens: torch.Tensor, state: Any = None, lengths: torch.Tensor | None = None, output_dropout: bool = True
+    ) -> Any:
+        key = (tokens, lengths, output_dropout)
+        if state is not None or self._key is None or any(a is not b for a, b in zip(key, self._key)):
+            self._key, self._out = key, self._encoder(tokens, state, lengths, output_dropout=output_dropout)
+        return self._out
+
+    def __getattr__(self, name: str):  # sizes, summary(), ... of the real encoder
+        return getattr(self._encoder, name)
+
+
+@torch.inference_mode()
+def evaluate_and_predict(
+    model: TaskModel, examples: Sequence[Example], batch_size: int, device: torch.device
+) -> tuple[dict[str, float], list[torch.Tensor]]:
+    """What ``loop.evaluate`` (fp32) and :func:`predict_examples` give on the same batches -- the head's summarised
+    metrics and every example's probabilities -- with one encoder pass per batch instead of one for each."""
+    model.eval()
+    encoder = _EncodeOnce(model.encoder)
+    batches = BucketBatches(examples, batch_size, shuffle=False, seed=0, device=device)
+    out: list[torch.Tensor | None] = [None] * len(examples)
+    sums: dict[str, torch.Tensor] = {}
+    count = 0
+    for idx, batch in zip(batches.batch_indices(), batches.iter_from(0)):
+        step = model.objective(encoder, batch, None)
+        for k, v in step.sums.items():
+            sums[k] = sums[k] + v if k in sums else v.clone()
+        count += step.count
+        _scatter(out, idx, model.objective.predict(encoder, batch).cpu(), examples)
+    metrics = model.objective.summarize({k: float(v) / max(count, 1) for k, v in sums.items()})
+    return metrics, out  # type: ignore[return-value]
 
 
 def score(head: Any, examples: Sequence[Example], probs: Sequence[torch.Tensor]) -> dict[str, Any]:

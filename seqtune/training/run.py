@@ -112,8 +112,10 @@ def train_and_test(
     display: Display,
     resume: dict[str, Any] | None = None,
     on_epoch_start: Callable[[int], None] | None = None,
+    test_pass: Callable[[TaskModel], dict[str, Any]] | None = None,
 ) -> RunResult:
-    """Train (validation, best/last checkpoints, metrics.jsonl), then load best.pt and evaluate the test split."""
+    """Train (validation, best/last checkpoints, metrics.jsonl), then load best.pt and evaluate the test split
+    (``test_pass(model)`` where the command has its own: fine-tuning keeps the predictions of the same pass)."""
     train_data, valid_data, test_data = data
     try:
         state = train(
@@ -134,7 +136,10 @@ def train_and_test(
     distributed.barrier()  # rank 0 has written best.pt
     best = checkpoint.load(setup.run.best, map_location=setup.device)
     model.load_state_dict(best[Key.MODEL])
-    test = evaluate(model, test_data, setup.device, settings.precision, settings.limit_eval_batches)
+    if test_pass is not None:
+        test = test_pass(model)
+    else:
+        test = evaluate(model, test_data, setup.device, settings.precision, settings.limit_eval_batches)
     return RunResult(state, best, dict(test), settings.skip_nonfinite)
 
 

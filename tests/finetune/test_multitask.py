@@ -42,8 +42,8 @@ def test_the_pretraining_objective_is_rebuilt_with_the_checkpoint_weights(pretra
     encoder.eval()
     tokens = torch.tensor([[7, 8], [9, 10], [11, 12]])  # (time, batch)
     padded = torch.cat([tokens, torch.zeros(2, 2, dtype=torch.long)])  # PAD_ID = 0
-    assert clm_loss(wrapped.aux.decoder, encoder, tokens).item() == pytest.approx(
-        clm_loss(wrapped.aux.decoder, encoder, padded).item(), rel=1e-6)
+    assert clm_loss(wrapped.aux, encoder, tokens).item() == pytest.approx(
+        clm_loss(wrapped.aux, encoder, padded).item(), rel=1e-6)
     # a checkpoint whose objective cannot read the task's inputs is a named error
     with pytest.raises(ConfigError, match="objective='forecast', which cannot read text"):
         build_multitask({**ckpt, "objective": "forecast"}, "pre.pt", encoder, tokenizer, head, 0.5, "constant", 10, None)

@@ -1,4 +1,5 @@
 """Weight drop, locked dropout and embedding dropout: behaviour in train/eval mode, weights untouched."""
+
 from __future__ import annotations
 
 import warnings
@@ -67,7 +68,7 @@ def test_embedding_dropout_drops_whole_words():
     from seqtune.models.regularizers import embedding_dropout
 
     e = embedding_dropout(enc.embedding, tokens, 0.5, training=True)  # (34, 3, 8)
-    zero = (e.abs().sum(-1) == 0)  # (34, 3)
+    zero = e.abs().sum(-1) == 0  # (34, 3)
     assert zero.any() and (~zero).any()
     assert torch.equal(zero[:, 0], zero[:, 1]) and torch.equal(zero[:, 0], zero[:, 2])  # a word is dropped everywhere
     assert torch.equal(embedding_dropout(enc.embedding, tokens, 0.5, training=False), enc.embedding(tokens))
@@ -97,10 +98,49 @@ def test_weight_drop_keeps_a_flattened_buffer_layout():
     assert len({v.untyped_storage().data_ptr() for v in dropped.values()}) == 1
     assert all(dropped[n].storage_offset() == getattr(rnn, n).storage_offset() for n in dropped)
     torch.manual_seed(1)
-    plain = {n: torch.nn.functional.dropout(getattr(rnn, n), 0.5, training=True) for n in rnn._flat_weights_names
-             if n.startswith("weight_hh")}
+    plain = {
+        n: torch.nn.functional.dropout(getattr(rnn, n), 0.5, training=True)
+        for n in rnn._flat_weights_names
+        if n.startswith("weight_hh")
+    }
     x = torch.randn(4, 2, 5)
     out, _ = functional_call(rnn, dropped, (x,))
     assert torch.equal(out, functional_call(rnn, plain, (x,))[0])  # the same DropConnect, only the layout differs
     out.sum().backward()
     assert all(getattr(rnn, n).grad is not None for n in rnn._flat_weights_names)  # gradients reach every weight
+
+
+def test_ar_tar_add_their_formulas_to_the_training_loss_only():
+    """AR = ar x mean(dropped top outputs^2), TAR = tar x mean((h_t - h_(t-1))^2) of the undropped ones: added to
+    the loss that is optimised in training, never to the logged cross-entropy or to evaluation."""
+    from seqtune.objectives.clm import CausalLM
+
+    torch.manual_seed(0)
+    enc = Encoder("lstm", 30, 8, 16, 2, dropout=0.3)
+    plain, regularised = CausalLM(enc, tie_weights=False), CausalLM(enc, tie_weights=False, ar=2.0, tar=1.0)
+    regularised.load_state_dict(plain.state_dict())
+    x, y = torch.randint(0, 30, (7, 3)), torch.randint(0, 30, (7, 3))
+    enc.train()
+    torch.manual_seed(1)
+    base = plain(enc, (x, y), None)
+    torch.manual_seed(1)
+    reg = regularised(enc, (x, y), None)
+    torch.manual_seed(1)  # the same dropout masks: the encoder's outputs of that forward
+    raw, _ = enc(x, None, output_dropout=False)
+    dropped = enc.dropout(raw)
+    expected = 2.0 * dropped.pow(2).mean() + 1.0 * (raw[1:] - raw[:-1]).pow(2).mean()
+    assert torch.allclose(reg.loss - base.loss, expected, atol=1e-6) and expected > 0
+    assert torch.equal(reg.sums["loss"], base.sums["loss"])  # perplexity: cross-entropy alone
+    for module in (enc, plain, regularised):
+        module.eval()
+    assert torch.equal(regularised(enc, (x, y), None).loss, plain(enc, (x, y), None).loss)
+
+
+def test_ar_tar_must_be_non_negative():
+    from omegaconf import OmegaConf
+
+    from seqtune.objectives.clm import clm_rules
+
+    cfg = OmegaConf.create({"objective": {"softmax": "full", "ar": -1.0, "tar": float("nan")}, "model": {}})
+    problems = clm_rules(cfg)
+    assert len(problems) == 2 and "objective.ar=-1.0 must be a finite number >= 0" in problems[0]
