@@ -227,22 +227,108 @@ CASES: list[Case] = [
     Case("tagger_on_classification", "tagger on a classification dataset", (*FINETUNE, "head=tagger", *SMOKE),
          "head=tagger needs token labels"),
     Case("max_steps_zero", "`trainer.max_steps=0`", ("pretrain", *SMOKE, "trainer.max_steps=0"),
-         "trainer.max_steps=0 must be a positive number of steps"),
+         "trainer.max_steps=0 is out of range"),
     Case("hidden_negative", "negative size", ("pretrain", *SMOKE, "model.hidden_size=-1"),
-         "model.hidden_size=-1 must be > 0"),
+         "model.hidden_size=-1 is out of range"),
     Case("batch_zero", "zero batch size", ("pretrain", *SMOKE, "trainer.batch_size=0"),
-         "trainer.batch_size=0 must be > 0"),
+         "trainer.batch_size=0 is out of range"),
     Case("no_cuda", "a device that is not there", ("pretrain", *SMOKE, "trainer.device=cuda"),
          "no CUDA device is available", needs_cpu_only=True),
     Case("bad_device", "a device name that does not exist", ("pretrain", *SMOKE, "trainer.device=tpu"),
          "trainer.device='tpu' is not one of auto, cpu, cuda"),
     Case("bad_device_index", "a malformed GPU number", ("evaluate", "checkpoint=ft", "device=cuda:first"),
          "device='cuda:first' is not one of auto, cpu, cuda, cuda:N"),
+    Case("explain_pretraining", "`explain` with a pretraining checkpoint", ("explain", "checkpoint=pre"),
+         "explain need a fine-tuned one"),
+    Case("explain_empty_input", "`explain` with empty input", ("explain", "checkpoint=ft"), "holds no text",
+         stdin="\n  \n"),
+    Case("explain_unknown_target", "`explain` for a label the model does not have",
+         ("explain", "checkpoint=ft", "target=neutral"), "target='neutral' is not one of this checkpoint's labels",
+         stdin="the cook sees a song\n"),
     Case("target_injection", "`_target_` override (arbitrary callable)", ("pretrain", *SMOKE, "+model._target_=os.system"),
          "unknown config key model._target_"),
     Case("shell_path", "file path with shell syntax (used as given, never run)",
          ("pretrain", "dataset=text", "dataset.train='$(mkdir PWNED).txt'", *SMOKE), "file not found", absent=("PWNED",)),
 ]
+# Values that reached torch unchecked (issue 15): every leaf is now checked against its range (config/values.py).
+CASES += [
+    Case("lr_nan", "a non-finite learning rate", ("pretrain", "optimizer.lr=nan", *SMOKE),
+         "optimizer.lr=nan is not a finite number"),
+    Case("weight_decay_negative", "a negative weight decay", ("pretrain", "optimizer.weight_decay=-0.1", *SMOKE),
+         "optimizer.weight_decay=-0.1 is out of range"),
+    Case("lr_factor_nan", "a non-finite discriminative lr factor", (*FINETUNE, "transfer.lr_factor=nan", *SMOKE),
+         "transfer.lr_factor=nan is not a finite number"),
+    Case("label_column_null", "no label column", (*FINETUNE, "dataset.label_column=null", *SMOKE),
+         "dataset.label_column=null: name the column"),
+    Case("eval_batch_too_big", "an evaluation batch larger than the validation split",
+         ("pretrain", "dataset=text", "dataset.train=corpus.txt", "trainer.eval_batch_size=100000", *SMOKE),
+         "too few for trainer.eval_batch_size=100000"),
+    Case("predict_batch_zero", "`predict batch_size=0`", ("predict", "checkpoint=ft", "input=-", "batch_size=0"),
+         "batch_size=0 is out of range", stdin="the cook sees a song\n"),
+    Case("generate_temperature_inf", "`generate temperature=inf`", ("generate", "checkpoint=pre", "temperature=inf"),
+         "temperature=inf is not a finite number"),
+]
+
+
+
+def _damaged_checkpoints(root: Path) -> None:
+    """Checkpoints that torch reads but that do not hold what seqtune reads, and one whose dataset config names a
+    download URL and a folder outside the data directory (it must never be followed)."""
+    import torch
+
+    ckpt = torch.load(root / "ft" / "checkpoints" / "best.pt", weights_only=True)
+    torch.save({"model": ckpt["model"], "seqtune_version": ckpt["seqtune_version"]}, root / "only_model.pt")
+    tokenizer = {k: v for k, v in ckpt["tokenizer"].items() if k != "itos"}
+    torch.save({**ckpt, "tokenizer": tokenizer}, root / "no_vocab.pt")
+    torch.save({**ckpt, "seqtune_version": 3}, root / "version_int.pt")
+    torch.save({**ckpt, "config": {k: v for k, v in ckpt["config"].items() if k != "dataset"}}, root / "no_dataset.pt")
+    dataset = {**ckpt["config"]["dataset"], "folder": str(root / "planted" / "ag_news"), "train": "train.csv",
+               "valid": None, "test": "test.csv", "download": True, "mirror": "http://127.0.0.1:9/files"}
+    torch.save({**ckpt, "config": {**ckpt["config"], "dataset": dataset}}, root / "planted.pt")
+
+
+# Checkpoints torch reads but seqtune does not understand, and one that names a download (issue 15).
+CASES += [
+    Case("ckpt_only_model", "checkpoint with only `model` and `seqtune_version`",
+         ("export", "only_model.pt"), "entry 'config' is missing", setup=_damaged_checkpoints),
+    Case("ckpt_no_vocab", "checkpoint whose tokenizer lost its vocabulary",
+         ("evaluate", "checkpoint=no_vocab.pt"), "has no 'itos' entry", setup=_damaged_checkpoints),
+    Case("ckpt_version_int", "checkpoint whose version is not a string",
+         ("evaluate", "checkpoint=version_int.pt"), "entry 'seqtune_version' is a int, not a str",
+         setup=_damaged_checkpoints),
+    Case("ckpt_no_dataset", "checkpoint whose config has no dataset",
+         ("evaluate", "checkpoint=no_dataset.pt"), "its config has no 'dataset' section", setup=_damaged_checkpoints),
+    Case("ckpt_names_a_download", "checkpoint whose dataset config names a URL and a folder",
+         ("evaluate", "checkpoint=planted.pt"), "is missing and downloading is turned off", setup=_damaged_checkpoints,
+         absent=("planted",)),
+]
+
+
+
+def _damaged_data(root: Path) -> None:
+    import gzip
+
+    corpus = (root / "corpus.txt").read_bytes()
+    (root / "corpus_gz.txt").write_bytes(gzip.compress(corpus))  # compressed, without the .gz suffix
+    (root / "corpus_utf16.txt").write_bytes(corpus.decode("utf-8").encode("utf-16"))
+    rows = (root / "train.csv").read_text(encoding="utf-8").splitlines()
+    rows[5] = rows[5] + ", and more"  # an unquoted comma in the text: one field too many
+    (root / "extra_field.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+# Data damaged in ways that used to be read silently, and advice that used to mislead (issue 15).
+CASES += [
+    Case("csv_extra_field", "CSV row with more fields than the header (an unquoted comma)",
+         (*FINETUNE[:-3], "dataset.train=extra_field.csv", "dataset.valid=valid.csv", "dataset.test=test.csv",
+          *SMOKE), "Row at line 6 of", setup=_damaged_data),
+    Case("gzip_as_latin1", "gzip file read with the suggested dataset.encoding=latin-1",
+         ("pretrain", "dataset=text", "dataset.train=corpus_gz.txt", "dataset.encoding=latin-1", *SMOKE),
+         "is gzip-compressed (its first bytes say so)", setup=_damaged_data),
+    Case("utf16_input", "UTF-16 text (with its byte-order mark)",
+         ("pretrain", "dataset=text", "dataset.train=corpus_utf16.txt", *SMOKE),
+         "Set dataset.encoding=utf-16", setup=_damaged_data),
+]
+
 BY_ID = {case.id: case for case in CASES}
 if len(BY_ID) != len(CASES):  # pragma: no cover - a copy-paste slip in the table above
     raise AssertionError("duplicate case ids")

@@ -45,6 +45,7 @@ COMMANDS: dict[str, str] = {
     "lr-find": "the learning-rate range test for a pretrain or finetune config: lr_find.png and a suggested lr",
     "evaluate": "score a fine-tuned checkpoint on a split of its dataset (metrics JSON)",
     "predict": "label texts from a file or stdin with a fine-tuned checkpoint (JSON Lines)",
+    "explain": "which tokens or time steps drove a fine-tuned model's predictions (terminal, JSON Lines, HTML page)",
     "generate": "sample text from a language-model checkpoint (prompt, length, temperature, top-k)",
 }
 # Commands that are plain functions of argv rather than Hydra entry points.
@@ -308,7 +309,7 @@ def _run_task(command: str, cfg: DictConfig) -> float | None:
             from seqtune.commands import finetune
 
             summary = finetune.run(cfg, run_dir)
-        elif command in ("evaluate", "predict", "generate"):
+        elif command in ("evaluate", "predict", "explain", "generate"):
             import importlib
 
             sweeping = hydra_cfg.mode == RunMode.MULTIRUN
@@ -376,6 +377,10 @@ def _predict(cfg: DictConfig) -> float | None:
     return _run_task("predict", cfg)
 
 
+def _explain(cfg: DictConfig) -> float | None:
+    return _run_task("explain", cfg)
+
+
 def _generate(cfg: DictConfig) -> float | None:
     return _run_task("generate", cfg)
 
@@ -385,6 +390,7 @@ _ENTRY_POINTS: dict[str, Callable[[DictConfig], float | None]] = {
     "finetune": _finetune,
     "evaluate": _evaluate,
     "predict": _predict,
+    "explain": _explain,
     "generate": _generate,
 }
 
@@ -520,6 +526,9 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         raise
     finally:
+        from seqtune.training.rundir import release_locks
+
+        release_locks()
         if "torch.distributed" in sys.modules:
             _distributed().shutdown()
 

@@ -8,7 +8,7 @@ Layers, bottom to top (a module may import its own layer and the ones below):
     base        seqtune (the package), errors, registry
     config      seqtune.config
     data        seqtune.data, seqtune.models
-    components  seqtune.objectives, seqtune.heads, seqtune.loggers
+    components  seqtune.objectives, seqtune.heads, seqtune.loggers, seqtune.explain
     training    seqtune.training
     commands    seqtune.commands (a command never imports another command)
     cli         seqtune.cli, seqtune.__main__
@@ -26,7 +26,7 @@ LAYERS = {
     "seqtune": 0, "seqtune.errors": 0, "seqtune.registry": 0,
     "seqtune.config": 1,
     "seqtune.data": 2, "seqtune.models": 2,
-    "seqtune.objectives": 3, "seqtune.heads": 3, "seqtune.loggers": 3,
+    "seqtune.objectives": 3, "seqtune.heads": 3, "seqtune.loggers": 3, "seqtune.explain": 3,
     "seqtune.training": 4,
     "seqtune.commands": 5,
     "seqtune.cli": 6, "seqtune.__main__": 6,

@@ -121,7 +121,7 @@ def test_accumulation_larger_than_the_batch_is_a_config_error():
         validate(cfg)
     assert "trainer.batch_size=2 is the global batch" in str(err.value)
     assert "trainer.accumulate_grad_batches=4" in str(err.value)
-    with pytest.raises(ConfigError, match="trainer.accumulate_grad_batches=0 must be > 0"):
+    with pytest.raises(ConfigError, match="trainer.accumulate_grad_batches=0 is out of range"):
         validate(compose_config("pretrain", ["trainer.accumulate_grad_batches=0"]))
 
 

@@ -31,7 +31,8 @@ HELPER = Path(__file__).with_name("signal_at_step.py")
 LM = [*TINY, "model.dropout=0.3"]  # 98 steps, 49 per epoch; dropout: the resumed RNG must be the same
 FT = ["dataset.train_docs=160", "dataset.valid_docs=40", "dataset.test_docs=40", "trainer.batch_size=8",
       "trainer.eval_batch_size=16", "trainer.log_interval=5", "trainer.device=cpu", "trainer.progress=log",
-      "trainer.max_epochs=4"]  # 20 steps per epoch; gradual on a 1-layer encoder: 3 groups, unfrozen at 1, 2, 3
+      "trainer.max_epochs=4"]  # 20 steps per epoch; gradual on a 1-layer encoder: the head alone in epoch 1, then
+# everything for 4 epochs (training/stages.py): 5 epochs, 100 steps
 
 
 def run_with_signal(args: list[str], cwd: Path, step: int, signal: str = "SIGTERM", on: str = "step"):
@@ -123,11 +124,11 @@ def ft_run(lm_run, tmp_path_factory) -> tuple[Path, list[str]]:
 def test_finetune_gradual_resume_crosses_unfreezing_boundaries(ft_run, tmp_path, monkeypatch, capsys):
     full, args = ft_run
     part = tmp_path / "part"
-    code, out, err = cli(["finetune", *args, f"hydra.run.dir={part}"], monkeypatch, capsys, (30, "SIGTERM", "step"))
-    assert code == 143 and f"seqtune finetune resume={part}" in err  # stopped in epoch 2 of 4
+    code, out, err = cli(["finetune", *args, f"hydra.run.dir={part}"], monkeypatch, capsys, (10, "SIGTERM", "step"))
+    assert code == 143 and f"seqtune finetune resume={part}" in err  # stopped in epoch 1 (the head alone) of 5
     code, out, err = cli(["finetune", f"resume={part}"], monkeypatch, capsys)
     assert code == 0, err
-    assert "epoch 2: training rnn.l0, head" in out and "epoch 3: training embedding, rnn.l0, head" in out
+    assert "epoch 1: training head" in out and "epoch 2: training embedding, rnn.l0, head" in out
     assert_same_run(full, part)
     summary = json.loads((part / "summary.json").read_text())
     assert summary["trainable_params_by_epoch"] == json.loads((full / "summary.json").read_text())["trainable_params_by_epoch"]
@@ -142,7 +143,7 @@ def test_kill_after_end_of_epoch_checkpoint_resumes_without_a_second_validation(
     assert code == 0, err
     assert "[eval] step 20 " not in out and "[eval] step 40 " in out
     val_steps = [r["step"] for r in read_jsonl(part / "metrics.jsonl") if "val/loss" in r]
-    assert val_steps == [20, 40, 60, 80]
+    assert val_steps == [20, 40, 60, 80, 100]
     assert_same_run(full, part)
 
 

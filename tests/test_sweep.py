@@ -18,7 +18,7 @@ def test_sweep_with_a_failing_job_completes_the_others(tmp_path):
         summary = json.loads((jobs[ok] / "summary.json").read_text())
         assert summary["val/loss"] > 0 and (jobs[ok] / "checkpoints" / "best.pt").exists()
     error = (jobs["1"] / "error.txt").read_text().splitlines()[0]
-    assert error.startswith("model.hidden_size=-3 must be > 0")
+    assert error.startswith("model.hidden_size=-3 is out of range")
     assert not (jobs["1"] / "summary.json").exists()
     table = res.stdout
     assert "3 jobs" in table and "failed" in table and "model.hidden_size=-3" in table

@@ -82,9 +82,10 @@ def _schema_keys(command: str) -> list[str]:
         "finetune": schema.FinetuneConfig,
         "evaluate": schema.EvaluateConfig,
         "predict": schema.PredictConfig,
+        "explain": getattr(schema, "ExplainConfig", None),
         "generate": schema.GenerateConfig,
-    }[command]
-    return _keys(root, "")
+    }.get(command)
+    return _keys(root, "") if root is not None else []
 
 
 def _keys(klass: Any, prefix: str) -> list[str]:

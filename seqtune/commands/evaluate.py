@@ -15,6 +15,7 @@ from seqtune.data.finetuning import SPLITS, load_task_data
 from seqtune.errors import DataError
 from seqtune.training.checkpoint import Key
 from seqtune.training.inference import (
+    checkpoint_dataset,
     evaluate_and_predict,
     open_run_checkpoint,
     predict_examples,
@@ -32,7 +33,7 @@ def run(cfg: DictConfig) -> dict[str, object]:
     batch_size = cfg.batch_size or run_cfg.trainer.eval_batch_size
     # the run's own preprocessing: its tokenizer and labels, or its series normalised with the train statistics
     data = load_task_data(
-        run_cfg.dataset,
+        checkpoint_dataset(run_cfg.dataset),  # the checkpoint names files; it never makes seqtune fetch or write
         "series" if ckpt[Key.TASK] == "regression" else "text",
         (batch_size, batch_size),
         0,

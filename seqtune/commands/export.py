@@ -164,6 +164,7 @@ def export(source: Path, out: Path | None = None, onnx: bool = False) -> dict[st
 
     ckpt_path = resolve_checkpoint(source)
     ckpt = checkpoint.load(ckpt_path)
+    checkpoint.require(ckpt, ckpt_path, (Key.MODEL, Key.CONFIG), config=("model",))
     run = RunDir.of_checkpoint(ckpt_path)
     out = out or ((run.path if run is not None else ckpt_path.parent) / "export")
     out.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from seqtune.config.rules import model_problems
 from seqtune.config.schema import to_plain
 from seqtune.data.finetuning import TaskData, load_task_data
+from seqtune.data.fingerprint import dataset_paths, fingerprint
 from seqtune.data.records import SeriesLayout
 from seqtune.data.tokenizers import Tokenizer, tokenizer_from_dict
 from seqtune.errors import ConfigError
@@ -75,7 +76,7 @@ SMOKE_SIZES = ("embedding_size", "hidden_size", "num_layers")  # the model keys 
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
-    resumed, resume_note = resume.open_checkpoint(cfg.resume, run_dir) if cfg.resume else (None, "")
+    resumed, resume_note = resume.open_checkpoint(cfg.resume, run_dir, cfg=cfg) if cfg.resume else (None, "")
     if resumed is not None:  # the pretrained checkpoint as the run resolved it (latest may point elsewhere now)
         cfg.transfer.checkpoint = resumed[Key.CONFIG]["transfer"]["checkpoint"]
         cfg.model = resumed[Key.CONFIG]["model"]
@@ -150,6 +151,7 @@ def _checkpoint_meta(plain: dict[str, Any], data: TaskData, head: Any, transfer:
         Key.TASK: data.task,
         Key.TRANSFER: transfer,
         Key.SERIES: data.series.to_dict() if data.series is not None else None,
+        Key.DATA_FILES: fingerprint(dataset_paths(plain["dataset"])),
     }
 
 
@@ -379,6 +381,7 @@ def _pretrained(cfg: DictConfig, notes: list[str]) -> Pretrained:
         path, how = resolve_checkpoint(cfg.transfer.checkpoint, cfg.output_root, "pretrain", "transfer.checkpoint")
         notes.append(how)
         source = checkpoint.load(path)
+        checkpoint.require(source, path, (Key.MODEL, Key.CONFIG), config=("model",))
         if cfg.get("smoke"):  # debug=smoke shrinks new models only: a pretrained encoder keeps its sizes
             shrunk = sorted(k for k in SMOKE_SIZES if k in model_cfg)
             model_cfg = {k: v for k, v in model_cfg.items() if k not in SMOKE_SIZES}

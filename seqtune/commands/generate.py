@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from seqtune.data.tokenizers import EOS_ID, PAD_ID, tokenizer_from_dict
 from seqtune.errors import CheckpointError
 from seqtune.objectives.base import TaskModel
+from seqtune.training import checkpoint
 from seqtune.training.checkpoint import Key
 from seqtune.training.inference import open_run_checkpoint, rebuild_pretrained
 
@@ -32,17 +33,15 @@ def next_token(logits: torch.Tensor, temperature: float, top_k: int, generator: 
 
 @torch.inference_mode()
 def run(cfg: DictConfig) -> dict[str, object]:
-    problems = []
-    if cfg.temperature < 0:
-        problems.append(f"temperature={cfg.temperature} must be >= 0 (0: greedy).")
-    if cfg.length < 1 or cfg.num_samples < 1 or cfg.top_k < 0:
-        problems.append("length and num_samples must be >= 1 and top_k >= 0.")
-    device, path, ckpt = open_run_checkpoint(cfg, "pretrain", problems)
+    device, path, ckpt = open_run_checkpoint(cfg, "pretrain")  # length, temperature, ...: config/values.py
     if ckpt.get(Key.OBJECTIVE) != "clm":
         raise CheckpointError(
             f"{path} holds a {ckpt.get(Key.OBJECTIVE)!r} model; generate needs a causal language "
             "model (a checkpoint of seqtune pretrain objective=clm)."
         )
+    checkpoint.require(ckpt, path, (Key.TOKENIZER,))
+    if ckpt[Key.TOKENIZER] is None:
+        raise CheckpointError(f"{path} holds no tokenizer (entry 'tokenizer' is null); generate needs a text model.")
     tokenizer = tokenizer_from_dict(ckpt[Key.TOKENIZER])
     model = rebuild_pretrained(ckpt, path).to(device)
     prompt = tokenizer.encode(cfg.prompt) if cfg.prompt else []

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from omegaconf import DictConfig
 
@@ -18,7 +17,13 @@ from seqtune.data.records import Example, Task
 from seqtune.data.tokenizers import UNK_ID, Tokenizer
 from seqtune.errors import CheckpointError, DataError
 from seqtune.training.checkpoint import Key
-from seqtune.training.inference import open_run_checkpoint, predict_examples, prediction_records, rebuild_finetuned
+from seqtune.training.inference import (
+    open_run_checkpoint,
+    predict_examples,
+    prediction_records,
+    read_input_lines,
+    rebuild_finetuned,
+)
 
 
 def encode_inputs(lines: list[str], tokenizer: Tokenizer, task: Task, max_length: int | None) -> list[Example]:
@@ -39,24 +44,7 @@ def run(cfg: DictConfig) -> dict[str, object]:
         )
     model, tokenizer, _labels, run_cfg = rebuild_finetuned(ckpt, str(path))
     model.to(device)
-    if cfg.input == "-":
-        raw = sys.stdin.read().splitlines()
-    else:
-        try:
-            data = Path(cfg.input).read_bytes()
-        except OSError as exc:
-            raise DataError(
-                f"input={cfg.input}: cannot read it ({exc.strerror}); give a text file, or input=- for stdin."
-            ) from None
-        try:
-            raw = data.decode("utf-8").splitlines()
-        except UnicodeDecodeError as exc:
-            line = data.count(b"\n", 0, exc.start) + 1
-            raise DataError(
-                f"input={cfg.input}: line {line} (byte offset {exc.start}) holds byte 0x{data[exc.start]:02X}, "
-                "which is not valid UTF-8; predict reads UTF-8 text. Convert the file (e.g. `iconv -f "
-                "latin1 -t utf-8 in.txt > out.txt`) or fix that byte."
-            ) from None
+    raw = read_input_lines(cfg.input, "predict")
     numbered = [(i + 1, line) for i, line in enumerate(raw) if line.strip()]
     assert tokenizer is not None  # a text task's checkpoint holds its tokenizer
     examples = encode_inputs(

@@ -16,6 +16,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from seqtune.config.schema import to_plain
+from seqtune.data.fingerprint import dataset_paths, fingerprint
 from seqtune.data.pretraining import PretrainData, load_pretrain_data
 from seqtune.data.tokenizers import tokenizer_from_dict
 from seqtune.objectives import build_model, data_kind
@@ -43,7 +44,7 @@ from seqtune.training.validation import validate_pretrain
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     # resume=: the checkpoint to go on from (its tokenizer and architecture, so nothing is re-derived differently)
-    resumed, resume_note = resume.open_checkpoint(cfg.resume, run_dir) if cfg.resume else (None, "")
+    resumed, resume_note = resume.open_checkpoint(cfg.resume, run_dir, cfg=cfg) if cfg.resume else (None, "")
     if resumed is not None:
         _take_architecture(cfg, resumed)
     init = _init_source(cfg) if resumed is None else None  # init_from: its architecture replaces cfg.model
@@ -79,6 +80,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         Key.OBJECTIVE: cfg.objective.name,
         Key.DATA: data.info,
         Key.INIT_FROM: init_path,
+        Key.DATA_FILES: fingerprint(dataset_paths(cfg.dataset)),  # resume checks the files against it
     }
 
     # ---- train, then test with the best weights
@@ -117,6 +119,7 @@ def _init_source(cfg: DictConfig) -> dict[str, Any] | None:
         return None
     path, how = resolve_checkpoint(cfg.init_from, cfg.output_root, "pretrain", "init_from")
     ckpt = checkpoint.load(path)
+    checkpoint.require(ckpt, path, (Key.MODEL, Key.TOKENIZER, Key.CONFIG), config=("model",))
     _take_architecture(cfg, ckpt)
     print(f"{how}; architecture and tokenizer from it, dataset.tokenizer is not used", flush=True)
     return {Key.MODEL: ckpt[Key.MODEL], Key.TOKENIZER: ckpt[Key.TOKENIZER], "path": str(path)}

@@ -176,7 +176,7 @@ class TableDatasetConfig(LabelledDatasetConfig):
     delimiter: str | None = None  # "," or "\t"; None: from the file suffix
     has_header: bool = True
     join_with: str = " "
-    label_names: dict[str, str] | None = None  # rename labels as written in the file (e.g. "1" -> World)
+    label_names: Any = None  # {as written: name}, e.g. {1: World}; untyped so that an override assigns the mapping
 
 
 @dataclass
@@ -300,6 +300,7 @@ class TrainerConfig:
     keep_checkpoints: int = MISSING
     skip_nonfinite: bool = MISSING
     accumulate_grad_batches: int = MISSING
+    resume_on_changed_data: bool = False  # resume although a data file changed since the run started
 
 
 @dataclass
@@ -374,6 +375,22 @@ class PredictConfig:
 
 
 @dataclass
+class ExplainConfig:
+    checkpoint: str = MISSING
+    input: str = MISSING
+    output: str | None = MISSING
+    html: str | None = MISSING
+    method: str = MISSING  # integrated_gradients | occlusion
+    target: str | None = MISSING
+    baseline: str = MISSING  # pad | unk (a series: always the training mean)
+    steps: int = MISSING
+    tolerance: float = MISSING
+    top_k: int = MISSING
+    device: str = MISSING
+    output_root: str = MISSING
+
+
+@dataclass
 class GenerateConfig:
     checkpoint: str = MISSING
     prompt: str = MISSING
@@ -409,6 +426,7 @@ def register_configs() -> None:
         ("finetune", FinetuneConfig),
         ("evaluate", EvaluateConfig),
         ("predict", PredictConfig),
+        ("explain", ExplainConfig),
         ("generate", GenerateConfig),
     ):
         cs.store(name=f"{name}_schema", node=node)

@@ -20,6 +20,7 @@ import codecs
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 
 from seqtune.data.compression import open_binary
+from seqtune.data.fingerprint import file_digest
 from seqtune.data.formats import _decode_error_message
 from seqtune.data.records import TextSource
 from seqtune.data.tokenizers import (
@@ -131,9 +133,36 @@ def _source_key(source: TextSource) -> dict:
         "path": os.path.abspath(source.path),
         "size": st.st_size,
         "mtime_ns": st.st_mtime_ns,
+        "content": file_digest(source.path),  # an edit that keeps size and mtime (cp -p, tar) is still seen
         "encoding": source.encoding,
         "version": _VERSION,
     }
+
+
+def _ready(folder: Path) -> None:
+    """The cache folder, created, with the temporaries of killed processes removed; one that cannot be created
+    is a DataError saying how to move the cache (or do without it)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(
+            f"cannot create the token cache folder {folder} ({exc.strerror or exc}). Set SEQTUNE_CACHE_DIR to a "
+            "writable folder (e.g. SEQTUNE_CACHE_DIR=/tmp/seqtune-cache), or set dataset.token_cache=false."
+        ) from None
+    for tmp in folder.glob(".*.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def _digest(obj: dict) -> str:
@@ -155,7 +184,7 @@ def cached_tokenizer(settings: TokenizerSettings, train: TextSource, use_cache: 
     if path.exists():
         return tokenizer_from_dict(json.loads(path.read_text(encoding="utf-8")))
     tok = fit_tokenizer(settings, iter_text(train))
-    folder.mkdir(parents=True, exist_ok=True)
+    _ready(folder)
     _atomic_write_text(path, json.dumps(tok.to_dict()))
     return tok
 
@@ -198,14 +227,14 @@ def encode_cached(source: TextSource, tok: Tokenizer, use_cache: bool = True) ->
 
     With ``use_cache=False`` the file is still streamed (flat memory) but the ids are read into RAM.
     """
-    folder = cache_dir()
+    folder = cache_dir() if use_cache else Path(tempfile.gettempdir())  # no cache: a temporary file only
     key = _digest({**_source_key(source), "tokenizer": tokenizer_hash(tok)})
     path, meta = folder / f"ids-{key}.int64", folder / f"ids-{key}.json"
     if use_cache and path.exists() and meta.exists():
         n = json.loads(meta.read_text(encoding="utf-8"))["tokens"]
         if path.stat().st_size == 8 * n:
             return open_ids(path, n)
-    folder.mkdir(parents=True, exist_ok=True)
+    _ready(folder)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     counts = np.zeros(tok.vocab_size, dtype=np.int64)
     try:

@@ -101,6 +101,7 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
         raise DataError(f"Cannot read {where}: {exc.strerror or exc}; check the path and the disk.") from None
     if not data:
         raise DataError(f"Data file {where} is empty (0 bytes); put the data in it or point to another file.")
+    sniff(where, data[:8], codec.name)
     try:
         text = data.decode(codec.name)
     except UnicodeDecodeError as exc:
@@ -115,6 +116,48 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
     return text
 
 
+# What a file's first bytes say it is, when that is not text in a single-byte or UTF-8 encoding.
+_COMPRESSED = (
+    (b"\x1f\x8b", "gzip-compressed", "gunzip -k"),
+    (b"BZh", "bzip2-compressed", "bunzip2 -k"),
+    (b"\xfd7zXZ\x00", "xz-compressed", "unxz -k"),
+    (b"PK\x03\x04", "a zip archive", "unzip"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed", "unzstd"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "7z x"),
+)
+_BOMS = (  # longest first: the UTF-32 LE mark begins with the UTF-16 LE one
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+
+
+def sniff(where: str, head: bytes, encoding: str, compressed: bool = True) -> None:
+    """A DataError when the first bytes show a compressed file or a UTF-16/32 text that ``encoding`` would read
+    as garbage (decoded with latin-1, any bytes "work").  ``compressed=False``: leave gzip, bzip2 and xz to a
+    reader that uncompresses them (archives are still named)."""
+    for magic, what, tool in _COMPRESSED[0 if compressed else 3 :]:
+        if head.startswith(magic):
+            raise DataError(
+                f"{where} is {what} (its first bytes say so), not text: a text encoding cannot read it. "
+                f"Uncompress it first (e.g. `{tool} {Path(where).name}`) and point the dataset at the result."
+            )
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:  # reported by the reader, with the fix
+        return
+    for bom, family in _BOMS:
+        if head.startswith(bom) and not name.startswith(family.replace("-", "_")) and not name.startswith(family):
+            raise DataError(
+                f"{where} starts with a {family.upper()} byte-order mark: it is {family.upper()} text, which "
+                f"{encoding} would misread. Set dataset.encoding={family} (or convert the file: "
+                f"`iconv -f {family.upper()} -t UTF-8`)."
+            )
+        if head.startswith(bom):
+            return
+
+
 def _decode_error_message(where: str, data: bytes, exc: UnicodeDecodeError, encoding: str) -> str:
     offset = exc.start
     # Counting newlines before the bad byte gives the line without decoding anything.
@@ -125,6 +168,7 @@ def _decode_error_message(where: str, data: bytes, exc: UnicodeDecodeError, enco
     hi = data.find(b"\n", offset)
     hi = min(offset + _CONTEXT_BYTES, len(data) if hi < 0 else hi)
     context = data[lo:hi].decode(encoding, errors="replace")
+    sniff(where, data[:8], encoding)  # a compressed or UTF-16/32 file: say that, never "try latin-1"
     suggestion = (
         "set dataset.encoding=latin-1 (or cp1252 for text from Windows programs)"
         if encoding != "latin-1"
@@ -299,6 +343,12 @@ def _read_delimited(
             text_idx = [_resolve(c, header, n_fields, where, "text column") for c in text_columns]
             if label_column is not None:
                 label_idx = _resolve(label_column, header, n_fields, where, "label column")
+        if len(row) > n_fields and any(f.strip() for f in row[n_fields:]):
+            raise DataError(
+                f"Row at line {line} of {where} has {len(row)} fields but {n_fields} are expected "
+                f"(delimiter {delimiter!r}): probably a text holding an unquoted {delimiter!r}. Quote that field "
+                '("...", inner quotes doubled), or fix the row; seqtune does not guess which field it belongs to.'
+            )
         if len(row) < n_fields:
             raise DataError(
                 f"Row at line {line} of {where} has {len(row)} fields but {n_fields} are expected "

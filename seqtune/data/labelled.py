@@ -141,11 +141,11 @@ def table_splits(ds) -> RawLabelled:
                 f"dataset.label_column=null: {path} has no labels to fine-tune on; name its label column."
             )
         if ds.label_names:
-            names = dict(ds.label_names)
+            names = {str(k): str(v) for k, v in dict(ds.label_names).items()}  # keys as the file writes them
             labels = [names.get(label, label) for label in labels]
         return texts, labels
 
-    order = list(dict(ds.label_names).values()) if ds.label_names else None
+    order = [str(v) for v in dict(ds.label_names).values()] if ds.label_names else None
     return RawLabelled("classification", *read_splits(ds, reader), label_order=order)
 
 

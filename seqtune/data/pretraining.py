@@ -116,10 +116,12 @@ def _lm_windows(
     corpus = load_lm_corpus(ds, tokenizer=tokenizer, extend_vocab=extend_vocab)
     sizes = {s: getattr(corpus, s).numel() for s in SPLITS}
     for s, n in sizes.items():
-        if n < 2 * t.batch_size:
+        key, size = ("batch_size", t.batch_size) if s == "train" else ("eval_batch_size", t.eval_batch_size)
+        if n < 2 * size:  # the stream is cut into `size` columns of at least two tokens
             raise ConfigError(
                 f"the {s} split of dataset {ds.name!r} has only {n} tokens, too few for "
-                f"trainer.batch_size={t.batch_size}; use a smaller batch size or more data."
+                f"trainer.{key}={size} (columns of at least 2 tokens); set trainer.{key} to at most {n // 2}, "
+                "or use more data."
             )
     make = LMStream if kind == "stream" else LMWindows
     return PretrainData(

@@ -20,7 +20,7 @@ import torch
 
 from seqtune.data.cache import cached_counts, cached_tokenizer, encode_cached, iter_text
 from seqtune.data.catalog import dataset_file
-from seqtune.data.formats import read_text
+from seqtune.data.formats import read_text, sniff
 from seqtune.data.records import RawLabelled, RawSplits, TextSource, dataset_format
 from seqtune.data.splits import carve, lm_splits
 from seqtune.data.synthetic import generate_sentences
@@ -64,6 +64,10 @@ def synthetic_splits(ds) -> RawSplits:
 def text_splits(ds) -> RawSplits:
     train_path = dataset_file(ds, ds.train, "dataset.train")
     if ds.valid is not None and ds.test is not None:  # every split is a file: stream them
+        for key in ("train", "valid", "test"):  # UTF-16/32 or an archive: named before the stream misreads it
+            path = dataset_file(ds, ds[key], f"dataset.{key}")
+            with open(path, "rb") as fh:
+                sniff(str(path), fh.read(8), ds.encoding, compressed=False)  # .gz/.bz2/.xz: the stream's own
         return RawSplits(
             TextSource(train_path, ds.encoding),
             TextSource(dataset_file(ds, ds.valid, "dataset.valid"), ds.encoding),

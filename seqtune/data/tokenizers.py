@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from seqtune.errors import ConfigError, DataError
+from seqtune.errors import CheckpointError, ConfigError, DataError
 from seqtune.registry import TOKENIZERS
 
 PAD, UNK, BOS, EOS, MASK, CLS = "<pad>", "<unk>", "<bos>", "<eos>", "<mask>", "<cls>"
@@ -373,8 +373,15 @@ def tokenizer_hash(tok: Tokenizer) -> str:
 
 
 def tokenizer_from_dict(d: dict) -> Tokenizer:
-    """Rebuild a tokenizer saved by ``to_dict`` (from tokenizer.json or a checkpoint)."""
-    kind = d.get("kind")
+    """Rebuild a tokenizer saved by ``to_dict`` (from tokenizer.json or a checkpoint); a damaged entry (no
+    vocabulary, no model, wrong types) is a CheckpointError that names what is missing."""
+    kind = d.get("kind") if isinstance(d, dict) else None
+    needed = ("model", str) if kind in SUBWORD_KINDS else ("itos", list)
+    if isinstance(d, dict) and kind in TOKENIZERS.names() and not isinstance(d.get(needed[0]), needed[1]):
+        raise CheckpointError(
+            f"the saved tokenizer ({kind}) has no {needed[0]!r} entry of type {needed[1].__name__}: the checkpoint "
+            "(or tokenizer.json) is damaged. Use the run's own checkpoints/best.pt or last.pt, or re-create it."
+        )
     if kind == "char":
         return CharTokenizer(d["itos"], d.get("lowercase", False))
     if kind == "word":

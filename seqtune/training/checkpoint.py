@@ -46,6 +46,7 @@ class Key:
     TASK = "task"
     TRANSFER = "transfer"
     SERIES = "series"
+    DATA_FILES = "data_files"  # {dataset.<key>: {path, size, mtime_ns, blake2b}}: what the run read (resume checks)
     VERSION = "seqtune_version"
 
 
@@ -88,9 +89,27 @@ def save(path: Path, payload: dict[str, Any]) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+    except (OSError, RuntimeError) as exc:  # torch.save reports a failed write (disk full) as a RuntimeError
+        if isinstance(exc, RuntimeError) and "writ" not in str(exc):
+            raise
+        raise _write_failed(path, exc) from exc
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _write_failed(path: Path, exc: BaseException) -> CheckpointError:
+    """A checkpoint that could not be written (disk full, quota, read-only): the file and the free space."""
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 2**20:,.0f} MiB free there"
+    except OSError:
+        free = "free space unknown"
+    reason = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[-1]
+    kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} had been written before"
+    return CheckpointError(
+        f"cannot write the checkpoint {path} ({reason}; {free}); {kept}. Free some space (or move the run with "
+        "output_root / hydra.run.dir to a larger disk), then go on with resume=<run dir>."
+    )
 
 
 def replace_with(src: Path, dst: Path) -> None:
@@ -178,12 +197,69 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         raise CheckpointError(
             f"{path} is a PyTorch file but not a seqtune checkpoint (no 'model'/'seqtune_version' entries)."
         )
+    problems = [p for key in ckpt if key in ENTRY_TYPES and (p := _entry_problem(ckpt, key))]
+    if problems:
+        raise CheckpointError(f"{path} is not a checkpoint seqtune can read: {'; '.join(problems)}. {_REMAKE}.")
     if _version_tuple(ckpt[Key.VERSION]) > _version_tuple(__version__):
         raise CheckpointError(
             f"{path} was written by seqtune {ckpt[Key.VERSION]}, newer than this seqtune {__version__}. "
             "Upgrade seqtune (pip install -U seqtune) to read it."
         )
     return ckpt
+
+
+_NUMBER = (int, float)
+# The type of every entry seqtune reads (None: the entry may be null).  ``load`` checks each entry a file has;
+# ``require`` checks that the entries a command reads are there.
+ENTRY_TYPES: dict[str, tuple[type | None, ...]] = {
+    Key.MODEL: (dict,),
+    Key.OPTIMIZER: (dict,),
+    Key.SCHEDULER: (dict,),
+    Key.STEP: (int,),
+    Key.EPOCH: (int,),
+    Key.BATCH_IN_EPOCH: (int,),
+    Key.BEST_VALUE: (*_NUMBER, None),
+    Key.BEST_STEP: (int,),
+    Key.METRICS: (dict,),
+    Key.RNG: (dict,),
+    Key.LOOP: (dict,),
+    Key.CONFIG: (dict,),
+    Key.TOKENIZER: (dict, None),
+    Key.OBJECTIVE: (str, None),
+    Key.DATA: (dict, None),
+    Key.INIT_FROM: (str, None),
+    Key.HEAD: (str,),
+    Key.LABELS: (list,),
+    Key.TASK: (str,),
+    Key.SERIES: (dict, None),
+    Key.DATA_FILES: (dict, None),
+    Key.VERSION: (str,),
+}
+_REMAKE = "Use a checkpoint a seqtune run wrote (its checkpoints/best.pt or last.pt), or re-create it"
+
+
+def _entry_problem(ckpt: dict[str, Any], key: str) -> str | None:
+    if key not in ckpt:
+        return f"entry {key!r} is missing"
+    allowed = ENTRY_TYPES[key]
+    value = ckpt[key]
+    if value is None and None in allowed:
+        return None
+    if isinstance(value, bool) or not isinstance(value, tuple(t for t in allowed if t is not None)):
+        names = " or ".join("null" if t is None else t.__name__ for t in allowed)
+        return f"entry {key!r} is a {type(value).__name__}, not a {names}"
+    return None
+
+
+def require(ckpt: dict[str, Any], path: str | Path, entries: tuple[str, ...], config: tuple[str, ...] = ()) -> None:
+    """The entries a command reads, and the sections of the run's config it reads: present and of their type,
+    else one CheckpointError naming each."""
+    problems = [p for key in entries if (p := _entry_problem(ckpt, key))]
+    cfg = ckpt.get(Key.CONFIG)
+    if config and isinstance(cfg, dict):
+        problems += [f"its config has no {s!r} section" for s in config if not isinstance(cfg.get(s), dict)]
+    if problems:
+        raise CheckpointError(f"{path} is not a checkpoint seqtune can use here: {'; '.join(problems)}. {_REMAKE}.")
 
 
 def load_weights(model: torch.nn.Module, state: dict[str, Any], source: str | Path) -> None:

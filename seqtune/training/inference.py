@@ -1,5 +1,6 @@
 """Shared by fine-tuning's final evaluation and the commands that read a trained run (evaluate, predict,
-generate, export): open a checkpoint, rebuild its model, predict examples in their given order, score them.
+explain, generate, export): open a checkpoint, rebuild its model, read input lines, predict examples in their
+given order, score them.
 
 Every later command rebuilds the exact preprocessing of the run from the checkpoint (its resolved config, its
 tokenizer and its label list), so ``evaluate`` reproduces the run's own test metrics and ``predict`` its labels::
@@ -13,19 +14,21 @@ tokenizer and its label list), so ``evaluate`` reproduces the run's own test met
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seqtune.config.rules import device_problems
+from seqtune.config.values import value_problems
 from seqtune.data.batching import BucketBatches
 from seqtune.data.records import Example, SeriesFacts
 from seqtune.data.tokenizers import Tokenizer, tokenizer_from_dict
-from seqtune.errors import CheckpointError, ConfigError
+from seqtune.errors import CheckpointError, ConfigError, DataError
 from seqtune.heads import build_head
 from seqtune.heads.multitask import task_state
 from seqtune.heads.scores import classification_scores, entity_scores
@@ -40,9 +43,10 @@ from seqtune.training.rundir import RunKind, resolve_checkpoint
 def open_run_checkpoint(
     cfg: DictConfig, kind: RunKind, problems: list[str] | None = None
 ) -> tuple[torch.device, Path, dict[str, Any]]:
-    """evaluate/predict/generate: check ``device`` (plus the caller's ``problems``), resolve ``checkpoint`` (a run
-    of ``kind``, a .pt file or latest; which one is printed) and load it -> (device, path, checkpoint dict)."""
-    problems = device_problems("device", cfg.device) + list(problems or [])
+    """evaluate/predict/explain/generate: check every value and ``device`` (plus the caller's ``problems``), resolve
+    ``checkpoint`` (a run of ``kind``, a .pt file or latest; which one is printed) and load it -> (device, path,
+    checkpoint)."""
+    problems = value_problems(cfg) + device_problems("device", cfg.device) + list(problems or [])
     if problems:
         raise ConfigError(problems)
     device = distributed.pick_device(cfg.device)
@@ -51,8 +55,30 @@ def open_run_checkpoint(
     return device, path, checkpoint.load(path)
 
 
+def read_input_lines(source: str, command: str) -> list[str]:
+    """``input=``: the lines of a UTF-8 text file, or of stdin for ``-`` (blank ones kept: callers number lines)."""
+    if source == "-":
+        return sys.stdin.read().splitlines()
+    try:
+        data = Path(source).read_bytes()
+    except OSError as exc:
+        raise DataError(
+            f"input={source}: cannot read it ({exc.strerror}); give a text file, or input=- for stdin."
+        ) from None
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(
+            f"input={source}: line {line} (byte offset {exc.start}) holds byte 0x{data[exc.start]:02X}, "
+            f"which is not valid UTF-8; {command} reads UTF-8 text. Convert the file (e.g. `iconv -f "
+            "latin1 -t utf-8 in.txt > out.txt`) or fix that byte."
+        ) from None
+
+
 def rebuild_pretrained(ckpt: dict[str, Any], source: str | Path = "the checkpoint") -> TaskModel:
     """A pretraining checkpoint -> its model (encoder + objective) with its weights, in eval mode."""
+    checkpoint.require(ckpt, source, (Key.MODEL, Key.CONFIG), config=("model", "objective"))
     tokenizer = tokenizer_from_dict(ckpt[Key.TOKENIZER]) if ckpt.get(Key.TOKENIZER) else None
     model = build_model(OmegaConf.create(ckpt[Key.CONFIG]), tokenizer, ckpt.get(Key.DATA))
     checkpoint.load_weights(model, ckpt[Key.MODEL], source)
@@ -67,9 +93,12 @@ def rebuild_finetuned(
     left out: evaluation and prediction need the encoder and the head only."""
     if Key.LABELS not in ckpt or Key.HEAD not in ckpt:
         raise CheckpointError(
-            f"{source} is a pretraining checkpoint (no head, no labels); evaluate and predict need a "
-            "fine-tuned one (seqtune finetune writes it), and generate takes language models."
+            f"{source} is a pretraining checkpoint (no head, no labels); evaluate, predict and explain "
+            "need a fine-tuned one (seqtune finetune writes it), and generate takes language models."
         )
+    checkpoint.require(
+        ckpt, source, (Key.MODEL, Key.CONFIG, Key.LABELS, Key.TASK), config=("model", "head", "dataset", "trainer")
+    )
     cfg = OmegaConf.create(ckpt[Key.CONFIG])
     tokenizer = tokenizer_from_dict(ckpt[Key.TOKENIZER]) if ckpt.get(Key.TOKENIZER) else None
     encoder = build_encoder(cfg.model, tokenizer.vocab_size if tokenizer is not None else 0)
@@ -78,6 +107,20 @@ def rebuild_finetuned(
     checkpoint.load_weights(model, task_state(ckpt), source)
     model.eval()
     return model, tokenizer, list(ckpt[Key.LABELS]), cfg
+
+
+def checkpoint_dataset(ds: DictConfig) -> DictConfig:
+    """A checkpoint's dataset config is data, not instructions: its mirror URL is dropped, and nothing is fetched
+    unless its folder is a plain relative name under the user's data directory (then only the built-in
+    catalogue's files, from their canonical URLs, sha256-checked)."""
+    ds = copy.deepcopy(ds)
+    with open_dict(ds):
+        if "mirror" in ds:
+            ds.mirror = None
+        folder = ds.get("folder")
+        if "download" in ds and (folder is None or Path(folder).is_absolute() or ".." in Path(folder).parts):
+            ds.download = False
+    return ds
 
 
 def _scatter(out: list, idx: list[int], probs: torch.Tensor, examples: Sequence[Example]) -> None:

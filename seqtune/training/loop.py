@@ -275,13 +275,16 @@ def train(
                     validate(st)
                 if s.checkpoint_every > 0 and st.step % s.checkpoint_every == 0:
                     ckpt.save_step(st)
-                signum = stop.signum if layout[0] == 1 else _agreed_signal(stop.signum)
+                signum = signal_received(stop)
                 if signum is not None:
                     raise ckpt.interrupted(signum, st)
                 if st.step >= total_steps or st.stopped_early:
                     break
             if st.evaluated_at != st.step:
                 validate(st)
+            signum = signal_received(stop)  # one that came during the last validation: stop, resumable
+            if signum is not None:
+                raise ckpt.interrupted(signum, st)
     finally:
         st.train_seconds = clock.elapsed()
         logger.close()
@@ -363,6 +366,11 @@ def stop_on_signals() -> Iterator[StopRequest]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def signal_received(stop: StopRequest) -> int | None:
+    """The signal to stop on now, if any (data-parallel: the one the ranks agree on, see below)."""
+    return stop.signum if distributed.world_size() == 1 else _agreed_signal(stop.signum)
 
 
 def _agreed_signal(signum: int | None) -> int | None:

@@ -23,8 +23,9 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from seqtune.data.fingerprint import changed_files, dataset_paths, fingerprint
 from seqtune.errors import CheckpointError, ConfigError, SeqtuneError
-from seqtune.training import checkpoint
+from seqtune.training import checkpoint, distributed
 from seqtune.training.checkpoint import Key
 from seqtune.training.rundir import RunDir
 
@@ -39,8 +40,13 @@ HARMLESS = (
     "trainer.keep_checkpoints",
     "trainer.skip_nonfinite",
     "trainer.loggers",
+    "trainer.resume_on_changed_data",
 )
 RESUMABLE = ("pretrain", "finetune")
+RESUME_ENTRIES = (  # what a resumed loop reads from its checkpoint
+    Key.MODEL, Key.OPTIMIZER, Key.SCHEDULER, Key.RNG, Key.LOOP, Key.CONFIG,
+    Key.STEP, Key.EPOCH, Key.BATCH_IN_EPOCH, Key.BEST_VALUE, Key.BEST_STEP, Key.METRICS,
+)  # fmt: skip
 _PRINT_ONLY_FLAGS = ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion", "-sc")
 
 
@@ -89,6 +95,15 @@ def _job_name(run_dir: Path) -> str | None:
         return str(name) if name is not None else None
     except Exception:
         return None
+
+
+def _launch_dir(run_dir: Path) -> Path | None:
+    """The working directory the run was launched from (Hydra's record), if it still exists."""
+    try:
+        cwd = OmegaConf.select(OmegaConf.load(run_dir / ".hydra" / "hydra.yaml"), "hydra.runtime.cwd")
+    except Exception:  # noqa: BLE001 - no record: stay where we are
+        return None
+    return Path(cwd).resolve() if cwd and Path(cwd).is_dir() else None
 
 
 def locate(spec: str) -> tuple[Path, Path | None]:
@@ -196,6 +211,12 @@ def prepare_argv(command: str, args: list[str]) -> list[str]:
             f"resume={spec}: the run {run_dir} has finished (its summary.json is written), so there is "
             f"nothing to resume. {hint}"
         )
+    RunDir(run_dir, main=distributed.is_main()).lock()  # before anything in it changes; held until the command ends
+    launch = _launch_dir(run_dir)
+    if launch is not None and launch != Path.cwd().resolve():  # relative paths of the run mean what they meant
+        run_dir, target = run_dir.resolve(), Path(target).resolve()
+        os.chdir(launch)
+        print(f"resume: working in {launch}, where the run was launched (its relative paths are relative to it)")
     original = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "overrides.yaml"))
     assert isinstance(original, list)
     original = [str(o) for o in original if _key(str(o)) != "resume"]
@@ -253,11 +274,14 @@ def _truncate_metrics(run_dir: Path, step: int) -> int:
     return dropped
 
 
-def open_checkpoint(spec: str, run_dir: Path, map_location: Any = "cpu") -> tuple[dict[str, Any] | None, str]:
+def open_checkpoint(
+    spec: str, run_dir: Path, map_location: Any = "cpu", cfg: Any = None
+) -> tuple[dict[str, Any] | None, str]:
     """The checkpoint to resume ``run_dir`` from (None: none written yet, start at step 0) and a line saying which.
 
     ``spec`` is a checkpoint file (used as given) or the run directory (the newest of last.pt and step-<N>.pt;
-    if last.pt cannot be read, the newest readable step checkpoint).
+    if last.pt cannot be read, the newest readable step checkpoint).  ``cfg``: the run's config; its data files
+    are checked against the checkpoint's fingerprint before anything in the run changes.
     """
     run = RunDir(run_dir)
     if run.is_finished():
@@ -278,6 +302,10 @@ def open_checkpoint(spec: str, run_dir: Path, map_location: Any = "cpu") -> tupl
             f"resume={spec}: {chosen} was written by a seqtune without exact resume "
             "(no 'loop' entry); continue from its weights with init_from= instead."
         )
+    if ckpt is not None:
+        checkpoint.require(ckpt, str(chosen), RESUME_ENTRIES, config=("model",))
+        if cfg is not None:
+            check_data(ckpt, cfg)  # before anything in the run changes
     if ckpt is None:
         if tried:
             raise CheckpointError(f"resume={spec}: no checkpoint of {run_dir} can be read ({'; '.join(notes)}).")
@@ -289,15 +317,67 @@ def open_checkpoint(spec: str, run_dir: Path, map_location: Any = "cpu") -> tupl
                 f"step 0 in the same directory ({dropped} metrics lines dropped)",
             ]
         )
-    for n, p in run.step_checkpoints():
-        if n > ckpt[Key.STEP]:  # from an abandoned later timeline (resumed from an older file): never "newest" again
-            p.unlink(missing_ok=True)
+    assert chosen is not None
+    notes += one_timeline(run, ckpt, chosen, spec, map_location)
     dropped = _truncate_metrics(run_dir, ckpt[Key.STEP])
     notes.append(
         f"resuming {run_dir} from {chosen} (step {ckpt[Key.STEP]}, epoch {ckpt[Key.EPOCH]}, batch "
         f"{ckpt[Key.BATCH_IN_EPOCH]} of the epoch)" + (f"; {dropped} metrics lines after it dropped" if dropped else "")
     )
     return ckpt, "; ".join(notes)
+
+
+def one_timeline(run: RunDir, ckpt: dict[str, Any], chosen: Path, spec: str, map_location: Any) -> list[str]:
+    """Make the run describe one history: the one that leads to ``ckpt``.  Resuming from an older checkpoint
+    abandons what came after it: later step files are deleted, last.pt becomes ``chosen``, and a best.pt written
+    after it is replaced by the best checkpoint of this history (refused, with nothing changed, when that file is
+    gone).  Returns what was discarded, for the log."""
+    step, best_step = ckpt[Key.STEP], ckpt[Key.BEST_STEP]
+    notes: list[str] = []
+    best_source: Path | None = None
+    if run.best.is_file() and chosen != run.best:
+        written = checkpoint.load(run.best, map_location=map_location)[Key.STEP]
+        if written > step and ckpt[Key.BEST_VALUE] is None:  # no validation yet in this history: no best.pt
+            best_source = run.best  # removed below; the next validation writes this history's own
+            notes.append(f"best.pt (step {written}, abandoned) removed: step {step}'s history had no validation yet")
+        elif written > step:
+            files = {n: p for n, p in run.step_checkpoints()} | {step: chosen}
+            best_source = files.get(best_step)
+            if best_source is None:
+                raise CheckpointError(
+                    f"resume={spec}: {chosen} is step {step}, but {run.best} is from step {written}, a later "
+                    f"history that this resume abandons, and the best checkpoint of step {step}'s history (step "
+                    f"{best_step}) is no longer on disk. Nothing was changed. Resume from a checkpoint at or after "
+                    f"step {written} (resume={run.path}), or start a new run from these weights: init_from={chosen}."
+                )
+            notes.append(f"best.pt (step {written}, abandoned) replaced by the best of this history, step {best_step}")
+    later = [(n, p) for n, p in run.step_checkpoints() if n > step]
+    for _, p in later:  # an abandoned later history: never "newest" again
+        p.unlink(missing_ok=True)
+    if later:
+        notes.append(f"abandoned step checkpoint(s) {', '.join(str(n) for n, _ in later)} deleted")
+    if best_source == run.best:
+        run.best.unlink()
+    elif best_source is not None:
+        checkpoint.replace_with(best_source, run.best)
+    if chosen != run.last and run.checkpoints.is_dir():
+        checkpoint.replace_with(chosen, run.last)  # last.pt: the newest state of this history, from now on
+    return notes
+
+
+def check_data(ckpt: dict[str, Any] | None, cfg: Any) -> None:
+    """A resumed run reads the data it started with: files whose content changed since (by the fingerprint the
+    checkpoint keeps) are an error naming them, unless ``trainer.resume_on_changed_data=true``."""
+    saved = (ckpt or {}).get(Key.DATA_FILES)
+    if not saved or cfg.trainer.get("resume_on_changed_data", False):
+        return
+    changed = changed_files(saved, fingerprint(dataset_paths(cfg.dataset)))
+    if changed:
+        raise CheckpointError(
+            f"resume={cfg.resume}: the data changed since the run started: {'; '.join(changed)}. Resuming would "
+            "train on other data than the steps before it. Restore the file(s), or go on with the new data "
+            "anyway: trainer.resume_on_changed_data=true (the run then mixes two versions of its data)."
+        )
 
 
 def _newest_readable(

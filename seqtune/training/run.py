@@ -20,12 +20,13 @@ from typing import Any
 
 import torch
 
+from seqtune.errors import Interrupted
 from seqtune.loggers.metrics import Display, summary_table, write_json
 from seqtune.objectives.base import TaskModel
 from seqtune.training import checkpoint, distributed
 from seqtune.training.checkpoint import Key
 from seqtune.training.environment import seed_everything, set_determinism, write_environment
-from seqtune.training.loop import Batches, LoopSettings, evaluate, train
+from seqtune.training.loop import Batches, LoopSettings, evaluate, signal_received, stop_on_signals, train
 from seqtune.training.rundir import RunDir
 from seqtune.training.runtime import tune_malloc
 from seqtune.training.state import LoopState
@@ -47,6 +48,7 @@ def start_run(t: Any, run_dir: Path, first_launch: bool) -> RunSetup:
     device = distributed.pick_device(t.device)
     run = RunDir(run_dir, main=distributed.is_main())
     run_dir.mkdir(parents=True, exist_ok=True)
+    run.lock()  # one process writes a run (a resumed one took it before its files were touched)
     if run.main and first_launch:
         write_environment(run_dir)  # a resumed run keeps the record of its first launch
     return RunSetup(run, device)
@@ -134,12 +136,16 @@ def train_and_test(
     finally:
         display.close()
     distributed.barrier()  # rank 0 has written best.pt
-    best = checkpoint.load(setup.run.best, map_location=setup.device)
-    model.load_state_dict(best[Key.MODEL])
-    if test_pass is not None:
-        test = test_pass(model)
-    else:
-        test = evaluate(model, test_data, setup.device, settings.precision, settings.limit_eval_batches)
+    with stop_on_signals() as stop:  # a signal during the test evaluation: stop after it, resumable from last.pt
+        best = checkpoint.load(setup.run.best, map_location=setup.device)
+        model.load_state_dict(best[Key.MODEL])
+        if test_pass is not None:
+            test = test_pass(model)
+        else:
+            test = evaluate(model, test_data, setup.device, settings.precision, settings.limit_eval_batches)
+        signum = signal_received(stop)
+    if signum is not None:  # resume=<run> finds the finished loop in last.pt and evaluates again
+        raise Interrupted(signum, state.step, str(setup.run.last))
     return RunResult(state, best, dict(test), settings.skip_nonfinite)
 
 

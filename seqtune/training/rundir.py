@@ -19,12 +19,15 @@ Nothing here imports torch: the CLI and ``seqtune report`` read run directories 
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from seqtune.errors import CheckpointError
+from seqtune.errors import CheckpointError, SeqtuneError
 
 RunKind = Literal["pretrain", "finetune"]
 _STEP_FILE = re.compile(r"step-(\d+)\.pt")
@@ -69,6 +72,10 @@ class RunDir:
         return self.path / ".hydra"
 
     @property
+    def lock_file(self) -> Path:
+        return self.path / ".lock"
+
+    @property
     def checkpoints(self) -> Path:
         return self.path / "checkpoints"
 
@@ -110,6 +117,13 @@ class RunDir:
         that loading it names the file that is missing)."""
         return self.last if not self.best.exists() and self.last.exists() else self.best
 
+    def lock(self) -> None:
+        """Hold the run's advisory lock for the life of this process (the OS releases it when the process dies,
+        even by kill -9): one process at a time writes a run.  A second one is a RunLocked error naming the
+        holder.  Taking it again in the same process is a no-op; ranks other than 0 write nothing and take none."""
+        if self.main:
+            _lock(self.path)
+
     def write_text(self, file: Path, text: str) -> None:
         if self.main:
             file.write_text(text, encoding="utf-8")
@@ -121,6 +135,48 @@ class RunDir:
     def of_checkpoint(cls, path: Path) -> RunDir | None:
         """The run a checkpoint file belongs to (None when it does not lie in a run's checkpoints/ folder)."""
         return cls(path.parent.parent) if path.parent.name == "checkpoints" else None
+
+
+# ------------------------------------------------------------------------------------------ the lock
+class RunLocked(SeqtuneError):
+    """Another process holds the run directory's lock."""
+
+
+_HELD: dict[str, int] = {}  # resolved run path -> the open descriptor that holds its lock
+
+
+def _lock(path: Path) -> None:
+    key = str(path.resolve())
+    if key in _HELD:
+        return
+    try:
+        import fcntl
+    except ImportError:  # not POSIX (Windows): no advisory locks; one writer per run is then the user's care
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 512, 0).decode("utf-8", "replace").strip() or "another process"
+        os.close(fd)
+        raise RunLocked(
+            f"the run directory {path} is in use by {holder}: one process at a time writes a run. Wait for it "
+            "to finish (or stop it: it then writes last.pt), then resume; a re-queued job that finds its run "
+            "busy should not start a second copy."
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(
+        fd, f"pid {os.getpid()} on {socket.gethostname()} (since {time.strftime('%Y-%m-%d %H:%M:%S')})\n".encode(), 0
+    )
+    _HELD[key] = fd
+
+
+def release_locks() -> None:
+    """Let go of every run lock this process holds (the end of a command; the OS would at exit anyway)."""
+    while _HELD:
+        _, fd = _HELD.popitem()
+        os.close(fd)  # closing the descriptor releases its flock
 
 
 # ------------------------------------------------------------------------------------------ resolution

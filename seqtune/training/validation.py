@@ -15,6 +15,7 @@ overrides) with the same ``model_problems`` when it has read the checkpoint.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
@@ -31,6 +32,7 @@ from seqtune.config.rules import (
     unknown_key,
     unknown_keys,
 )
+from seqtune.config.values import value_problems
 from seqtune.data.records import dataset_holds
 from seqtune.data.tokenizers import tokenizer_problems
 from seqtune.errors import ConfigError
@@ -50,10 +52,12 @@ def validate_pretrain(cfg: DictConfig) -> None:
     spec, typing = component(cfg, "objective", OBJECTIVES)
     if spec is not None and spec.input == "numeric" and dataset_holds(cfg.dataset.format) == "series":
         cfg.model.input = "numeric"  # the only value that can work with a series objective on series data
-    problems += typing + model_problems(cfg.model)
-    if spec is not None and not typing:
-        problems += objective_problems(cfg, spec)
-    problems += common_problems(cfg)
+
+    def rules() -> list[str]:
+        own = objective_problems(cfg, spec) if spec is not None and not typing else []
+        return model_problems(cfg.model) + own + common_problems(cfg)
+
+    problems += typing + values_and_rules(cfg, "objective" if typing or spec is None else None, rules)
     if problems:
         raise ConfigError(problems)
 
@@ -62,13 +66,29 @@ def validate_finetune(cfg: DictConfig) -> None:
     """The finetune rules that need no data or checkpoint."""
     problems = unknown_keys(cfg)
     spec, typing = component(cfg, "head", HEADS)
-    problems += typing
-    if spec is not None and not typing:
-        problems += spec.rules(cfg)
-    problems += transfer_problems(cfg.transfer, cfg.model)
-    problems += common_problems(cfg)
+
+    def rules() -> list[str]:
+        own = spec.rules(cfg) if spec is not None and not typing else []
+        return own + transfer_problems(cfg.transfer, cfg.model) + common_problems(cfg)
+
+    problems += typing + values_and_rules(cfg, "head" if typing or spec is None else None, rules)
     if problems:
         raise ConfigError(problems)
+
+
+def values_and_rules(cfg: DictConfig, untyped: str | None, rules: Callable[[], list[str]]) -> list[str]:
+    """Every value in its range (``config/values.py``; the component group ``untyped`` left out), then the rules
+    that span fields.  With a value out of range the rules may see it too: their lines about a key already
+    reported are dropped, and a rule that cannot handle the value (a null, a NaN) is not reported at all."""
+    bad = value_problems(cfg, skip=(untyped,) if untyped else ())
+    if not bad:
+        return rules()
+    try:
+        more = rules()
+    except Exception:  # noqa: BLE001 - a rule tripped over a value the lines in `bad` already name
+        more = []
+    named = {line.split("=", 1)[0].split(" ", 1)[0].rstrip(":") for line in bad}
+    return bad + [line for line in more if not any(key in line for key in named)]
 
 
 def common_problems(cfg: DictConfig) -> list[str]:
