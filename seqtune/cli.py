@@ -221,7 +221,7 @@ def _refuse_used_dir(config: DictConfig) -> None:
         )
 
 
-_STUB_FILES = {".hydra", "environment.json", "config.yaml", "tokenizer.json", "labels.json", "data.json"}
+_STUB_FILES = {".hydra", ".lock", "environment.json", "config.yaml", "tokenizer.json", "labels.json", "data.json"}
 
 
 def _remove_stub(run_dir: Path) -> None:
