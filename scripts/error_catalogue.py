@@ -168,8 +168,26 @@ CASES: list[Case] = [
     Case("too_long", "sequences longer than the configured maximum",
          (*FINETUNE, "dataset.max_length=4", *SMOKE, "hydra.run.dir=runs/too_long"),
          "train: 120 example(s) truncated to dataset.max_length=4 tokens", status=0),
-    Case("unknown_key", "unknown config key", ("pretrain", "trainer.max_epoch=1", *SMOKE),
-         "Key 'max_epoch' not in 'TrainerConfig'"),
+    Case("unknown_key", "unknown config key (a typo)", ("pretrain", "trainer.max_epoch=1", *SMOKE),
+         "unknown config key trainer.max_epoch. Did you mean trainer.max_epochs?"),
+    Case("unknown_dataset_key", "unknown dataset key (a typo)",
+         ("finetune", *TABLE, "dataset.label_colum=y", *SMOKE), "Did you mean dataset.label_column?"),
+    Case("unknown_root_key", "unknown top-level key added with `+`", ("pretrain", "+foo=3", *SMOKE),
+         "unknown config key foo"),
+    Case("missing_text_train", "`dataset=text` without its file", ("pretrain", "dataset=text", *SMOKE),
+         "dataset.train is required of dataset=text"),
+    Case("missing_table_train", "`dataset=table` without its file", ("finetune", "dataset=table", *SMOKE),
+         "dataset.train is required of dataset=table"),
+    Case("missing_series_file", "`dataset=timeseries` without its file",
+         ("pretrain", "dataset=timeseries", "objective=forecast", *SMOKE), "dataset.file is required of dataset=timeseries"),
+    Case("missing_pairs_train", "`dataset=pairs` without its file",
+         ("pretrain", "dataset=pairs", "objective=seq2seq", *SMOKE), "dataset.train is required of dataset=pairs"),
+    Case("missing_conll_train", "`dataset=conll` without its file",
+         ("finetune", "dataset=conll", "head=tagger", *SMOKE), "dataset.train is required of dataset=conll"),
+    Case("missing_classes", "`dataset=class_files` without its files", ("finetune", "dataset=class_files", *SMOKE),
+         "dataset.classes is required of dataset=class_files"),
+    Case("reused_run_dir", "a run directory that already holds a run", ("pretrain", *SMOKE, "hydra.run.dir=pre"),
+         "hydra.run.dir=pre already holds a run", untouched=("pre/metrics.jsonl",)),
     Case("added_key", "unknown key added with `+`", ("pretrain", "+trainer.max_epoch=1", *SMOKE),
          "unknown config key trainer.max_epoch. Did you mean trainer.max_epochs?"),
     Case("wrong_type", "value of the wrong type", ("pretrain", "trainer.batch_size=big", *SMOKE),
@@ -335,6 +353,8 @@ def run_case(case: Case, root: Path, runner: Runner = run_seqtune) -> Outcome:
     if case.setup is not None:
         case.setup(root)
     before = {name: (root / name).read_bytes() for name in case.untouched}
+    outputs = root / case.cwd / "outputs"
+    folders = set(outputs.glob("*/*")) if outputs.is_dir() else set()
     res = runner(case.args, root / case.cwd, stdin=case.stdin, env={"SEQTUNE_CACHE_DIR": str(root / "cache")})
     output = res.stdout + res.stderr
     run_dir = next((a.split("=", 1)[1] for a in case.args if a.startswith("hydra.run.dir=")), None)
@@ -344,6 +364,10 @@ def run_case(case: Case, root: Path, runner: Runner = run_seqtune) -> Outcome:
     for name, data in before.items():
         if (root / name).read_bytes() != data:
             output += f"\n[catalogue] {name} was changed by the command"
+    if case.status == 2:
+        left = (set(outputs.glob("*/*")) if outputs.is_dir() else set()) - folders
+        if left:
+            output += f"\n[catalogue] run folder left behind: {sorted(left)[0]}"
     for name in case.absent:
         if (root / case.cwd / name).exists():
             output += f"\n[catalogue] {name} exists: the command ran something it should not have"

@@ -19,24 +19,24 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.experimental.callback import Callback
-from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from typing import TYPE_CHECKING, Any
 
 from seqtune import __version__
-from seqtune.config.schema import register_configs
 from seqtune.errors import Interrupted, SeqtuneError
 from seqtune.training import launch
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+# Hydra, OmegaConf and rich are imported where they are used: `seqtune --help`, `seqtune <command> --help`,
+# `seqtune ls` and completion answer without them (scripts/time_cli.py measures it).
 
 CONFIG_PATH = "pkg://seqtune.conf"
 
 COMMANDS: dict[str, str] = {
     "pretrain": "pretrain an encoder with a self-supervised objective (causal LM by default) on unlabelled text",
     "ls": "list config groups and their options (`seqtune ls <group>` shows each option's settings)",
+    "cp": "copy a shipped config out for editing: `seqtune cp dataset/table my/dataset/mine.yaml` (then --config-dir)",
     "report": "compare runs: table of overrides vs metrics, report.csv/.md, learning-curve and label-budget plots",
     "export": "a run's weights as safetensors with its tokenizer and config (and ONNX with --onnx)",
     "finetune": "fine-tune a pretrained encoder with a task head (classifier, tagger, regressor) on labelled data "
@@ -51,6 +51,7 @@ COMMANDS: dict[str, str] = {
 # Commands that are plain functions of argv rather than Hydra entry points.
 _PLAIN_COMMANDS = {
     "ls": "seqtune.commands.ls:ls",
+    "cp": "seqtune.commands.ls:cp",
     "report": "seqtune.commands.report:main",
     "export": "seqtune.commands.export:main",
     "ladder": "seqtune.commands.ladder:main",
@@ -65,7 +66,7 @@ def _report(exc: SeqtuneError) -> None:
     console = Console(stderr=True, highlight=False)
     if os.environ.get("SEQTUNE_VERBOSE"):
         console.print(traceback.format_exc(), markup=False)
-    console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)  # plain text: pip's "seqtune[x]" stays
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)  # the message may hold [brackets]
     console.print("(set SEQTUNE_VERBOSE=1 for the full traceback)", style="dim")
 
 
@@ -131,7 +132,7 @@ def _claim(base: str) -> str:
     return candidate
 
 
-class OutputDirCheck(Callback):
+class OutputDirCheck:
     """Checks, before Hydra makes the run (or sweep) directory, that it can be created and written to.
 
     Configured under ``hydra.callbacks`` in the roots that write a run directory (pretrain, finetune).  Without
@@ -141,13 +142,106 @@ class OutputDirCheck(Callback):
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: object) -> None:
+        try:
+            _validate_early(config)
+        except SeqtuneError as exc:  # before the run directory exists: nothing is left behind
+            _report(exc)
+            sys.exit(exc.exit_code)
         _check_output_dir(config, "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: object) -> None:
         _check_output_dir(config, "hydra.sweep.dir")
 
+    # The rest of Hydra's callback interface (hydra.experimental.callback.Callback, not subclassed: importing it
+    # imports Hydra, which `seqtune --help` does without).
+    def on_run_end(self, config: DictConfig, **kwargs: object) -> None: ...
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: object) -> None: ...
+
+    def on_job_start(self, config: DictConfig, **kwargs: object) -> None: ...
+
+    def on_job_end(self, config: DictConfig, job_return: object, **kwargs: object) -> None: ...
+
+    def on_compose_config(self, config: DictConfig, config_name: str | None, overrides: list[str]) -> None: ...
+
+
+def _validate_early(config: DictConfig) -> None:
+    """A single run's config checks, before Hydra creates its run directory (so an invalid command leaves no stub
+    folder): missing ``???`` values, the command's own validation, and a run directory that already holds a run.
+    A resumed or ``init_from`` run is validated by the command, once the checkpoint has given its architecture."""
+    import copy
+
+    from omegaconf import OmegaConf, open_dict
+
+    from seqtune.config.advice import missing_problems
+    from seqtune.errors import ConfigError
+
+    task = copy.deepcopy(config)
+    with open_dict(task):
+        del task["hydra"]
+    problems = missing_problems(task)
+    if problems:
+        raise ConfigError(problems)
+    command = str(OmegaConf.select(config, "hydra.job.name", default=""))
+    _FreshDir.fresh = False
+    if not task.get("resume"):
+        _refuse_used_dir(config)
+    if task.get("resume") or task.get("init_from"):
+        return
+    from seqtune.training import validation
+
+    check = {"pretrain": validation.validate_pretrain, "finetune": validation.validate_finetune}.get(command)
+    if check is not None:
+        check(task)
+
+
+class _FreshDir:
+    """Whether this run's directory is new (claimed by ``seqtune.unique`` or absent before the run): only a new
+    directory is ever removed after a failure."""
+
+    fresh = False
+
+
+def _refuse_used_dir(config: DictConfig) -> None:
+    """``hydra.run.dir`` given by hand and already holding a run: appending to its metrics.jsonl would mix two runs.
+    Read without resolving: resolving ``${seqtune.unique:...}`` claims a directory."""
+    from omegaconf import OmegaConf
+
+    raw = str(OmegaConf.to_container(config.hydra.run, resolve=False).get("dir"))  # type: ignore[union-attr]
+    if "seqtune.unique" in raw:
+        _FreshDir.fresh = True
+        return
+    path = Path(str(OmegaConf.select(config, "hydra.run.dir")))
+    _FreshDir.fresh = not path.exists()
+    held = [name for name in ("metrics.jsonl", "summary.json", "checkpoints") if (path / name).exists()]
+    if held:
+        raise SeqtuneError(
+            f"hydra.run.dir={path} already holds a run ({', '.join(held)}); a second run there would mix its "
+            f"metrics with the first. Choose another hydra.run.dir, or continue that run with resume={path}."
+        )
+
+
+_STUB_FILES = {".hydra", ".lock", "environment.json", "config.yaml", "tokenizer.json", "labels.json", "data.json"}
+
+
+def _remove_stub(run_dir: Path) -> None:
+    """A new run that failed before training wrote anything: remove its directory (only Hydra's record, the log and
+    the files written before the data), so that it is not taken for an unfinished run by resume=auto."""
+    import shutil
+
+    if not (_FreshDir.fresh and run_dir.is_dir()):
+        return
+    if all(p.name in _STUB_FILES or p.suffix == ".log" for p in run_dir.iterdir()):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        try:  # the date folder, when this run was its only one
+            run_dir.parent.rmdir()
+        except OSError:
+            pass
+
 
 def _check_output_dir(config: DictConfig, key: str) -> None:
+    from omegaconf import OmegaConf
+
     shown = key
     try:
         # Resolving may already create folders (${seqtune.unique:...} claims the run directory with mkdir).
@@ -186,7 +280,7 @@ class _Progress:
 def _record_job(job_dir: Path, overrides: list[str], result: object = None) -> None:
     """evaluate/predict/generate write no run directory; in a sweep their job directory gets the overrides and
     the result (summary.json), so that the end-of-sweep table and `seqtune report` read them like any run."""
-    import json
+    from omegaconf import OmegaConf
 
     (job_dir / ".hydra").mkdir(parents=True, exist_ok=True)
     (job_dir / ".hydra" / "overrides.yaml").write_text(OmegaConf.to_yaml(overrides), encoding="utf-8")
@@ -196,6 +290,9 @@ def _record_job(job_dir: Path, overrides: list[str], result: object = None) -> N
 
 def _run_task(command: str, cfg: DictConfig) -> float | None:
     """Run one job; return the value Hydra sweepers optimise (None if the config names none)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
     _Progress.task_started = True
     distributed = _distributed()
     if distributed.init() and not distributed.is_main():  # the tasks of a submitit job join here
@@ -254,43 +351,41 @@ def _run_task(command: str, cfg: DictConfig) -> float | None:
             return worst_value(hydra_cfg.sweeper)
         if isinstance(exc, SeqtuneError):
             _report(exc)
+            if not cfg.get("resume") and distributed.is_main():
+                _remove_stub(run_dir)
             sys.exit(exc.exit_code)
         raise
     value = summary.get(cfg.get("optimized_metric", "val/loss")) if isinstance(summary, dict) else None
     return float(value) if isinstance(value, (int, float)) else None
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="pretrain")
+# The task functions (module level, so that the submitit launcher can pickle them by name); Hydra's decorator is
+# applied when a command runs (_entry_point), so that importing this module does not import Hydra.
 def _pretrain(cfg: DictConfig) -> float | None:
     return _run_task("pretrain", cfg)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="finetune")
 def _finetune(cfg: DictConfig) -> float | None:
     return _run_task("finetune", cfg)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="evaluate")
 def _evaluate(cfg: DictConfig) -> float | None:
     return _run_task("evaluate", cfg)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="predict")
 def _predict(cfg: DictConfig) -> float | None:
     return _run_task("predict", cfg)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="explain")
 def _explain(cfg: DictConfig) -> float | None:
     return _run_task("explain", cfg)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="generate")
 def _generate(cfg: DictConfig) -> float | None:
     return _run_task("generate", cfg)
 
 
-_ENTRY_POINTS: dict[str, Callable[[], object]] = {
+_ENTRY_POINTS: dict[str, Callable[[DictConfig], float | None]] = {
     "pretrain": _pretrain,
     "finetune": _finetune,
     "evaluate": _evaluate,
@@ -298,6 +393,12 @@ _ENTRY_POINTS: dict[str, Callable[[], object]] = {
     "explain": _explain,
     "generate": _generate,
 }
+
+
+def _entry_point(command: str) -> Callable[[], object]:
+    import hydra
+
+    return hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=command)(_ENTRY_POINTS[command])
 
 
 def _quiet_rank() -> None:
@@ -327,8 +428,34 @@ def _usage() -> str:
         "  seqtune pretrain -m trainer.seed=1,2,3   a sweep, one run per value",
         "",
         "Runs are written to outputs/<date>/<time>_<command>/ (metrics.jsonl, summary.json, checkpoints/).",
+        'Tab completion: eval "$(seqtune --completion bash)" (or zsh) in your shell\'s rc file.',
     ]
     return "\n".join(lines)
+
+
+def _completion(args: list[str]) -> bool:
+    """``seqtune --completion bash|zsh`` (and Hydra's ``-sc install=bash``): the script; ``seqtune __complete
+    LINE``: the candidates for the line up to the cursor (what the script's shell function asks)."""
+    from seqtune.commands import complete
+
+    if args[0] == "__complete":
+        line = args[1] if len(args) > 1 else "seqtune "
+        print("\n".join(complete.candidates(line, list(COMMANDS), list(_ENTRY_POINTS))))
+        return True
+    shell = None
+    if args[0] == "--completion":
+        shell = args[1] if len(args) > 1 else "bash"
+    for flag in ("-sc", "--shell-completion"):
+        if flag in args[:-1]:
+            shell = args[args.index(flag) + 1].partition("=")[2] or "bash"
+    if shell is None:
+        return False
+    try:
+        print(complete.script(shell), end="")
+    except SeqtuneError as exc:
+        _report(exc)
+        sys.exit(exc.exit_code)
+    return True
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -338,6 +465,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args[0] in ("-V", "--version"):
         print(f"seqtune {__version__}")
+        return
+    if _completion(args):
         return
     command, rest = args[0], args[1:]
     if command in _PLAIN_COMMANDS:
@@ -354,7 +483,22 @@ def main(argv: list[str] | None = None) -> None:
         print(f"seqtune: unknown command {command!r}; valid commands are: {', '.join(COMMANDS)}.\n", file=sys.stderr)
         print(_usage(), file=sys.stderr)
         sys.exit(2)
+    if any(a in ("--help", "-h") for a in rest) and "--hydra-help" not in rest:
+        from seqtune.commands.ls import command_help
+
+        print(command_help(command, COMMANDS[command]))
+        return
+    from seqtune.config.schema import register_configs
+
     _Progress.task_started = False  # main() may be called more than once in a process (tests, notebooks)
+    from seqtune.config.advice import override_typos
+
+    typos = override_typos(command, rest)
+    if typos:  # before Hydra, whose advice for an unknown key is "+key=value" (which fails next)
+        from seqtune.errors import ConfigError
+
+        _report(ConfigError(typos))
+        sys.exit(2)
     register_configs()
     _register_resolver()
     torchrun = launch.launched_by_torchrun()
@@ -374,7 +518,7 @@ def main(argv: list[str] | None = None) -> None:
     # Hydra reads sys.argv itself; argv[0] only names the program in its messages.
     sys.argv = [f"seqtune {command}", *rest]
     try:
-        _ENTRY_POINTS[command]()
+        _entry_point(command)()
     except SystemExit as exc:
         # Hydra exits 1 after printing a composition error (unknown key, wrong type, missing option) without a
         # traceback; those are the user's to fix, so they get seqtune's exit status for user errors.
@@ -390,12 +534,16 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _register_resolver() -> None:
+    from omegaconf import OmegaConf
+
     if not OmegaConf.has_resolver("seqtune.unique"):
         OmegaConf.register_new_resolver("seqtune.unique", unique_dir)
 
 
-# At import too: a submitit job unpickles the task function (importing this module) without running main().
-_register_resolver()
+# At import too: a submitit job unpickles the task function (importing this module) without running main().  Only
+# where OmegaConf is loaded already (a job process), so that `seqtune --help` does not import it.
+if "omegaconf" in sys.modules:
+    _register_resolver()
 
 
 if __name__ == "__main__":

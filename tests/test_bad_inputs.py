@@ -33,6 +33,43 @@ _spec.loader.exec_module(catalogue)
 CASES = catalogue.CASES
 
 
+_INTENDED_MARKUP = re.compile(r"\[(?:/|bold red|bold|red|green|yellow|dim|/[a-z ]*)\]")
+
+
+def _swallowed(text: str) -> str | None:
+    """``text`` as rich prints it with markup on, when that loses characters (a bracketed word taken for a tag)."""
+    from rich.text import Text
+
+    expected = _INTENDED_MARKUP.sub("", text).replace("\\[", "[")
+    plain = Text.from_markup(text).plain
+    return None if plain == expected else f"rich swallowed brackets: {text!r} printed as {plain!r}"
+
+
+class _PrintedByRich:
+    """Every string and table cell the CLI hands to rich with markup on, checked for swallowed brackets."""
+
+    problems: list[str] = []
+
+    @classmethod
+    def install(cls, monkeypatch_target) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        original = Console.print
+
+        def checked(self, *objects, **kwargs):
+            if kwargs.get("markup", True) is not False:
+                for obj in objects:
+                    texts = [obj] if isinstance(obj, str) else []
+                    if isinstance(obj, Table):
+                        texts = [c for col in obj.columns for c in col._cells if isinstance(c, str)]
+                        texts += [obj.title] if isinstance(obj.title, str) else []
+                    cls.problems += [p for p in map(_swallowed, texts) if p]
+            return original(self, *objects, **kwargs)
+
+        monkeypatch_target.setattr(Console, "print", checked)
+
+
 def run_here(args, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None):
     """A runner for the catalogue that calls ``seqtune.cli.main`` in this process, as the console script does,
     with the working directory, environment, argv and standard streams of a fresh process, restored afterwards."""
@@ -68,8 +105,17 @@ def root(tmp_path_factory) -> Path:
     return catalogue.prepare(tmp_path_factory.mktemp("bad-inputs"), runner=run_here)
 
 
+@pytest.fixture(autouse=True)
+def _rich_checked(monkeypatch):
+    _PrintedByRich.problems = []
+    _PrintedByRich.install(monkeypatch)
+    yield
+    assert not _PrintedByRich.problems, _PrintedByRich.problems
+
+
 def _check(case, outcome) -> None:
     assert outcome.status == case.status, outcome.output
+    assert "pip install 'seqtune'" not in outcome.output and "\\[" not in outcome.output, outcome.output
     assert case.phrase in outcome.output, outcome.output
     assert "Traceback" not in outcome.output, outcome.output
     assert "[catalogue]" not in outcome.output, outcome.output  # a file changed, or something was executed

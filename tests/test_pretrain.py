@@ -92,7 +92,7 @@ def test_top_level_help_lists_commands(tmp_path):
 
 def test_hydra_flags_pass_through(tmp_path):
     res = run_cli(["pretrain", "--help"], tmp_path)
-    assert res.returncode == 0 and "seqtune pretrain" in res.stdout and "model: gru, lstm, rnn" in res.stdout
+    assert res.returncode == 0 and "seqtune pretrain" in res.stdout and "gru, lstm*, rnn" in res.stdout
     res = run_cli(["pretrain", "--cfg", "job", "model=gru", "+trainer_note=x"], tmp_path)
     assert res.returncode != 0 or "name: gru" in res.stdout
     res = run_cli(["pretrain", "--cfg", "job", "model=gru", "trainer.seed=7"], tmp_path)

@@ -73,3 +73,37 @@ def test_runs_with_every_label_sit_at_their_training_size():
                                                 ("scratch", False, 0.7)])]
     table = budget_table(runs, "dataset.train_limit", "transfer", "test/acc")
     assert table == {"full": {100.0: [0.5], 4906.0: [0.9, 0.8]}, "scratch": {4906.0: [0.7]}}
+
+
+def test_mixed_runs_get_separate_figures_legends_from_overrides_and_task_panels(tmp_path):
+    """An LM and two classifiers under one outputs/: two learning-curve figures (never one loss axis for both),
+    legends naming the override that differs, the constant columns dropped from the terminal table."""
+    pytest.importorskip("matplotlib")
+    from seqtune.commands.report import _labels, family, find_runs
+
+    def run(name, cfg, overrides, records, summary):
+        d = tmp_path / name
+        (d / ".hydra").mkdir(parents=True)
+        (d / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+        (d / "config.yaml").write_text(json.dumps(cfg))
+        (d / "summary.json").write_text(json.dumps(summary))
+        (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    lm = {"objective": {"name": "clm"}, "dataset": {"name": "text"}}
+    clf = {"head": {"name": "classifier"}, "dataset": {"name": "table"}}
+    run("lm", lm, [], [{"step": 1, "train/loss": 5.0}, {"step": 2, "val/loss": 4.0}], {"val/loss": 4.0, "best_step": 2})
+    for lr, acc in (("0.01", 0.8), ("0.003", 0.6)):
+        run(f"clf{lr}", clf, [f"optimizer.lr={lr}"],
+            [{"step": 1, "train/loss": 0.7}, {"step": 2, "val/loss": 0.6, "val/acc": acc, "val/f1": acc}],
+            {"val/loss": 0.6, "test/acc": acc, "best_step": 2})
+    runs = find_runs(tmp_path)
+    assert {family(r) for r in runs} == {"clm-text", "classifier-table"}
+    assert set(_labels([r for r in runs if r.name.startswith("clf")]).values()) == {"optimizer.lr=0.01",
+                                                                                    "optimizer.lr=0.003"}
+    console = Console(width=80, record=True)
+    files = report(tmp_path, console=console)
+    assert {p.name for p in files.values() if p.suffix == ".png"} == {
+        "learning_curves-clm-text.png", "learning_curves-classifier-table.png"}
+    text = console.export_text()
+    assert "status" not in text and "error" not in text  # every run ok: constant columns dropped
+    assert max(len(line) for line in text.splitlines()) <= 80

@@ -40,7 +40,7 @@ from seqtune.training import checkpoint, distributed, resume
 from seqtune.training.checkpoint import Key
 from seqtune.training.diagnostics import collapse_warning, predicted_counts, unk_warning
 from seqtune.training.inference import evaluate_and_predict, predict_examples, prediction_records, score
-from seqtune.training.optim import build_optimizer, build_schedule, schedule_factor
+from seqtune.training.optim import build_optimizer, build_schedule, schedule_factor, schedule_warnings
 from seqtune.training.run import (
     RunResult,
     RunSetup,
@@ -102,6 +102,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     )
     scheduler = _schedule(cfg.optimizer.schedule, parts.optimizer, stages, total_steps, len(data.train))
     display = make_display(t, setup.run, total_steps, f"finetune {tr.name}")
+    for warning in schedule_warnings(cfg.optimizer.schedule, total_steps, len(data.train)):
+        display.message(warning)
     unfreezing = Unfreezing(stages, parts.groups, display.message)
     # DDP: frozen layer groups get no gradient
     settings = dataclasses.replace(settings, find_unused_parameters=unfreezing.freezes_any())
@@ -272,7 +274,7 @@ def build(cfg: DictConfig, setup: RunSetup, strategy: Strategy, notes: list[str]
     head = _head(cfg, encoder, data)
     stages = _plan(cfg, strategy, pre, data)
     epochs, max_steps = total_epochs(stages), cfg.trainer.max_steps
-    total_steps = min(epochs * len(data.train), max_steps) if max_steps > 0 else epochs * len(data.train)
+    total_steps = max_steps if max_steps > 0 else epochs * len(data.train)  # max_steps overrides max_epochs
     model = _task_model(TaskModel(encoder, head), strategy, pre, cfg, total_steps, data, notes)
     model.to(setup.device)
     groups = layer_groups(model)
@@ -291,10 +293,14 @@ def lr_find_parts(cfg: DictConfig, setup: RunSetup) -> tuple[TaskModel, torch.op
 
 
 def _plan(cfg: DictConfig, strategy: Strategy, pre: Pretrained, data: TaskData) -> list[Stage]:
-    """The run's stages: the strategy's plan over the run's epochs (trainer.max_epochs, or -1: planned from the
-    amount of data, at least 8 epochs and trainer.min_steps optimizer steps)."""
+    """The run's stages: the strategy's plan over the run's epochs (the epochs trainer.max_steps takes when it is
+    set; else trainer.max_epochs, or -1: planned from the amount of data, at least 8 epochs and trainer.min_steps
+    optimizer steps)."""
     t, tr = cfg.trainer, cfg.transfer
-    epochs = t.max_epochs if t.max_epochs > 0 else auto_epochs(len(data.train), t.min_steps)
+    if t.max_steps > 0:
+        epochs = math.ceil(t.max_steps / max(1, len(data.train)))
+    else:
+        epochs = t.max_epochs if t.max_epochs > 0 else auto_epochs(len(data.train), t.min_steps)
     return strategy.plan(pre.model_cfg["num_layers"] + 2, epochs, tr.freeze_layers, tr.stage_epochs)
 
 

@@ -162,7 +162,7 @@ def run_all(ladder: Ladder, console: Console) -> None:
     """The runs not finished yet, ``ladder.jobs`` at a time; the first failure stops the ladder (exit 2)."""
     todo = [r for r in ladder.runs() if not (run_dir(ladder, *r) / "summary.json").exists()]
     done = len(ladder.runs()) - len(todo)
-    console.print(f"ladder: {len(ladder.runs())} runs ({done} already finished) in {ladder.out}")
+    console.print(f"ladder: {len(ladder.runs())} runs ({done} already finished) in {ladder.out}", markup=False)
     threads = str(max(1, (os.cpu_count() or 1) // ladder.jobs))
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", threads)}
     running: list[tuple[tuple[str, str, int], subprocess.Popen, float]] = []
@@ -190,7 +190,8 @@ def run_all(ladder: Ladder, console: Console) -> None:
             done += 1
             console.print(
                 f"  [{done}/{len(ladder.runs())}] {strategy} budget {budget} seed {seed}: "
-                f"{time.perf_counter() - t0:.0f} s"
+                f"{time.perf_counter() - t0:.0f} s",
+                markup=False,  # "[3/12]" is text
             )
 
 

@@ -24,7 +24,7 @@ from seqtune.objectives import build_model, data_kind
 from seqtune.objectives.base import TaskModel
 from seqtune.training import checkpoint, distributed, resume
 from seqtune.training.checkpoint import Key
-from seqtune.training.optim import build_optimizer, build_schedule
+from seqtune.training.optim import build_optimizer, build_schedule, schedule_warnings
 from seqtune.training.run import (
     RunSetup,
     best_and_test,
@@ -61,6 +61,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     total_steps = settings.total_steps(len(data.train))
     scheduler = build_schedule(cfg.optimizer.schedule, optimizer, total_steps, len(data.train))
     display = make_display(t, setup.run, total_steps, f"pretrain {cfg.objective.name}")
+    for warning in schedule_warnings(cfg.optimizer.schedule, total_steps, len(data.train)):
+        display.message(warning)
     display.message(
         _describe(cfg, data, model, setup, total_steps, init_report)
         + (f"\n{resume_note}" if resume_note else "")

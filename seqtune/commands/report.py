@@ -27,6 +27,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from seqtune.errors import SeqtuneError
@@ -113,17 +114,21 @@ def _fmt(v: object) -> str:
 def budget_table(runs: list[Run], x: str, group: str, metric: str) -> dict[str, dict[float, list[float]]]:
     """group -> budget -> metric values of the finished runs (one per seed or other repeat).
 
-    A run without the budget key (every label) sits at its summary's ``train/examples``.
+    A run without the budget key (every label) sits at its summary's ``train/examples`` when the budget counts
+    all labels (label_budget, train_limit); a per-class budget never mixes with total counts.  Runs on different
+    data sets make different lines (``<group> · <dataset>``).
     """
     table: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+    datasets = {r.value("dataset.name") for r in runs}
     for r in runs:
         xv: str | float | None = r.value(x)
         value = r.summary.get(metric)
-        if xv in (None, "None", "null"):
+        if xv in (None, "None", "null") and x != "dataset.labels_per_class":
             xv = r.summary.get("train/examples")
-        if r.status != "ok" or xv is None or value is None:
+        if r.status != "ok" or xv in (None, "None", "null") or value is None:
             continue
-        table[r.value(group) or "-"][float(xv)].append(float(value))
+        line = r.value(group) or "-"
+        table[f"{line} · {r.value('dataset.name')}" if len(datasets) > 1 else line][float(xv)].append(float(value))
     return table
 
 
@@ -131,63 +136,132 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def plots(runs: list[Run], out: Path, budget: tuple[str, str, str] | None, group: str | None = None) -> list[Path]:
-    """learning_curves.png (one colour per value of ``group`` when given, else per run) and budget.png."""
-    import matplotlib
+# ---------------------------------------------------------------------------------------------- plots
+TASK_METRICS = ("acc", "f1", "mse", "mae")  # panels beside the loss, where the runs' validation records have them
 
-    matplotlib.use("Agg")  # files only, no display needed
-    import matplotlib.pyplot as plt
 
-    written = []
-    fig, ax = plt.subplots(figsize=(8, 5))
-    groups = sorted({str(r.value(group)) for r in runs}) if group else []
-    labelled: set[str] = set()
+def family(r: Run) -> str:
+    """What a run's loss measures: its objective (pretraining) or head (fine-tuning), on its dataset.  Runs of
+    different families are never drawn on one axis (an LM's loss and a classifier's are not comparable)."""
+    cfg = r.config
+    task = (cfg.get("head") or {}).get("name") or (cfg.get("objective") or {}).get("name") or "run"
+    data = (cfg.get("dataset") or {}).get("name") or "data"
+    return f"{task}-{data}"
+
+
+def _records(r: Run) -> list[dict]:
+    path = r.path / "metrics.jsonl"
+    if r.status != "ok" or not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _labels(runs: list[Run]) -> dict[str, str]:
+    """Run name -> its legend: the overrides that differ between these runs (the run's name when none do)."""
+    varying = varying_keys(runs)
+    return {r.name: ", ".join(f"{k}={r.overrides.get(k, '-')}" for k in varying) or r.name for r in runs}
+
+
+def _curve_panel(ax, runs: list[Run], labels: dict[str, str], metric: str) -> None:  # noqa: ANN001 - matplotlib
+    """One metric against step: train solid, validation dashed with dots (a single point shows too), a star at
+    each run's best checkpoint."""
     for i, r in enumerate(runs):
-        path = r.path / "metrics.jsonl"
-        if r.status != "ok" or not path.exists():
-            continue
-        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        name = f"{group}={r.value(group)}" if group else r.name
-        color = f"C{groups.index(str(r.value(group))) % 10}" if group else f"C{i % 10}"
-        for key, style in (("train/loss", "-"), ("val/loss", "--")):
+        records, color = _records(r), f"C{i % 10}"
+        for split, style in (("train", "-"), ("val", "--")):
+            key = f"{split}/{metric}"
             pts = [(rec["step"], rec[key]) for rec in records if rec.get(key) is not None]
             if pts:
-                label = f"{name} {key.split('/')[0]}"
                 ax.plot(
                     *zip(*pts),
                     style,
+                    marker="o" if split == "val" else None,
+                    markersize=3,
                     color=color,
-                    label=None if label in labelled else label,
-                    alpha=0.6 if groups else 0.85,
                     linewidth=1,
+                    alpha=0.85,
+                    label=labels[r.name] if split == ("train" if metric == "loss" else "val") else None,
                 )
-                labelled.add(label)
+        best = r.summary.get("best_step")
+        val = [(rec["step"], rec[f"val/{metric}"]) for rec in records if rec.get(f"val/{metric}") is not None]
+        at_best = [v for step, v in val if step == best]
+        if at_best:
+            ax.plot([best], [at_best[-1]], "*", color=color, markersize=11, markeredgecolor="black")
     ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_title("learning curves (solid: train, dashed: validation)")
-    if groups or len(runs) <= 12:
-        ax.legend(fontsize=7)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} (solid: train, dashed: validation, star: best.pt)", fontsize=9)
+
+
+def learning_curves(runs: list[Run], out: Path, name: str) -> Path:
+    """``name``: one figure of runs of one family; a loss panel and a panel per task metric they record."""
+    import matplotlib.pyplot as plt
+
+    shown = [r for r in runs if _records(r)]
+    keys = {k for r in shown for rec in _records(r) for k in rec}
+    panels = ["loss", *(m for m in TASK_METRICS if f"val/{m}" in keys)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
+    labels = _labels(shown)
+    for ax, metric in zip(axes[0], panels):
+        _curve_panel(ax, shown, labels, metric)
+    if len(shown) <= 12:
+        axes[0][0].legend(fontsize=7, title=", ".join(varying_keys(shown)) or None, title_fontsize=7)
+    fig.suptitle(f"{family(shown[0]) if shown else name}: {len(shown)} run(s)", fontsize=10)
     fig.tight_layout()
-    written.append(out / "learning_curves.png")
-    fig.savefig(written[-1], dpi=120)
+    path = out / name
+    fig.savefig(path, dpi=110)
     plt.close(fig)
+    return path
+
+
+def budget_plot(runs: list[Run], out: Path, budget: tuple[str, str, str]) -> Path:
+    """budget.png: the metric against the budget, one line per group (and dataset, when the runs have several),
+    mean ± std over repeats; the x ticks are the budgets themselves."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
+
+    x, group, metric = budget
+    fig, ax = plt.subplots(figsize=(7, 5))
+    xs_all: set[float] = set()
+    for name, per_x in sorted(budget_table(runs, x, group, metric).items()):
+        xs = sorted(per_x)
+        xs_all.update(xs)
+        stats = [_mean_std(per_x[v]) for v in xs]
+        ax.errorbar(xs, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=3, label=name)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(sorted(xs_all)))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel(x)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} against {x} (mean ± std over repeats)")
+    ax.legend(title=group)
+    fig.tight_layout()
+    path = out / "budget.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plots(runs: list[Run], out: Path, budget: tuple[str, str, str] | None, group: str | None = None) -> list[Path]:
+    """learning_curves.png, or one learning_curves-<family>.png per family when the runs mix objectives, heads or
+    data sets; budget.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display needed
+    families: dict[str, list[Run]] = defaultdict(list)
+    for r in runs:
+        families[family(r)].append(r)
+    written = []
+    for fam, members in sorted(families.items()):
+        if any(_records(r) for r in members):
+            name = "learning_curves.png" if len(families) == 1 else f"learning_curves-{_slug(fam)}.png"
+            written.append(learning_curves(members, out, name))
     if budget:
-        x, group, metric = budget
-        fig, ax = plt.subplots(figsize=(7, 5))
-        for name, per_x in sorted(budget_table(runs, x, group, metric).items()):
-            xs = sorted(per_x)
-            stats = [_mean_std(per_x[v]) for v in xs]
-            ax.errorbar(xs, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=3, label=name)
-        ax.set_xscale("log")
-        ax.set_xlabel(x)
-        ax.set_ylabel(metric)
-        ax.set_title(f"{metric} against {x} (mean ± std over repeats)")
-        ax.legend(title=group)
-        fig.tight_layout()
-        written.append(out / "budget.png")
-        fig.savefig(written[-1], dpi=120)
-        plt.close(fig)
+        written.append(budget_plot(runs, out, budget))
     return written
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
 
 
 def report(
@@ -208,6 +282,7 @@ def report(
     metrics = metrics or default_metrics(runs)
     if sort:
         _sort_runs(runs, sort, descending)
+        metrics = [sort, *(m for m in metrics if m != sort)]  # the sort key first: always on screen
     header = ["run", *varying, "status", *metrics, "error"]
     rows = [
         [
@@ -219,12 +294,11 @@ def report(
         ]
         for r in runs
     ]
-    table = Table(title=f"{len(runs)} runs under {root}" + (f", sorted by {sort}" if sort else ""))
-    for col in header:
-        table.add_column(col, justify="right" if col in metrics else "left")
-    for row in rows:
-        table.add_row(*row)
+    title = f"{len(runs)} runs under {root}" + (f", sorted by {sort}" if sort else "")
+    table, dropped = _terminal_table(header, rows, metrics, title, console.width)
     console.print(table)
+    if dropped:
+        console.print(f"(not shown here, in report.md and report.csv: {', '.join(dropped)})", markup=False)
 
     files = {"csv": out / "report.csv", "md": out / "report.md"}
     _write_csv(files["csv"], runs, varying)
@@ -243,10 +317,41 @@ def report(
     except ImportError:
         console.print(
             "plots skipped: matplotlib is not installed (pip install 'seqtune[plot]' to draw "
-            "learning_curves.png and budget.png)."
+            "learning_curves.png and budget.png).",
+            markup=False,
         )
-    console.print("wrote " + ", ".join(str(p) for p in files.values()))
+    console.print("wrote " + ", ".join(str(p) for p in files.values()), markup=False)
     return files
+
+
+def _terminal_table(
+    header: list[str], rows: list[list[str]], metrics: list[str], title: str, width: int
+) -> tuple[Table, list[str]]:
+    """The table for a terminal of ``width`` columns -> (table, metrics left out).  Columns whose every cell is the
+    same (all ok, no error) are dropped; when the overrides that differ would not fit side by side they share one
+    column (``key=value`` a line), and only as many metrics as fit are shown.  report.md/.csv keep everything."""
+    keep = [i for i, col in enumerate(header) if col == "run" or col in metrics or len({r[i] for r in rows}) > 1]
+    overrides = [i for i in keep if header[i] not in metrics and header[i] not in ("run", "status", "error")]
+    others = [i for i in keep if i not in overrides]
+    combine = len(overrides) > 1 and sum(max(len(header[i]), 6) + 3 for i in keep) > width
+    room = max(2, (width - (45 if combine or overrides else 25)) // 11)
+    shown_metrics = [m for m in metrics if m in [header[i] for i in keep]][:room]
+    dropped = [m for m in metrics if m not in shown_metrics]
+    others = [i for i in others if header[i] not in dropped]
+    table = Table(title=escape(title))
+    table.add_column("run", overflow="fold")
+    if combine:
+        table.add_column("overrides that differ", overflow="fold")
+    for i in others if combine else keep:
+        if header[i] != "run" and header[i] not in dropped:
+            table.add_column(escape(header[i]), justify="right" if header[i] in metrics else "left", overflow="fold")
+    for row in rows:
+        cells = [row[0]]
+        if combine:
+            cells.append("\n".join(f"{header[i]}={row[i]}" for i in overrides if row[i] != ""))
+        cells += [row[i] for i in (others if combine else keep) if header[i] != "run" and header[i] not in dropped]
+        table.add_row(*(escape(c) for c in cells))  # overrides such as dataset.text_columns=[a,b] are text
+    return table, dropped
 
 
 def _sort_runs(runs: list[Run], sort: str, descending: bool) -> None:

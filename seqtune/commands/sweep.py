@@ -20,6 +20,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -80,14 +81,14 @@ class SweepSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         metric = str(config.get("optimized_metric", self.metric))
         rows = collect(sweep_dir, metric)
-        table = Table(title=f"sweep {sweep_dir} ({len(rows)} jobs)")
+        table = Table(title=escape(f"sweep {sweep_dir} ({len(rows)} jobs)"))
         for col in ("job", "overrides", "status", metric):
             table.add_column(col, justify="right" if col == metric else "left")
         for r in rows:
             numeric = isinstance(r.value, (int, float)) and not isinstance(r.value, bool)
             value = f"{r.value:.4g}" if numeric and r.value is not None and math.isfinite(r.value) else "-"
             status = {"ok": "[green]ok[/]", "failed": "[red]failed[/]"}.get(r.status, f"[yellow]{r.status}[/]")
-            table.add_row(r.job, r.overrides, status, value if r.status == "ok" else r.error)
+            table.add_row(escape(r.job), escape(r.overrides), status, escape(value if r.status == "ok" else r.error))
         Console(highlight=False).print(table)
         failed = sum(r.status != "ok" for r in rows)
         if failed:

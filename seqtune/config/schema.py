@@ -183,7 +183,7 @@ class SyntheticTopicsDatasetConfig(DatasetConfig):
 @dataclass
 class TableDatasetConfig(LabelledDatasetConfig):
     # CSV / TSV / JSON Lines (format from the suffix unless delimiter is set).
-    text_columns: list[Any] = field(default_factory=lambda: ["text"])  # names (or 0-based indices); joined
+    text_columns: Any = field(default_factory=lambda: ["text"])  # names (or 0-based indices), or one; joined
     label_column: Any = "label"
     delimiter: str | None = None  # "," or "\t"; None: from the file suffix
     has_header: bool = True
@@ -226,7 +226,7 @@ class ConllDatasetConfig(LabelledDatasetConfig):
 class TimeSeriesDatasetConfig(FileDatasetConfig):
     file: str = MISSING
     timestamp_column: str | None = "date"
-    feature_columns: list[str] | None = None  # None: every numeric column
+    feature_columns: Any = None  # a list of names, or one name; None: every numeric column
     target_column: str | None = None
     split: SeriesSplit = SeriesSplit.fraction
     train_fraction: float = 0.7

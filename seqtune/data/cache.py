@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seqtune.data.compression import open_binary
 from seqtune.data.fingerprint import file_digest
 from seqtune.data.formats import _decode_error_message
 from seqtune.data.records import TextSource
@@ -77,7 +78,7 @@ def iter_pieces(source: TextSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[
         ) from None
     ascii_spaces = " \t".encode(codec.name, errors="replace") == b" \t"
     try:
-        fh = open(source.path, "rb")
+        fh = open_binary(source.path)  # .gz .bz2 .xz uncompressed as they stream
     except FileNotFoundError:
         raise DataError(f"Data file not found: expected it at {where}; check the path.") from None
     with fh:

@@ -31,6 +31,7 @@ from typing import Literal
 
 import numpy as np
 
+from seqtune.data.compression import decompress
 from seqtune.errors import DataError
 
 __all__ = [
@@ -46,6 +47,19 @@ __all__ = [
 
 # How many bytes either side of an undecodable byte to show in the error message.
 _CONTEXT_BYTES = 30
+
+
+def as_list(value: object) -> list:
+    """A list of columns from a list or one column (``dataset.text_columns=sentence`` needs no brackets)."""
+    return [value] if isinstance(value, (str, int)) else list(value)  # type: ignore[call-overload]
+
+
+def _format_suffix(path: str | Path) -> str:
+    """The suffix that names the format: ``train.csv.gz`` -> ``.csv`` (a compression suffix is looked through)."""
+    p = Path(path)
+    if p.suffix.lower() in (".gz", ".bz2", ".xz"):
+        p = p.with_suffix("")
+    return p.suffix.lower()
 
 
 def _abs(path: str | Path) -> str:
@@ -76,7 +90,7 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
             "Python knows, such as utf-8, latin-1 or cp1252."
         ) from None
     try:
-        data = Path(path).read_bytes()
+        data = decompress(path, Path(path).read_bytes())  # .gz .bz2 .xz: told by their first bytes
     except FileNotFoundError:
         raise DataError(f"Data file not found: expected it at {where}; check the path.") from None
     except IsADirectoryError:
@@ -224,7 +238,7 @@ def read_table(
     where = _abs(path)
     if not text_columns:
         raise DataError(f"No text columns configured for {where}; set dataset.text_columns to at least one column.")
-    suffix = Path(path).suffix.lower()
+    suffix = _format_suffix(path)
     if delimiter is None and suffix in _JSONL_SUFFIXES:
         return _read_jsonl(path, where, list(text_columns), label_column, encoding, join_with)
     if delimiter is None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from seqtune.data.catalog import dataset_file, read_splits
 from seqtune.data.encoding import check_tagging_tokenizer, encode_input, lines_for_fitting
-from seqtune.data.formats import read_lines, read_table, read_text, read_trec
+from seqtune.data.formats import as_list, read_lines, read_table, read_text, read_trec
 from seqtune.data.records import Example, LabelledData, RawLabelled, RawSplit, RawSplits, Task, dataset_format
 from seqtune.data.splits import finish_splits
 from seqtune.data.synthetic import generate_sentences
@@ -132,7 +132,7 @@ def table_splits(ds) -> RawLabelled:
     def reader(path: Path) -> tuple[list[str], list[str]]:
         texts, labels = read_table(
             path,
-            text_columns=list(ds.text_columns),
+            text_columns=as_list(ds.text_columns),
             label_column=ds.label_column,
             delimiter=ds.delimiter,
             has_header=ds.has_header,
@@ -154,24 +154,70 @@ def table_splits(ds) -> RawLabelled:
 
 @dataset_format("class_files", holds="labelled")
 def class_files_splits(ds) -> RawLabelled:
-    """One file per class (``dataset.classes: {label: file}``), one example per line; empty lines skipped."""
+    """One file per class (``dataset.classes: {label: file}``), one example per line, empty lines skipped; or one
+    folder per class (a class's entry is a folder, or ``dataset.classes=null`` and ``dataset.train`` is a folder
+    whose sub-folders are the classes), one example per file (``dataset=class_folders``)."""
 
     def read(mapping, key: str) -> tuple[RawSplit, int]:
         texts: list[str] = []
         labels: list[str] = []
         dropped, sources = 0, list[str]()
         for label, file in dict(mapping).items():
-            path = dataset_file(ds, file, f"{key}.{label}")
-            lines, n = read_lines(path, ds.encoding)
+            path = dataset_file(ds, str(file), f"{key}.{label}")
+            lines, n = _class_examples(path, ds.encoding)
             texts += lines
-            labels += [label] * len(lines)
+            labels += [str(label)] * len(lines)
             dropped, sources = dropped + n, [*sources, str(path)]
         return RawSplit(texts, labels, " + ".join(sources)), dropped
 
-    train, dropped = read(ds.classes, "dataset.classes")
-    test, dropped_test = read(ds.test_classes, "dataset.test_classes") if ds.test_classes else (None, 0)
+    classes = ds.classes if ds.classes is not None else _class_folders(ds, "train")
+    test_classes = ds.test_classes
+    if test_classes is None and ds.classes is None and ds.get("test"):
+        test_classes = _class_folders(ds, "test")
+    train, dropped = read(classes, "dataset.classes")
+    test, dropped_test = read(test_classes, "dataset.test_classes") if test_classes else (None, 0)
     notes = [f"{n:,} empty line(s) skipped" for n in (dropped + dropped_test,) if n]
-    return RawLabelled("classification", train, None, test, notes=notes, label_order=list(dict(ds.classes)))
+    return RawLabelled("classification", train, None, test, notes=notes, label_order=list(dict(classes)))
+
+
+def _class_folders(ds, key: str) -> dict[str, str]:
+    """``dataset.<key>``: a folder with one sub-folder per class -> {class: sub-folder} (hidden ones left out)."""
+    if not ds.get(key):
+        raise ConfigError(
+            f"dataset.{key} is required of dataset={ds.name} (dataset.classes=null): give dataset.{key}=<folder> "
+            "holding one sub-folder per class (e.g. reviews/pos/*.txt, reviews/neg/*.txt), or "
+            "dataset.classes='{pos: pos.txt, neg: neg.txt}'."
+        )
+    root = dataset_file(ds, ds[key], f"dataset.{key}")
+    subs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
+    if len(subs) < 2:
+        raise DataError(
+            f"dataset.{key}={root}: expected a folder with one sub-folder per class (at least two), found "
+            f"{len(subs)}; lay it out as {root}/<class>/<one example per file>."
+        )
+    return {p.name: str(p) for p in subs}
+
+
+def _class_examples(path: Path, encoding: str) -> tuple[list[str], int]:
+    """A class's examples: a file's lines, or a folder's files (one example each, line breaks kept as spaces);
+    -> (examples, how many empty lines or files were skipped)."""
+    if not path.is_dir():
+        return read_lines(path, encoding)
+    files = sorted(f for f in path.rglob("*") if f.is_file() and not f.name.startswith("."))
+    if not files:
+        raise DataError(f"{path}: the class folder holds no files; put one example per file in it.")
+    texts = [" ".join(_text_or_blank(f, encoding).split()) for f in files]
+    kept = [t for t in texts if t]
+    return kept, len(texts) - len(kept)
+
+
+def _text_or_blank(path: Path, encoding: str) -> str:
+    try:
+        return read_text(path, encoding)
+    except DataError as exc:
+        if "is empty" in str(exc):
+            return ""
+        raise
 
 
 @dataset_format("trec", holds="labelled")

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from seqtune.data.catalog import dataset_file
-from seqtune.data.formats import TimeSeriesTable, ett_split, read_timeseries_csv
+from seqtune.data.formats import TimeSeriesTable, as_list, ett_split, read_timeseries_csv
 from seqtune.data.records import SeriesFacts, SeriesLayout, dataset_format
 from seqtune.errors import ConfigError, DataError
 from seqtune.registry import DATASETS
@@ -116,7 +116,7 @@ def timeseries_splits(ds) -> TimeSeriesRaw:
     table = read_timeseries_csv(
         path,
         timestamp_column=ds.timestamp_column,
-        feature_columns=None if ds.feature_columns is None else list(ds.feature_columns),
+        feature_columns=None if ds.feature_columns is None else as_list(ds.feature_columns),
         target_column=ds.target_column,
         encoding=ds.encoding,
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -79,14 +80,14 @@ class Display:
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"),
+                TextColumn("{task.fields[info]}", markup=False),  # "[eval] ..." is text, not markup
                 TimeElapsedColumn(),
                 TextColumn("eta"),
                 TimeRemainingColumn(),
                 console=self.console,
                 transient=False,
             )
-            self._task = self._progress.add_task(title, total=total_steps, info="")
+            self._task = self._progress.add_task(escape(title), total=total_steps, info="")
             self._progress.start()
         self._t0 = time.perf_counter()
 
@@ -103,7 +104,7 @@ class Display:
         if self.mode == "quiet":
             return
         if self._progress is not None:
-            self._progress.console.print(text)
+            self._progress.console.print(text, markup=False)
         else:
             print(text, flush=True)
 
@@ -114,9 +115,9 @@ class Display:
 
 
 def summary_table(summary: dict[str, object], title: str) -> Table:
-    table = Table(title=title, show_header=True, header_style="bold")
+    table = Table(title=escape(title), show_header=True, header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for k, v in summary.items():
-        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+        table.add_row(escape(k), escape(f"{v:.4f}" if isinstance(v, float) else str(v)))
     return table

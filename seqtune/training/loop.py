@@ -81,8 +81,14 @@ class LoopSettings:
     find_unused_parameters: bool = False  # DDP: some parameters may get no gradient (frozen layer groups)
 
     def total_steps(self, steps_per_epoch: int) -> int:
-        by_epochs = self.max_epochs * steps_per_epoch
-        return min(by_epochs, self.max_steps) if self.max_steps > 0 else by_epochs
+        """``max_steps`` when set (it overrides ``max_epochs``: as many epochs as those steps take), else
+        ``max_epochs`` whole epochs."""
+        return self.max_steps if self.max_steps > 0 else self.max_epochs * steps_per_epoch
+
+    @property
+    def epoch_limit(self) -> int:
+        """The epochs the loop may start: ``max_epochs``, or no limit when ``max_steps`` decides."""
+        return self.max_epochs if self.max_steps <= 0 else 2**62
 
 
 @torch.inference_mode()
@@ -245,7 +251,7 @@ def train(
     st.window.restart_clock()
     try:
         with stop_on_signals() as stop:
-            for batch in epoch_batches(st, train_data, total_steps, s.max_epochs, epoch_start):
+            for batch in epoch_batches(st, train_data, total_steps, s.epoch_limit, epoch_start):
                 if batch is EPOCH_END:  # the epoch ran to its end
                     if s.eval_interval == 0 and st.evaluated_at != st.step:
                         validate(st)

@@ -146,6 +146,25 @@ def schedule_factor(sched_cfg, total_steps: int, steps_per_epoch: int) -> Callab
     )
 
 
+def schedule_warnings(sched_cfg, total_steps: int, steps_per_epoch: int) -> list[str]:
+    """A warm-up or a schedule longer than the run, with the numbers (the run would silently do less than asked:
+    the lr never reaches its peak, or never decays)."""
+    s, out = sched_cfg, []
+    if s.warmup_steps >= total_steps > 0:
+        out.append(
+            f"[warn] optimizer.schedule.warmup_steps={s.warmup_steps} is not shorter than the run ({total_steps} "
+            f"optimizer steps): the learning rate never reaches its peak. Lower warmup_steps (e.g. "
+            f"{max(0, total_steps // 10)}) or lengthen the run (trainer.max_steps / trainer.max_epochs)."
+        )
+    epochs = math.ceil(total_steps / max(1, steps_per_epoch))
+    if s.name == "step" and s.decay_start_epoch >= epochs:
+        out.append(
+            f"[warn] optimizer.schedule.decay_start_epoch={s.decay_start_epoch} but the run has {epochs} epoch(s): "
+            "the step schedule never decays the learning rate. Lower decay_start_epoch or lengthen the run."
+        )
+    return out
+
+
 def build_schedule(
     sched_cfg, optimizer: torch.optim.Optimizer, total_steps: int, steps_per_epoch: int
 ) -> torch.optim.lr_scheduler.LambdaLR:

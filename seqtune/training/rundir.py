@@ -195,14 +195,14 @@ def resolve_checkpoint(spec: str, output_root: str | Path, kind: RunKind, key: s
         path = find_latest(output_root, kind)
         if path is None:
             make = (
-                "seqtune pretrain   (the built-in corpus, about 2 minutes on a CPU)"
+                "seqtune pretrain` (the built-in corpus, about 2 minutes on a CPU)"
                 if kind == "pretrain"
-                else "seqtune finetune"
+                else "seqtune finetune`"
             )
             raise CheckpointError(
                 f"{key}=latest but there is no {kind} run with checkpoints/best.pt under "
                 f"{Path(output_root).resolve()}. "
-                f"Make one first with `{make}`, or give {key}=path/to/checkpoints/best.pt (or a run directory)"
+                f"Make one first with `{make}, or give {key}=path/to/checkpoints/best.pt (or a run directory)"
                 + (", or train from random weights with transfer=scratch." if kind == "pretrain" else ".")
             )
         return path, f"{key}=latest: newest {kind} run under {output_root}/ is {path.parent.parent}"

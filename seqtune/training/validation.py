@@ -50,6 +50,8 @@ def validate_pretrain(cfg: DictConfig) -> None:
             "or leave init_vocab=keep."
         )
     spec, typing = component(cfg, "objective", OBJECTIVES)
+    if spec is not None and spec.input == "numeric" and dataset_holds(cfg.dataset.format) == "series":
+        cfg.model.input = "numeric"  # the only value that can work with a series objective on series data
 
     def rules() -> list[str]:
         own = objective_problems(cfg, spec) if spec is not None and not typing else []
