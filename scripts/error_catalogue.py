@@ -313,6 +313,7 @@ def _damaged_data(root: Path) -> None:
 
     corpus = (root / "corpus.txt").read_bytes()
     (root / "corpus_gz.txt").write_bytes(gzip.compress(corpus))  # compressed, without the .gz suffix
+    (root / "corpus_zst.txt").write_bytes(b"\x28\xb5\x2f\xfd" + bytes(range(256)) * 4)  # zstd: not read, named
     (root / "corpus_utf16.txt").write_bytes(corpus.decode("utf-8").encode("utf-16"))
     rows = (root / "train.csv").read_text(encoding="utf-8").splitlines()
     rows[5] = rows[5] + ", and more"  # an unquoted comma in the text: one field too many
@@ -324,9 +325,9 @@ CASES += [
     Case("csv_extra_field", "CSV row with more fields than the header (an unquoted comma)",
          (*FINETUNE[:-3], "dataset.train=extra_field.csv", "dataset.valid=valid.csv", "dataset.test=test.csv",
           *SMOKE), "Row at line 6 of", setup=_damaged_data),
-    Case("gzip_as_latin1", "gzip file read with the suggested dataset.encoding=latin-1",
-         ("pretrain", "dataset=text", "dataset.train=corpus_gz.txt", "dataset.encoding=latin-1", *SMOKE),
-         "is gzip-compressed (its first bytes say so)", setup=_damaged_data),
+    Case("zstd_as_latin1", "zstd file (a compression seqtune does not read) with dataset.encoding=latin-1",
+         ("pretrain", "dataset=text", "dataset.train=corpus_zst.txt", "dataset.encoding=latin-1", *SMOKE),
+         "is zstd-compressed (its first bytes say so)", setup=_damaged_data),
     Case("utf16_input", "UTF-16 text (with its byte-order mark)",
          ("pretrain", "dataset=text", "dataset.train=corpus_utf16.txt", *SMOKE),
          "Set dataset.encoding=utf-16", setup=_damaged_data),

@@ -1,4 +1,5 @@
 """Every shipped config composes and builds; typos, wrong types and unknown names fail with clear messages."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,12 +39,20 @@ COMPANIONS: dict[tuple[str, str], list[str]] = {
     ("dataset", "reversal"): ["objective=seq2seq"],
     ("dataset", "pairs"): ["objective=seq2seq", "dataset.train=pairs.tsv"],
     ("dataset", "class_files"): ["dataset.classes={pos: pos.txt, neg: neg.txt}"],
+    ("dataset", "class_folders"): ["dataset.train=reviews"],
     # their adaptive-softmax cutoffs are ranks of WikiText-2's 28k words; the test's vocabulary has 13 tokens
     **{("experiment", e): ["objective.cutoffs=[]"] for e in ("wikitext2_lm", "wikitext2_awd")},
 }
 # What the data would tell the objective builder for a numeric series (load_pretrain_data's info).
-SERIES_INFO = {"num_features": 1, "num_columns": 7, "target_index": 6, "target_std": [1.0], "horizon": 24,
-               "lookback": 96, "timeseries": {"normalizer": None}}
+SERIES_INFO = {
+    "num_features": 1,
+    "num_columns": 7,
+    "target_index": 6,
+    "target_std": [1.0],
+    "horizon": 24,
+    "lookback": 96,
+    "timeseries": {"normalizer": None},
+}
 
 
 # Experiments of `seqtune finetune` (the others are pretraining setups): composed on the finetune root.
@@ -58,12 +67,20 @@ def test_finetune_experiments_compose_and_validate(option):
     assert cfg != compose_config("finetune", ["debug=smoke"])
     validate_finetune(cfg)
     taggers = ("conll_tagger", "conll_char_crf", "conll_char_crf_bilm")
-    assert cfg.head.name == {**dict.fromkeys(taggers, "tagger"), "etth1_regressor": "regressor"}.get(option, "classifier")
+    assert cfg.head.name == {**dict.fromkeys(taggers, "tagger"), "etth1_regressor": "regressor"}.get(
+        option, "classifier"
+    )
 
 
-@pytest.mark.parametrize("group,option", [(g, o) for g in ("model", "objective", "dataset", "optimizer", "experiment")
-                                          for o in options(g)
-                                          if g != "experiment" or experiment_command(o) == "pretrain"])
+@pytest.mark.parametrize(
+    "group,option",
+    [
+        (g, o)
+        for g in ("model", "objective", "dataset", "optimizer", "experiment")
+        for o in options(g)
+        if g != "experiment" or experiment_command(o) == "pretrain"
+    ],
+)
 def test_shipped_config_composes_validates_and_builds(group, option):
     cfg = compose_config("pretrain", [f"{group}={option}", "debug=smoke", *COMPANIONS.get((group, option), [])])
     if group == "experiment":  # a global package: it must change the composed config
@@ -120,8 +137,17 @@ def test_unknown_registry_name_lists_valid_names():
 
 
 def test_cross_field_problems_are_reported_together():
-    cfg = compose_config("pretrain", ["model.tie_weights=true", "model.embedding_size=10", "model.hidden_size=20",
-                                      "model.bidirectional=true", "trainer.max_steps=0", "trainer.batch_size=-1"])
+    cfg = compose_config(
+        "pretrain",
+        [
+            "model.tie_weights=true",
+            "model.embedding_size=10",
+            "model.hidden_size=20",
+            "model.bidirectional=true",
+            "trainer.max_steps=0",
+            "trainer.batch_size=-1",
+        ],
+    )
     with pytest.raises(ConfigError) as err:
         validate(cfg)
     problems = err.value.problems

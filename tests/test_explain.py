@@ -2,6 +2,7 @@
 score, Integrated Gradients' scores add up to the output change, occlusion scores are the output drops, the
 attribution's forward pass is the prediction's, and the outputs (terminal at 80 columns, JSON Lines, one
 self-contained HTML page, top-k words per class) hold what they should.  Errors are exit status 2."""
+
 from __future__ import annotations
 
 import csv
@@ -57,13 +58,28 @@ def write_table(path: Path, rows: list[tuple[str, str]]) -> Path:
 def keyword_run(tmp_path_factory) -> Path:
     """A bidirectional LSTM classifier (packed sequences) trained from scratch on the keyword task."""
     root = tmp_path_factory.mktemp("keyword")
-    files = {split: write_table(root / f"{split}.csv", keyword_rows(n, seed))
-             for split, n, seed in (("train", 600, 1), ("valid", 100, 2), ("test", 100, 3))}
-    cfg = compose_config("finetune", [
-        "dataset=table", *(f"dataset.{k}={v}" for k, v in files.items()), "transfer=scratch",
-        "transfer.checkpoint=null", "+model=lstm", "model.bidirectional=true", "model.hidden_size=32",
-        "model.embedding_size=16", "model.num_layers=1", "optimizer.lr=0.01", "trainer.max_epochs=6",
-        "trainer.batch_size=16", *QUIET])
+    files = {
+        split: write_table(root / f"{split}.csv", keyword_rows(n, seed))
+        for split, n, seed in (("train", 600, 1), ("valid", 100, 2), ("test", 100, 3))
+    }
+    cfg = compose_config(
+        "finetune",
+        [
+            "dataset=table",
+            *(f"dataset.{k}={v}" for k, v in files.items()),
+            "transfer=scratch",
+            "transfer.checkpoint=null",
+            "+model=lstm",
+            "model.bidirectional=true",
+            "model.hidden_size=32",
+            "model.embedding_size=16",
+            "model.num_layers=1",
+            "optimizer.lr=0.01",
+            "trainer.max_epochs=6",
+            "trainer.batch_size=16",
+            *QUIET,
+        ],
+    )
     summary = finetune.run(cfg, root / "run")
     assert summary["test/acc"] > 0.95, summary
     return root / "run"
@@ -79,8 +95,10 @@ def keyword_inputs(tmp_path_factory) -> tuple[Path, list[tuple[str, str]]]:
 
 def test_the_keyword_gets_the_highest_score_and_scores_add_up(keyword_run, keyword_inputs, tmp_path):
     inputs, rows = keyword_inputs
-    res = run_cli(["explain", f"checkpoint={keyword_run}", f"input={inputs}", "output=scores.jsonl",
-                   "html=page.html", "top_k=3"], tmp_path)
+    res = run_cli(
+        ["explain", f"checkpoint={keyword_run}", f"input={inputs}", "output=scores.jsonl", "html=page.html", "top_k=3"],
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     records = read_jsonl(tmp_path / "scores.jsonl")
     assert len(records) == len(rows)
@@ -105,8 +123,11 @@ def test_the_keyword_gets_the_highest_score_and_scores_add_up(keyword_run, keywo
 def test_terminal_lines_fit_80_columns(keyword_run, keyword_inputs, tmp_path):
     inputs = tmp_path / "some.txt"
     inputs.write_text("\n".join(keyword_inputs[0].read_text().splitlines()[:20]) + "\n")
-    res = run_cli(["explain", f"checkpoint={keyword_run}", f"input={inputs}", "top_k=5"], tmp_path,
-                  env={"COLUMNS": "80", "FORCE_COLOR": "1", "TERM": "xterm-256color"})
+    res = run_cli(
+        ["explain", f"checkpoint={keyword_run}", f"input={inputs}", "top_k=5"],
+        tmp_path,
+        env={"COLUMNS": "80", "FORCE_COLOR": "1", "TERM": "xterm-256color"},
+    )
     assert res.returncode == 0, res.stderr
     plain = re.sub(r"\x1b\[[0-9;]*m", "", res.stdout)
     assert "\x1b[" in res.stdout  # coloured
@@ -129,8 +150,16 @@ def test_html_page_is_self_contained_and_escaped(keyword_run, tmp_path):
 def test_attribution_forward_is_the_prediction():
     """The hook that feeds embeddings in gives the probabilities of the head's own predict, packed or not."""
     for bidirectional in (False, True):
-        cfg = compose_config("finetune", ["+model=lstm", f"model.bidirectional={bidirectional}", "model.hidden_size=8",
-                                          "model.embedding_size=6", "model.num_layers=2"])
+        cfg = compose_config(
+            "finetune",
+            [
+                "+model=lstm",
+                f"model.bidirectional={bidirectional}",
+                "model.hidden_size=8",
+                "model.embedding_size=6",
+                "model.num_layers=2",
+            ],
+        )
         encoder = build_encoder(cfg.model, 30)
         model = TaskModel(encoder, build_head(cfg.head, encoder, ["x", "y", "z"], None)).eval()
         examples = [Example([5, 7, 9, 11, 3], 0), Example([8, 4], 0)]
@@ -160,9 +189,24 @@ def test_occlusion_scores_are_output_drops(keyword_run):
 
 
 def test_unk_baseline_and_a_chosen_target(keyword_run, tmp_path):
-    res = subprocess.run([sys.executable, "-m", "seqtune", "explain", f"checkpoint={keyword_run}", "baseline=unk",
-                          "target=C", "output=-"], cwd=tmp_path, input="w1 alpha w2\n", capture_output=True,
-                         text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "seqtune",
+            "explain",
+            f"checkpoint={keyword_run}",
+            "baseline=unk",
+            "target=C",
+            "output=-",
+        ],
+        cwd=tmp_path,
+        input="w1 alpha w2\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert res.returncode == 0, res.stderr
     (record,) = [json.loads(line) for line in res.stdout.splitlines()]  # JSONL alone on stdout
     assert record["prediction"] == "A" and record["target"] == "C" and record["completeness_error"] < 0.05
@@ -180,19 +224,37 @@ def series_run(tmp_path_factory) -> tuple[Path, Path]:
     stamps = [f"2026-01-01 {i // 60:02d}:{i % 60:02d}" for i in range(400)]
     csv_path = root / "series.csv"
     csv_path.write_text("date,a,b\n" + "".join(f"{s},{a:.5f},{b:.5f}\n" for s, (a, b) in zip(stamps, values.tolist())))
-    cfg = compose_config("finetune", [
-        "dataset=timeseries", f"dataset.file={csv_path}", "dataset.lookback=16", "dataset.horizon=4",
-        "head=regressor", "head.horizon=4", "transfer=scratch", "transfer.checkpoint=null", "+model=gru",
-        "model.input=numeric", "model.embedding_size=8", "model.hidden_size=16", "model.num_layers=1",
-        "optimizer.lr=0.02", "trainer.max_epochs=2", "trainer.batch_size=16", *QUIET])
+    cfg = compose_config(
+        "finetune",
+        [
+            "dataset=timeseries",
+            f"dataset.file={csv_path}",
+            "dataset.lookback=16",
+            "dataset.horizon=4",
+            "head=regressor",
+            "head.horizon=4",
+            "transfer=scratch",
+            "transfer.checkpoint=null",
+            "+model=gru",
+            "model.input=numeric",
+            "model.embedding_size=8",
+            "model.hidden_size=16",
+            "model.num_layers=1",
+            "optimizer.lr=0.02",
+            "trainer.max_epochs=2",
+            "trainer.batch_size=16",
+            *QUIET,
+        ],
+    )
     finetune.run(cfg, root / "run")
     return root / "run", csv_path
 
 
 def test_series_scores_per_time_step(series_run, tmp_path):
     run_dir, csv_path = series_run
-    res = run_cli(["explain", f"checkpoint={run_dir}", f"input={csv_path}", "target=b", "output=s.jsonl",
-                   "html=s.html"], tmp_path)
+    res = run_cli(
+        ["explain", f"checkpoint={run_dir}", f"input={csv_path}", "target=b", "output=s.jsonl", "html=s.html"], tmp_path
+    )
     assert res.returncode == 0, res.stderr
     (record,) = read_jsonl(tmp_path / "s.jsonl")
     assert record["target"] == "b" and record["line"] == 400 and record["columns"] == ["a", "b"]
@@ -210,13 +272,18 @@ def test_series_scores_per_time_step(series_run, tmp_path):
 # ------------------------------------------------------------------------------------------------ errors
 def test_a_missing_extra_names_the_install_command(keyword_run, tmp_path):
     """Captum hidden from the import system, as on a machine without the extra: exit 2, the pip line intact."""
-    code = ("import sys; sys.modules['captum'] = None; from seqtune.cli import main; "
-            f"main(['explain', 'checkpoint={keyword_run}'])")
-    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, input="alpha w1\n", capture_output=True,
-                         text=True, timeout=120)
+    code = (
+        "import sys; sys.modules['captum'] = None; from seqtune.cli import main; "
+        f"main(['explain', 'checkpoint={keyword_run}'])"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, input="alpha w1\n", capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 2, res.stderr
-    assert 'seqtune explain needs Captum, an optional extra that is not installed: pip install "seqtune[explain]"' \
+    assert (
+        'seqtune explain needs Captum, an optional extra that is not installed: pip install "seqtune[explain]"'
         in " ".join(res.stderr.split())
+    )
     assert "Traceback" not in res.stderr
 
 
@@ -224,6 +291,11 @@ def test_bad_values_of_explain_keys_are_reported_together(keyword_run, tmp_path)
     res = run_cli(["explain", f"checkpoint={keyword_run}", "method=saliency", "steps=1", "top_k=-1"], tmp_path)
     assert res.returncode == 2
     text = " ".join(res.stderr.split())
-    assert "3 configuration problems" in text and "method='saliency' is not one of integrated_gradients, occlusion" in text
-    assert "steps=1 must be at least 2" in text and "top_k=-1 must be >= 0" in text
-
+    assert (
+        "3 configuration problems" in text and "method='saliency' is not one of integrated_gradients, occlusion" in text
+    )
+    assert (
+        "steps=1 must be at least 2" in text
+        and "top_k=-1 is out of range; it must be >= 0" in text
+        and "explain: no table" in text
+    )

@@ -1,4 +1,5 @@
 """`seqtune pretrain` end to end through the real CLI: the run-directory contract, learning, and the CLI surface."""
+
 from __future__ import annotations
 
 import json
@@ -9,9 +10,18 @@ import torch
 from tests.conftest import TINY, read_jsonl, run_cli
 
 EXPECTED_FILES = {
-    ".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "pretrain.log", "config.yaml",
-    "metrics.jsonl", "summary.json", "tokenizer.json", "checkpoints/best.pt", "checkpoints/last.pt",
+    ".hydra/config.yaml",
+    ".hydra/hydra.yaml",
+    ".hydra/overrides.yaml",
+    "pretrain.log",
+    "config.yaml",
+    "metrics.jsonl",
+    "summary.json",
+    "tokenizer.json",
+    "checkpoints/best.pt",
+    "checkpoints/last.pt",
     "environment.json",
+    ".lock",  # .lock: the run directory's lock (training/rundir.py), held while a process runs
 }
 
 
@@ -42,8 +52,17 @@ def test_metrics_lines_and_falling_finite_loss(tiny_pretrain_run):
 
 def test_summary_reports_final_metrics(tiny_pretrain_run):
     summary = json.loads((tiny_pretrain_run / "summary.json").read_text())
-    for key in ("val/loss", "val/ppl", "test/loss", "test/ppl", "val/unigram_ppl", "train/tokens_per_s", "params",
-                "train/seconds", "steps"):
+    for key in (
+        "val/loss",
+        "val/ppl",
+        "test/loss",
+        "test/ppl",
+        "val/unigram_ppl",
+        "train/tokens_per_s",
+        "params",
+        "train/seconds",
+        "steps",
+    ):
         assert key in summary, key
     assert summary["train/tokens_per_s"] > 0 and summary["params"] > 1000
     tokenizer = json.loads((tiny_pretrain_run / "tokenizer.json").read_text())
@@ -53,8 +72,19 @@ def test_summary_reports_final_metrics(tiny_pretrain_run):
 
 def test_checkpoint_contract(tiny_pretrain_run):
     ckpt = torch.load(tiny_pretrain_run / "checkpoints" / "last.pt", weights_only=True)
-    for key in ("model", "optimizer", "scheduler", "step", "epoch", "rng", "config", "tokenizer", "objective",
-                "seqtune_version", "metrics"):
+    for key in (
+        "model",
+        "optimizer",
+        "scheduler",
+        "step",
+        "epoch",
+        "rng",
+        "config",
+        "tokenizer",
+        "objective",
+        "seqtune_version",
+        "metrics",
+    ):
         assert key in ckpt, key
     assert ckpt["objective"] == "clm" and ckpt["config"]["model"]["hidden_size"] == 32
     assert ckpt["step"] == json.loads((tiny_pretrain_run / "summary.json").read_text())["steps"]
@@ -64,10 +94,25 @@ def test_checkpoint_contract(tiny_pretrain_run):
 def test_char_level_text_files_report_bits_per_character(tmp_path):
     text = "".join(f"the {w} sat on the mat and the {w} ran.\n" for w in ["cat", "dog", "rat", "bat"] * 60)
     (tmp_path / "corpus.txt").write_text(text)
-    res = run_cli(["pretrain", "dataset=text", "dataset.train=corpus.txt", "dataset.tokenizer.kind=char",
-                   "model.embedding_size=16", "model.hidden_size=32", "model.num_layers=1", "trainer.max_epochs=2",
-                   "trainer.batch_size=4", "trainer.bptt=16", "trainer.eval_batch_size=2", "trainer.device=cpu",
-                   "trainer.progress=quiet", f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    res = run_cli(
+        [
+            "pretrain",
+            "dataset=text",
+            "dataset.train=corpus.txt",
+            "dataset.tokenizer.kind=char",
+            "model.embedding_size=16",
+            "model.hidden_size=32",
+            "model.num_layers=1",
+            "trainer.max_epochs=2",
+            "trainer.batch_size=4",
+            "trainer.bptt=16",
+            "trainer.eval_batch_size=2",
+            "trainer.device=cpu",
+            "trainer.progress=quiet",
+            f"hydra.run.dir={tmp_path}/run",
+        ],
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert abs(summary["test/bpc"] - summary["test/loss"] / math.log(2)) < 1e-9
@@ -75,8 +120,11 @@ def test_char_level_text_files_report_bits_per_character(tmp_path):
 
 
 def test_missing_data_file_is_a_clear_error(tmp_path):
-    res = run_cli(["pretrain", "dataset=ptb", "debug=smoke", f"hydra.run.dir={tmp_path}/run"], tmp_path,
-                  env={"SEQTUNE_DATA_DIR": str(tmp_path / "nowhere")})
+    res = run_cli(
+        ["pretrain", "dataset=ptb", "debug=smoke", f"hydra.run.dir={tmp_path}/run"],
+        tmp_path,
+        env={"SEQTUNE_DATA_DIR": str(tmp_path / "nowhere")},
+    )
     assert res.returncode == 2
     # No network here: the download fails and the message says which file to put where.
     assert f"Put the file at {tmp_path / 'nowhere' / 'ptb' / 'ptb.train.txt'}" in res.stderr

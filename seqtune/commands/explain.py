@@ -61,8 +61,6 @@ def key_problems(cfg: DictConfig) -> list[str]:
         problems.append(
             f"tolerance={cfg.tolerance} must be in [0, 1) (a relative completeness error; 0: never refine)."
         )
-    if cfg.top_k < 0:
-        problems.append(f"top_k={cfg.top_k} must be >= 0 (0: no table).")
     return problems
 
 

@@ -167,7 +167,7 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("dataset.source_column", Column()),
     ("dataset.target_column", Column(null=True)),
     ("dataset.label_names", Mapping(null=True)),
-    ("dataset.classes", Mapping()),
+    ("dataset.classes", Mapping(null=True)),  # null: dataset=class_folders, the sub-folders of dataset.train
     ("dataset.test_classes", Mapping(null=True)),
     ("dataset.join_with", Text(empty=True)),
     # ---- evaluate / predict / generate
@@ -175,7 +175,7 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("length", Range(lo=1, hi=1_000_000, meaning="tokens to generate")),
     ("num_samples", Range(lo=1, hi=10_000)),
     ("temperature", Range(lo=0, hi=1e6, meaning="0: greedy")),
-    ("top_k", Range(lo=0, meaning="0: the whole vocabulary")),
+    ("top_k", Range(lo=0, meaning="0: off; generate: sample from the whole vocabulary, explain: no table")),
     ("seed", SEED),
     ("prompt", Text(empty=True)),
 )

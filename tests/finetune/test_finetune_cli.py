@@ -27,6 +27,7 @@ EXPECTED_FILES = {
     "tokenizer.json",
     "labels.json",
     "test_predictions.jsonl",
+    ".lock",  # the run directory's lock (training/rundir.py)
     "checkpoints/best.pt",
     "checkpoints/last.pt",
     "environment.json",

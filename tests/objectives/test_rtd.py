@@ -1,4 +1,5 @@
 """objective=rtd (replaced-token detection): corruption, metrics, rules, and a pretraining run whose loss falls."""
+
 from __future__ import annotations
 
 import json
@@ -22,12 +23,16 @@ def test_replacements_skip_padding_and_change_the_token():
 
 def test_rtd_pretrains_and_its_rules_name_the_key(tmp_path):
     run_dir = tmp_path / "run"
-    res = run_cli(["pretrain", "objective=rtd", "model.bidirectional=true", *TINY, f"hydra.run.dir={run_dir}"], tmp_path)
+    res = run_cli(
+        ["pretrain", "objective=rtd", "model.bidirectional=true", *TINY, f"hydra.run.dir={run_dir}"], tmp_path
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     losses = [r["train/loss"] for r in read_jsonl(run_dir / "metrics.jsonl") if "train/loss" in r]
     assert losses[-1] < losses[0]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert 0.5 < summary["test/acc"] <= 1.0 and 0.0 <= summary["test/f1"] <= 1.0
-    bad = run_cli(["pretrain", "objective=rtd", "objective.replace_rate=1.5", "debug=smoke",
-                   f"hydra.run.dir={tmp_path}/bad"], tmp_path)
-    assert bad.returncode == 2 and "objective.replace_rate=1.5 must be between 0 and 1" in bad.stderr
+    bad = run_cli(
+        ["pretrain", "objective=rtd", "objective.replace_rate=1.5", "debug=smoke", f"hydra.run.dir={tmp_path}/bad"],
+        tmp_path,
+    )
+    assert bad.returncode == 2 and "objective.replace_rate=1.5 is out of range; it must be in [0, 1]" in bad.stderr
