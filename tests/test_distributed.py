@@ -170,14 +170,15 @@ def test_torchrun_finetune_with_frozen_groups_and_an_uneven_last_batch(tmp_path,
     copy); the losses match one process and ``seqtune evaluate`` in one process reproduces the test metrics."""
     args = ["finetune", f"transfer.checkpoint={tiny_pretrain_run}", "transfer=gradual", "dataset.train_limit=9",
             "trainer.batch_size=4", "trainer.max_epochs=3", "trainer.log_interval=1", "trainer.device=cpu",
-            "trainer.progress=log", "head.dropout=0", "+model.dropout=0", "trainer.eval_batch_size=16"]
+            "trainer.progress=log", "head.dropout=0", "+model.dropout=0", "trainer.eval_batch_size=16",
+            "head.norm=layer"]  # batch norm normalises over each process's share of the batch (README, Scale out)
     one, two = tmp_path / "one", tmp_path / "two"
     res = torchrun([*args, f"hydra.run.dir={two}"], tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     res1 = run_cli([*args, f"hydra.run.dir={one}"], tmp_path)
     assert res1.returncode == 0, res1.stdout + res1.stderr
     losses = train_losses(two)
-    assert len(losses) == 9  # 3 steps per epoch (4 + 4 + 1 examples), 3 epochs
+    assert len(losses) == 12  # 3 steps per epoch (4 + 4 + 1 examples); gradual: the head alone 1 epoch, then 3
     assert_same_losses(train_losses(one), losses)
     summary = json.loads((two / "summary.json").read_text())
     assert summary["trainable_params_by_epoch"] == json.loads((one / "summary.json").read_text())["trainable_params_by_epoch"]

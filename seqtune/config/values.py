@@ -265,9 +265,9 @@ def _range_problem(key: str, value: Any, rule: Range) -> str | None:
 def _column_problem(key: str, value: Any, rule: Column) -> str | None:
     if value is None:
         return None if rule.null else f"{key}=null: name the column (its header) or give its 0-based index."
-    values = value if rule.many and isinstance(value, list) else [value]
-    if rule.many and (not isinstance(value, list) or not value):
-        return f"{key}={_show(value)} must be a non-empty list of columns, e.g. {key}=[text] or {key}=[1,2]."
+    values = value if rule.many and isinstance(value, list) else [value]  # many: one column needs no brackets
+    if rule.many and isinstance(value, list) and not value:
+        return f"{key}={_show(value)} must name at least one column, e.g. {key}=text or {key}=[1,2]."
     for v in values:
         ok = (isinstance(v, str) and v != "") or (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 1000)
         if not ok:
