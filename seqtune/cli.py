@@ -519,6 +519,8 @@ def main(argv: list[str] | None = None) -> None:
     sys.argv = [f"seqtune {command}", *rest]
     try:
         _entry_point(command)()
+        if torchrun:  # leave together: a rank that tears the group down while another still talks to it aborts it
+            _distributed().barrier()
     except SystemExit as exc:
         # Hydra exits 1 after printing a composition error (unknown key, wrong type, missing option) without a
         # traceback; those are the user's to fix, so they get seqtune's exit status for user errors.
