@@ -275,16 +275,12 @@ def train(
                     validate(st)
                 if s.checkpoint_every > 0 and st.step % s.checkpoint_every == 0:
                     ckpt.save_step(st)
-                signum = signal_received(stop)
-                if signum is not None:
-                    raise ckpt.interrupted(signum, st)
+                stop_if_signalled(stop, ckpt, st)
                 if st.step >= total_steps or st.stopped_early:
                     break
             if st.evaluated_at != st.step:
                 validate(st)
-            signum = signal_received(stop)  # one that came during the last validation: stop, resumable
-            if signum is not None:
-                raise ckpt.interrupted(signum, st)
+            stop_if_signalled(stop, ckpt, st)  # one that came during the last validation: stop, resumable
     finally:
         st.train_seconds = clock.elapsed()
         logger.close()
@@ -366,6 +362,13 @@ def stop_on_signals() -> Iterator[StopRequest]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def stop_if_signalled(stop: StopRequest, ckpt: Checkpointer, st: LoopState) -> None:
+    """A SIGINT/SIGTERM received (agreed by every rank): last.pt is written and Interrupted raised."""
+    signum = signal_received(stop)
+    if signum is not None:
+        raise ckpt.interrupted(signum, st)
 
 
 def signal_received(stop: StopRequest) -> int | None:
