@@ -44,7 +44,7 @@ from seqtune.training import checkpoint, distributed
 from seqtune.training.checkpoint import Key
 from seqtune.training.checkpointer import Checkpointer
 from seqtune.training.rundir import RunDir
-from seqtune.training.state import LoopState, TrainClock
+from seqtune.training.state import LoopState, TrainClock, rank_rng
 from seqtune.training.step import NonFiniteLoss, autocast, train_step
 
 
@@ -319,11 +319,12 @@ def _restore(
     """The state of a checkpoint, with its epoch's trainable parameters set before the optimizer state loads,
     and every RNG restored last (nothing may draw a random number before the next batch)."""
     epoch_start.prepare(ckpt[Key.EPOCH])  # requires_grad of this epoch's stage, before the optimizer state loads
-    st = LoopState.from_checkpoint(ckpt, device, layout, display.message)
+    rank = distributed.rank()
+    st = LoopState.from_checkpoint(ckpt, device, layout, display.message, rank)  # this rank's share
     model.load_state_dict(ckpt[Key.MODEL])
     optimizer.load_state_dict(ckpt[Key.OPTIMIZER])
     scheduler.load_state_dict(ckpt[Key.SCHEDULER])
-    checkpoint.set_rng_state(ckpt[Key.RNG])
+    checkpoint.set_rng_state(rank_rng(ckpt, layout, rank))
     return st
 
 
