@@ -26,9 +26,10 @@ from seqtune.objectives.base import TaskModel
 from seqtune.training import checkpoint, distributed
 from seqtune.training.checkpoint import Key
 from seqtune.training.environment import seed_everything, set_determinism, write_environment
-from seqtune.training.loop import Batches, LoopSettings, evaluate, signal_received, stop_on_signals, train
+from seqtune.training.loop import Batches, LoopSettings, evaluate, train
 from seqtune.training.rundir import RunDir
 from seqtune.training.runtime import tune_malloc
+from seqtune.training.signals import EvaluationStopped, signal_received, stop_on_signals
 from seqtune.training.state import LoopState
 
 
@@ -136,15 +137,19 @@ def train_and_test(
     finally:
         display.close()
     distributed.barrier()  # rank 0 has written best.pt
-    with stop_on_signals() as stop:  # a signal during the test evaluation: stop after it, resumable from last.pt
+    with stop_on_signals() as stop:  # a signal during the test evaluation stops it between two batches
         best = checkpoint.load(setup.run.best, map_location=setup.device)
         model.load_state_dict(best[Key.MODEL])
-        if test_pass is not None:
-            test = test_pass(model)
-        else:
-            test = evaluate(model, test_data, setup.device, settings.precision, settings.limit_eval_batches)
-        signum = signal_received(stop)
+        try:
+            if test_pass is not None:
+                test = test_pass(model)
+            else:
+                test = evaluate(model, test_data, setup.device, settings.precision, settings.limit_eval_batches)
+            signum = signal_received(stop)
+        except EvaluationStopped as stopped:
+            signum = stopped.signum
     if signum is not None:  # resume=<run> finds the finished loop in last.pt and evaluates again
+        distributed.barrier()
         raise Interrupted(signum, state.step, str(setup.run.last))
     return RunResult(state, best, dict(test), settings.skip_nonfinite)
 

@@ -167,17 +167,18 @@ class LoopState:
         for key in cls.RESTORED:
             if key in loop:
                 setattr(st, key, loop[key])
-        same = saved_layout(loop) == layout
+        same = saved_layout(loop) == layout  # the processes x micro-batches the per-rank entries belong to
         windows = loop.get("windows", [loop])  # (an older checkpoint: rank 0's window, at the top)
         if same and rank < len(windows):
             st.window = LogWindow.from_checkpoint(windows[rank], device)
         elif rank == 0:
             st.window = LogWindow.merged(windows, device)
-        saved = loop.get("rnn_states") or []
+        saved, before = loop.get("rnn_states") or [], saved_layout(loop)
+        carried = any(x is not None for x in saved)
         if same and len(saved) == layout[0] * layout[1]:
             st.rnn_states = [_to_device(x, device) for x in saved[rank * layout[1] : (rank + 1) * layout[1]]]
-        elif not same and rank == 0 and (any(x is not None for x in saved) or max(layout[0], saved_layout(loop)[0]) > 1):
-            warn(layout_warning(saved_layout(loop), layout, any(x is not None for x in saved)))
+        elif not same and rank == 0 and (carried or max(layout[0], before[0]) > 1):
+            warn(layout_warning(before, layout, carried))
         return st
 
     # ---- transitions
