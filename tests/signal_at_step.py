@@ -12,7 +12,8 @@ process (a BaseException that unwinds the way the process would vanish: nothing 
     log    after the train/* metrics line of step N
     save   right after last.pt of step N is written (e.g. an end-of-epoch checkpoint)
     eval   in the middle of the first evaluation pass after step N (before its second batch)
-    test   in the middle of the test evaluation (before its second batch; N is not used)
+    test   before the (N+2)-th evaluation batch after best.pt is loaded for the test (N=0: the test evaluation's
+           second batch; fine-tuning's prediction passes come after it)
 
 The signal goes through the operating system to the handlers seqtune installs, exactly as a user's Ctrl-C or
 ``kill`` does; only the moment is chosen here, so a test can compare against an uninterrupted run step by step.
@@ -47,11 +48,12 @@ def hooks(step: int, which: str = "SIGTERM", on: str = "step") -> list[tuple[Any
     _log, _save, _step = metrics.MetricsLogger.log, checkpoint.save, LRScheduler.step
     _load, _check = checkpoint.load, signals.check_stop
     armed = {"batches": -1}  # evaluation batches seen since armed (-1: not armed)
+    at = 2 + (step if on == "test" else 0)
 
     def check_stop():  # called before every evaluation batch of a run
         if armed["batches"] >= 0:
             armed["batches"] += 1
-            if armed["batches"] == 2:
+            if armed["batches"] == at:
                 armed["batches"] = -1
                 fire()
         _check()

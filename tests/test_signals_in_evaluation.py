@@ -55,14 +55,22 @@ def test_sigterm_in_the_test_evaluation_stops_it_and_resume_tests_again(lm_full,
     assert_same_run(lm_full, part)
 
 
-def test_sigterm_in_the_finetuning_test_pass(tiny_pretrain_run, tmp_path, monkeypatch, capsys):
-    """Fine-tuning's test pass keeps its predictions (one encoder pass, inference.evaluate_and_predict)."""
-    args = [*FT, "trainer.max_epochs=1", f"transfer.checkpoint={tiny_pretrain_run}"]
-    full = tmp_path / "full"
+@pytest.fixture(scope="module")
+def ft_full(tiny_pretrain_run, tmp_path_factory) -> tuple[Path, list[str]]:
+    args = [*FT, "trainer.max_epochs=1", f"transfer.checkpoint={tiny_pretrain_run}"]  # test and valid: 3 batches
+    full = tmp_path_factory.mktemp("eval-signal-ft") / "full"
     cli_ok(["finetune", *args, f"hydra.run.dir={full}"])
+    return full, args
+
+
+@pytest.mark.parametrize("batch", [0, 3], ids=["test-pass", "validation-predictions"])
+def test_sigterm_in_the_finetuning_test_passes(ft_full, batch, tmp_path, monkeypatch, capsys):
+    """Fine-tuning's test pass keeps its predictions (one encoder pass, inference.evaluate_and_predict); then the
+    validation split is predicted for the collapse check (inference.predict_examples)."""
+    full, args = ft_full
     part = tmp_path / "part"
-    stop_in_evaluation("finetune", args, part, 0, "test", monkeypatch, capsys)
+    stop_in_evaluation("finetune", args, part, batch, "test", monkeypatch, capsys)
     code, out, err = cli(["finetune", f"resume={part}"], monkeypatch, capsys)
     assert code == 0, err
     assert_same_run(full, part)
-    assert json.loads((part / "summary.json").read_text())["test/acc"] >= 0
+    assert json.loads((part / "summary.json").read_text())["val/predicted_classes"] >= 1

@@ -139,6 +139,7 @@ def predict_examples(
     batches = BucketBatches(examples, batch_size, shuffle=False, seed=0, device=device)
     out: list[torch.Tensor | None] = [None] * len(examples)
     for idx, batch in zip(batches.batch_indices(), batches.iter_from(0)):
+        signals.check_stop()  # in a run (fine-tuning's test predictions): a signal ends it between two batches
         _scatter(out, idx, model.objective.predict(model.encoder, batch).cpu(), examples)
     return out  # type: ignore[return-value]
 

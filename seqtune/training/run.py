@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -31,6 +31,8 @@ from seqtune.training.rundir import RunDir
 from seqtune.training.runtime import tune_malloc
 from seqtune.training.signals import EvaluationStopped, signal_received, stop_on_signals
 from seqtune.training.state import LoopState
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,21 @@ def train_and_test(
         distributed.barrier()
         raise Interrupted(signum, state.step, str(setup.run.last))
     return RunResult(state, best, dict(test), settings.skip_nonfinite)
+
+
+def after_test(work: Callable[[], T], result: RunResult, setup: RunSetup) -> T:
+    """``work()`` on the best weights after the test evaluation (fine-tuning's prediction passes), with signals
+    honoured as in the test evaluation: between two batches and at its end, resumable from last.pt."""
+    with stop_on_signals() as stop:
+        try:
+            out = work()
+            signum = signal_received(stop)
+        except EvaluationStopped as stopped:
+            signum = stopped.signum
+    if signum is not None:
+        distributed.barrier()
+        raise Interrupted(signum, result.state.step, str(setup.run.last))
+    return out
 
 
 def best_and_test(result: RunResult) -> dict[str, Any]:
