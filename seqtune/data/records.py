@@ -74,7 +74,7 @@ class RawPairs:
 # ------------------------------------------------------------------------------------------- encoded
 @dataclass
 class Example:
-    tokens: list[int]  # token ids, at least one
+    tokens: list[int]  # token ids, at least one (a labelled series: a float tensor (steps, values per step))
     label: int | list[int]  # class id, or one tag id per token
     words: list[str] | None = None  # tagging: the token strings (spelled for character features, even if <unk>)
 
@@ -85,7 +85,7 @@ class LabelledData:
     valid: list[Example]
     test: list[Example]
     labels: list[str]  # label (or tag) vocabulary; id i <-> labels[i]
-    tokenizer: Tokenizer
+    tokenizer: Tokenizer | None  # None: labelled numeric series (each Example's tokens a float tensor of steps)
     task: Task
     notes: list[str]
 
@@ -163,7 +163,7 @@ class SeriesFacts:
 
 
 # ------------------------------------------------------------------------------------------- formats
-Holds = Literal["text", "labelled", "tagged", "pairs", "series"]
+Holds = Literal["text", "labelled", "tagged", "pairs", "series", "labelled_series"]  # labelled_series: one label per series
 
 
 @dataclass(frozen=True)

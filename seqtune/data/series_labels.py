@@ -1,0 +1,242 @@
+"""Labelled numeric series, one label per series: the UCR Time Series Classification Archive's format.
+
+Registered as the ``ucr`` format (``holds="labelled_series"``)::
+
+    seqtune finetune dataset=ucr dataset.set=ECGFiveDays head=classifier      # <data dir>/ucr/<set>/<set>_TRAIN.tsv
+    seqtune finetune dataset=ucr dataset.set=null dataset.folder=null dataset.train=my_train.csv dataset.test=my_test.csv
+
+A file holds one series per line: the label first, then the values, no header; tab-separated (``.tsv``, the
+archive's 2018 release) or comma-separated (``.csv``), or ``dataset.delimiter``.  Labels are category codes
+whatever they look like (``1``/``2``, ``-1``/``1``, names); they are ordered numerically when all are numbers.
+The archive pads a shorter series with NaN at its end (its variable-length sets): trailing NaN and empty fields
+are trimmed, so such a set reads as series of different lengths.  Rows with different numbers of fields are
+refused unless ``dataset.variable_length=true``.  Univariate only: a multivariate set (the archive's ``.ts``
+files, one file per dimension) is not read yet.
+
+The loader turns each series into an :class:`~seqtune.data.records.Example` whose ``tokens`` are a float
+tensor ``(steps, segment_length)``: the values z-scored (``dataset.normalize``: each series by its own mean and
+std, or all by the training file's, or none) and cut into segments of ``dataset.segment_length`` values, one RNN
+step each (SegRNN / PatchTST patches; the last segment padded with the series' last value).  ``BucketBatches``
+pads them into ``(time, batch, segment_length)`` batches with true lengths, so the text classifier's pooling
+reads them unchanged.  Validation is carved from the training file (stratified, ``split_seed``), or from the
+``label_budget`` labels; the test file is only ever the test split.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seqtune.data.catalog import dataset_file
+from seqtune.data.formats import read_text
+from seqtune.data.records import Example, LabelledData, RawLabelled, RawSplit, dataset_format
+from seqtune.data.splits import finish_splits, stratified_split
+from seqtune.errors import ConfigError, DataError
+from seqtune.registry import DATASETS
+
+NORMALIZE = ("series", "dataset", "none")
+
+
+# ------------------------------------------------------------------------------------------- reading
+def _delimiter(path: Path, given: str | None, first_line: str) -> str:
+    if given:
+        return "\t" if given in ("\\t", "tab") else given
+    suffixes = [s for s in path.suffixes if s not in (".gz", ".bz2", ".xz", ".zst")]
+    if suffixes and suffixes[-1] == ".tsv":
+        return "\t"
+    if suffixes and suffixes[-1] == ".csv":
+        return ","
+    return "\t" if "\t" in first_line else ","
+
+
+def _row_values(fields: list[str], path: Path, lineno: int) -> np.ndarray:
+    """The value fields of one line -> float64 values, the archive's trailing NaN padding trimmed."""
+    while fields and fields[-1].strip().lower() in ("", "nan"):
+        fields = fields[:-1]
+    values = np.empty(len(fields))
+    for j, field in enumerate(fields):
+        try:
+            values[j] = float(field)
+        except ValueError:
+            raise DataError(
+                f"{path}, line {lineno}, field {j + 2}: {field.strip()!r} is not a number; a series file holds "
+                "the label, then numbers only (no header row). Fix or remove that line."
+            ) from None
+    if not len(values):
+        raise DataError(f"{path}, line {lineno}: a label and no values; every line is <label>, then the series.")
+    if not np.isfinite(values).all():
+        j = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise DataError(
+            f"{path}, line {lineno}, field {j + 2}: {fields[j].strip()!r} inside the series (only trailing NaN "
+            "padding is allowed); fill the missing values in the file, or drop the series."
+        )
+    return values
+
+
+def read_series_file(
+    path: Path, delimiter: str | None = None, variable_length: bool = False, encoding: str = "utf-8"
+) -> tuple[list[np.ndarray], list[str]]:
+    """A UCR-style file -> (series, labels); a clear DataError names the file, line and field of a bad row."""
+    lines = read_text(path, encoding).splitlines()
+    sep = _delimiter(path, delimiter, lines[0] if lines else "")
+    series: list[np.ndarray] = []
+    labels: list[str] = []
+    first_fields: tuple[int, int] | None = None  # (line, fields) of the first row
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        fields = line.split(sep)
+        label = fields[0].strip()
+        if not label or label.lower() == "nan":
+            raise DataError(
+                f"{path}, line {lineno}: no label in the first field; every line is <label>{sep!r}<value>"
+                f"{sep!r}<value>... (the UCR layout). Put the class in the first field or remove the line."
+            )
+        if first_fields is None:
+            first_fields = (lineno, len(fields))
+        elif len(fields) != first_fields[1] and not variable_length:
+            raise DataError(
+                f"{path}, line {lineno}: {len(fields) - 1} values, but line {first_fields[0]} has "
+                f"{first_fields[1] - 1} (delimiter {sep!r}); series of different lengths need "
+                "dataset.variable_length=true (or pad them with NaN at the end, as the UCR archive does)."
+            )
+        series.append(_row_values(fields[1:], path, lineno))
+        labels.append(label)
+    if not series:
+        raise DataError(f"{path}: no series in the file; expected one line per series: <label>, then its values.")
+    return series, labels
+
+
+def label_order(labels: list[str]) -> list[str]:
+    """Numeric codes in numeric order (``2`` before ``10``), other labels sorted as strings."""
+    distinct = set(labels)
+    try:
+        return sorted(distinct, key=float)
+    except ValueError:
+        return sorted(distinct)
+
+
+def ucr_files(ds) -> tuple[str, str | None]:
+    """dataset.set names an archive set (<set>/<set>_TRAIN.tsv under dataset.folder), else dataset.train/test."""
+    if ds.get("set"):
+        return f"{ds.set}/{ds.set}_TRAIN.tsv", f"{ds.set}/{ds.set}_TEST.tsv"
+    if not ds.get("train"):
+        raise ConfigError(
+            "dataset.set and dataset.train are both unset; name an archive set (dataset.set=ECGFiveDays) or "
+            "give your own files (dataset.set=null dataset.folder=null dataset.train=train.tsv dataset.test=test.tsv)."
+        )
+    return ds.train, ds.get("test")
+
+
+@dataset_format("ucr", holds="labelled_series")
+def ucr_splits(ds) -> RawLabelled:
+    train_name, test_name = ucr_files(ds)
+
+    def split(name: str, key: str) -> RawSplit:
+        path = dataset_file(ds, name, key)
+        values, labels = read_series_file(path, ds.delimiter, ds.variable_length, ds.encoding)
+        return RawSplit(values, labels, str(path))
+
+    train = split(train_name, "dataset.train")
+    test = split(test_name, "dataset.test") if test_name else None
+    valid = split(ds.valid, "dataset.valid") if ds.get("valid") else None
+    lengths = sorted({len(v) for v in train.inputs})
+    shown = f"{lengths[0]}" if len(lengths) == 1 else f"{lengths[0]}..{lengths[-1]}"
+    notes = [f"{len(train.inputs):,} training series of length {shown} from {train.source}"]
+    return RawLabelled("classification", train, valid, test, notes=notes, label_order=label_order(train.labels))
+
+
+# ------------------------------------------------------------------------------------------- encoding
+@dataclass(frozen=True)
+class SeriesEncoding:
+    """How values become RNN steps (saved with a run: ``data.json``)."""
+
+    normalize: str  # series | dataset | none
+    segment_length: int
+    mean: float = 0.0  # dataset: the training file's statistics
+    std: float = 1.0
+
+    @property
+    def width(self) -> int:
+        """Values per RNN step (the encoder's ``model.num_features``)."""
+        return self.segment_length
+
+    def steps(self, values: np.ndarray) -> torch.Tensor:
+        """(length,) values -> (ceil(length / segment_length), segment_length) float32."""
+        if self.normalize == "series":
+            std = values.std()
+            values = (values - values.mean()) / (std if std > 0 else 1.0)
+        elif self.normalize == "dataset":
+            values = (values - self.mean) / self.std
+        s = self.segment_length
+        padded = np.concatenate([values, np.full(math.ceil(len(values) / s) * s - len(values), values[-1])])
+        return torch.from_numpy(padded.astype(np.float32)).view(-1, s)
+
+
+def series_encoding(ds, train_series: list[np.ndarray]) -> SeriesEncoding:
+    normalize = str(ds.normalize)
+    if normalize not in NORMALIZE:
+        raise ConfigError(f"dataset.normalize={normalize!r} is not one of {', '.join(NORMALIZE)}.")
+    if normalize != "dataset":
+        return SeriesEncoding(normalize, ds.segment_length)
+    pooled = np.concatenate(train_series)
+    std = float(pooled.std())
+    return SeriesEncoding("dataset", ds.segment_length, float(pooled.mean()), std if std > 0 else 1.0)
+
+
+def _examples(split: RawSplit, enc: SeriesEncoding, index: dict[str, int], max_length: int | None) -> list[Example]:
+    from seqtune.data.labelled import check_labels
+
+    check_labels(split, index, list(index), "label")
+    out = [Example(enc.steps(v), index[label]) for v, label in zip(split.inputs, split.labels)]
+    if max_length is not None:
+        out = [Example(e.tokens[:max_length], e.label) for e in out]
+    return out
+
+
+def read_labelled_series(ds) -> RawLabelled:
+    raw = DATASETS.get(ds.format, key="dataset.format")(ds)
+    if not isinstance(raw, RawLabelled) or not raw.train.inputs or not isinstance(raw.train.inputs[0], np.ndarray):
+        raise ConfigError(f"dataset.format={ds.format!r} ({ds.name}) holds no labelled series; use dataset=ucr.")
+    return raw
+
+
+def load_labelled_series(ds, labels: list[str] | None = None) -> tuple[LabelledData, SeriesEncoding]:
+    """Train/valid/test examples of float steps (``finish_splits``: carved validation, label budgets)."""
+    raw = read_labelled_series(ds)
+    full_train, train, valid, test, notes = finish_splits(raw, ds)
+    labels = list(raw.label_order or label_order(full_train.labels)) if labels is None else labels
+    index = {label: i for i, label in enumerate(labels)}
+    enc = series_encoding(ds, raw.train.inputs)  # statistics of the whole training file, labels unused
+    splits = [_examples(s, enc, index, ds.get("max_length")) for s in (train, valid, test)]
+    notes.append(
+        f"series: normalize={enc.normalize}, {enc.segment_length} value(s) per RNN step, "
+        f"{max(len(e.tokens) for e in splits[0])} steps"
+    )
+    return LabelledData(*splits, labels, None, "classification", notes), enc  # type: ignore[arg-type]
+
+
+def unlabelled_series(ds) -> tuple[list[torch.Tensor], list[torch.Tensor], SeriesEncoding, list[str]]:
+    """Pretraining on a labelled-series dataset: the training file's series (labels ignored) and those of
+    ``dataset.unlabelled_series`` files (their first field ignored); a seeded ``valid_fraction`` of the pool for
+    validation.  The test file is never read."""
+    raw_train = read_labelled_series(ds).train
+    pool = list(raw_train.inputs)
+    sources = [raw_train.source]
+    for i, name in enumerate(ds.get("unlabelled_series") or []):
+        path = dataset_file(ds, str(name), f"dataset.unlabelled_series[{i}]")
+        pool += read_series_file(path, ds.delimiter, True, ds.encoding)[0]
+        sources.append(str(path))
+    enc = series_encoding(ds, raw_train.inputs)
+    kept, carved = stratified_split([""] * len(pool), ds.valid_fraction, ds.split_seed, "pretrain_valid")
+    if not carved or not kept:
+        raise DataError(f"cannot carve a validation part ({ds.valid_fraction:.0%}) from {len(pool)} series.")
+    notes = [
+        f"unlabelled series (labels and test files not read): {len(pool):,} from {', '.join(sources)}; "
+        f"{len(carved):,} carved for validation (split_seed {ds.split_seed})"
+    ]
+    return [enc.steps(pool[i]) for i in kept], [enc.steps(pool[i]) for i in carved], enc, notes
