@@ -247,6 +247,7 @@ class UcrDatasetConfig(LabelledDatasetConfig):
     # One series per line: label, then the values (UCR archive .tsv, or .csv); seqtune/data/series_labels.py.
     train: str | None = None  # your own file; None: dataset.set's <set>/<set>_TRAIN.tsv
     set: str | None = None  # an archive set under dataset.folder: <set>/<set>_{TRAIN,TEST}.tsv
+    valid_fraction: float = 0.2  # carved from the training file (UCR has train/test only), stratified
     delimiter: str | None = None  # "," or "\t"; None: from the file suffix (.tsv tab, .csv comma)
     variable_length: bool = False  # rows with different numbers of values allowed (else a ragged row is an error)
     normalize: SeriesNormalize = SeriesNormalize.series  # z-score each series, all by train's statistics, or none

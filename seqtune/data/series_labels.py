@@ -240,3 +240,34 @@ def unlabelled_series(ds) -> tuple[list[torch.Tensor], list[torch.Tensor], Serie
         f"{len(carved):,} carved for validation (split_seed {ds.split_seed})"
     ]
     return [enc.steps(pool[i]) for i in kept], [enc.steps(pool[i]) for i in carved], enc, notes
+
+
+def run_encoding(ds) -> SeriesEncoding:
+    """A trained run's encoding, from its dataset config (``normalize=dataset`` re-reads its training file)."""
+    if str(ds.normalize) != "dataset":
+        return series_encoding(ds, [])
+    return series_encoding(ds, read_labelled_series(ds).train.inputs)
+
+
+def values_line(line: str, lineno: int, source: str) -> np.ndarray:
+    """A line of values only (tab-, comma- or space-separated; no label): what ``seqtune predict`` reads."""
+    fields = line.replace(",", " ").split()
+    try:
+        values = np.array([float(f) for f in fields])
+    except ValueError:
+        bad = next(f for f in fields if not _is_number(f))
+        raise DataError(
+            f"{source}, line {lineno}: {bad!r} is not a number; predict reads one series per line, values only "
+            "(no label: cut the first field of a UCR file, e.g. `cut -f2- X_TEST.tsv`)."
+        ) from None
+    if not len(values) or not np.isfinite(values).all():
+        raise DataError(f"{source}, line {lineno}: a series needs finite values (no NaN or inf).")
+    return values
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
