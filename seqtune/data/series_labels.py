@@ -53,6 +53,10 @@ def _delimiter(path: Path, given: str | None, first_line: str) -> str:
     return "\t" if "\t" in first_line else ","
 
 
+def _sep_name(sep: str) -> str:
+    return {"\t": "tab", ",": "comma", ";": "semicolon", " ": "space"}.get(sep, repr(sep))
+
+
 def _row_values(fields: list[str], path: Path, lineno: int) -> np.ndarray:
     """The value fields of one line -> float64 values, the archive's trailing NaN padding trimmed."""
     while fields and fields[-1].strip().lower() in ("", "nan"):
@@ -93,15 +97,15 @@ def read_series_file(
         label = fields[0].strip()
         if not label or label.lower() == "nan":
             raise DataError(
-                f"{path}, line {lineno}: no label in the first field; every line is <label>{sep!r}<value>"
-                f"{sep!r}<value>... (the UCR layout). Put the class in the first field or remove the line."
+                f"{path}, line {lineno}: no label in the first field; every line is the label, then the values, "
+                f"{_sep_name(sep)}-separated (the UCR layout). Put the class in the first field or remove the line."
             )
         if first_fields is None:
             first_fields = (lineno, len(fields))
         elif len(fields) != first_fields[1] and not variable_length:
             raise DataError(
                 f"{path}, line {lineno}: {len(fields) - 1} values, but line {first_fields[0]} has "
-                f"{first_fields[1] - 1} (delimiter {sep!r}); series of different lengths need "
+                f"{first_fields[1] - 1} ({_sep_name(sep)}-separated); series of different lengths need "
                 "dataset.variable_length=true (or pad them with NaN at the end, as the UCR archive does)."
             )
         series.append(_row_values(fields[1:], path, lineno))

@@ -44,7 +44,7 @@ def test_csv_by_suffix(tmp_path):
 @pytest.mark.parametrize(
     "rows, message",
     [
-        (["1\t1\t2\t3", "2\t1\t2"], "line 2: 2 values, but line 1 has 3 (delimiter '\\t'); series of different "
+        (["1\t1\t2\t3", "2\t1\t2"], "line 2: 2 values, but line 1 has 3 (tab-separated); series of different "
          "lengths need dataset.variable_length=true"),
         (["1\t1\t2", "2\t1\tabc"], "line 2, field 3: 'abc' is not a number"),
         (["1\t1\t2", "\t1\t2"], "line 2: no label in the first field"),
