@@ -203,7 +203,12 @@ def resolve_checkpoint(spec: str, output_root: str | Path, kind: RunKind, key: s
                 f"{key}=latest but there is no {kind} run with checkpoints/best.pt under "
                 f"{Path(output_root).resolve()}. "
                 f"Make one first with `{make}, or give {key}=path/to/checkpoints/best.pt (or a run directory)"
-                + (", or train from random weights with transfer=scratch." if kind == "pretrain" else ".")
+                + (
+                    ", or train from random weights without a checkpoint: transfer=scratch "
+                    "transfer.checkpoint=null +model=lstm (or gru, rnn)."
+                    if kind == "pretrain"
+                    else "."
+                )
             )
         return path, f"{key}=latest: newest {kind} run under {output_root}/ is {path.parent.parent}"
     path = Path(spec)

@@ -104,6 +104,9 @@ def test_no_checkpoint_and_mismatched_checkpoint_are_named_errors(pretrained_run
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "transfer.checkpoint=latest but there is no pretrain run" in res.stderr
     assert "seqtune pretrain" in res.stderr  # says how to make one
+    advice = "transfer=scratch transfer.checkpoint=null +model=lstm"  # or how to do without (not "transfer=scratch" alone)
+    assert advice in res.stderr
+    assert compose_config("finetune", [*FT_TINY, *advice.split()]).transfer.checkpoint is None
     cfg = compose_config("finetune", [*FT_TINY, f"transfer.checkpoint={pretrained_run}", "+model.hidden_size=40"])
     with pytest.raises(CheckpointError) as err:  # in-process: the same code path as the CLI, without a process
         finetune.run(cfg, tmp_path / "b")
