@@ -254,6 +254,7 @@ class UcrDatasetConfig(LabelledDatasetConfig):
     segment_length: int = 1  # values per RNN step (segments / patches); the last one padded with its last value
     # Pretraining only: more series files (values after the first field; labels ignored), relative to folder.
     unlabelled_series: list[str] = field(default_factory=list)
+    augment_copies: int = 0  # pretraining only: this many warped/scaled/jittered copies of every training series
 
 
 @dataclass

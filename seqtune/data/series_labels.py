@@ -228,14 +228,15 @@ def unlabelled_series(ds) -> tuple[list[torch.Tensor], list[torch.Tensor], Serie
     """Pretraining on a labelled-series dataset: the training file's series (labels ignored) and those of
     ``dataset.unlabelled_series`` files (their first field ignored); a seeded ``valid_fraction`` of the pool for
     validation.  The test file is never read."""
-    raw_train = read_labelled_series(ds).train
-    pool = list(raw_train.inputs)
-    sources = [raw_train.source]
+    train_path = dataset_file(ds, ucr_files(ds)[0], "dataset.train")  # the training file alone: test is not opened
+    train_values = read_series_file(train_path, ds.delimiter, ds.variable_length, ds.encoding)[0]
+    pool = list(train_values)
+    sources = [str(train_path)]
     for i, name in enumerate(ds.get("unlabelled_series") or []):
         path = dataset_file(ds, str(name), f"dataset.unlabelled_series[{i}]")
         pool += read_series_file(path, ds.delimiter, True, ds.encoding)[0]
         sources.append(str(path))
-    enc = series_encoding(ds, raw_train.inputs)
+    enc = series_encoding(ds, train_values)
     kept, carved = stratified_split([""] * len(pool), ds.valid_fraction, ds.split_seed, "pretrain_valid")
     if not carved or not kept:
         raise DataError(f"cannot carve a validation part ({ds.valid_fraction:.0%}) from {len(pool)} series.")
@@ -243,7 +244,25 @@ def unlabelled_series(ds) -> tuple[list[torch.Tensor], list[torch.Tensor], Serie
         f"unlabelled series (labels and test files not read): {len(pool):,} from {', '.join(sources)}; "
         f"{len(carved):,} carved for validation (split_seed {ds.split_seed})"
     ]
-    return [enc.steps(pool[i]) for i in kept], [enc.steps(pool[i]) for i in carved], enc, notes
+    train = [pool[i] for i in kept]
+    copies = int(ds.get("augment_copies") or 0)
+    if copies:
+        rng = np.random.default_rng(ds.split_seed)
+        train += [augmented(v, rng) for v in train for _ in range(copies)]
+        notes.append(f"{copies} augmented copies of every training series (scaled, jittered, time-warped)")
+    return [enc.steps(v) for v in train], [enc.steps(pool[i]) for i in carved], enc, notes
+
+
+def augmented(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A plausible variant of a series: a smooth time warp (random knots, same length), an amplitude scale and
+    jitter, each mild (Um et al. 2017's time-series augmentations)."""
+    n = len(values)
+    knots = np.linspace(0, n - 1, 5)
+    warped = np.clip(knots + rng.normal(0, 0.03 * n, size=5) * np.array([0, 1, 1, 1, 0]), 0, n - 1)
+    positions = np.interp(np.arange(n), knots, np.sort(warped))  # monotone: the order of events is kept
+    out = np.interp(positions, np.arange(n), values)
+    scale = values.std() if values.std() > 0 else 1.0
+    return out * rng.normal(1.0, 0.1) + rng.normal(0, 0.05 * scale, size=n)
 
 
 def run_encoding(ds) -> SeriesEncoding:

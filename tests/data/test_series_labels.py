@@ -107,3 +107,20 @@ def test_a_test_label_unknown_to_training_is_named(tmp_path):
     _write(tmp_path / "t_TEST.tsv", ["3\t1\t2"])
     with pytest.raises(DataError, match="label '3' in .*t_TEST.tsv does not occur in the training data"):
         load_labelled_series(_ds(tmp_path, train="t_TRAIN.tsv", test="t_TEST.tsv"))
+
+
+def test_pretraining_reads_train_and_extra_files_never_test(tmp_path):
+    from seqtune.data.series_labels import augmented, unlabelled_series
+
+    rows = [f"{1 + i % 2}\t" + "\t".join(str(np.sin(i + t / 3)) for t in range(16)) for i in range(20)]
+    _write(tmp_path / "t_TRAIN.tsv", rows)
+    _write(tmp_path / "other.tsv", ["9\t1\t2\t3"] * 5)  # another set's file: its first field is ignored
+    ds = _ds(tmp_path, train="t_TRAIN.tsv", test="missing_TEST.tsv", unlabelled_series=["other.tsv"],
+             augment_copies=3, segment_length=4)
+    train, valid, enc, notes = unlabelled_series(ds)  # the test file does not exist: it is never opened
+    assert len(valid) == 5 and len(train) == 20 * 4  # 25 series, 20% carved; 3 copies of each training one
+    assert "t_TRAIN.tsv" in notes[0] and "other.tsv" in notes[0]
+    x = np.sin(np.arange(64) / 5)
+    y = augmented(x, np.random.default_rng(0))
+    assert y.shape == x.shape and np.isfinite(y).all() and not np.allclose(x, y)
+    assert np.corrcoef(x, y)[0, 1] > 0.8  # a variant of the same series, not noise
