@@ -456,8 +456,9 @@ def _task_data(cfg: DictConfig, setup: RunSetup, pre: Pretrained) -> TaskData:
         run.write_json(run.data, series.to_dict())
     else:
         if pre.model_cfg.get("input") == "numeric":
+            where = ", from the checkpoint" if pre.source else ""
             raise ConfigError(
-                f"the encoder reads numeric values (model.input=numeric{', from the checkpoint' if pre.source else ''}), "
+                f"the encoder reads numeric values (model.input=numeric{where}), "
                 f"but dataset {cfg.dataset.name!r} (format {cfg.dataset.format}) is text; a table column of numbers is "
                 "still text. Give labelled series as dataset=ucr (label, then the values; dataset.train=your.tsv), "
                 "or use a checkpoint pretrained on text."

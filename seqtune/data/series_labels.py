@@ -3,7 +3,7 @@
 Registered as the ``ucr`` format (``holds="labelled_series"``)::
 
     seqtune finetune dataset=ucr dataset.set=ECGFiveDays head=classifier      # <data dir>/ucr/<set>/<set>_TRAIN.tsv
-    seqtune finetune dataset=ucr dataset.set=null dataset.folder=null dataset.train=my_train.csv dataset.test=my_test.csv
+    seqtune finetune dataset=ucr dataset.set=null dataset.folder=null dataset.train=a.csv dataset.test=b.csv
 
 A file holds one series per line: the label first, then the values, no header; tab-separated (``.tsv``, the
 archive's 2018 release) or comma-separated (``.csv``), or ``dataset.delimiter``.  Labels are category codes
@@ -221,7 +221,7 @@ def load_labelled_series(ds, labels: list[str] | None = None) -> tuple[LabelledD
         f"series: normalize={enc.normalize}, {enc.segment_length} value(s) per RNN step, "
         f"{max(len(e.tokens) for e in splits[0])} steps"
     )
-    return LabelledData(*splits, labels, None, "classification", notes), enc  # type: ignore[arg-type]
+    return LabelledData(splits[0], splits[1], splits[2], labels, None, "classification", notes), enc
 
 
 def unlabelled_series(ds) -> tuple[list[torch.Tensor], list[torch.Tensor], SeriesEncoding, list[str]]:

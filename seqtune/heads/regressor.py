@@ -100,7 +100,8 @@ def regressor_rules(cfg) -> list[str]:
     problems = output_rules(h)
     if dataset_holds(fmt) == "labelled_series":
         problems.append(
-            f"head=regressor forecasts values, but dataset.format={fmt!r} holds one label per series; use head=classifier."
+            f"head=regressor forecasts values, but dataset.format={fmt!r} holds one label per series; "
+            "use head=classifier."
         )
     elif dataset_holds(fmt) != "series":
         problems.append(
