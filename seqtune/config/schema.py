@@ -245,7 +245,7 @@ class SeriesNormalize(Choice):
 @dataclass
 class UcrDatasetConfig(LabelledDatasetConfig):
     # One series per line: label, then the values (UCR archive .tsv, or .csv); seqtune/data/series_labels.py.
-    train: str = ""  # your own file; "": dataset.set's <set>/<set>_TRAIN.tsv
+    train: str | None = None  # type: ignore[assignment]  # your own file; None: dataset.set's <set>/<set>_TRAIN.tsv
     set: str | None = None  # an archive set under dataset.folder: <set>/<set>_{TRAIN,TEST}.tsv
     valid_fraction: float = 0.2  # carved from the training file (UCR has train/test only), stratified
     delimiter: str | None = None  # "," or "\t"; None: from the file suffix (.tsv tab, .csv comma)
