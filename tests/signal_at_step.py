@@ -11,6 +11,9 @@ process (a BaseException that unwinds the way the process would vanish: nothing 
     step   as the schedule advances in step N (the loop then finishes step N and stops)
     log    after the train/* metrics line of step N
     save   right after last.pt of step N is written (e.g. an end-of-epoch checkpoint)
+    eval   in the middle of the first evaluation pass after step N (before its second batch)
+    test   before the (N+2)-th evaluation batch after best.pt is loaded for the test (N=0: the test evaluation's
+           second batch; fine-tuning's prediction passes come after it)
 
 The signal goes through the operating system to the handlers seqtune installs, exactly as a user's Ctrl-C or
 ``kill`` does; only the moment is chosen here, so a test can compare against an uninterrupted run step by step.
@@ -24,7 +27,7 @@ from typing import Any, Callable
 
 from torch.optim.lr_scheduler import LRScheduler
 
-from seqtune.training import checkpoint
+from seqtune.training import checkpoint, signals
 from seqtune.loggers import metrics
 
 
@@ -43,6 +46,22 @@ def hooks(step: int, which: str = "SIGTERM", on: str = "step") -> list[tuple[Any
             os.kill(os.getpid(), getattr(signal, which))
 
     _log, _save, _step = metrics.MetricsLogger.log, checkpoint.save, LRScheduler.step
+    _load, _check = checkpoint.load, signals.check_stop
+    armed = {"batches": -1}  # evaluation batches seen since armed (-1: not armed)
+    at = 2 + (step if on == "test" else 0)
+
+    def check_stop():  # called before every evaluation batch of a run
+        if armed["batches"] >= 0:
+            armed["batches"] += 1
+            if armed["batches"] == at:
+                armed["batches"] = -1
+                fire()
+        _check()
+
+    def load(path, *args, **kwargs):
+        if on == "test" and getattr(path, "name", "") == "best.pt":  # train_and_test, right before the test pass
+            armed["batches"] = 0
+        return _load(path, *args, **kwargs)
 
     def log(self, record):
         _log(self, record)
@@ -58,8 +77,11 @@ def hooks(step: int, which: str = "SIGTERM", on: str = "step") -> list[tuple[Any
         _step(self, *args, **kwargs)
         if on == "step" and self.last_epoch == step:  # once per training step; last_epoch counts them
             fire()
+        if on == "eval" and self.last_epoch == step:
+            armed["batches"] = 0
 
-    return [(metrics.MetricsLogger, "log", log), (checkpoint, "save", save), (LRScheduler, "step", step_)]
+    return [(metrics.MetricsLogger, "log", log), (checkpoint, "save", save), (LRScheduler, "step", step_),
+            (checkpoint, "load", load), (signals, "check_stop", check_stop)]
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from seqtune.training import checkpoint
 from seqtune.training.checkpointer import Checkpointer
 from seqtune.training.loop import EPOCH_END, EpochStart, LoopSettings, epoch_batches, train
 from seqtune.training.rundir import RunDir
-from seqtune.training.state import LogWindow, LoopState, TrainClock
+from seqtune.training.state import LogWindow, LoopState, TrainClock, rank_rng
 from seqtune.training.step import NonFiniteLoss, train_step
 from tests.conftest import read_jsonl
 
@@ -58,6 +58,26 @@ def test_loop_state_round_trips_through_its_checkpoint_entries():
     said: list[str] = []
     other = LoopState.from_checkpoint(entries, CPU, [1, 2], warn=said.append)  # two micro-batches now
     assert other.rnn_states == [None, None] and "zero state" in said[0]
+
+
+def test_every_rank_gets_its_own_share_back_and_another_layout_keeps_the_window_whole():
+    """What Checkpointer.save gathers under torchrun (one share per rank), read back per rank (tests/
+    test_distributed_resume.py runs it with 2 real processes)."""
+    shares = [{"rnn_states": [torch.full((1, 2, 3), float(r))], "rng": {"rank": r},
+               "window": LogWindow({"loss": torch.tensor(2.0 + r)}, count=4 - r, tokens=8).to_checkpoint()}
+              for r in range(2)]  # fmt: skip
+    entries = LoopState(step=3).checkpoint_entries(1.0, [2, 1], shares)
+    ckpt = {**entries, "rng": shares[0]["rng"]}
+    for r in range(2):
+        back = LoopState.from_checkpoint(ckpt, CPU, [2, 1], warn=pytest.fail, rank=r)
+        assert torch.equal(back.rnn_states[0], torch.full((1, 2, 3), float(r)))
+        assert (float(back.window.sums["loss"]), back.window.count, back.window.tokens) == (2.0 + r, 4 - r, 8)
+        assert rank_rng(ckpt, [2, 1], r) == {"rank": r}
+    said: list[str] = []
+    one = LoopState.from_checkpoint(ckpt, CPU, [1, 1], warn=said.append)  # one process now
+    assert one.rnn_states == [None] and rank_rng(ckpt, [1, 1], 0) == {"rank": 0}
+    assert (float(one.window.sums["loss"]), one.window.count, one.window.tokens) == (5.0, 7, 8)  # both windows
+    assert len(said) == 1 and "written by 2 process(es) x 1 micro-batch(es)" in said[0] and "zero state" in said[0]
 
 
 def test_validation_results_keep_the_best_value_and_count_towards_patience():

@@ -15,6 +15,7 @@ pretraining objective (``heads/multitask.py``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ from seqtune.training.optim import build_optimizer, build_schedule, schedule_fac
 from seqtune.training.run import (
     RunResult,
     RunSetup,
+    after_test,
     best_and_test,
     count_parameters,
     finish_run,
@@ -132,7 +134,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, object]:
     checks: dict[str, object] = {}
     if data.labelled is not None:  # text: task scores from predictions (a regressor's mse/mae are the loop's own)
         probs = one_pass.probs if one_pass is not None else None
-        checks = _test_scores(model, head, data, t.eval_batch_size, setup, result, probs)
+        scores = functools.partial(_test_scores, model, head, data, t.eval_batch_size, setup, result, probs)
+        checks = after_test(scores, result, setup)  # signals honoured in its prediction passes too
     summary = {**_summary(result, data, model, unfreezing, tr.name, parts.pre), **checks}
     if "collapse" in summary:
         display.message(str(summary.pop("collapse")))

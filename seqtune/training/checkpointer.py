@@ -1,7 +1,9 @@
 """The loop's checkpoints: best.pt, last.pt and step-<N>.pt, written by rank 0, never with non-finite weights.
 
 One payload for all of them: the run's ``meta`` (config, tokenizer, ...), the model, optimizer and scheduler
-states, the loop's state (:meth:`LoopState.checkpoint_entries`) and every RNG.  ``last.pt`` always holds the
+states, the loop's state (:meth:`LoopState.checkpoint_entries`) and every RNG.  Every rank calls ``save``: the
+ranks' own parts (carried BPTT states, log windows, RNG states) are gathered to rank 0, which writes them all, so
+a resume with the same processes is exact (state.py's docstring).  ``last.pt`` always holds the
 newest state (a step checkpoint is hard-linked to it), so ``resume=<run dir>`` finds it there.
 """
 
@@ -43,25 +45,29 @@ class Checkpointer:
         self.params = list(model.parameters())
         self.saved_step = saved_step  # step of last.pt on disk (None: none written yet)
 
-    def payload(self, st: LoopState) -> dict[str, Any]:
+    def payload(self, st: LoopState, shares: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """``shares``: every rank's part (:meth:`LoopState.rank_share` and its ``rng``), this process's when None."""
+        shares = shares if shares is not None else [{**st.rank_share(), "rng": checkpoint.rng_state()}]
         return {
             **self.meta,
             Key.MODEL: self.model.state_dict(),
             Key.OPTIMIZER: self.optimizer.state_dict(),
             Key.SCHEDULER: self.scheduler.state_dict(),
-            Key.RNG: checkpoint.rng_state(),
-            **st.checkpoint_entries(self.clock.elapsed(), self.layout),
+            Key.RNG: shares[0]["rng"],
+            **st.checkpoint_entries(self.clock.elapsed(), self.layout, shares),
         }
 
     def save(self, path: Path, st: LoopState) -> Path:
-        """``path`` with the current state (rank 0); refuses weights or a log window that are not finite."""
-        if not self.skip_nonfinite and not all_finite(self.params + list(st.window.sums.values())):
+        """``path`` with the current state (every rank calls it, rank 0 writes); refuses weights or a log window
+        that are not finite on any rank."""
+        finite = self.skip_nonfinite or all_finite(self.params + list(st.window.sums.values()))
+        if distributed.all_reduce_int(int(not finite)):  # the ranks agree (one would wait for the others below)
             raise self.nonfinite(f"weights or training loss after step {st.step}", st)  # never replace a good one
-        if not distributed.is_main():
-            return path
-        checkpoint.save(path, self.payload(st))
+        shares = distributed.gather_to_main({**st.rank_share(), "rng": checkpoint.rng_state()})
+        if shares is not None:
+            checkpoint.save(path, self.payload(st, shares))
         if path == self.run.last:
-            self.saved_step = st.step
+            self.saved_step = st.step  # on every rank: interrupted() must decide alike everywhere
         return path
 
     def save_best(self, st: LoopState) -> None:
@@ -84,7 +90,8 @@ class Checkpointer:
         """After SIGINT/SIGTERM: last.pt holds this step (written now unless it already does)."""
         if self.saved_step != st.step:
             self.save_last(st)
-        return Interrupted(signum, st.step, str(self.run.last))
+        distributed.barrier()  # the ranks leave together, after rank 0 has written last.pt (torchrun ends the
+        return Interrupted(signum, st.step, str(self.run.last))  # others as soon as one exits)
 
     def nonfinite(self, what: str, st: LoopState) -> TrainingError:
         where = (

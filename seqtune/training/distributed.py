@@ -170,6 +170,15 @@ def all_reduce_sums(
     return out, int(round(float(packed[-1])))
 
 
+def gather_to_main(obj: Any) -> list[Any] | None:
+    """Every rank's ``obj`` (picklable, CPU tensors), in rank order, on rank 0; None on the others.  In one
+    process: ``[obj]``."""
+    if not active():
+        return [obj]
+    gathered = _gather(obj)  # all_gather: the same collective as same_on_all_ranks, on gloo and nccl alike
+    return gathered if is_main() else None
+
+
 def _gather(obj: Any) -> list[Any]:
     gathered: list[Any] = [None] * world_size()
     dist.all_gather_object(gathered, obj)

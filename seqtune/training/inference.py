@@ -35,7 +35,7 @@ from seqtune.heads.scores import classification_scores, entity_scores
 from seqtune.models.encoder import build_encoder
 from seqtune.objectives import build_model
 from seqtune.objectives.base import TaskModel
-from seqtune.training import checkpoint, distributed
+from seqtune.training import checkpoint, distributed, signals
 from seqtune.training.checkpoint import Key
 from seqtune.training.rundir import RunKind, resolve_checkpoint
 
@@ -139,6 +139,7 @@ def predict_examples(
     batches = BucketBatches(examples, batch_size, shuffle=False, seed=0, device=device)
     out: list[torch.Tensor | None] = [None] * len(examples)
     for idx, batch in zip(batches.batch_indices(), batches.iter_from(0)):
+        signals.check_stop()  # in a run (fine-tuning's test predictions): a signal ends it between two batches
         _scatter(out, idx, model.objective.predict(model.encoder, batch).cpu(), examples)
     return out  # type: ignore[return-value]
 
@@ -183,6 +184,7 @@ def evaluate_and_predict(
     sums: dict[str, torch.Tensor] = {}
     count = 0
     for idx, batch in zip(batches.batch_indices(), batches.iter_from(0)):
+        signals.check_stop()  # in a run's test pass: a signal ends it between two batches
         step = model.objective(encoder, batch, None)
         for k, v in step.sums.items():
             sums[k] = sums[k] + v if k in sums else v.clone()

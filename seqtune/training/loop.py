@@ -26,11 +26,7 @@ are all-reduced at log and evaluation points only; only rank 0 writes metrics an
 from __future__ import annotations
 
 import math
-import os
-import signal
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -40,11 +36,14 @@ import torch
 from seqtune.loggers import MultiLogger, build_loggers
 from seqtune.loggers.metrics import Display, format_metrics
 from seqtune.objectives.base import TaskModel
-from seqtune.training import checkpoint, distributed
+from seqtune.training import checkpoint, distributed, signals
 from seqtune.training.checkpoint import Key
 from seqtune.training.checkpointer import Checkpointer
 from seqtune.training.rundir import RunDir
-from seqtune.training.state import LoopState, TrainClock
+from seqtune.training.signals import EvaluationStopped, StopRequest, signal_received, stop_on_signals
+from seqtune.training.state import LoopState, TrainClock, rank_rng
+
+__all__ = ["evaluate", "train", "signal_received", "stop_on_signals"]  # (signals.py's, for run.py)
 from seqtune.training.step import NonFiniteLoss, autocast, train_step
 
 
@@ -95,25 +94,30 @@ class LoopSettings:
 def evaluate(
     model: TaskModel, data: Batches, device: torch.device, precision: str, limit_batches: int = -1
 ) -> dict[str, float]:
-    """Mean of every summed metric over the split, or its first ``limit_batches`` (state carried through LM streams)."""
+    """Mean of every summed metric over the split, or its first ``limit_batches`` (state carried through LM streams).
+    Inside a run (a ``stop_on_signals`` block) a SIGINT/SIGTERM ends the pass between two batches:
+    :class:`~seqtune.training.signals.EvaluationStopped`."""
     was_training = model.training
     model.eval()
     sums: dict[str, torch.Tensor] = {}
     count = 0
     state = None
-    with autocast(device, precision):
-        for i, batch in enumerate(data.iter_from(0)):
-            if i == limit_batches:
-                break
-            part = distributed.eval_shard(batch)  # this rank's examples / columns (all of them in one process)
-            if part is None:
-                continue
-            out = model(part, state)
-            state = out.state if data.stateful else None
-            for k, v in out.sums.items():
-                sums[k] = sums[k] + v if k in sums else v.clone()
-            count += out.count
-    model.train(was_training)
+    try:
+        with autocast(device, precision):
+            for i, batch in enumerate(data.iter_from(0)):
+                if i == limit_batches:
+                    break
+                signals.check_stop()  # every rank, before its shard may be empty
+                part = distributed.eval_shard(batch)  # this rank's examples / columns (all of them in one process)
+                if part is None:
+                    continue
+                out = model(part, state)
+                state = out.state if data.stateful else None
+                for k, v in out.sums.items():
+                    sums[k] = sums[k] + v if k in sums else v.clone()
+                count += out.count
+    finally:
+        model.train(was_training)
     sums, count = distributed.all_reduce_sums(sums, count, device)
     means = {k: float(v) / max(count, 1) for k, v in sums.items()}
     return model.objective.summarize(means)
@@ -155,7 +159,10 @@ class Validation:
     def __call__(self, st: LoopState) -> None:
         s = self.settings
         with self.clock.pause():
-            metrics = evaluate(self.model, self.data, s.device, s.precision, s.limit_eval_batches)
+            try:
+                metrics = evaluate(self.model, self.data, s.device, s.precision, s.limit_eval_batches)
+            except EvaluationStopped as stopped:  # nothing of the pass is kept: resume validates this step again
+                raise self.ckpt.interrupted(stopped.signum, st) from None
             value = float(st.step) if s.monitor == "last" else metrics[s.monitor]  # "last": the newest weights
             mode = "max" if s.monitor == "last" else s.monitor_mode
             improved = st.record_validation(
@@ -251,6 +258,10 @@ def train(
     st.window.restart_clock()
     try:
         with stop_on_signals() as stop:
+            if resume is not None and validation_due(st, s):  # a signal stopped it: the run goes on with it
+                validate(st)
+                if s.checkpoint_every > 0 and st.step % s.checkpoint_every == 0:
+                    ckpt.save_step(st)
             for batch in epoch_batches(st, train_data, total_steps, s.epoch_limit, epoch_start):
                 if batch is EPOCH_END:  # the epoch ran to its end
                     if s.eval_interval == 0 and st.evaluated_at != st.step:
@@ -287,6 +298,12 @@ def train(
     return st
 
 
+def validation_due(st: LoopState, s: LoopSettings) -> bool:
+    """The periodic validation of the state's step is still to do (a signal stopped it between two batches; an
+    epoch's last validation is found again by ``epoch_batches``, the final one after the loop)."""
+    return s.eval_interval > 0 and st.step > 0 and st.step % s.eval_interval == 0 and st.evaluated_at != st.step
+
+
 class EpochStart:
     """The loop's ``on_epoch_start``: an epoch prepared before the loop (a resumed one, :meth:`prepare`) is not
     prepared again when the loop reaches it."""
@@ -319,66 +336,18 @@ def _restore(
     """The state of a checkpoint, with its epoch's trainable parameters set before the optimizer state loads,
     and every RNG restored last (nothing may draw a random number before the next batch)."""
     epoch_start.prepare(ckpt[Key.EPOCH])  # requires_grad of this epoch's stage, before the optimizer state loads
-    st = LoopState.from_checkpoint(ckpt, device, layout, display.message)
+    rank = distributed.rank()
+    st = LoopState.from_checkpoint(ckpt, device, layout, display.message, rank)  # this rank's share
     model.load_state_dict(ckpt[Key.MODEL])
     optimizer.load_state_dict(ckpt[Key.OPTIMIZER])
     scheduler.load_state_dict(ckpt[Key.SCHEDULER])
-    checkpoint.set_rng_state(ckpt[Key.RNG])
+    checkpoint.set_rng_state(rank_rng(ckpt, layout, rank))
     return st
 
 
 # ------------------------------------------------------------------------------------------ signals
-class StopRequest:
-    """Set by the SIGINT/SIGTERM handler; the loop reads it after each step."""
-
-    signum: int | None = None
-
-
-@contextmanager
-def stop_on_signals() -> Iterator[StopRequest]:
-    """SIGINT/SIGTERM ask the loop to stop after the current step (it then writes last.pt); a second SIGINT
-    aborts at once (KeyboardInterrupt).  Outside the main thread (signals cannot be caught there) a no-op."""
-    request = StopRequest()
-    if threading.current_thread() is not threading.main_thread():
-        yield request
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if request.signum is not None:
-            if signum == signal.SIGINT:
-                raise KeyboardInterrupt
-            return
-        request.signum = signum
-        # os.write, not print: a handler may run in the middle of another write to the same stream
-        os.write(
-            2,
-            f"\n{signal.Signals(signum).name}: stopping after the current step and writing last.pt "
-            "(Ctrl-C again to abort without saving)\n".encode(),
-        )
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield request
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
 def stop_if_signalled(stop: StopRequest, ckpt: Checkpointer, st: LoopState) -> None:
     """A SIGINT/SIGTERM received (agreed by every rank): last.pt is written and Interrupted raised."""
     signum = signal_received(stop)
     if signum is not None:
         raise ckpt.interrupted(signum, st)
-
-
-def signal_received(stop: StopRequest) -> int | None:
-    """The signal to stop on now, if any (data-parallel: the one the ranks agree on, see below)."""
-    return stop.signum if distributed.world_size() == 1 else _agreed_signal(stop.signum)
-
-
-def _agreed_signal(signum: int | None) -> int | None:
-    """Data-parallel: a signal reaches the ranks at different moments; they stop after the same step when any
-    rank has one (a per-step host-side all-reduce, like the step's example count)."""
-    if distributed.all_reduce_int(int(signum is not None)) == 0:
-        return None
-    return signum if signum is not None else signal.SIGTERM

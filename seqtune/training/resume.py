@@ -279,6 +279,32 @@ def open_checkpoint(
 ) -> tuple[dict[str, Any] | None, str]:
     """The checkpoint to resume ``run_dir`` from (None: none written yet, start at step 0) and a line saying which.
 
+    Data-parallel: rank 0 alone chooses it and makes the run one timeline (files are deleted and rewritten); the
+    other ranks then read last.pt, which holds the chosen state, or raise rank 0's error."""
+    if not distributed.active():
+        return _open_checkpoint(spec, run_dir, map_location, cfg)
+    outcome: tuple[Any, ...] | None = None
+    if distributed.is_main():
+        try:
+            ckpt, note = _open_checkpoint(spec, run_dir, map_location, cfg)
+            outcome = ("ok", ckpt is not None)
+        except SeqtuneError as exc:
+            outcome = ("error", exc)
+            raise
+        finally:
+            distributed.broadcast_object(outcome if outcome is not None else ("error", None))
+        return ckpt, note
+    outcome = distributed.broadcast_object(None)
+    if outcome[0] == "error":
+        raise outcome[1] if outcome[1] is not None else SeqtuneError("rank 0 could not open the checkpoint")
+    return (checkpoint.load(RunDir(run_dir).last, map_location=map_location) if outcome[1] else None), ""
+
+
+def _open_checkpoint(
+    spec: str, run_dir: Path, map_location: Any = "cpu", cfg: Any = None
+) -> tuple[dict[str, Any] | None, str]:
+    """open_checkpoint in one process (or on rank 0).
+
     ``spec`` is a checkpoint file (used as given) or the run directory (the newest of last.pt and step-<N>.pt;
     if last.pt cannot be read, the newest readable step checkpoint).  ``cfg``: the run's config; its data files
     are checked against the checkpoint's fingerprint before anything in the run changes.

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -26,10 +26,13 @@ from seqtune.objectives.base import TaskModel
 from seqtune.training import checkpoint, distributed
 from seqtune.training.checkpoint import Key
 from seqtune.training.environment import seed_everything, set_determinism, write_environment
-from seqtune.training.loop import Batches, LoopSettings, evaluate, signal_received, stop_on_signals, train
+from seqtune.training.loop import Batches, LoopSettings, evaluate, train
 from seqtune.training.rundir import RunDir
 from seqtune.training.runtime import tune_malloc
+from seqtune.training.signals import EvaluationStopped, signal_received, stop_on_signals
 from seqtune.training.state import LoopState
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -136,17 +139,36 @@ def train_and_test(
     finally:
         display.close()
     distributed.barrier()  # rank 0 has written best.pt
-    with stop_on_signals() as stop:  # a signal during the test evaluation: stop after it, resumable from last.pt
+    with stop_on_signals() as stop:  # a signal during the test evaluation stops it between two batches
         best = checkpoint.load(setup.run.best, map_location=setup.device)
         model.load_state_dict(best[Key.MODEL])
-        if test_pass is not None:
-            test = test_pass(model)
-        else:
-            test = evaluate(model, test_data, setup.device, settings.precision, settings.limit_eval_batches)
-        signum = signal_received(stop)
+        try:
+            if test_pass is not None:
+                test = test_pass(model)
+            else:
+                test = evaluate(model, test_data, setup.device, settings.precision, settings.limit_eval_batches)
+            signum = signal_received(stop)
+        except EvaluationStopped as stopped:
+            signum = stopped.signum
     if signum is not None:  # resume=<run> finds the finished loop in last.pt and evaluates again
+        distributed.barrier()
         raise Interrupted(signum, state.step, str(setup.run.last))
     return RunResult(state, best, dict(test), settings.skip_nonfinite)
+
+
+def after_test(work: Callable[[], T], result: RunResult, setup: RunSetup) -> T:
+    """``work()`` on the best weights after the test evaluation (fine-tuning's prediction passes), with signals
+    honoured as in the test evaluation: between two batches and at its end, resumable from last.pt."""
+    with stop_on_signals() as stop:
+        try:
+            out = work()
+            signum = signal_received(stop)
+        except EvaluationStopped as stopped:
+            signum = stopped.signum
+    if signum is not None:
+        distributed.barrier()
+        raise Interrupted(signum, result.state.step, str(setup.run.last))
+    return out
 
 
 def best_and_test(result: RunResult) -> dict[str, Any]:

@@ -5,6 +5,21 @@ counters (step, epoch, position in the epoch, best value, early-stopping count, 
 LM stream (one per micro-batch) and the half-summed :class:`LogWindow`.  ``checkpoint_entries()`` writes it into
 a checkpoint and ``LoopState.from_checkpoint()`` reads it back; the entry names are ``checkpoint.Key``'s.
 :class:`TrainClock` counts the wall time spent in training steps (validation excluded) across launches.
+
+**Per rank.**  Under ``torchrun`` the carried states, the log window and the random streams belong to each
+process.  :meth:`LoopState.rank_share` is one process's part; the checkpointer gathers every rank's to rank 0, and
+the checkpoint keeps them all, in rank order, with the layout they belong to (``rnn_layout``: [processes,
+micro-batches])::
+
+    loop.rnn_states    processes x micro-batches states, flat (rank r's: r*k ... r*k+k-1)
+    loop.windows       one log window per process: {window_sums, window_count, window_tokens}
+    loop.rank_rngs     the RNG states of ranks 1 ... (rank 0's is the top-level ``rng`` entry)
+
+A resume with the same layout gives every rank its own share back: bit-identical to an uninterrupted run.  Under
+another layout (other processes or micro-batches) the log window is kept whole (rank 0 takes the sum of all the
+windows; the next train/* line is the same mean), but the carried BPTT state cannot be cut again and the other
+ranks' random streams have no owner: the next windows start from a zero state, every rank from rank 0's RNG,
+and a warning says so (:func:`layout_warning`).
 """
 
 from __future__ import annotations
@@ -53,15 +68,25 @@ class LogWindow:
         return metrics, rate
 
     def to_checkpoint(self) -> dict[str, Any]:
-        return {"window_sums": self.sums, "window_count": self.count, "window_tokens": self.tokens}
+        """On the CPU (a share gathered from every rank)."""
+        sums = {k: v.detach().cpu() for k, v in self.sums.items()}
+        return {"window_sums": sums, "window_count": self.count, "window_tokens": self.tokens}
 
     @classmethod
-    def from_checkpoint(cls, loop: dict[str, Any], device: torch.device) -> LogWindow:
+    def from_checkpoint(cls, saved: dict[str, Any], device: torch.device) -> LogWindow:
         return cls(
-            {k: v.to(device) for k, v in loop.get("window_sums", {}).items()},
-            loop.get("window_count", 0),
-            loop.get("window_tokens", 0),
+            {k: v.to(device) for k, v in saved.get("window_sums", {}).items()},
+            saved.get("window_count", 0),
+            saved.get("window_tokens", 0),
         )
+
+    @classmethod
+    def merged(cls, windows: list[dict[str, Any]], device: torch.device) -> LogWindow:
+        """All ranks' windows as one (another layout: rank 0 holds it, the flush sums over ranks anyway)."""
+        out = cls(tokens=windows[0].get("window_tokens", 0) if windows else 0)  # every rank counts all tokens
+        for w in windows:
+            out.add({k: v.to(device) for k, v in w.get("window_sums", {}).items()}, w.get("window_count", 0), 0)
+        return out
 
 
 @dataclass
@@ -89,8 +114,17 @@ class LoopState:
         return cls(rnn_states=[None] * micro_batches)
 
     # ---- checkpoints
-    def checkpoint_entries(self, train_seconds: float, layout: list[int]) -> dict[str, Any]:
-        """This state's checkpoint entries; ``layout``: [processes, micro-batches] the carried states belong to."""
+    def rank_share(self) -> dict[str, Any]:
+        """This process's own part of the state (carried BPTT states, log window), on the CPU."""
+        return {"rnn_states": [_to_device(x, torch.device("cpu")) for x in self.rnn_states],
+                "window": self.window.to_checkpoint()}  # fmt: skip
+
+    def checkpoint_entries(
+        self, train_seconds: float, layout: list[int], shares: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """This state's checkpoint entries; ``layout``: [processes, micro-batches]; ``shares``: every rank's
+        :meth:`rank_share` in rank order (this process's alone when None), each with its ``rng``."""
+        shares = shares if shares is not None else [self.rank_share()]
         return {
             Key.STEP: self.step,
             Key.EPOCH: self.epoch,
@@ -101,18 +135,25 @@ class LoopState:
             Key.LOOP: {
                 **{k: getattr(self, k) for k in self.RESTORED},
                 "train_seconds": train_seconds,
-                "rnn_states": self.rnn_states,
+                "rnn_states": [x for share in shares for x in share["rnn_states"]],
                 "rnn_layout": layout,
-                **self.window.to_checkpoint(),
+                "windows": [share["window"] for share in shares],
+                "rank_rngs": [share["rng"] for share in shares[1:] if "rng" in share],
             },
         }
 
     @classmethod
     def from_checkpoint(
-        cls, ckpt: dict[str, Any], device: torch.device, layout: list[int], warn: Callable[[str], None]
+        cls,
+        ckpt: dict[str, Any],
+        device: torch.device,
+        layout: list[int],
+        warn: Callable[[str], None],
+        rank: int = 0,
     ) -> LoopState:
-        """The state a checkpoint holds.  Its carried BPTT states are used only under the same layout of one
-        process (another split of the stream columns starts its next windows from a zero state, said by ``warn``)."""
+        """The state a checkpoint holds, this rank's share of it (see the module docstring): its own carried
+        states and log window under the same layout; under another, the merged window on rank 0 and zero
+        states (said by ``warn``)."""
         loop = ckpt.get(Key.LOOP, {})
         st = cls(
             step=ckpt[Key.STEP],
@@ -122,20 +163,22 @@ class LoopState:
             best_step=ckpt[Key.BEST_STEP],
             last_val=dict(ckpt[Key.METRICS]),
             rnn_states=[None] * layout[1],
-            window=LogWindow.from_checkpoint(loop, device),
         )
         for key in cls.RESTORED:
             if key in loop:
                 setattr(st, key, loop[key])
-        saved = loop.get("rnn_states")
-        saved_layout = list(loop.get("rnn_layout", [1, len(saved or [])]))
-        if isinstance(saved, list) and saved_layout == layout and layout[0] == 1:
-            st.rnn_states = [_to_device(x, device) for x in saved]
-        elif saved is not None and any(x is not None for x in saved):
-            warn(
-                "[resume] the carried BPTT state does not fit this number of processes x "
-                "trainer.accumulate_grad_batches: the next windows start from a zero state"
-            )
+        same = saved_layout(loop) == layout  # the processes x micro-batches the per-rank entries belong to
+        windows = loop.get("windows", [loop])  # (an older checkpoint: rank 0's window, at the top)
+        if same and rank < len(windows):
+            st.window = LogWindow.from_checkpoint(windows[rank], device)
+        elif rank == 0:
+            st.window = LogWindow.merged(windows, device)
+        saved, before = loop.get("rnn_states") or [], saved_layout(loop)
+        carried = any(x is not None for x in saved)
+        if same and len(saved) == layout[0] * layout[1]:
+            st.rnn_states = [_to_device(x, device) for x in saved[rank * layout[1] : (rank + 1) * layout[1]]]
+        elif not same and rank == 0 and (carried or max(layout[0], before[0]) > 1):
+            warn(layout_warning(before, layout, carried))
         return st
 
     # ---- transitions
@@ -191,9 +234,36 @@ class TrainClock:
             self.paused += time.perf_counter() - t0
 
 
+def saved_layout(loop: dict[str, Any]) -> list[int]:
+    """[processes, micro-batches] the checkpoint's per-rank entries belong to."""
+    return [int(n) for n in loop.get("rnn_layout", [1, len(loop.get("rnn_states") or [None])])]
+
+
+def layout_warning(saved: list[int], now: list[int], carried: bool) -> str:
+    """What a resume under another layout cannot keep."""
+    lost = "the carried BPTT state (the next windows start from a zero state), " if carried else ""
+    return (
+        f"[resume] the checkpoint was written by {saved[0]} process(es) x {saved[1]} micro-batch(es) "
+        f"(trainer.accumulate_grad_batches), this run has {now[0]} x {now[1]}: {lost}each process's random "
+        "stream (every process goes on from rank 0's) and the summation order of the batches are not kept, so "
+        "the run goes on but not bit-identical to an uninterrupted one (the half-filled log window is kept). "
+        f"To keep them, resume with {saved[0]} process(es) and trainer.accumulate_grad_batches={saved[1]}."
+    )
+
+
+def rank_rng(ckpt: dict[str, Any], layout: list[int], rank: int) -> dict[str, Any]:
+    """The RNG state this rank goes on from: its own under the same layout, else rank 0's."""
+    loop = ckpt.get(Key.LOOP, {})
+    rngs = loop.get("rank_rngs", [])
+    if rank > 0 and saved_layout(loop) == layout and rank - 1 < len(rngs):
+        return rngs[rank - 1]
+    return ckpt[Key.RNG]
+
+
 def _to_device(state: Any, device: torch.device) -> Any:
+    """A carried state (a tensor, or tuples / lists of them, per layer) on ``device``."""
     if state is None:
         return None
     if isinstance(state, (tuple, list)):
-        return tuple(s.to(device) for s in state)
+        return type(state)(_to_device(s, device) for s in state)
     return state.to(device)
