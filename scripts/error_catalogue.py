@@ -140,6 +140,20 @@ def _blank_documents(root: Path) -> None:
     (root / "only_blank.csv").write_text("label,text\npos,\nneg, \n", encoding="utf-8")
 
 
+def _bad_series_files(root: Path) -> None:
+    """UCR-layout series files: one ragged, one with a word among the values, one line without its label."""
+    good = ["1\t0.1\t0.2\t0.3", "2\t0.3\t0.2\t0.1"] * 6
+    for name, rows in (("ragged", [*good, "1\t0.1\t0.2"]), ("word", [*good, "2\t0.1\tn/a\t0.3"]),
+                       ("nolabel", [*good, "\t0.1\t0.2\t0.3"])):
+        (root / f"{name}_TRAIN.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+        (root / f"{name}_TEST.tsv").write_text("\n".join(good) + "\n", encoding="utf-8")
+
+
+def _series_case(name: str) -> tuple[str, ...]:
+    return ("pretrain", "dataset=ucr", "dataset.set=null", "dataset.folder=null", f"dataset.train={name}_TRAIN.tsv",
+            f"dataset.test={name}_TEST.tsv", "objective=masked_values", *SMOKE)
+
+
 def _bad_predict_input(root: Path) -> None:
     (root / "texts_latin1.txt").write_bytes("the cook sees the caf\u00e9\n".encode("latin-1"))
 
@@ -178,6 +192,12 @@ CASES: list[Case] = [
          "dataset.train is required of dataset=text"),
     Case("missing_table_train", "`dataset=table` without its file", ("finetune", "dataset=table", *SMOKE),
          "dataset.train is required of dataset=table"),
+    Case("ucr_ragged", "labelled series (UCR layout) with a row of another length", _series_case("ragged"),
+         "series of different lengths need dataset.variable_length=true", setup=_bad_series_files),
+    Case("ucr_not_a_number", "labelled series with a word among the values", _series_case("word"),
+         "'n/a' is not a number", setup=_bad_series_files),
+    Case("ucr_no_label", "labelled series, a line without its label", _series_case("nolabel"),
+         "no label in the first field", setup=_bad_series_files),
     Case("missing_series_file", "`dataset=timeseries` without its file",
          ("pretrain", "dataset=timeseries", "objective=forecast", *SMOKE), "dataset.file is required of dataset=timeseries"),
     Case("missing_pairs_train", "`dataset=pairs` without its file",

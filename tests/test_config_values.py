@@ -45,7 +45,7 @@ BASE: list[tuple[str, tuple[str, ...]]] = [
 _OPTION_TRIES = {
     "objective": [(), ("model.bidirectional=true",), ("dataset=etth1", "model.input=numeric"), ("dataset=reversal",)],
     "head": [(), ("dataset=conll",), ("dataset=etth1",)],
-    "dataset": [(), ("head=tagger",), ("head=regressor",)],
+    "dataset": [(), ("head=tagger",), ("head=regressor",), ("head=classifier", "dataset.set=GunPoint")],
     "transfer": [()],
     "optimizer": [()],
 }

@@ -441,7 +441,10 @@ def _task_data(cfg: DictConfig, setup: RunSetup, pre: Pretrained) -> TaskData:
         layout=layout,
         horizon=cfg.head.get("horizon"),
     )
-    if data.series is not None:
+    if data.series_encoding is not None:
+        _check_series_width(data.width, pre, cfg.dataset.segment_length)
+        run.write_json(run.data, data.series_encoding)
+    elif data.series is not None:
         series, model_cfg = data.series, pre.model_cfg
         if not model_cfg.get("num_features"):  # no checkpoint: the width comes from the layout
             model_cfg["num_features"] = series.width
@@ -455,6 +458,14 @@ def _task_data(cfg: DictConfig, setup: RunSetup, pre: Pretrained) -> TaskData:
             )
         run.write_json(run.data, series.to_dict())
     else:
+        if pre.model_cfg.get("input") == "numeric":
+            where = ", from the checkpoint" if pre.source else ""
+            raise ConfigError(
+                f"the encoder reads numeric values (model.input=numeric{where}), "
+                f"but dataset {cfg.dataset.name!r} (format {cfg.dataset.format}) is text; a table column of numbers is "
+                "still text. Give labelled series as dataset=ucr (label, then the values; dataset.train=your.tsv), "
+                "or use a checkpoint pretrained on text."
+            )
         assert data.tokenizer is not None  # text is read with a tokenizer
         distributed.same_on_all_ranks(
             json.dumps([data.tokenizer.to_dict(), data.labels], sort_keys=True), "tokenizer or label set"
@@ -462,6 +473,21 @@ def _task_data(cfg: DictConfig, setup: RunSetup, pre: Pretrained) -> TaskData:
         run.write_json(run.tokenizer, data.tokenizer.to_dict())
     run.write_json(run.labels, data.labels, indent=1)
     return data
+
+
+def _check_series_width(width: int, pre: Pretrained, segment_length: int) -> None:
+    """A labelled series feeds ``width`` values per step: a numeric encoder of that width (scratch: set here)."""
+    model_cfg = pre.model_cfg
+    if pre.source is None:  # scratch: the architecture follows the data
+        model_cfg["input"], model_cfg["num_features"] = "numeric", width
+        return
+    if model_cfg.get("input") != "numeric" or model_cfg.get("num_features") != width:
+        raise ConfigError(
+            f"dataset.segment_length={segment_length} feeds the encoder {width} values per step, but the "
+            f"checkpoint's encoder reads model.input={model_cfg.get('input')!r} with model.num_features="
+            f"{model_cfg.get('num_features')}; pretrain on series with the same dataset.segment_length "
+            "(objective=masked_values or series_autoencoder, dataset=ucr), or set it to match."
+        )
 
 
 def _task_model(
@@ -504,7 +530,7 @@ def _describe(cfg: DictConfig, data: TaskData, pre: Pretrained, head: Any, model
     what = (
         f"windows (L={data.series.lookback}, H={data.series.horizon}), targets {', '.join(data.labels)}"
         if data.series is not None
-        else f"examples, {len(data.labels)} labels"
+        else f"{data.unit}, {len(data.labels)} labels"
     )
     return (
         f"\ndata {cfg.dataset.name}: {sizes['train']:,} / {sizes['valid']:,} / {sizes['test']:,} train/valid/test "

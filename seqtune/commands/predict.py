@@ -1,5 +1,6 @@
 """``seqtune predict``: texts (a file or stdin, one example per line) -> JSON Lines of labels and probabilities,
-or of one tag per token, from a fine-tuned checkpoint.
+or of one tag per token, from a fine-tuned checkpoint.  A classifier of labelled series (``dataset=ucr``) reads one
+series per line, values only (tab, comma or space between them), normalised and segmented as its run did.
 
 Each line goes through the run's own preprocessing: its tokenizer, its ``dataset.max_length``, and for tagging
 one id per whitespace-separated token.  Blank lines are skipped; each record carries its line number.
@@ -13,7 +14,8 @@ import sys
 from omegaconf import DictConfig
 
 from seqtune.data.encoding import encode_input
-from seqtune.data.records import Example, Task
+from seqtune.data.records import Example, Task, dataset_holds
+from seqtune.data.series_labels import run_encoding, values_line
 from seqtune.data.tokenizers import UNK_ID, Tokenizer
 from seqtune.errors import CheckpointError, DataError
 from seqtune.training.checkpoint import Key
@@ -49,10 +51,15 @@ def run(cfg: DictConfig) -> dict[str, object]:
     model.to(device)
     raw = read_input_lines(cfg.input, "predict")
     numbered = [(i + 1, line) for i, line in enumerate(raw) if line.strip()]
-    assert tokenizer is not None  # a text task's checkpoint holds its tokenizer
-    examples = encode_inputs(
-        [line for _, line in numbered], tokenizer, ckpt[Key.TASK], run_cfg.dataset.get("max_length")
-    )
+    series = dataset_holds(run_cfg.dataset.get("format")) == "labelled_series"
+    if series:  # one series per line, values only, encoded as the run encoded its files
+        enc = run_encoding(run_cfg.dataset)
+        examples = [Example(enc.steps(values_line(line, n, str(cfg.input))), 0) for n, line in numbered]
+    else:
+        assert tokenizer is not None  # a text task's checkpoint holds its tokenizer
+        examples = encode_inputs(
+            [line for _, line in numbered], tokenizer, ckpt[Key.TASK], run_cfg.dataset.get("max_length")
+        )
     records = (
         prediction_records(model.objective, predict_examples(model, examples, cfg.batch_size, device))
         if examples
@@ -66,6 +73,9 @@ def run(cfg: DictConfig) -> dict[str, object]:
         ) from None
     try:
         for (line_no, text), record in zip(numbered, records):
+            if series:  # the values are in the input file; the line number says which
+                out.write(json.dumps({"line": line_no, **record}) + "\n")
+                continue
             key = "text" if ckpt[Key.TASK] == "classification" else "tokens"
             value = text if key == "text" else text.split()[: len(record["tags"])]
             out.write(json.dumps({"line": line_no, key: value, **record}) + "\n")

@@ -236,6 +236,27 @@ class TimeSeriesDatasetConfig(FileDatasetConfig):
     normalize: bool = True  # z-score with train-split statistics only
 
 
+class SeriesNormalize(Choice):
+    series = "series"  # each series z-scored by its own mean and std (the UCR archive's convention)
+    dataset = "dataset"  # every series by the training file's mean and std
+    none = "none"
+
+
+@dataclass
+class UcrDatasetConfig(LabelledDatasetConfig):
+    # One series per line: label, then the values (UCR archive .tsv, or .csv); seqtune/data/series_labels.py.
+    train: str | None = None  # type: ignore[assignment]  # your own file; None: dataset.set's <set>/<set>_TRAIN.tsv
+    set: str | None = None  # an archive set under dataset.folder: <set>/<set>_{TRAIN,TEST}.tsv
+    valid_fraction: float = 0.2  # carved from the training file (UCR has train/test only), stratified
+    delimiter: str | None = None  # "," or "\t"; None: from the file suffix (.tsv tab, .csv comma)
+    variable_length: bool = False  # rows with different numbers of values allowed (else a ragged row is an error)
+    normalize: SeriesNormalize = SeriesNormalize.series  # z-score each series, all by train's statistics, or none
+    segment_length: int = 1  # values per RNN step (segments / patches); the last one padded with its last value
+    # Pretraining only: more series files (values after the first field; labels ignored), relative to folder.
+    unlabelled_series: list[str] = field(default_factory=list)
+    augment_copies: int = 0  # pretraining only: this many warped/scaled/jittered copies of every training series
+
+
 @dataclass
 class PairsDatasetConfig(FileDatasetConfig):
     # Source/target pairs from CSV / TSV / JSON Lines (seq2seq); valid/test None: carved from train (seeded).
@@ -425,6 +446,7 @@ DATASET_SCHEMAS: dict[str, type] = {  # dataset format -> its schema (a YAML opt
     "conll": ConllDatasetConfig,
     "class_files": ClassFilesDatasetConfig,
     "timeseries": TimeSeriesDatasetConfig,
+    "ucr": UcrDatasetConfig,
     "pairs": PairsDatasetConfig,
     "synthetic_pairs": SyntheticPairsDatasetConfig,
 }

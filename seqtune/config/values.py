@@ -160,6 +160,8 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("dataset.max_sentences", Range(lo=1, hi=1000)),
     ("dataset.num_symbols", Range(lo=1, hi=100_000)),
     ("dataset.min_length", Range(lo=1, hi=100_000)),
+    ("dataset.augment_copies", Range(lo=0, hi=10_000, meaning="0: none")),
+    ("dataset.segment_length", Range(lo=1, hi=100_000)),
     ("dataset.lookback", POSITIVE),
     ("dataset.horizon", POSITIVE),
     ("dataset.label_column", Column()),

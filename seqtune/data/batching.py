@@ -93,7 +93,7 @@ class LMStream:
 # ------------------------------------------------------------------------------------ labelled batches
 @dataclass
 class LabelledBatch:
-    tokens: torch.Tensor  # (time, batch) int64, padded with PAD_ID
+    tokens: torch.Tensor  # (time, batch) int64, padded with PAD_ID; a series: (time, batch, width) float, 0-padded
     lengths: torch.Tensor  # (batch,) int64, >= 1
     labels: torch.Tensor  # (batch,) int64 classes, or (time, batch) int64 tags with IGNORE_INDEX on padding
     chars: torch.Tensor | None = None  # (time, batch, word_chars) int64: the words' characters (data/chars.py), or None
@@ -113,8 +113,21 @@ def padded_fraction(batches: Iterable[LabelledBatch]) -> float:
     return 1.0 - real / max(total, 1)
 
 
+def collate_series(examples: Sequence, device: torch.device | None = None) -> LabelledBatch:
+    """Examples whose ``tokens`` are float steps (steps, width) -> tokens (time, batch, width) padded with 0."""
+    lengths = torch.tensor([len(e.tokens) for e in examples], dtype=torch.long)
+    values = torch.nn.utils.rnn.pad_sequence([e.tokens for e in examples])  # (time, batch, width)
+    labels = torch.tensor([e.label for e in examples], dtype=torch.long)
+    if device is not None and device.type != "cpu":
+        values, lengths, labels = (t.to(device, non_blocking=True) for t in (values, lengths, labels))
+    return LabelledBatch(values, lengths, labels)
+
+
 def collate(examples: Sequence, device: torch.device | None = None) -> LabelledBatch:
-    """Pad a list of Examples (``.tokens`` ids, ``.label`` int or list of ints) into a time-major batch."""
+    """Pad a list of Examples (``.tokens`` ids, ``.label`` int or list of ints) into a time-major batch; float
+    steps of a labelled series go through :func:`collate_series`."""
+    if isinstance(examples[0].tokens, torch.Tensor):
+        return collate_series(examples, device)
     lengths = torch.tensor([len(e.tokens) for e in examples], dtype=torch.long)
     time = int(lengths.max())
     tokens = torch.full((len(examples), time), PAD_ID, dtype=torch.long)

@@ -6,11 +6,14 @@ head reads      batches                                             labels
 =============== =================================================== ==========================================
 text            ``BucketBatches`` of encoded examples (``labelled``)  the label or tag vocabulary
 series          ``ForecastWindows`` of the normalised series          the forecast columns (``SeriesFacts``)
+(any)           labelled series (``dataset=ucr``): ``BucketBatches``   the class labels (``series_labels.py``)
+                of float steps, whatever the head reads
 =============== =================================================== ==========================================
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,7 +21,8 @@ import torch
 
 from seqtune.data.batching import BucketBatches
 from seqtune.data.labelled import load_labelled
-from seqtune.data.records import Example, LabelledData, SeriesFacts, SeriesLayout
+from seqtune.data.records import Example, LabelledData, SeriesFacts, SeriesLayout, dataset_holds
+from seqtune.data.series_labels import load_labelled_series
 from seqtune.data.timeseries import ForecastWindows, load_timeseries
 from seqtune.data.tokenizers import EOS_ID, UNK_ID, Tokenizer
 
@@ -39,6 +43,8 @@ class TaskData:
     labelled: LabelledData | None = None  # text tasks: the examples (test predictions, scores)
     series: SeriesFacts | None = None  # series tasks: what the regressor is built from
     unk_shares: dict[str, float] = field(default_factory=dict)  # text: share of <unk> tokens per split
+    series_encoding: dict[str, Any] | None = None  # labelled series: how values became steps (data.json)
+    width: int = 0  # labelled series: values per RNN step (the encoder's model.num_features)
 
 
 def unk_share(examples: list[Example]) -> float:
@@ -67,6 +73,8 @@ def load_task_data(
     series read with ``layout`` (``horizon`` replaces dataset.horizon).  ``batch_sizes``: (train, evaluation)."""
     sizes = dict(zip(SPLITS, (batch_sizes[0], batch_sizes[1], batch_sizes[1])))
     shuffled = {"train": shuffle_train, "valid": False, "test": False}
+    if dataset_holds(ds.get("format")) == "labelled_series":
+        return _labelled_series(ds, sizes, shuffled, seed, device, labels)
     if reads == "series":
         ts = load_timeseries(ds, horizon)
         windows = {
@@ -111,4 +119,30 @@ def load_task_data(
         data.tokenizer,
         labelled=data,
         unk_shares=unk,
+    )
+
+
+def _labelled_series(
+    ds: Any, sizes: dict[str, int], shuffled: dict[str, bool], seed: int, device: torch.device, labels: list[str] | None
+) -> TaskData:
+    """One label per numeric series: length-bucketed batches of float steps (``series_labels.py``)."""
+    data, enc = load_labelled_series(ds, labels)
+    batches = {
+        s: BucketBatches(
+            getattr(data, s), sizes[s], shuffle=shuffled[s], seed=seed if shuffled[s] else 0, device=device
+        )
+        for s in SPLITS
+    }
+    return TaskData(
+        batches["train"],
+        batches["valid"],
+        batches["test"],
+        data.labels,
+        "classification",
+        {s: len(getattr(data, s)) for s in SPLITS},
+        "series",
+        list(data.notes),
+        labelled=data,
+        series_encoding=dataclasses.asdict(enc),
+        width=enc.width,
     )

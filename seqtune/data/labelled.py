@@ -33,7 +33,7 @@ from seqtune.registry import DATASETS
 
 
 # ------------------------------------------------------------------------------------------ loading
-def _check_labels(split: RawSplit, index: dict[str, int], labels: list[str], what: str) -> None:
+def check_labels(split: RawSplit, index: dict[str, int], labels: list[str], what: str) -> None:
     values = split.labels if what == "label" else (t for tags in split.labels for t in tags)
     for value in values:
         if value not in index:
@@ -63,7 +63,7 @@ def load_labelled(ds, tokenizer: Tokenizer | None = None, labels: list[str] | No
     labels = label_vocabulary(raw, full_train) if labels is None else labels
     index = {label: i for i, label in enumerate(labels)}
     for split in (train, valid, test):
-        _check_labels(split, index, labels, "label" if raw.task == "classification" else "tag")
+        check_labels(split, index, labels, "label" if raw.task == "classification" else "tag")
     if tokenizer is None:
         settings = settings_from_config(ds.tokenizer)
         if raw.task == "tagging":

@@ -21,6 +21,7 @@ fitted on the train split only.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -29,7 +30,8 @@ import torch
 
 from seqtune.data.batching import BucketBatches, LMStream
 from seqtune.data.pairs import PairBatches, load_pairs
-from seqtune.data.records import Example, SeriesLayout
+from seqtune.data.records import Example, SeriesLayout, dataset_holds
+from seqtune.data.series_labels import unlabelled_series
 from seqtune.data.text import LMCorpus, load_lm_corpus, unigram_log_loss
 from seqtune.data.timeseries import ForecastWindows, load_timeseries
 from seqtune.data.tokenizers import EOS_ID, Tokenizer
@@ -201,6 +203,8 @@ def _series(
     """Look-back/horizon windows of a normalised numeric series; its facts (read with the objective's layout)
     go into ``info``."""
     t, o = cfg.trainer, cfg.objective
+    if dataset_holds(cfg.dataset.format) == "labelled_series":
+        return _labelled_series(cfg, device)
     series = load_timeseries(cfg.dataset)
     layout = SeriesLayout(
         channel_independent=bool(o.get("channel_independent")), segment_length=o.get("segment_length", 1)
@@ -221,6 +225,35 @@ def _series(
         list(series.notes),
         info=series.facts(layout).pretraining_info(),
         baselines={},
+    )
+
+
+def _labelled_series(cfg: Any, device: torch.device) -> PretrainData:
+    """A labelled-series dataset (``dataset=ucr``) read unlabelled: its training file's series and
+    ``dataset.unlabelled_series``, as float steps in length-bucketed batches (the test file is never read; the
+    test split here is the validation part)."""
+    t = cfg.trainer
+    train, valid, enc, notes = unlabelled_series(cfg.dataset)
+    examples = {s: [Example(x, 0) for x in v] for s, v in (("train", train), ("valid", valid), ("test", valid))}
+    width = enc.width
+    info = {  # what masked_values is built from: every value of a step reconstructed, on the z-scored scale
+        "num_features": width,
+        "num_columns": width,
+        "target_index": None,
+        "target_std": [1.0] * width,
+        "horizon": 0,
+        "lookback": 0,
+        "timeseries": {"normalizer": None, "series_encoding": dataclasses.asdict(enc)},
+    }
+    return PretrainData(
+        BucketBatches(examples["train"], t.batch_size, True, t.seed, device),
+        BucketBatches(examples["valid"], t.eval_batch_size, False, t.seed, device),
+        BucketBatches(examples["test"], t.eval_batch_size, False, t.seed, device),
+        None,
+        "series",
+        {s: len(v) for s, v in examples.items()},
+        notes + ["pretraining 'test' metrics are on the validation part (the test file is not read)"],
+        info=info,
     )
 
 

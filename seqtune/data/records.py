@@ -17,9 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from seqtune.data.tokenizers import Tokenizer
+
+if TYPE_CHECKING:
+    from torch import Tensor
 from seqtune.registry import DATASETS
 
 Task = Literal["classification", "tagging"]
@@ -74,7 +77,7 @@ class RawPairs:
 # ------------------------------------------------------------------------------------------- encoded
 @dataclass
 class Example:
-    tokens: list[int]  # token ids, at least one
+    tokens: list[int] | Tensor  # token ids, at least one; a labelled series: float steps (steps, values per step)
     label: int | list[int]  # class id, or one tag id per token
     words: list[str] | None = None  # tagging: the token strings (spelled for character features, even if <unk>)
 
@@ -85,7 +88,7 @@ class LabelledData:
     valid: list[Example]
     test: list[Example]
     labels: list[str]  # label (or tag) vocabulary; id i <-> labels[i]
-    tokenizer: Tokenizer
+    tokenizer: Tokenizer | None  # None: labelled numeric series (each Example's tokens a float tensor of steps)
     task: Task
     notes: list[str]
 
@@ -163,7 +166,9 @@ class SeriesFacts:
 
 
 # ------------------------------------------------------------------------------------------- formats
-Holds = Literal["text", "labelled", "tagged", "pairs", "series"]
+Holds = Literal[
+    "text", "labelled", "tagged", "pairs", "series", "labelled_series"
+]  # labelled_series: one label per series
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""Text classification head: pool the encoder's outputs over time, then a (hidden layer and) linear layer.
+"""Classification head: pool the encoder's outputs over time, then a (hidden layer and) linear layer.
+
+It reads a text's token ids, or a labelled series' float steps (``dataset=ucr``, ``data/series_labels.py``): the
+batch's ``tokens`` go to the encoder as they are, so pooling and every transfer strategy work the same.
 
 Pooling (``LabelledBatch`` is time-major and padded; ``lengths`` says where each example ends):
 
@@ -134,7 +137,8 @@ def classifier_rules(cfg) -> list[str]:
         )
     if dataset_holds(fmt) == "series":
         problems.append(
-            f"head=classifier reads text, but dataset.format={fmt!r} is a numeric series; use head=regressor."
+            f"head=classifier needs one label per example, but dataset.format={fmt!r} is one numeric series to "
+            "forecast; use head=regressor, or for labelled series (one label per series) dataset=ucr."
         )
     return problems
 

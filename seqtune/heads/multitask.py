@@ -9,7 +9,7 @@ objectives can do that is in their specs (``multitask``; text tasks take token o
 ones); how one reads a task batch is its ``task_loss(encoder, batch)`` where it has one (clm: the next token of
 the texts, padding not scored; forecast: the first H_pretrain steps of the regressor's targets), else its own
 step on the batch (mlm, autoencoder, denoising: the token ids; bilm: the token ids with the batch's lengths and
-characters; masked_values: the look-back window).
+characters; masked_values: the look-back window, or a classifier's padded series).
 
 ``transfer.aux_schedule``: ``constant`` (lambda = aux_weight) or ``linear_decay`` (lambda = aux_weight * (1 -
 step / total_steps): the auxiliary task fades out by the last step).  Metrics: the head's own (``loss`` stays
@@ -103,13 +103,13 @@ def build_multitask(
 ) -> tuple[Multitask, str]:
     """The pretraining objective of checkpoint ``source`` on ``encoder``, with its weights; (wrapper, a log line)."""
     name = source.get("objective")
-    reads = "tokens" if head.task in ("classification", "tagging") else "numeric"
+    reads = encoder.input_kind  # tokens (text), or numeric (a regressor's windows, a classifier's series)
     fits = [n for n in OBJECTIVES.names() if OBJECTIVES.get(n).multitask and OBJECTIVES.get(n).input == reads]
     if name not in fits:
         raise ConfigError(
             f"transfer=multitask trains the checkpoint's pretraining objective on the task's batches, "
             f"but {source_path} was pretrained with objective={name!r}, which cannot read "
-            f"{'text' if reads == 'tokens' else 'numeric windows'}; for head={head.name} it must be one "
+            f"{'text' if reads == 'tokens' else 'numeric series'}; for head={head.name} it must be one "
             f"of {', '.join(fits)}. Use transfer=full instead."
         )
     info = source.get("data") or None

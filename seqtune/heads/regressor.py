@@ -98,7 +98,12 @@ class RegressorHeadConfig:
 def regressor_rules(cfg) -> list[str]:
     h, fmt = cfg.head, cfg.dataset.get("format")
     problems = output_rules(h)
-    if dataset_holds(fmt) != "series":
+    if dataset_holds(fmt) == "labelled_series":
+        problems.append(
+            f"head=regressor forecasts values, but dataset.format={fmt!r} holds one label per series; "
+            "use head=classifier."
+        )
+    elif dataset_holds(fmt) != "series":
         problems.append(
             f"head=regressor forecasts numeric values, but dataset.format={fmt!r} is text; use a numeric "
             "time-series dataset (dataset=etth1, or dataset=timeseries dataset.file=your.csv), or "

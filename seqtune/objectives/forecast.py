@@ -27,6 +27,7 @@ from omegaconf import MISSING
 from torch import nn
 
 from seqtune.config.schema import Choice
+from seqtune.data.records import dataset_holds
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
 from seqtune.objectives.spec import ObjectiveSpec, register_objective
@@ -168,6 +169,11 @@ class ForecastObjectiveConfig:
 
 def forecast_rules(cfg) -> list[str]:
     m, o, ds = cfg.model, cfg.objective, cfg.dataset
+    if dataset_holds(ds.get("format")) == "labelled_series":
+        return [
+            f"objective=forecast reads look-back/horizon windows of one long series, but dataset.format="
+            f"{ds.format!r} holds many short labelled series; use objective=masked_values on them."
+        ]
     problems = []
     if o.head == "autoregressive" and m.bidirectional:
         problems.append(

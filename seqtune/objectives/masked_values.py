@@ -4,17 +4,22 @@ Random spans of time steps (about ``mask_rate`` of the steps, spans of ``span_le
 0 (the train mean after z-scoring) in the look-back window ``x (L, batch, features)``; the encoder (best
 bidirectional, ``model.input=numeric``) reads the masked window and a linear head reconstructs every feature
 at every step.  Loss (MSE) and metrics count the masked steps only.  ``channel_independent`` masks and
-reconstructs each column as its own series.
+reconstructs each column as its own series.  On labelled series (``dataset=ucr``, read unlabelled) a batch is a
+``LabelledBatch`` of z-scored series cut into segments: whole segments are masked (PatchTST-style) and their
+values rebuilt; padding is never masked.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from omegaconf import MISSING
 from torch import nn
 
+from seqtune.data.batching import LabelledBatch
+from seqtune.data.records import dataset_holds
 from seqtune.models.encoder import Encoder, State
 from seqtune.objectives.base import StepOutput
 from seqtune.objectives.forecast import error_sums, summarize_errors
@@ -58,15 +63,20 @@ class MaskedValues(nn.Module):
         self.head = nn.Linear(encoder.output_size, 1 if channel_independent else num_features)
         self.register_buffer("feature_std", torch.tensor(feature_std, dtype=torch.float32), persistent=False)
 
-    def forward(self, encoder: Encoder, batch: tuple[torch.Tensor, torch.Tensor], state: State | None) -> StepOutput:
-        x = batch[0]  # (L, batch, features); the horizon part of the window is not used
+    def forward(self, encoder: Encoder, batch: Any, state: State | None) -> StepOutput:
+        """``batch``: a forecast window (x, y), or a ``LabelledBatch`` of padded series (labels unused, padding
+        never masked nor scored)."""
+        lengths = batch.lengths if isinstance(batch, LabelledBatch) else None
+        x = batch.tokens if lengths is not None else batch[0]  # (L, batch, features); a window's horizon unused
         length, b, features = x.shape
         std = self.feature_std
         if self.channel_independent:
             x = x.reshape(length, -1, 1)  # (L, batch * features, 1)
             std = std.repeat(b).unsqueeze(-1)  # (batch * features, 1): series b*C + c has column c's std
         mask = span_mask(length, x.size(1), self.mask_rate, self.span_length, x.device)  # (L, series)
-        out, _ = encoder(x.masked_fill(mask.unsqueeze(-1), 0.0))  # (L, series, output)
+        if lengths is not None:
+            mask &= torch.arange(length, device=x.device).unsqueeze(1) < lengths.unsqueeze(0)  # real steps only
+        out, _ = encoder(x.masked_fill(mask.unsqueeze(-1), 0.0), None, lengths)  # (L, series, output)
         err = (self.head(out) - x) * mask.unsqueeze(-1)  # (L, series, f); zero on unmasked steps
         count = mask.sum() * x.size(-1)
         loss = err.pow(2).sum() / count.clamp(min=1)
@@ -101,6 +111,11 @@ class MaskedValuesObjectiveConfig:
 
 def masked_values_rules(cfg) -> list[str]:
     o = cfg.objective
+    if o.channel_independent and dataset_holds(cfg.dataset.get("format")) == "labelled_series":
+        return [
+            "objective.channel_independent=true reads each column as its own series, but a labelled series "
+            "(dataset=ucr) is one series whose steps are segments; set objective.channel_independent=false."
+        ]
     if not 0.0 < o.mask_rate < 1.0 or o.span_length < 1:
         return [
             f"objective.mask_rate={o.mask_rate} must be between 0 and 1 (exclusive) and "

@@ -41,6 +41,8 @@ from seqtune.objectives.spec import ObjectiveSpec
 from seqtune.registry import HEADS, OBJECTIVES
 from seqtune.training import distributed
 
+NUMERIC_HOLDS = ("series", "labelled_series")  # dataset formats of numeric values (a numeric objective reads them)
+
 
 def validate_pretrain(cfg: DictConfig) -> None:
     problems = unknown_keys(cfg)
@@ -50,7 +52,7 @@ def validate_pretrain(cfg: DictConfig) -> None:
             "or leave init_vocab=keep."
         )
     spec, typing = component(cfg, "objective", OBJECTIVES)
-    if spec is not None and spec.input == "numeric" and dataset_holds(cfg.dataset.format) == "series":
+    if spec is not None and spec.input == "numeric" and dataset_holds(cfg.dataset.format) in NUMERIC_HOLDS:
         cfg.model.input = "numeric"  # the only value that can work with a series objective on series data
 
     def rules() -> list[str]:
@@ -154,7 +156,7 @@ def objective_problems(cfg: DictConfig, spec: ObjectiveSpec) -> list[str]:
             "masked token; set model.bidirectional=true."
         )
     if spec.input == "numeric":
-        if holds != "series":
+        if holds not in NUMERIC_HOLDS:
             problems.append(
                 f"objective={name} needs a numeric time-series dataset, but dataset.format={fmt!r}; use "
                 "dataset=etth1 (or another format: timeseries dataset)."
@@ -166,7 +168,7 @@ def objective_problems(cfg: DictConfig, spec: ObjectiveSpec) -> list[str]:
     else:
         if m.input != "tokens":
             problems.append(f"objective={name} reads tokens, but model.input={str(m.input)!r}; set model.input=tokens.")
-        if holds == "series":
+        if holds in NUMERIC_HOLDS:
             numeric = " or ".join(f"objective={n}" for n in OBJECTIVES.names() if OBJECTIVES.get(n).input == "numeric")
             problems.append(
                 f"objective={name} reads text, but dataset.format={fmt!r} is numeric; use {numeric}, or a text dataset."
