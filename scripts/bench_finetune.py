@@ -104,8 +104,8 @@ def setup(tmp: Path, env: dict[str, str]) -> Fixture:
 
 # ------------------------------------------------------------------------------------------- references
 def reference_model(vocab: int, classes: int):
-    """seqtune's encoder + default classifier head, written out: embedding -> dropout -> LSTM -> dropout ->
-    [last, max, mean] pooling -> dropout 0.1 -> linear."""
+    """seqtune's encoder + default classifier head, written out: embedding -> dropout -> LSTM -> [last, max, mean]
+    pooling of the undropped outputs -> batch norm -> dropout 0.1 -> linear (heads/classifier.py, head.norm=batch)."""
     import torch
     from torch import nn
 
@@ -115,21 +115,22 @@ def reference_model(vocab: int, classes: int):
             self.emb = nn.Embedding(vocab, EMB, padding_idx=0)
             self.rnn = nn.LSTM(EMB, HIDDEN, LAYERS, dropout=DROPOUT)
             self.drop, self.head_drop = nn.Dropout(DROPOUT), nn.Dropout(0.1)
+            self.norm = nn.BatchNorm1d(3 * HIDDEN)
             self.out = nn.Linear(3 * HIDDEN, classes)
 
         def forward(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
-            h, _ = self.rnn(self.drop(self.emb(x)))
-            h = self.drop(h)  # (time, batch, hidden)
+            h, _ = self.rnn(self.drop(self.emb(x)))  # (time, batch, hidden): pooled undropped
             steps = torch.arange(x.size(0), device=x.device)
             mask = (steps.unsqueeze(1) < lens).unsqueeze(-1)  # (time, batch, 1)
             last = h[lens - 1, torch.arange(x.size(1), device=x.device)]
             largest = h.masked_fill(~mask, float("-inf")).max(0).values
             mean = (h * mask).sum(0) / lens.unsqueeze(-1)
-            return self.out(self.head_drop(torch.cat([last, largest, mean], -1)))
+            return self.out(self.head_drop(self.norm(torch.cat([last, largest, mean], -1))))
 
         def load_seqtune(self, state: dict) -> None:
-            names = {"emb.weight": "encoder.embedding.weight", "out.weight": "objective.layers.1.weight",
-                     "out.bias": "objective.layers.1.bias"}
+            names = {"emb.weight": "encoder.embedding.weight", "out.weight": "objective.layers.2.weight",
+                     "out.bias": "objective.layers.2.bias"}
+            names |= {f"norm.{k}": f"objective.layers.0.{k}" for k in self.norm.state_dict()}
             self.load_state_dict({k: state[names.get(k, "encoder." + k)] for k in self.state_dict()})
 
     return Model()
