@@ -215,6 +215,12 @@ def log_train(
 
 
 # ------------------------------------------------------------------------------------------ the loop
+def save_step_if_due(ckpt: Checkpointer, st: LoopState, s: LoopSettings) -> None:
+    """``trainer.checkpoint_every=N``: a step file every N optimizer steps."""
+    if s.checkpoint_every > 0 and st.step % s.checkpoint_every == 0:
+        ckpt.save_step(st)
+
+
 def train(
     model: TaskModel,
     optimizer: torch.optim.Optimizer,
@@ -260,8 +266,7 @@ def train(
         with stop_on_signals() as stop:
             if resume is not None and validation_due(st, s):  # a signal stopped it: the run goes on with it
                 validate(st)
-                if s.checkpoint_every > 0 and st.step % s.checkpoint_every == 0:
-                    ckpt.save_step(st)
+                save_step_if_due(ckpt, st, s)
             for batch in epoch_batches(st, train_data, total_steps, s.epoch_limit, epoch_start):
                 if batch is EPOCH_END:  # the epoch ran to its end
                     if s.eval_interval == 0 and st.evaluated_at != st.step:
@@ -284,8 +289,7 @@ def train(
                     log_train(st, model, optimizer, s, logger, display, ckpt)
                 if s.eval_interval > 0 and st.step % s.eval_interval == 0:
                     validate(st)
-                if s.checkpoint_every > 0 and st.step % s.checkpoint_every == 0:
-                    ckpt.save_step(st)
+                save_step_if_due(ckpt, st, s)
                 stop_if_signalled(stop, ckpt, st)
                 if st.step >= total_steps or st.stopped_early:
                     break
