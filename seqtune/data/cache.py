@@ -151,11 +151,12 @@ def _ready(folder: Path) -> None:
         ) from None
     for tmp in folder.glob(".*.tmp-*"):
         pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             tmp.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a temporary file named after it may still be written)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
