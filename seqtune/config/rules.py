@@ -180,6 +180,9 @@ def dataset_problems(ds: DictConfig) -> list[str]:
         value = ds.get(key)
         if value is not None and not 0.0 < value < 1.0:
             problems.append(f"dataset.{key}={value} must be between 0 and 1 (exclusive).")
+    folds, fold = ds.get("cv_folds"), ds.get("cv_fold", 0)
+    if folds is not None and isinstance(fold, int) and not 0 <= fold < folds:
+        problems.append(f"dataset.cv_fold={fold} must be one of 0..{folds - 1} (dataset.cv_folds={folds}).")
     return problems
 
 

@@ -159,6 +159,10 @@ class LabelledDatasetConfig(FileDatasetConfig):
     train_limit: int | None = None  # keep N training examples (stratified by label)
     labels_per_class: int | None = None  # keep N training examples per class
     label_budget: int | None = None  # N labelled examples in all (stratified): validation carved from them
+    # Cross-validation: the validation split is fold cv_fold of cv_folds stratified folds of the training pool (or
+    # of label_budget's N), the other folds train; pretraining on labelled series leaves that fold out too.
+    cv_folds: int | None = None  # e.g. 5; sweep the folds with -m dataset.cv_fold=0,1,2,3,4
+    cv_fold: int = 0
     max_length: int | None = None  # truncate each example to this many tokens; None: no limit
     # Language-model stages only (seqtune pretrain on this dataset): text files whose lines join the training
     # text, relative to the data directory (e.g. [wikitext-2/train.txt]); fine-tuning never reads them.
@@ -177,6 +181,8 @@ class SyntheticTopicsDatasetConfig(DatasetConfig):
     train_limit: int | None = None
     labels_per_class: int | None = None
     label_budget: int | None = None
+    cv_folds: int | None = None  # as LabelledDatasetConfig's
+    cv_fold: int = 0
     max_length: int | None = None
 
 

@@ -151,6 +151,8 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("dataset.train_limit", Range(lo=1, null=True, meaning="null: no limit")),
     ("dataset.labels_per_class", Range(lo=1, null=True, meaning="null: no limit")),
     ("dataset.label_budget", Range(lo=2, null=True, meaning="null: every labelled example")),
+    ("dataset.cv_folds", Range(lo=2, hi=1_000_000, null=True, meaning="null: valid_fraction carves validation")),
+    ("dataset.cv_fold", Range(lo=0, hi=999_999, meaning="0-based, below dataset.cv_folds")),
     ("dataset.max_length", Range(lo=1, null=True, meaning="null: no limit")),
     ("dataset.tag_column", Range(lo=-1000, hi=1000, meaning="0-based; -1: the last column")),
     ("dataset.token_column", Range(lo=0, hi=1000)),

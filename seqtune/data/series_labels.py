@@ -229,9 +229,11 @@ def unlabelled_series(ds) -> tuple[list[torch.Tensor], list[torch.Tensor], Serie
     ``dataset.unlabelled_series`` files (their first field ignored); a seeded ``valid_fraction`` of the pool for
     validation.  The test file is never read."""
     train_path = dataset_file(ds, ucr_files(ds)[0], "dataset.train")  # the training file alone: test is not opened
-    train_values = read_series_file(train_path, ds.delimiter, ds.variable_length, ds.encoding)[0]
-    pool = list(train_values)
-    sources = [str(train_path)]
+    train_values, train_labels = read_series_file(train_path, ds.delimiter, ds.variable_length, ds.encoding)
+    held_out = _cv_held_out(ds, RawSplit(train_values, train_labels, str(train_path)))
+    pool = [v for v in train_values if id(v) not in held_out]
+    fold_note = f" less cross-validation fold {ds.cv_fold}'s {len(held_out)}" if held_out else ""
+    sources = [str(train_path) + fold_note]
     for i, name in enumerate(ds.get("unlabelled_series") or []):
         path = dataset_file(ds, str(name), f"dataset.unlabelled_series[{i}]")
         pool += read_series_file(path, ds.delimiter, True, ds.encoding)[0]
@@ -251,6 +253,16 @@ def unlabelled_series(ds) -> tuple[list[torch.Tensor], list[torch.Tensor], Serie
         train += [augmented(v, rng) for v in train for _ in range(copies)]
         notes.append(f"{copies} augmented copies of every training series (scaled, jittered, time-warped)")
     return [enc.steps(v) for v in train], [enc.steps(pool[i]) for i in carved], enc, notes
+
+
+def _cv_held_out(ds, train: RawSplit) -> set[int]:
+    """ids of the training file's series that fine-tuning validates on under ``dataset.cv_folds`` (the same
+    ``finish_splits`` call, the test file's place taken by an empty split): pretraining leaves them out."""
+    if ds.get("cv_folds") is None:
+        return set()
+    test = RawSplit([], [], "test file (not read)") if ucr_files(ds)[1] is not None else None
+    valid = finish_splits(RawLabelled("classification", train, None, test), ds)[2]
+    return {id(v) for v in valid.inputs}
 
 
 def augmented(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:

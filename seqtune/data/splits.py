@@ -63,6 +63,18 @@ def stratified_split(labels: list, fraction: float, seed: int, tag: str) -> tupl
     return [i for i in range(len(labels)) if i not in chosen], sorted(carved)
 
 
+def stratified_folds(labels: list, folds: int, seed: int) -> list[int]:
+    """The fold (0..folds-1) of every example: each class in its own seeded permutation, dealt round the folds
+    where the previous class stopped, so every fold holds its share of each class and fold sizes differ by <= 1."""
+    fold = [0] * len(labels)
+    start = 0
+    for label, idx in _class_groups(labels).items():
+        for j, i in enumerate(_permuted(idx, seed, f"fold:{label}")):
+            fold[i] = (start + j) % folds
+        start += len(idx)
+    return fold
+
+
 def stratified_subset(labels: list, seed: int, limit: int | None = None, per_class: int | None = None) -> list[int]:
     """Indices of a seeded subset: ``per_class`` examples of each class and/or ``limit`` in all, stratified.
 
@@ -103,6 +115,28 @@ def _carve(train: RawSplit, name: str, frac: float, seed: int, stratified: bool)
     return part, take(train, kept), note
 
 
+def _carve_valid(train: RawSplit, ds: Any, seed: int, stratified: bool) -> tuple[RawSplit, RawSplit, str]:
+    """(validation split, the rest of train, a note): ``valid_fraction`` of train, or with ``dataset.cv_folds=K``
+    fold ``dataset.cv_fold`` of K (cross-validation over the training pool: the other folds train)."""
+    folds = ds.get("cv_folds")
+    if folds is None:
+        return _carve(train, "valid", ds.get("valid_fraction", 0.1), seed, stratified)
+    k = int(ds.get("cv_fold", 0))
+    which = stratified_folds(train.labels if stratified else [""] * len(train.labels), folds, seed)
+    carved = [i for i, f in enumerate(which) if f == k]
+    kept = [i for i, f in enumerate(which) if f != k]
+    if not carved or not kept:
+        raise DataError(
+            f"cannot make {folds} cross-validation folds of the {len(train.labels)} training examples of "
+            f"{train.source}; use dataset.cv_folds={max(2, len(train.labels))} or fewer."
+        )
+    note = (
+        f"valid split = cross-validation fold {k} of {folds} of train: {len(carved):,} examples "
+        f"({'stratified by label, ' if stratified else ''}split_seed {seed}); the other folds train"
+    )
+    return take(train, carved, f"{train.source} (cross-validation fold {k} of {folds})"), take(train, kept), note
+
+
 def finish_splits(raw: RawLabelled, ds) -> tuple[RawSplit, RawSplit, RawSplit, RawSplit, list[str]]:
     """(full train, train, valid, test, notes): carve missing splits, then apply the low-resource options.
 
@@ -115,13 +149,15 @@ def finish_splits(raw: RawLabelled, ds) -> tuple[RawSplit, RawSplit, RawSplit, R
     stratified = raw.task == "classification"  # tagging has no per-example class: one pseudo-class
     train, valid, test = raw.train, raw.valid, raw.test
     budget = ds.get("label_budget")
-    for name, frac in (("test", ds.get("test_fraction", 0.1)), ("valid", ds.get("valid_fraction", 0.1))):
-        if (test if name == "test" else valid) is not None or (name == "valid" and budget is not None):
-            continue
-        part, train, note = _carve(train, name, frac, seed, stratified)
-        test, valid = (part, valid) if name == "test" else (test, part)
+    if test is None:
+        test, train, note = _carve(train, "test", ds.get("test_fraction", 0.1), seed, stratified)
         notes.append(note)
-    assert test is not None  # given or carved above
+    if valid is not None and ds.get("cv_folds") is not None and budget is None:
+        notes.append(f"dataset.cv_folds={ds.cv_folds}: the dataset's own validation split is not used")
+        valid = None
+    if valid is None and budget is None:
+        valid, train, note = _carve_valid(train, ds, seed, stratified)
+        notes.append(note)
     if budget is not None:
         return _budget_splits(train, valid, test, notes, budget, ds, seed, stratified)
     assert valid is not None  # given or carved above
@@ -168,7 +204,7 @@ def _budget_splits(
     if official_valid is not None:
         notes.append(f"dataset.label_budget={budget}: the dataset's own validation split is not used")
     chosen = take(pool, stratified_subset(pool.labels if stratified else [""] * len(pool.labels), seed, budget))
-    valid, train, note = _carve(chosen, "valid", ds.get("valid_fraction", 0.1), seed, stratified)
+    valid, train, note = _carve_valid(chosen, ds, seed, stratified)
     notes += [
         note,
         f"label budget: {budget:,} of {len(pool.labels):,} labelled examples (stratified, split_seed {seed}): "

@@ -124,3 +124,22 @@ def test_pretraining_reads_train_and_extra_files_never_test(tmp_path):
     y = augmented(x, np.random.default_rng(0))
     assert y.shape == x.shape and np.isfinite(y).all() and not np.allclose(x, y)
     assert np.corrcoef(x, y)[0, 1] > 0.8  # a variant of the same series, not noise
+
+
+def test_cross_validation_leaves_the_validation_fold_out_of_pretraining(tmp_path):
+    from seqtune.data.series_labels import unlabelled_series
+
+    rows = [f"{1 + i % 2}\t" + "\t".join(str(round(i + t / 10, 2)) for t in range(8)) for i in range(20)]
+    _write(tmp_path / "t_TRAIN.tsv", rows)
+    _write(tmp_path / "t_TEST.tsv", ["1\t100\t" + "\t".join(["0"] * 7)])
+    seen_by_fold = []
+    for k in range(4):
+        ds = _ds(tmp_path, train="t_TRAIN.tsv", test="t_TEST.tsv", cv_folds=4, cv_fold=k, normalize="none")
+        data = load_labelled_series(ds)[0]
+        held = {round(float(e.tokens[0, 0]), 2) for e in data.valid}  # each series starts at its row number
+        train, valid, _, notes = unlabelled_series(ds)
+        pooled = {round(float(x[0, 0]), 2) for x in train + valid}
+        assert len(held) == 5 and not held & pooled and len(pooled) == 15
+        assert "less cross-validation fold" in notes[0]
+        seen_by_fold.append(held)
+    assert set().union(*seen_by_fold) == set(range(20))

@@ -13,7 +13,7 @@ import torch
 
 from seqtune.data.records import RawLabelled, RawSplit
 from seqtune.data.splits import finish_splits
-from seqtune.errors import ConfigError
+from seqtune.errors import ConfigError, DataError
 from seqtune.training.lr_range import Curve, suggest
 from tests.conftest import TINY, read_jsonl, run_cli
 from tests.finetune.conftest import FT_TINY
@@ -46,6 +46,36 @@ def test_label_budget_errors_name_the_key():
         finish_splits(_pool(), {"label_budget": 1000, "test_fraction": 0.1})
     with pytest.raises(ConfigError, match="replaces dataset.train_limit"):
         finish_splits(_pool(), {"label_budget": 100, "train_limit": 50})
+
+
+def test_cross_validation_folds_partition_the_pool_stratified():
+    ds = {"cv_folds": 5, "test_fraction": 0.1, "split_seed": 2}
+    valids = []
+    for k in range(5):
+        _, train, valid, test, notes = finish_splits(_pool(), {**ds, "cv_fold": k})
+        pool = set(valid.inputs) | set(train.inputs)
+        assert not set(valid.inputs) & set(train.inputs) and len(pool) == 270
+        assert not pool & set(test.inputs)  # test is carved first and never in a fold
+        assert {valid.labels.count(c) for c in "abc"} == {18}  # 90 per class in the pool, stratified
+        assert any(f"cross-validation fold {k} of 5" in n for n in notes)
+        valids.append(set(valid.inputs))
+    assert set().union(*valids) == pool and sum(map(len, valids)) == len(pool)  # the folds partition the pool
+    assert {len(v) for v in valids} == {54}
+    again = finish_splits(_pool(), {**ds, "cv_fold": 4})[2]
+    assert set(again.inputs) == valids[4]  # the same fold in every run
+    # within a label budget, the folds split the budget's N
+    _, train, valid, _, _ = finish_splits(_pool(), {**ds, "label_budget": 50, "cv_fold": 0})
+    assert len(train.inputs) + len(valid.inputs) == 50 and len(valid.inputs) == 10
+
+
+def test_cross_validation_fold_errors_name_the_key(tmp_path):
+    with pytest.raises(DataError, match="cannot make 5 cross-validation folds of the 4 training examples"):
+        finish_splits(_pool(6, ("a", "b")), {"cv_folds": 5, "cv_fold": 4, "test_fraction": 0.3})
+    res = run_cli(["finetune", *FT_TINY, "dataset.cv_folds=3", "dataset.cv_fold=3"], cwd=tmp_path)
+    assert res.returncode == 2 and "dataset.cv_fold=3 must be one of 0..2 (dataset.cv_folds=3)" in res.stderr
+    assert "Traceback" not in res.stderr
+    res = run_cli(["finetune", *FT_TINY, "dataset.cv_folds=1"], cwd=tmp_path)
+    assert res.returncode == 2 and "dataset.cv_folds" in res.stderr and "Traceback" not in res.stderr
 
 
 def _table(path: Path, rows: list[tuple[str, str]]) -> Path:
