@@ -442,7 +442,7 @@ def _task_data(cfg: DictConfig, setup: RunSetup, pre: Pretrained) -> TaskData:
         horizon=cfg.head.get("horizon"),
     )
     if data.series_encoding is not None:
-        _check_series_width(data.width, pre, cfg.dataset.segment_length)
+        _check_series_width(data.width, pre, cfg.dataset.segment_length, data.series_encoding["channels"])
         run.write_json(run.data, data.series_encoding)
     elif data.series is not None:
         series, model_cfg = data.series, pre.model_cfg
@@ -475,18 +475,20 @@ def _task_data(cfg: DictConfig, setup: RunSetup, pre: Pretrained) -> TaskData:
     return data
 
 
-def _check_series_width(width: int, pre: Pretrained, segment_length: int) -> None:
-    """A labelled series feeds ``width`` values per step: a numeric encoder of that width (scratch: set here)."""
+def _check_series_width(width: int, pre: Pretrained, segment_length: int, channels: int) -> None:
+    """A labelled series feeds ``width`` values per step (``segment_length`` x ``channels``): a numeric encoder of
+    that width (scratch: set here)."""
     model_cfg = pre.model_cfg
     if pre.source is None:  # scratch: the architecture follows the data
         model_cfg["input"], model_cfg["num_features"] = "numeric", width
         return
     if model_cfg.get("input") != "numeric" or model_cfg.get("num_features") != width:
         raise ConfigError(
-            f"dataset.segment_length={segment_length} feeds the encoder {width} values per step, but the "
-            f"checkpoint's encoder reads model.input={model_cfg.get('input')!r} with model.num_features="
-            f"{model_cfg.get('num_features')}; pretrain on series with the same dataset.segment_length "
-            "(objective=masked_values or series_autoencoder, dataset=ucr), or set it to match."
+            f"dataset.segment_length={segment_length}{f' x {channels} channels' if channels > 1 else ''} feeds the "
+            f"encoder {width} values per step, but the checkpoint's encoder reads model.input="
+            f"{model_cfg.get('input')!r} with model.num_features={model_cfg.get('num_features')}; pretrain on series "
+            "with the same channels and dataset.segment_length (objective=masked_values or series_autoencoder, "
+            "dataset=ucr), or set it to match."
         )
 
 

@@ -1,6 +1,7 @@
 """``seqtune predict``: texts (a file or stdin, one example per line) -> JSON Lines of labels and probabilities,
 or of one tag per token, from a fine-tuned checkpoint.  A classifier of labelled series (``dataset=ucr``) reads one
-series per line, values only (tab, comma or space between them), normalised and segmented as its run did.
+series per line, values only (tab, comma or space between them), or a ``.ts`` file's cases (dimensions separated
+by ``:``, the label optional; the header skipped), normalised and segmented as its run did.
 
 Each line goes through the run's own preprocessing: its tokenizer, its ``dataset.max_length``, and for tagging
 one id per whitespace-separated token.  Blank lines are skipped; each record carries its line number.
@@ -15,7 +16,7 @@ from omegaconf import DictConfig
 
 from seqtune.data.encoding import encode_input
 from seqtune.data.records import Example, Task, dataset_holds
-from seqtune.data.series_labels import run_encoding, values_line
+from seqtune.data.series_labels import predict_series, run_encoding
 from seqtune.data.tokenizers import UNK_ID, Tokenizer
 from seqtune.errors import CheckpointError, DataError
 from seqtune.training.checkpoint import Key
@@ -52,9 +53,11 @@ def run(cfg: DictConfig) -> dict[str, object]:
     raw = read_input_lines(cfg.input, "predict")
     numbered = [(i + 1, line) for i, line in enumerate(raw) if line.strip()]
     series = dataset_holds(run_cfg.dataset.get("format")) == "labelled_series"
-    if series:  # one series per line, values only, encoded as the run encoded its files
-        enc = run_encoding(run_cfg.dataset)
-        examples = [Example(enc.steps(values_line(line, n, str(cfg.input))), 0) for n, line in numbered]
+    if series:  # one series per line (values only, or .ts cases), encoded as the run encoded its files
+        enc = run_encoding(run_cfg.dataset, int(run_cfg.model.num_features))
+        variable = bool(run_cfg.dataset.get("variable_length"))
+        numbered, steps = predict_series(numbered, enc, str(cfg.input), variable)
+        examples = [Example(x, 0) for x in steps]
     else:
         assert tokenizer is not None  # a text task's checkpoint holds its tokenizer
         examples = encode_inputs(

@@ -10,13 +10,17 @@ archive's 2018 release) or comma-separated (``.csv``), or ``dataset.delimiter``.
 whatever they look like (``1``/``2``, ``-1``/``1``, names); they are ordered numerically when all are numbers.
 The archive pads a shorter series with NaN at its end (its variable-length sets): trailing NaN and empty fields
 are trimmed, so such a set reads as series of different lengths.  Rows with different numbers of fields are
-refused unless ``dataset.variable_length=true``.  Univariate only: a multivariate set (the archive's ``.ts``
-files, one file per dimension) is not read yet.
+refused unless ``dataset.variable_length=true``.  A file ending in ``.ts`` is the UEA & UCR archives'
+sktime/aeon format, univariate or multivariate (``ts_format.py``); ``dataset.set`` finds
+``<set>/<set>_{TRAIN,TEST}.ts`` when the ``.tsv`` files are absent.  A univariate series is a ``(length,)``
+array, a multivariate one ``(length, channels)``; every file of a dataset (train, test, valid,
+``unlabelled_series``) must have the same channels.
 
 The loader turns each series into an :class:`~seqtune.data.records.Example` whose ``tokens`` are a float
-tensor ``(steps, segment_length)``: the values z-scored (``dataset.normalize``: each series by its own mean and
-std, or all by the training file's, or none) and cut into segments of ``dataset.segment_length`` values, one RNN
-step each (SegRNN / PatchTST patches; the last segment padded with the series' last value).  ``BucketBatches``
+tensor ``(steps, segment_length * channels)``: the values z-scored (``dataset.normalize``: each channel of each
+series by its own mean and std, or each channel by the training file's, or none) and cut into segments of
+``dataset.segment_length`` values of every channel, one RNN step each (SegRNN / PatchTST patches; the last
+segment padded with the series' last values).  ``BucketBatches``
 pads them into ``(time, batch, segment_length)`` batches with true lengths, so the text classifier's pooling
 reads them unchanged.  Validation is carved from the training file (stratified, ``split_seed``), or from the
 ``label_budget`` labels; the test file is only ever the test split.
@@ -31,10 +35,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqtune.data.catalog import dataset_file
+from seqtune.data.catalog import dataset_file, resolve_folder
 from seqtune.data.formats import read_text
 from seqtune.data.records import Example, LabelledData, RawLabelled, RawSplit, dataset_format
 from seqtune.data.splits import finish_splits, stratified_split
+from seqtune.data.ts_format import predict_case, read_ts_file
 from seqtune.errors import ConfigError, DataError
 from seqtune.registry import DATASETS
 
@@ -81,10 +86,30 @@ def _row_values(fields: list[str], path: Path, lineno: int) -> np.ndarray:
     return values
 
 
+def _suffix(path: Path) -> str:
+    suffixes = [s for s in path.suffixes if s not in (".gz", ".bz2", ".xz", ".zst")]
+    return suffixes[-1].lower() if suffixes else ""
+
+
 def read_series_file(
-    path: Path, delimiter: str | None = None, variable_length: bool = False, encoding: str = "utf-8"
+    path: Path,
+    delimiter: str | None = None,
+    variable_length: bool = False,
+    encoding: str = "utf-8",
+    labelled: bool = True,
 ) -> tuple[list[np.ndarray], list[str]]:
-    """A UCR-style file -> (series, labels); a clear DataError names the file, line and field of a bad row."""
+    """A UCR-style file (or a ``.ts`` file) -> (series, labels); a clear DataError names the file, line and field
+    of a bad row.  ``labelled=False``: labels may be absent (``""``), as for pretraining's extra files."""
+    if _suffix(path) == ".ts":
+        ts = read_ts_file(path, variable_length, encoding)
+        if labelled and (ts.labels is None or ts.header.regression):
+            said = "@targetLabel true: regression targets" if ts.header.regression else "@classLabel false"
+            raise DataError(
+                f"{path}: no class labels in the file ({said}); a classifier's train, valid and test files need "
+                "@classLabel true and a label ending each case. Use it as dataset.unlabelled_series (pretraining) "
+                "or as `seqtune predict` input."
+            )
+        return ts.series, ts.labels or [""] * len(ts.series)
     lines = read_text(path, encoding).splitlines()
     sep = _delimiter(path, delimiter, lines[0] if lines else "")
     series: list[np.ndarray] = []
@@ -125,9 +150,14 @@ def label_order(labels: list[str]) -> list[str]:
 
 
 def ucr_files(ds) -> tuple[str, str | None]:
-    """dataset.set names an archive set (<set>/<set>_TRAIN.tsv under dataset.folder), else dataset.train/test."""
+    """dataset.set names an archive set (<set>/<set>_TRAIN.tsv under dataset.folder, or <set>_TRAIN.ts when the
+    .tsv is absent), else dataset.train/test."""
     if ds.get("set"):
-        return f"{ds.set}/{ds.set}_TRAIN.tsv", f"{ds.set}/{ds.set}_TEST.tsv"
+        folder = resolve_folder(ds.get("folder"))
+        suffix = ".tsv"
+        if folder is not None and not (folder / f"{ds.set}/{ds.set}_TRAIN.tsv").exists():
+            suffix = ".ts" if (folder / f"{ds.set}/{ds.set}_TRAIN.ts").exists() else ".tsv"
+        return f"{ds.set}/{ds.set}_TRAIN{suffix}", f"{ds.set}/{ds.set}_TEST{suffix}"
     if not ds.get("train"):
         raise ConfigError(
             "dataset.set and dataset.train are both unset; name an archive set (dataset.set=ECGFiveDays) or "
@@ -148,10 +178,30 @@ def ucr_splits(ds) -> RawLabelled:
     train = split(train_name, "dataset.train")
     test = split(test_name, "dataset.test") if test_name else None
     valid = split(ds.valid, "dataset.valid") if ds.get("valid") else None
+    for other in (test, valid):
+        if other is not None:
+            same_channels(train.source, train.inputs, other.source, other.inputs)
     lengths = sorted({len(v) for v in train.inputs})
     shown = f"{lengths[0]}" if len(lengths) == 1 else f"{lengths[0]}..{lengths[-1]}"
-    notes = [f"{len(train.inputs):,} training series of length {shown} from {train.source}"]
+    channels = series_channels(train.inputs)
+    of = f" of {channels} channels" if channels > 1 else ""
+    notes = [f"{len(train.inputs):,} training series{of} of length {shown} from {train.source}"]
     return RawLabelled("classification", train, valid, test, notes=notes, label_order=label_order(train.labels))
+
+
+def series_channels(series: list[np.ndarray]) -> int:
+    """Channels of a file's series: 1 for (length,) arrays, else their second dimension (the same in a file)."""
+    return 1 if not series or series[0].ndim == 1 else int(series[0].shape[1])
+
+
+def same_channels(source: str, series: list[np.ndarray], other_source: str, other: list[np.ndarray]) -> None:
+    """Two files of one dataset must have the same channels (dimensions)."""
+    a, b = series_channels(series), series_channels(other)
+    if a != b:
+        raise DataError(
+            f"{other_source} has {b} channel(s) (dimensions) per series, but {source} has {a}; every file of a "
+            "dataset (train, valid, test, dataset.unlabelled_series) needs the same channels, in the same order."
+        )
 
 
 # ------------------------------------------------------------------------------------------- encoding
@@ -161,35 +211,44 @@ class SeriesEncoding:
 
     normalize: str  # series | dataset | none
     segment_length: int
-    mean: float = 0.0  # dataset: the training file's statistics
-    std: float = 1.0
+    mean: tuple[float, ...] = (0.0,)  # dataset: the training file's statistics, one per channel
+    std: tuple[float, ...] = (1.0,)
+    channels: int = 1  # values of each time step (a multivariate series' dimensions)
 
     @property
     def width(self) -> int:
-        """Values per RNN step (the encoder's ``model.num_features``)."""
-        return self.segment_length
+        """Values per RNN step (the encoder's ``model.num_features``): a segment of every channel."""
+        return self.segment_length * self.channels
 
     def steps(self, values: np.ndarray) -> torch.Tensor:
-        """(length,) values -> (ceil(length / segment_length), segment_length) float32."""
-        if self.normalize == "series":
-            std = values.std()
-            values = (values - values.mean()) / (std if std > 0 else 1.0)
+        """(length,) or (length, channels) values -> (ceil(length / segment_length), width) float32; a step holds
+        ``segment_length`` consecutive time points, all channels of each."""
+        if (values.shape[1] if values.ndim == 2 else 1) != self.channels:
+            raise ValueError(f"a series of shape {values.shape}, but the encoding reads {self.channels} channel(s)")
+        if self.normalize == "series":  # each channel by its own statistics
+            std = values.std(axis=0)
+            values = (values - values.mean(axis=0)) / np.where(std > 0, std, 1.0)
         elif self.normalize == "dataset":
-            values = (values - self.mean) / self.std
+            values = (values - np.asarray(self.mean)) / np.asarray(self.std)
         s = self.segment_length
-        padded = np.concatenate([values, np.full(math.ceil(len(values) / s) * s - len(values), values[-1])])
-        return torch.from_numpy(padded.astype(np.float32)).view(-1, s)
+        pad = math.ceil(len(values) / s) * s - len(values)
+        padded = np.concatenate([values, np.repeat(values[-1:], pad, axis=0)])  # (steps * s, [channels])
+        return torch.from_numpy(padded.astype(np.float32)).reshape(-1, self.width)
 
 
-def series_encoding(ds, train_series: list[np.ndarray]) -> SeriesEncoding:
+def series_encoding(ds, train_series: list[np.ndarray], channels: int | None = None) -> SeriesEncoding:
+    """The encoding of ``dataset.normalize`` and ``segment_length``; ``dataset`` statistics (per channel) from
+    ``train_series``, whose shape also gives the channels unless ``channels`` says."""
     normalize = str(ds.normalize)
     if normalize not in NORMALIZE:
         raise ConfigError(f"dataset.normalize={normalize!r} is not one of {', '.join(NORMALIZE)}.")
+    channels = series_channels(train_series) if channels is None else channels
     if normalize != "dataset":
-        return SeriesEncoding(normalize, ds.segment_length)
-    pooled = np.concatenate(train_series)
-    std = float(pooled.std())
-    return SeriesEncoding("dataset", ds.segment_length, float(pooled.mean()), std if std > 0 else 1.0)
+        return SeriesEncoding(normalize, ds.segment_length, (0.0,) * channels, (1.0,) * channels, channels)
+    pooled = np.concatenate(train_series)  # (values, [channels])
+    std = np.atleast_1d(pooled.std(axis=0))
+    mean = tuple(float(m) for m in np.atleast_1d(pooled.mean(axis=0)))
+    return SeriesEncoding("dataset", ds.segment_length, mean, tuple(float(x) if x > 0 else 1.0 for x in std), channels)
 
 
 def _examples(split: RawSplit, enc: SeriesEncoding, index: dict[str, int], max_length: int | None) -> list[Example]:
@@ -236,7 +295,9 @@ def unlabelled_series(ds) -> tuple[list[torch.Tensor], list[torch.Tensor], Serie
     sources = [str(train_path) + fold_note]
     for i, name in enumerate(ds.get("unlabelled_series") or []):
         path = dataset_file(ds, str(name), f"dataset.unlabelled_series[{i}]")
-        pool += read_series_file(path, ds.delimiter, True, ds.encoding)[0]
+        extra = read_series_file(path, ds.delimiter, True, ds.encoding, labelled=False)[0]
+        same_channels(str(train_path), train_values, str(path), extra)
+        pool += extra
         sources.append(str(path))
     enc = series_encoding(ds, train_values)
     kept, carved = stratified_split([""] * len(pool), ds.valid_fraction, ds.split_seed, "pretrain_valid")
@@ -267,21 +328,46 @@ def _cv_held_out(ds, train: RawSplit) -> set[int]:
 
 def augmented(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A plausible variant of a series: a smooth time warp (random knots, same length), an amplitude scale and
-    jitter, each mild (Um et al. 2017's time-series augmentations)."""
+    jitter, each mild (Um et al. 2017's time-series augmentations).  A multivariate series' channels share the
+    warp and the scale; each channel's jitter follows its own spread."""
     n = len(values)
     knots = np.linspace(0, n - 1, 5)
     warped = np.clip(knots + rng.normal(0, 0.03 * n, size=5) * np.array([0, 1, 1, 1, 0]), 0, n - 1)
     positions = np.interp(np.arange(n), knots, np.sort(warped))  # monotone: the order of events is kept
-    out = np.interp(positions, np.arange(n), values)
-    scale = values.std() if values.std() > 0 else 1.0
-    return out * rng.normal(1.0, 0.1) + rng.normal(0, 0.05 * scale, size=n)
+    if values.ndim == 1:
+        out = np.interp(positions, np.arange(n), values)
+    else:  # (length, channels): one warp for all
+        out = np.stack([np.interp(positions, np.arange(n), values[:, c]) for c in range(values.shape[1])], axis=1)
+    spread = values.std(axis=0)
+    scale = np.where(spread > 0, spread, 1.0) if values.ndim == 2 else float(spread) if spread > 0 else 1.0
+    return out * rng.normal(1.0, 0.1) + rng.normal(0, 0.05 * scale, size=values.shape)
 
 
-def run_encoding(ds) -> SeriesEncoding:
-    """A trained run's encoding, from its dataset config (``normalize=dataset`` re-reads its training file)."""
+def run_encoding(ds, width: int) -> SeriesEncoding:
+    """A trained run's encoding, from its dataset config and its encoder's input ``width`` (values per step:
+    ``segment_length`` x channels); ``normalize=dataset`` re-reads its training file."""
     if str(ds.normalize) != "dataset":
-        return series_encoding(ds, [])
+        return series_encoding(ds, [], channels=max(1, width // int(ds.segment_length)))
     return series_encoding(ds, read_labelled_series(ds).train.inputs)
+
+
+def predict_series(
+    numbered: list[tuple[int, str]], enc: SeriesEncoding, source: str, variable_length: bool
+) -> tuple[list[tuple[int, str]], list[torch.Tensor]]:
+    """``seqtune predict``'s lines -> the lines that hold series and their steps.  A line of values only
+    (``values_line``), or a ``.ts`` case (dimensions separated by ``:``, the label optional and ignored); a
+    ``.ts`` file's header and comments (up to ``@data``) are skipped.  A multivariate model reads ``.ts`` cases."""
+    start = next((i + 1 for i, (_, line) in enumerate(numbered) if line.strip().lower() == "@data"), 0)
+    kept = [(n, line) for n, line in numbered[start:] if not (start and line.lstrip().startswith("#"))]
+    if not start and kept and kept[0][1].lstrip().startswith("@"):
+        raise DataError(f"{source}, line {kept[0][0]}: a .ts header without @data; add @data above the cases.")
+    steps = []
+    for n, line in kept:
+        if enc.channels > 1 or ":" in line:
+            steps.append(enc.steps(predict_case(line, n, source, enc.channels, variable_length)))
+        else:
+            steps.append(enc.steps(values_line(line, n, source)))
+    return kept, steps
 
 
 def values_line(line: str, lineno: int, source: str) -> np.ndarray:
