@@ -154,6 +154,33 @@ def _series_case(name: str) -> tuple[str, ...]:
             f"dataset.test={name}_TEST.tsv", "objective=masked_values", *SMOKE)
 
 
+def _bad_ts_files(root: Path) -> None:
+    """Multivariate .ts files (the UEA & UCR archives' format): a case with three dimensions among cases of two, a
+    case whose dimensions differ in length, and a test file of three channels for a training file of two."""
+
+    def header(dims: int) -> list[str]:
+        return ["@problemName Two", "@univariate false", f"@dimensions {dims}", "@classLabel true a b", "@data"]
+
+    good = header(2) + ["0.1,0.2,0.3:1,2,3:a", "0.3,0.2,0.1:3,2,1:b"] * 6
+    files = {
+        "dims_TRAIN.ts": [*good, "0.1,0.2,0.3:1,2,3:4,5,6:a"],
+        "unequal_TRAIN.ts": [*good, "0.1,0.2:1,2,3:a"],
+        "channels_TRAIN.ts": good,
+        "channels_TEST.ts": header(3) + ["0.1,0.2,0.3:1,2,3:4,5,6:a", "0.3,0.2,0.1:3,2,1:6,5,4:b"] * 3,
+        "dims_TEST.ts": good,
+        "unequal_TEST.ts": good,
+    }
+    for name, rows in files.items():
+        (root / name).write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def _ts_case(name: str, command: str = "pretrain") -> tuple[str, ...]:
+    task = ("objective=masked_values",) if command == "pretrain" else ("transfer=scratch", "transfer.checkpoint=null",
+                                                                       "+model=gru")
+    return (command, "dataset=ucr", "dataset.set=null", "dataset.folder=null", f"dataset.train={name}_TRAIN.ts",
+            f"dataset.test={name}_TEST.ts", *task, *SMOKE)
+
+
 def _bad_predict_input(root: Path) -> None:
     (root / "texts_latin1.txt").write_bytes("the cook sees the caf\u00e9\n".encode("latin-1"))
 
@@ -198,6 +225,13 @@ CASES: list[Case] = [
          "'n/a' is not a number", setup=_bad_series_files),
     Case("ucr_no_label", "labelled series, a line without its label", _series_case("nolabel"),
          "no label in the first field", setup=_bad_series_files),
+    Case("ts_dimensions", "multivariate `.ts` series, a case with another number of dimensions", _ts_case("dims"),
+         "3 dimension(s), but the header says 2", setup=_bad_ts_files),
+    Case("ts_unequal_dimensions", "multivariate `.ts` series, a case whose dimensions differ in length",
+         _ts_case("unequal"), "dimensions of different lengths need dataset.variable_length=true",
+         setup=_bad_ts_files),
+    Case("ts_channels", "train and test series with different channels", _ts_case("channels", "finetune"),
+         "has 3 channel(s) (dimensions) per series, but", setup=_bad_ts_files),
     Case("missing_series_file", "`dataset=timeseries` without its file",
          ("pretrain", "dataset=timeseries", "objective=forecast", *SMOKE), "dataset.file is required of dataset=timeseries"),
     Case("missing_pairs_train", "`dataset=pairs` without its file",

@@ -250,12 +250,13 @@ class SeriesNormalize(Choice):
 
 @dataclass
 class UcrDatasetConfig(LabelledDatasetConfig):
-    # One series per line: label, then the values (UCR archive .tsv, or .csv); seqtune/data/series_labels.py.
+    # One series per line: label, then the values (UCR archive .tsv, or .csv); or a .ts file (UEA & UCR archives,
+    # uni- or multivariate: seqtune/data/ts_format.py); seqtune/data/series_labels.py.
     train: str | None = None  # type: ignore[assignment]  # your own file; None: dataset.set's <set>/<set>_TRAIN.tsv
-    set: str | None = None  # an archive set under dataset.folder: <set>/<set>_{TRAIN,TEST}.tsv
+    set: str | None = None  # an archive set under dataset.folder: <set>/<set>_{TRAIN,TEST}.tsv, else .ts
     valid_fraction: float = 0.2  # carved from the training file (UCR has train/test only), stratified
     delimiter: str | None = None  # "," or "\t"; None: from the file suffix (.tsv tab, .csv comma)
-    variable_length: bool = False  # rows with different numbers of values allowed (else a ragged row is an error)
+    variable_length: bool = False  # series of different lengths allowed, and .ts dimensions (padded); else an error
     normalize: SeriesNormalize = SeriesNormalize.series  # z-score each series, all by train's statistics, or none
     segment_length: int = 1  # values per RNN step (segments / patches); the last one padded with its last value
     # Pretraining only: more series files (values after the first field; labels ignored), relative to folder.

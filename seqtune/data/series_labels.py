@@ -39,7 +39,7 @@ from seqtune.data.catalog import dataset_file, resolve_folder
 from seqtune.data.formats import read_text
 from seqtune.data.records import Example, LabelledData, RawLabelled, RawSplit, dataset_format
 from seqtune.data.splits import finish_splits, stratified_split
-from seqtune.data.ts_format import predict_case, read_ts_file
+from seqtune.data.ts_format import COMMENT, predict_case, read_ts_file
 from seqtune.errors import ConfigError, DataError
 from seqtune.registry import DATASETS
 
@@ -358,7 +358,7 @@ def predict_series(
     (``values_line``), or a ``.ts`` case (dimensions separated by ``:``, the label optional and ignored); a
     ``.ts`` file's header and comments (up to ``@data``) are skipped.  A multivariate model reads ``.ts`` cases."""
     start = next((i + 1 for i, (_, line) in enumerate(numbered) if line.strip().lower() == "@data"), 0)
-    kept = [(n, line) for n, line in numbered[start:] if not (start and line.lstrip().startswith("#"))]
+    kept = [(n, line) for n, line in numbered[start:] if not (start and line.lstrip().startswith(COMMENT))]
     if not start and kept and kept[0][1].lstrip().startswith("@"):
         raise DataError(f"{source}, line {kept[0][0]}: a .ts header without @data; add @data above the cases.")
     steps = []

@@ -3,7 +3,7 @@ labelled series, univariate or multivariate, one case per line.
 
 ``dataset=ucr`` reads a file ending in ``.ts`` with this module (``series_labels.read_series_file`` dispatches
 by suffix).  A file is an optional description (``#`` lines), a header of ``@key value`` lines, ``@data``, then
-one case per line::
+one case per line (``%`` comment lines too, as in ARFF)::
 
     # two sensors, two gaits
     @problemName Gait
@@ -37,6 +37,7 @@ from seqtune.data.formats import read_text
 from seqtune.errors import DataError
 
 MISSING = ("?", "nan", "")
+COMMENT = ("#", "%")  # % as in ARFF, which some archive files keep
 FORMAT_HINT = "dimensions separated by ':', the values of each by ',', the class label last"
 
 
@@ -110,7 +111,7 @@ def read_header(lines: list[str], path: Path) -> TsHeader:
     head = TsHeader()
     for lineno, line in enumerate(lines, 1):
         text = line.strip()
-        if not text or text.startswith("#"):
+        if not text or text.startswith(COMMENT):
             continue
         if not text.startswith("@"):
             raise DataError(
@@ -245,7 +246,7 @@ def read_ts_file(path: Path, variable_length: bool = False, encoding: str = "utf
     first: tuple[int, int] | None = None  # (line, length) of the first case
     for lineno in range(head.data_line + 1, len(lines) + 1):
         line = lines[lineno - 1].strip()
-        if not line or line.startswith("#"):
+        if not line or line.startswith(COMMENT):
             continue
         dims, label = _fields(line, head, path, lineno)
         values = case_values(dims, path, lineno, variable_length)

@@ -58,7 +58,8 @@ def test_univariate_ts_older_headers_and_trailing_missing_values(tmp_path):
                                      "1,2,3:1", "4,5,?:2"])
     ts = read_ts_file(uni, variable_length=True)
     assert [s.shape for s in ts.series] == [(3,), (2,)]  # univariate: 1-D, as the .tsv reader gives
-    old = _write(tmp_path / "o.ts", ["@problemName speaker", "@timestamps false", "@multivariate true 3",
+    old = _write(tmp_path / "o.ts", ["% an ARFF-style comment", "@problemName speaker", "@timestamps false",
+                                     "@multivariate true 3",
                                      "@classlabel true 0 1", "@data", "1,2:3,4:5,6:0"])
     assert read_ts_file(old).series[0].shape == (2, 3)
     nolab = _write(tmp_path / "n.ts", ["@dimensions 2", "@classLabel false", "@data", "1,2:3,4", "5,6:7,8"])
