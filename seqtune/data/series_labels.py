@@ -20,10 +20,9 @@ The loader turns each series into an :class:`~seqtune.data.records.Example` whos
 tensor ``(steps, segment_length * channels)``: the values z-scored (``dataset.normalize``: each channel of each
 series by its own mean and std, or each channel by the training file's, or none) and cut into segments of
 ``dataset.segment_length`` values of every channel, one RNN step each (SegRNN / PatchTST patches; the last
-segment padded with the series' last values).  ``BucketBatches``
-pads them into ``(time, batch, segment_length)`` batches with true lengths, so the text classifier's pooling
-reads them unchanged.  Validation is carved from the training file (stratified, ``split_seed``), or from the
-``label_budget`` labels; the test file is only ever the test split.
+segment padded with the series' last values).  ``BucketBatches`` pads them into ``(time, batch, width)`` batches
+with true lengths, so the text classifier's pooling reads them unchanged.  Validation is carved from the training
+file (stratified, ``split_seed``), or from the ``label_budget`` labels; the test file is only ever the test split.
 """
 
 from __future__ import annotations
