@@ -29,7 +29,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-OTHERS = ("GunPoint", "ItalyPowerDemand", "Coffee", "ECGFiveDays")
+SETS = ["GunPoint", "ItalyPowerDemand", "Coffee", "ECGFiveDays"]  # ucr_experiments.sh's: the "others" pool
 POOLS = {  # name: pretraining overrides (after experiment=ucr_autoencoder)
     "aug": ["dataset.augment_copies=50"],
     "others": [],  # + dataset.unlabelled_series, filled in by pools()
@@ -42,8 +42,8 @@ STRATEGIES = {
 }
 
 
-def pools(name: str) -> dict[str, list[str]]:
-    files = ",".join(f"{s}/{s}_{part}.tsv" for s in OTHERS if s != name for part in ("TRAIN", "TEST"))
+def pools(name: str, sets: list[str]) -> dict[str, list[str]]:
+    files = ",".join(f"{s}/{s}_{part}.tsv" for s in sets if s != name for part in ("TRAIN", "TEST"))
     out = {k: list(v) for k, v in POOLS.items()}
     for k in ("others", "masked"):
         out[k].append(f"dataset.unlabelled_series=[{files}]")
@@ -75,7 +75,7 @@ def fold_jobs(a, k: int) -> tuple[list, list]:
     seqtune = [sys.executable, "-m", "seqtune"]
     pre = [
         (seqtune + ["pretrain", "experiment=ucr_autoencoder", *common, *over], a.out / f"pre_{pool}_{k}")
-        for pool, over in pools(a.set).items()
+        for pool, over in pools(a.set, a.sets).items()
     ]
     fine = []
     for seed in a.seeds:
@@ -124,6 +124,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--set", default="ECGFiveDays")
     p.add_argument("--segment", type=int, default=8, help="dataset.segment_length (2 for ItalyPowerDemand)")
+    p.add_argument("--sets", nargs="+", default=SETS, help="the sets whose files form the 'others' pool")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     p.add_argument("--jobs", type=int, default=1, help="runs at once (one thread each)")
