@@ -8,6 +8,8 @@
 #      (values only)                                                                     -> $OUT/ae_<set>, ladder_<set>
 #   4. ECGFiveDays only: masked_values on the same pool as 3                              -> mv_ECGFiveDays, *_masked
 #      and the autoencoder with ECGFiveDays' own test series' values added (transductive) -> *_transductive
+#   5. scripts/ucr_cv.py on every set: the recipe chosen by 5-fold cross-validation over the training series
+#      (every pool and strategy above, seeds 1-2; the test file never read)             -> cv/<set>/cv.md
 # Needs $SEQTUNE_DATA_DIR with ucr/<set>/<set>_{TRAIN,TEST}.tsv. A finished run or ladder rung is kept, so a
 # stopped script goes on where it stopped. About an hour on one shared CPU core (each fine-tuning run ~20 s).
 set -euo pipefail
@@ -54,3 +56,6 @@ case " $SETS " in *" ECGFiveDays "*)
     "dataset.unlabelled_series=[$(others ECGFiveDays),ECGFiveDays/ECGFiveDays_TEST.tsv]"
   ladder ECGFiveDays ae_ECGFiveDays_transductive ladder_ECGFiveDays_transductive "[scratch,frozen,full]" ;;
 esac
+for set in $SETS; do
+  python "$(dirname "$0")/ucr_cv.py" --set "$set" --segment "$(segment "$set")" --folds 5 --seeds 1 2 --sets $SETS --out "$OUT/cv"
+done

@@ -72,6 +72,14 @@ def check_cutoffs(cutoffs: list[int], vocab_size: int, key: str = "objective.cut
     return cutoffs
 
 
+def adaptive_loss(asm: nn.AdaptiveLogSoftmaxWithLoss, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean negative log-likelihood through ``asm`` in float32 with autocast off: under bf16 autocast its clusters
+    would return bf16 log-probabilities that PyTorch's module copies into a float32 buffer (an error), and the sums
+    of log-probabilities should stay float32 anyway.  The softmax is a small part of an adaptive model's step."""
+    with torch.autocast(hidden.device.type, enabled=False):
+        return asm(hidden.float(), targets).loss
+
+
 class AdaptiveSoftmax(nn.Module):
     """The output layer of a causal LM with an adaptive softmax; parameters live in ``self.asm``."""
 
@@ -85,15 +93,16 @@ class AdaptiveSoftmax(nn.Module):
         """hidden (N, H), targets (N,) -> mean negative log-likelihood of the targets (exact); 0 for N = 0."""
         if targets.numel() == 0:  # e.g. a multitask batch without a scored token: no NaN from an empty mean
             return hidden.sum() * 0.0
-        return self.asm(hidden.float(), targets).loss  # float: the summed log-probabilities stay float32 under autocast
+        return adaptive_loss(self.asm, hidden, targets)
 
     def log_prob(self, hidden: torch.Tensor) -> torch.Tensor:
         """(..., H) -> (..., vocab) log-probabilities of every token; they normalise (logsumexp = 0)."""
         flat = hidden.reshape(-1, hidden.size(-1)).float()  # (N, H)
         shortlist = self.asm.shortlist_size
-        head = F.log_softmax(self.asm.head(flat), dim=-1)  # (N, shortlist + clusters)
-        parts = [head[:, :shortlist]]
-        for i, cluster in enumerate(self.asm.tail):
-            # p(w) = p(cluster i) * p(w | cluster i), in log space
-            parts.append(F.log_softmax(cluster(flat), dim=-1) + head[:, shortlist + i : shortlist + i + 1])
+        with torch.autocast(hidden.device.type, enabled=False):  # float32 log-probabilities, as adaptive_loss
+            head = F.log_softmax(self.asm.head(flat), dim=-1)  # (N, shortlist + clusters)
+            parts = [head[:, :shortlist]]
+            for i, cluster in enumerate(self.asm.tail):
+                # p(w) = p(cluster i) * p(w | cluster i), in log space
+                parts.append(F.log_softmax(cluster(flat), dim=-1) + head[:, shortlist + i : shortlist + i + 1])
         return torch.cat(parts, dim=-1).reshape(*hidden.shape[:-1], -1)  # (..., vocab)

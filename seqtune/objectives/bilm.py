@@ -26,6 +26,7 @@ from torch import nn
 
 from seqtune.data.tokenizers import PAD_ID
 from seqtune.models.encoder import Encoder, State
+from seqtune.objectives.adaptive import adaptive_loss
 from seqtune.objectives.base import StepOutput
 from seqtune.objectives.spec import ObjectiveSpec, register_objective
 
@@ -56,7 +57,7 @@ class BidirectionalLM(nn.Module):
         real = targets != PAD_ID
         hidden, targets = hidden[real], targets[real]
         if isinstance(self.softmax, nn.AdaptiveLogSoftmaxWithLoss):
-            loss = self.softmax(hidden.float(), targets).loss
+            loss = adaptive_loss(self.softmax, hidden, targets)
         else:
             loss = F.cross_entropy(self.softmax(hidden).float(), targets)
         predicted = targets.numel()

@@ -41,6 +41,29 @@ def test_log_probabilities_normalise_and_match_the_training_loss(cutoffs):
     torch.testing.assert_close(out.log_prob(flat), out.asm.log_prob(flat))  # PyTorch's own full distribution
 
 
+def test_bf16_autocast_keeps_the_loss_and_log_probabilities_float32():
+    # trainer.precision=bf16 runs the step under autocast: PyTorch's adaptive module failed there (a bf16 cluster
+    # output copied into its float32 buffer), for the causal LM and for the biLM of the tagging recipe.
+    from seqtune.objectives.bilm import BidirectionalLM
+
+    torch.manual_seed(0)
+    out = AdaptiveSoftmax(hidden_size=12, vocab_size=100, cutoffs=[10, 40], div_value=2.0)
+    hidden, targets = torch.randn(20, 12), torch.arange(20) * 5
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, logp = out.loss(hidden, targets), out.log_prob(hidden)
+    assert loss.dtype == logp.dtype == torch.float32
+    torch.testing.assert_close(loss, out.loss(hidden, targets))  # the softmax itself is not run in bf16
+    torch.testing.assert_close(logp.logsumexp(-1), torch.zeros(20), atol=1e-5, rtol=0)
+    enc = Encoder("lstm", vocab_size=60, embedding_size=8, hidden_size=16, num_layers=1, bidirectional=True)
+    bilm = BidirectionalLM(enc, cutoffs=[10, 30])
+    tokens = torch.randint(4, 60, (9, 3))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        step = bilm(enc, (tokens, tokens), None)  # an LM batch: (input, target); the biLM reads the input
+    assert step.loss.dtype == torch.float32 and math.isfinite(float(step.loss))
+    step.loss.backward()
+    assert all(p.grad is not None for p in bilm.softmax.parameters())
+
+
 def test_empty_batch_gives_zero_not_nan():
     out = AdaptiveSoftmax(8, 50, [10])
     h = torch.randn(0, 8, requires_grad=True)
