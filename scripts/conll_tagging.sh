@@ -16,7 +16,9 @@ run() {  # run <name> <seqtune args...>: skipped when its summary.json exists; C
   /usr/bin/time -v -o "$OUT/$name.time" seqtune "$@" trainer.progress=log hydra.run.dir="$OUT/$name" > "$OUT/$name.log" 2>&1
 }
 
-run bilm pretrain experiment=conll_wiki_bilm
+# bf16 autocast where the CPU multiplies bf16 natively (avx512_bf16/amx_bf16: ~2x here); elsewhere it is emulated
+PRECISION=${PRECISION:-$(grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null && echo bf16 || echo fp32)}
+run bilm pretrain experiment=conll_wiki_bilm trainer.precision="$PRECISION"
 for seed in $SEEDS; do
   run "scratch_s$seed" finetune experiment=conll_char_crf trainer.seed="$seed"
   run "full_s$seed" finetune experiment=conll_char_crf_bilm transfer.checkpoint="$OUT/bilm" trainer.seed="$seed"
