@@ -225,6 +225,8 @@ CASES: list[Case] = [
          "'n/a' is not a number", setup=_bad_series_files),
     Case("ucr_no_label", "labelled series, a line without its label", _series_case("nolabel"),
          "no label in the first field", setup=_bad_series_files),
+    Case("cv_fold_out_of_range", "a cross-validation fold that does not exist",
+         (*FINETUNE, "dataset.cv_folds=3", "dataset.cv_fold=3", *SMOKE), "dataset.cv_fold=3 must be one of 0..2"),
     Case("ts_dimensions", "multivariate `.ts` series, a case with another number of dimensions", _ts_case("dims"),
          "3 dimension(s), but the header says 2", setup=_bad_ts_files),
     Case("ts_unequal_dimensions", "multivariate `.ts` series, a case whose dimensions differ in length",
