@@ -59,7 +59,7 @@ def test_bf16_autocast_keeps_the_loss_and_log_probabilities_float32():
     tokens = torch.randint(4, 60, (9, 3))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         step = bilm(enc, (tokens, tokens), None)  # an LM batch: (input, target); the biLM reads the input
-    assert step.loss.dtype == torch.float32 and math.isfinite(float(step.loss))
+    assert step.loss.dtype == torch.float32 and math.isfinite(float(step.loss.detach()))
     step.loss.backward()
     assert all(p.grad is not None for p in bilm.softmax.parameters())
 
