@@ -24,6 +24,18 @@ TINY = [
 ]
 
 
+def load_script(name: str):
+    """A script under scripts/ imported as module ``name`` (registered in sys.modules: dataclasses look it up)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def compose_config(root: str = "pretrain", overrides: list[str] | None = None) -> DictConfig:
     register_configs()
     GlobalHydra.instance().clear()

@@ -8,7 +8,6 @@ the process's own exit status run ``python -m seqtune`` in a subprocess.
 """
 from __future__ import annotations
 
-import importlib.util
 import io
 import logging
 import os
@@ -20,15 +19,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqtune.training import checkpoint
 from seqtune import cli
 from seqtune.errors import CheckpointError
+from seqtune.training import checkpoint
+from tests.conftest import load_script
 
-_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "error_catalogue.py"
-_spec = importlib.util.spec_from_file_location("error_catalogue", _SCRIPT)
-catalogue = importlib.util.module_from_spec(_spec)
-sys.modules["error_catalogue"] = catalogue  # dataclasses look their module up by name
-_spec.loader.exec_module(catalogue)
+catalogue = load_script("error_catalogue")
 
 CASES = catalogue.CASES
 

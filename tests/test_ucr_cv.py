@@ -4,17 +4,12 @@ validation figures alone: a test figure that would pick another recipe changes n
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
-_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ucr_cv.py"
-_spec = importlib.util.spec_from_file_location("ucr_cv", _SCRIPT)
-assert _spec is not None and _spec.loader is not None
-ucr_cv = importlib.util.module_from_spec(_spec)
-sys.modules["ucr_cv"] = ucr_cv
-_spec.loader.exec_module(ucr_cv)
+from tests.conftest import load_script
+
+ucr_cv = load_script("ucr_cv")
 
 
 def _args(tmp_path: Path) -> argparse.Namespace:

@@ -2,21 +2,12 @@
 and on the real GunPoint files it reproduces the archive's published 1-NN error rates."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from tests.conftest import real_data_dir
+from tests.conftest import load_script, real_data_dir
 
-_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ucr_dtw_baseline.py"
-_spec = importlib.util.spec_from_file_location("ucr_dtw_baseline", _SCRIPT)
-assert _spec is not None and _spec.loader is not None
-dtw_script = importlib.util.module_from_spec(_spec)
-sys.modules["ucr_dtw_baseline"] = dtw_script
-_spec.loader.exec_module(dtw_script)
+dtw_script = load_script("ucr_dtw_baseline")
 
 
 def test_numpy_dtw_is_the_textbook_recursion():

@@ -21,3 +21,19 @@ def shared_data() -> Path | None:
     env = os.environ.get("SEQTUNE_SHARED_DATA")
     path = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
     return path if path.is_dir() else None
+
+
+def write_lines(path: Path, rows: list[str]) -> Path:
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def ucr_ds(tmp_path: Path, **over):
+    """A ``dataset=ucr`` config reading files from ``tmp_path`` (as Hydra would compose it)."""
+    from seqtune.config.schema import UcrDatasetConfig
+
+    cfg = OmegaConf.structured(UcrDatasetConfig)
+    cfg.name, cfg.format, cfg.folder = "mine", "ucr", str(tmp_path)
+    for k, v in over.items():
+        cfg[k] = v
+    return cfg

@@ -2,30 +2,18 @@
 file, line and field, and the loader's steps, normalisation, splits and label order."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 
-from seqtune.config.schema import UcrDatasetConfig
 from seqtune.data.batching import BucketBatches
 from seqtune.data.series_labels import SeriesEncoding, label_order, load_labelled_series, read_series_file
 from seqtune.errors import DataError
+from tests.data._helpers import ucr_ds, write_lines
 
 
-def _write(path: Path, rows: list[str]) -> Path:
-    path.write_text("\n".join(rows) + "\n")
-    return path
-
-
-def _ds(tmp_path: Path, **over) -> OmegaConf:
-    cfg = OmegaConf.structured(UcrDatasetConfig)
-    cfg.name, cfg.format, cfg.folder = "mine", "ucr", str(tmp_path)
-    for k, v in over.items():
-        cfg[k] = v
-    return cfg
+_write, _ds = write_lines, ucr_ds
 
 
 def test_reads_the_archive_layout_and_trims_nan_padding(tmp_path):

@@ -8,9 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 
-from seqtune.config.schema import UcrDatasetConfig
 from seqtune.data.series_labels import (
     SeriesEncoding,
     augmented,
@@ -21,23 +19,14 @@ from seqtune.data.series_labels import (
 )
 from seqtune.data.ts_format import read_ts_file
 from seqtune.errors import DataError
+from tests.data._helpers import ucr_ds, write_lines
 
 HEADER = ["# two sensors, two gaits", "@problemName Gait", "@timeStamps false", "@missing false",
           "@univariate false", "@dimensions 2", "@equalLength true", "@seriesLength 4",
           "@classLabel true walk run", "@data"]
 
 
-def _write(path: Path, rows: list[str]) -> Path:
-    path.write_text("\n".join(rows) + "\n")
-    return path
-
-
-def _ds(tmp_path: Path, **over) -> OmegaConf:
-    cfg = OmegaConf.structured(UcrDatasetConfig)
-    cfg.name, cfg.format, cfg.folder = "mine", "ucr", str(tmp_path)
-    for k, v in over.items():
-        cfg[k] = v
-    return cfg
+_write, _ds = write_lines, ucr_ds
 
 
 def test_reads_a_multivariate_file_with_its_header(tmp_path):
