@@ -22,6 +22,7 @@ from omegaconf import OmegaConf
 
 from seqtune.data.catalog import dataset_file
 from seqtune.data.formats import read_conll
+from seqtune.errors import SeqtuneError
 from seqtune.heads.scores import entity_scores, unseen_entity_scores
 
 
@@ -32,6 +33,9 @@ def _read(ds, split: str) -> tuple[list[list[str]], list[list[str]]]:
 
 
 def report(run_dir: Path) -> dict[str, float]:
+    for name in ("config.yaml", "summary.json", "test_predictions.jsonl"):
+        if not (run_dir / name).is_file():
+            raise SystemExit(f"{run_dir}: no {name}; give the directory of a finished `seqtune finetune` tagger run")
     ds = OmegaConf.load(run_dir / "config.yaml").dataset
     words, gold = _read(ds, "test")
     train_words, _ = _read(ds, "train")
@@ -67,7 +71,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("runs", nargs="+", type=Path, help="fine-tuned tagger run directories")
     parser.add_argument("--json", type=Path, help="also write every run's figures to this JSON file")
     args = parser.parse_args(argv)
-    rows = {str(r): report(r) for r in args.runs}
+    try:
+        rows = {str(r): report(r) for r in args.runs}
+    except SeqtuneError as e:  # a data file that is missing or malformed: the message says how to fix it
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     print("| run | test F1 | seqeval F1 | unseen F1 (P / R) | seen F1 | unseen / all gold entities | best epoch |")
     print("|---|---|---|---|---|---|---|")
     for name, r in rows.items():
