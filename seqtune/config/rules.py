@@ -66,16 +66,16 @@ def model_problems(m: DictConfig) -> list[str]:
             f"model.tie_weights=true needs model.embedding_size ({m.embedding_size}) equal to model.hidden_size "
             f"({m.hidden_size}); set model.embedding_size={m.hidden_size} or model.tie_weights=false."
         )
-    for key in ("embedding_dropout", "locked_dropout", "weight_drop"):
+    for key in ("embedding_dropout", "word_dropout", "locked_dropout", "weight_drop"):
         unit_interval(problems, f"model.{key}", m.get(key, 0.0), "; set it to 0 to switch it off")
     kind = m.get("input", "tokens")
     if kind not in ("tokens", "numeric"):
         problems.append(f"model.input={kind!r} is not one of tokens, numeric.")
-    if kind == "numeric" and m.get("embedding_dropout", 0.0) > 0:
-        problems.append(
-            f"model.embedding_dropout={m.embedding_dropout} drops token embeddings, but model.input=numeric "
-            "has none; set model.embedding_dropout=0."
-        )
+    for key in ("embedding_dropout", "word_dropout"):
+        if kind == "numeric" and m.get(key, 0.0) > 0:
+            problems.append(
+                f"model.{key}={m[key]} acts on token embeddings, but model.input=numeric has none; set model.{key}=0."
+            )
     if kind == "numeric" and m.tie_weights:
         problems.append(
             "model.tie_weights=true needs a token embedding, but model.input=numeric; set model.tie_weights=false."

@@ -92,6 +92,7 @@ class ModelConfig:
     input: InputKind = MISSING
     num_features: int = 0  # numeric input: values per time step; set from the data by pretrain (0 = not yet known)
     embedding_dropout: float = MISSING  # drop whole embedding rows (words) in training; tokens only
+    word_dropout: float = 0.0  # replace word occurrences by <unk> in training (spelling kept); tokens only
     locked_dropout: float = MISSING  # one dropout mask for all time steps between RNN layers
     weight_drop: float = MISSING  # DropConnect on the hidden-to-hidden weights (AWD-LSTM), by a functional call
     # Character-aware words (seqtune/models/chars.py; tagging data spells words that are <unk> in the vocabulary)

@@ -31,7 +31,13 @@ from torch.func import functional_call
 from seqtune.data.chars import CHAR_PAD, vocabulary_chars
 from seqtune.data.tokenizers import PAD_ID
 from seqtune.models.chars import CharCNN
-from seqtune.models.regularizers import dropped_hh_weights, embedding_dropout, locked_dropout
+from seqtune.models.regularizers import (
+    FIRST_WORD_ID,
+    dropped_hh_weights,
+    embedding_dropout,
+    locked_dropout,
+    word_dropout,
+)
 from seqtune.registry import MODELS
 
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # h, or (h, c) for an LSTM; (layers*dirs, batch, hidden)
@@ -64,12 +70,14 @@ class Encoder(nn.Module):
         char_embedding_size: int = 30,
         char_filters: int = 50,
         vocab: Sequence[str] | None = None,
+        word_dropout: float = 0.0,
     ):
         super().__init__()
         self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
         self.num_directions = 2 if bidirectional else 1
         self.input_kind = input
         self.embedding_dropout, self.locked_dropout, self.weight_drop = embedding_dropout, locked_dropout, weight_drop
+        self.word_dropout = word_dropout
         if input == "tokens":
             self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=PAD_ID)
         else:
@@ -137,7 +145,8 @@ class Encoder(nn.Module):
         ``chars`` (time, batch, word_chars): the words' spelling (default: the vocabulary's, by word id)."""
         if self.input_kind == "numeric":
             return self.input_projection(inputs)
-        words = embedding_dropout(self.embedding, inputs, self.embedding_dropout, self.training)
+        ids = word_dropout(inputs, self.word_dropout, self.training, FIRST_WORD_ID)  # the spelling keeps the word
+        words = embedding_dropout(self.embedding, ids, self.embedding_dropout, self.training)
         if self.chars is None:
             return words
         spelled = self.chars(chars if chars is not None else self.char_table[inputs])  # (time, batch, filters)
@@ -274,6 +283,7 @@ def _builder(cell: CellKind):
         char_embedding_size: int = 30,
         char_filters: int = 50,
         vocab: Sequence[str] | None = None,
+        word_dropout: float = 0.0,
     ) -> Encoder:
         return Encoder(
             cell,
@@ -293,6 +303,7 @@ def _builder(cell: CellKind):
             char_embedding_size,
             char_filters,
             vocab,
+            word_dropout,
         )
 
     build.__doc__ = f"Embedding -> {cell.upper()} stack."
@@ -324,4 +335,5 @@ def build_encoder(model_cfg, vocab_size: int, vocab: Sequence[str] | None = None
         char_embedding_size=m.get("char_embedding_size", 30),
         char_filters=m.get("char_filters", 50),
         vocab=vocab,
+        word_dropout=m.get("word_dropout", 0.0),
     )

@@ -2,6 +2,9 @@
 
 * :func:`embedding_dropout` drops whole rows of the embedding matrix (a word is dropped everywhere it occurs
   in the batch), scaling the kept rows by ``1 / (1 - p)``.
+* :func:`word_dropout` replaces word occurrences by ``<unk>`` (the input only: targets and, with character
+  features, the spelling stay), so ``<unk>`` is trained in every context and the model learns to read a word it
+  does not know from its spelling and neighbours.
 * :func:`locked_dropout` draws one mask per sequence and feature and applies it at every time step
   (variational dropout, Gal & Ghahramani), so the recurrent layers see consistent inputs across time.
 * :func:`dropped_hh_weights` returns DropConnect-ed copies of an RNN's hidden-to-hidden weights. The encoder
@@ -14,7 +17,7 @@
   PyTorch's RNN also re-flattens swapped-in weights itself (``RNNBase._weights_have_changed``), a copy per step
   that DropConnect cannot avoid since the weights differ every step.
 
-All three are the identity outside training or with ``p == 0``.
+All four are the identity outside training or with ``p == 0``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from seqtune.data.tokenizers import SPECIAL_TOKENS, UNK_ID
+
+FIRST_WORD_ID = len(SPECIAL_TOKENS)  # ids below are <pad>, <unk>, <eos>, ...: never replaced
 
 
 def embedding_dropout(embedding: nn.Embedding, tokens: torch.Tensor, p: float, training: bool) -> torch.Tensor:
@@ -31,6 +38,16 @@ def embedding_dropout(embedding: nn.Embedding, tokens: torch.Tensor, p: float, t
     weight = embedding.weight  # (vocab, embedding)
     keep = weight.new_empty(weight.size(0), 1).bernoulli_(1.0 - p) / (1.0 - p)  # (vocab, 1)
     return F.embedding(tokens, weight * keep, embedding.padding_idx)
+
+
+def word_dropout(tokens: torch.Tensor, p: float, training: bool, first_word: int) -> torch.Tensor:
+    """tokens (time, batch) with each occurrence of a word (id >= ``first_word``: specials stay) replaced by
+    ``<unk>`` at rate p when training: the model learns what an unknown word's context and spelling say about it
+    (Lample et al. 2016 replace singletons so; unlike :func:`embedding_dropout` the <unk> row trains too)."""
+    if not training or p == 0.0:
+        return tokens
+    drop = (tokens >= first_word) & (torch.rand(tokens.shape, device=tokens.device) < p)
+    return tokens.masked_fill(drop, UNK_ID)
 
 
 def locked_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:

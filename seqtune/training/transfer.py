@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 from torch import nn
 
+from seqtune.config.schema import ModelConfig
 from seqtune.data.tokenizers import SPECIAL_TOKENS
 from seqtune.errors import CheckpointError, ConfigError
 from seqtune.objectives.base import TaskModel
@@ -240,8 +241,12 @@ def grow_vocab_rows(state: dict[str, torch.Tensor], old_size: int, new_size: int
 
 
 def merged_model_config(checkpoint_model: dict, overrides: dict) -> dict:
-    """The checkpoint's architecture with the user's ``model`` overrides on top (unknown keys are errors)."""
-    unknown = sorted(set(overrides) - set(checkpoint_model))
+    """The checkpoint's architecture with the user's ``model`` overrides on top (unknown keys are errors).
+
+    A key the model schema has but the checkpoint lacks (an option added after the checkpoint was written, such
+    as ``word_dropout``) may be set: the builder's default stands for it otherwise."""
+    known = set(checkpoint_model) | {f.name for f in fields(ModelConfig)}
+    unknown = sorted(set(overrides) - known)
     if unknown:
         raise ConfigError(
             [

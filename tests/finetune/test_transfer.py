@@ -215,3 +215,14 @@ def test_grow_vocab_rows_appends_mean_rows_to_vocabulary_tensors_only():
     assert torch.equal(grown["encoder.rnn.weight_hh_l0"], state["encoder.rnn.weight_hh_l0"])  # 10 rows, not vocab
     assert grown["objective.decoder.asm.tail.0.1.weight"].shape == (4, 2)  # not the last cluster
     assert grown["objective.decoder.asm.tail.1.1.weight"].shape == (5, 2)  # new tokens join the last cluster
+
+
+def test_a_model_option_newer_than_the_checkpoint_can_be_set_and_a_typo_cannot():
+    from seqtune.errors import ConfigError
+    from seqtune.training.transfer import merged_model_config
+
+    old = {"name": "lstm", "embedding_size": 8, "hidden_size": 16, "num_layers": 1, "dropout": 0.1}  # no word_dropout
+    merged = merged_model_config(old, {"word_dropout": 0.05, "dropout": 0.5})
+    assert merged["word_dropout"] == 0.05 and merged["dropout"] == 0.5 and merged["hidden_size"] == 16
+    with pytest.raises(ConfigError, match="unknown config key model.word_dropuot"):
+        merged_model_config(old, {"word_dropuot": 0.05})

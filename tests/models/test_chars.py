@@ -84,3 +84,39 @@ def test_char_cnn_is_in_the_embedding_group_and_trains():
     model(collate(examples)).loss.backward()
     assert enc.chars.conv.weight.grad.abs().sum() > 0
     assert enc.chars.embedding.weight.grad[CHAR_PAD].abs().sum() == 0
+
+
+def test_word_dropout_replaces_words_by_unk_in_training_only_and_keeps_specials():
+    from seqtune.models.regularizers import FIRST_WORD_ID, word_dropout
+
+    torch.manual_seed(0)
+    tokens = torch.randint(FIRST_WORD_ID, 500, (200, 50))
+    tokens[0] = PAD_ID
+    tokens[1] = MASK_ID
+    dropped = word_dropout(tokens, 0.2, True, FIRST_WORD_ID)
+    replaced = dropped != tokens
+    assert dropped[replaced].eq(UNK_ID).all()
+    assert not replaced[:2].any()  # <pad> and <mask> are never replaced
+    assert 0.17 < replaced[2:].float().mean().item() < 0.23
+    assert torch.equal(word_dropout(tokens, 0.2, False, FIRST_WORD_ID), tokens)  # evaluation: the identity
+    assert torch.equal(word_dropout(tokens, 0.0, True, FIRST_WORD_ID), tokens)
+
+
+def test_word_dropout_keeps_the_spelling_of_a_replaced_word():
+    """With every word replaced by <unk>, two different words still differ through their spelling (LM streams
+    spell them from the vocabulary by their real ids) and the <unk> embedding row gets a gradient."""
+    enc, tok = _encoder(True)
+    enc.word_dropout = 1.0
+    enc.dropout.p = 0.0
+    ids = torch.tensor(encode_tokens(tok, ["Peter", "Paris"])).unsqueeze(1)  # (time, 1): two known words
+    enc.train()
+    emb = enc.embed(ids)  # (time, 1, embedding + filters)
+    words, spelled = emb[..., :8], emb[..., 8:]
+    torch.testing.assert_close(words[0], words[1])  # both embedded as <unk>
+    torch.testing.assert_close(words[0, 0], enc.embedding.weight[UNK_ID])
+    assert not torch.allclose(spelled[0], spelled[1])  # told apart by their characters
+    out, _ = enc(ids)
+    out.sum().backward()
+    assert enc.embedding.weight.grad[UNK_ID].abs().sum() > 0
+    enc.eval()
+    assert not torch.allclose(enc.embed(ids)[0, 0, :8], enc.embedding.weight[UNK_ID])  # evaluation: the word
