@@ -491,7 +491,7 @@ def main(argv: list[str] | None = None) -> None:
     from seqtune.config.schema import register_configs
 
     _Progress.task_started = False  # main() may be called more than once in a process (tests, notebooks)
-    from seqtune.config.advice import override_typos
+    from seqtune.config.advice import model_overrides_upserted, override_typos
 
     typos = override_typos(command, rest)
     if typos:  # before Hydra, whose advice for an unknown key is "+key=value" (which fails next)
@@ -499,6 +499,7 @@ def main(argv: list[str] | None = None) -> None:
 
         _report(ConfigError(typos))
         sys.exit(2)
+    rest = model_overrides_upserted(command, rest)
     register_configs()
     _register_resolver()
     torchrun = launch.launched_by_torchrun()

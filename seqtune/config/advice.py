@@ -5,6 +5,8 @@ run directory exists.
   example for the chosen dataset format, instead of OmegaConf's ``MissingMandatoryValue`` deep inside a reader.
 * :func:`override_typos`: ``trainer.max_epoch=3`` gets "did you mean trainer.max_epochs?" before Hydra can answer
   "To append to your config use +trainer.max_epoch=3" (advice that only leads to the next error).
+* :func:`model_overrides_upserted`: ``seqtune finetune model.word_dropout=0.05`` sets the key although the
+  checkpoint's architecture overrides (``model: {}``) do not list it yet.
 """
 
 from __future__ import annotations
@@ -90,6 +92,23 @@ def override_typos(command: str, overrides: list[str]) -> list[str]:
         if problem:
             problems.append(problem)
     return problems
+
+
+def model_overrides_upserted(command: str, overrides: list[str]) -> list[str]:
+    """finetune's ``model`` node holds overrides on the checkpoint's architecture, an open dict that an experiment
+    may fill in part: a plain ``model.<option>=v`` of a model option becomes Hydra's add-or-replace
+    ``++model.<option>=v``, so it works whether or not the composed config has the key already (Hydra would
+    answer "Could not override ... use +model.<option>" otherwise)."""
+    if command != "finetune":
+        return overrides
+    options = {f.name for f in dataclasses.fields(schema.ModelConfig)}
+    out = []
+    for arg in overrides:
+        key = arg.split("=", 1)[0] if "=" in arg else ""
+        parts = key.split(".")
+        upsert = len(parts) == 2 and parts[0] == "model" and parts[1] in options
+        out.append(f"++{arg}" if upsert else arg)
+    return out
 
 
 def _key_problem(root: type, parts: list[str]) -> str | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from seqtune.commands import finetune
 from seqtune.data.splits import finish_splits
@@ -211,3 +212,20 @@ def test_evaluate_sweep_records_each_job_and_prints_the_table(finetuned_run, tmp
     assert (failed / "error.txt").exists() and not (failed / "summary.json").exists()
     assert "sweep" in res.stdout and "ok" in res.stdout and "failed" in res.stdout
     assert f"{summary['test/loss']:.4g}" in res.stdout
+
+
+def test_plain_model_overrides_set_options_the_checkpoint_config_does_not_list(pretrained_run, tmp_path):
+    """finetune's model node is an open dict of overrides on the checkpoint's architecture: model.word_dropout=...
+    (an option newer than the checkpoint) and model.dropout=... work without Hydra's '+' prefix."""
+    from seqtune.config.advice import model_overrides_upserted
+
+    run_dir = tmp_path / "ft"
+    args = [*FT_TINY, "transfer=full", f"transfer.checkpoint={pretrained_run}", "trainer.max_steps=2"]
+    res = run_cli(["finetune", *args, "model.word_dropout=0.1", "model.dropout=0.3", f"hydra.run.dir={run_dir}"],
+                  tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    model = OmegaConf.load(run_dir / "config.yaml").model
+    assert (model.word_dropout, model.dropout) == (0.1, 0.3)
+    assert model_overrides_upserted("finetune", ["model.dropout=1", "+model.x=2", "model=lstm", "trainer.seed=1"]) == [
+        "++model.dropout=1", "+model.x=2", "model=lstm", "trainer.seed=1"]
+    assert model_overrides_upserted("pretrain", ["model.dropout=1"]) == ["model.dropout=1"]  # a typed group there
