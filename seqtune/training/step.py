@@ -13,6 +13,7 @@ the last good checkpoint), with ``skip_nonfinite`` the batch is skipped: no upda
 
 from __future__ import annotations
 
+import warnings
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -89,7 +90,12 @@ def train_step(
     global_count = count if plain else distributed.all_reduce_int(count)
     if not skipped:
         skipped = not _update(optimizer, params, settings, 1.0 if plain else world / max(global_count, 1))
-    scheduler.step()  # a skipped batch still counts as a step: the schedule stays on the step count
+    if skipped:  # a skipped batch still counts as a step: the schedule stays on the step count
+        with warnings.catch_warnings():  # (PyTorch warns when the first step of a run is such a batch)
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
+            scheduler.step()
+    else:
+        scheduler.step()
     return StepResult(sums, count, global_count, new_states, skipped)
 
 
