@@ -37,3 +37,23 @@ def ucr_ds(tmp_path: Path, **over):
     for k, v in over.items():
         cfg[k] = v
     return cfg
+
+
+# A small series classifier trained from scratch (the series fine-tuning tests): a bidirectional GRU, layer norm
+SERIES_SMALL = ["model.hidden_size=16", "model.embedding_size=16", "model.num_layers=1", "trainer.device=cpu",
+                "trainer.progress=log", "trainer.eval_batch_size=64"]
+SERIES_SCRATCH_GRU = [*SERIES_SMALL, "transfer=scratch", "transfer.checkpoint=null", "+model=gru",
+                      "model.bidirectional=true", "head.norm=layer", "optimizer=adamw", "optimizer.lr=0.01",
+                      "trainer.batch_size=16", "trainer.max_epochs=12"]
+
+
+def assert_data_error_names_file(read, f: Path, message: str) -> None:
+    """``read(f)`` raises a DataError whose message holds ``message`` and the file's path."""
+    import pytest
+
+    from seqtune.errors import DataError
+
+    with pytest.raises(DataError) as err:
+        read(f)
+    assert message in str(err.value)
+    assert str(f) in str(err.value)

@@ -10,7 +10,7 @@ import torch
 from seqtune.data.batching import BucketBatches
 from seqtune.data.series_labels import SeriesEncoding, label_order, load_labelled_series, read_series_file
 from seqtune.errors import DataError
-from tests.data._helpers import ucr_ds, write_lines
+from tests.data._helpers import assert_data_error_names_file, ucr_ds, write_lines
 
 
 _write, _ds = write_lines, ucr_ds
@@ -42,11 +42,7 @@ def test_csv_by_suffix(tmp_path):
     ids=["ragged", "non-numeric", "missing-label", "inner-nan", "no-values"],
 )
 def test_malformed_files_name_file_line_and_fix(tmp_path, rows, message):
-    f = _write(tmp_path / "bad_TRAIN.tsv", rows)
-    with pytest.raises(DataError) as err:
-        read_series_file(f)
-    assert message in str(err.value)
-    assert str(f) in str(err.value)
+    assert_data_error_names_file(read_series_file, _write(tmp_path / "bad_TRAIN.tsv", rows), message)
 
 
 def test_ragged_rows_allowed_when_asked(tmp_path):

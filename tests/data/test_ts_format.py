@@ -19,7 +19,7 @@ from seqtune.data.series_labels import (
 )
 from seqtune.data.ts_format import read_ts_file
 from seqtune.errors import DataError
-from tests.data._helpers import ucr_ds, write_lines
+from tests.data._helpers import assert_data_error_names_file, ucr_ds, write_lines
 
 HEADER = ["# two sensors, two gaits", "@problemName Gait", "@timeStamps false", "@missing false",
           "@univariate false", "@dimensions 2", "@equalLength true", "@seriesLength 4",
@@ -100,11 +100,7 @@ def test_dimensions_of_different_lengths_are_padded_only_when_asked(tmp_path):
          "timestamps", "bad-dimensions", "series-length"],
 )
 def test_malformed_ts_files_name_file_and_line(tmp_path, rows, message):
-    f = _write(tmp_path / "bad_TRAIN.ts", rows)
-    with pytest.raises(DataError) as err:
-        read_series_file(f)
-    assert message in str(err.value)
-    assert str(f) in str(err.value)
+    assert_data_error_names_file(read_series_file, _write(tmp_path / "bad_TRAIN.ts", rows), message)
 
 
 def _gait_files(tmp_path: Path, n: int = 10, channels: int = 2, name: str = "g") -> None:

@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import run_cli
-
-SMALL = ["model.hidden_size=16", "model.embedding_size=16", "model.num_layers=1", "trainer.device=cpu",
-         "trainer.progress=log", "trainer.eval_batch_size=64"]
+from tests.data._helpers import SERIES_SCRATCH_GRU
 
 
 def _cases(rng: np.random.Generator, n: int) -> list[str]:
@@ -49,9 +47,7 @@ def _data(root: Path) -> list[str]:  # dataset.set finds Two/Two_{TRAIN,TEST}.ts
 
 def test_classifier_learns_the_second_channel_and_evaluate_predict_agree(ts_dir, tmp_path):
     run = tmp_path / "run"
-    res = run_cli(["finetune", *_data(ts_dir), *SMALL, "transfer=scratch", "transfer.checkpoint=null", "+model=gru",
-                   "model.bidirectional=true", "head.norm=layer", "optimizer=adamw", "optimizer.lr=0.01",
-                   "trainer.batch_size=16", "trainer.max_epochs=12", f"hydra.run.dir={run}"], tmp_path)
+    res = run_cli(["finetune", *_data(ts_dir), *SERIES_SCRATCH_GRU, f"hydra.run.dir={run}"], tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     summary = json.loads((run / "summary.json").read_text())
     assert summary["test/acc"] >= 0.9, summary  # chance is 0.5; the first channel alone tells nothing
